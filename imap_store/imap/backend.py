@@ -1,0 +1,114 @@
+"""What the IMAP engine needs from the store, as structural Protocols.
+
+Owns: `ImapBackend` (store + authenticate + audit) and the read-only shapes of
+folders, message rows, the mailbox store and its change notifier, mirroring
+`imap_store.store.mailbox` exactly in what the engine uses, so the store's
+concrete classes satisfy them without importing the engine (the dependency
+goes imap -> store only).
+
+Invariants: folder names are names inside one BAL, never paths; `\\Recent` is
+never stored; `fetch_message` returns decrypted RFC 5322 bytes with CRLF.
+Authentication is the callable's job: it audits success and failure and applies
+the brute-force rules (ARCHITECTURE "Defaults"); the engine only asks.
+
+Ref: ARCHITECTURE "imap_store", MSS-RULES R10, R24.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Literal, Protocol
+
+from imap_store.store.interfaces import AuditSink, Principal
+
+FlagMode = Literal["add", "remove", "replace"]
+Authenticate = Callable[[str, str, str], Awaitable[Principal | None]]
+"""(login, password, peer_ip) -> the principal, or None when refused."""
+
+
+class FolderInfo(Protocol):
+    """A folder of a BAL (`imap_store.store.mailbox.Folder`)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def bal_id(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def uidvalidity(self) -> int: ...
+    @property
+    def uidnext(self) -> int: ...
+    @property
+    def special_use(self) -> str | None: ...
+    @property
+    def subscribed(self) -> bool: ...
+    @property
+    def highestmodseq(self) -> int: ...
+
+
+class MessageInfo(Protocol):
+    """The index row of one message (`imap_store.store.mailbox.MessageRow`)."""
+
+    @property
+    def uid(self) -> int: ...
+    @property
+    def flags(self) -> frozenset[str]: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def internaldate(self) -> dt.datetime: ...
+    @property
+    def modseq(self) -> int: ...
+
+
+class ChangeNotifier(Protocol):
+    """Versions that move whenever a BAL's mailboxes change."""
+
+    def version(self, bal_id: int) -> int: ...
+
+    async def wait(self, bal_id: int, since: int, timeout: float) -> int: ...
+
+
+class MailboxStore(Protocol):
+    """The store operations the engine uses."""
+
+    @property
+    def notifier(self) -> ChangeNotifier: ...
+
+    async def list_folders(self, bal_id: int) -> Sequence[FolderInfo]: ...
+
+    async def get_folder(self, bal_id: int, name: str) -> FolderInfo | None: ...
+
+    async def snapshot(
+        self, bal_id: int, folder_id: int
+    ) -> tuple[FolderInfo, Sequence[MessageInfo]]: ...
+
+    async def fetch_message(self, bal_id: int, folder_id: int, uid: int) -> bytes | None: ...
+
+    async def set_flags(
+        self,
+        bal_id: int,
+        folder_id: int,
+        uids: Sequence[int],
+        flags: frozenset[str],
+        mode: FlagMode,
+    ) -> Sequence[MessageInfo]: ...
+
+    async def expunge(
+        self, bal_id: int, folder_id: int, uids: Sequence[int] | None = None
+    ) -> Sequence[int]: ...
+
+
+class ImapBackend(Protocol):
+    """Everything an IMAP listener is given by the composition root."""
+
+    @property
+    def store(self) -> MailboxStore: ...
+
+    @property
+    def authenticate(self) -> Authenticate: ...
+
+    @property
+    def audit(self) -> AuditSink: ...

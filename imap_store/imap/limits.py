@@ -1,0 +1,39 @@
+"""Resource limits of the IMAP engine, one frozen value per listener.
+
+Invariants: every input the client controls is bounded before it is buffered:
+line length, literal size (checked before the continuation is sent), total
+command size, parenthesis nesting, connection count and idle time.
+
+Ref: RFC 3501 5.4 (autologout timer, at least 30 minutes once authenticated),
+RFC 7888 4 (literal limits), RFC 2683 3.2.1.5 (line lengths),
+ARCHITECTURE "Defaults" (maximum message 52,428,800 bytes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MAX_MESSAGE = 52_428_800
+LITERAL_MARGIN = 1_048_576
+
+
+@dataclass(frozen=True)
+class ImapLimits:
+    """Bounds applied by the framer, the parser and the connection."""
+
+    max_line: int = 65_536
+    max_literal: int = MAX_MESSAGE + LITERAL_MARGIN
+    max_command: int = MAX_MESSAGE + 2 * LITERAL_MARGIN
+    max_depth: int = 20
+    max_connections: int = 1_000
+    preauth_timeout: float = 60.0
+    idle_timeout: float = 1_800.0
+    notify_poll_interval: float = 30.0
+    tls_handshake_timeout: float = 30.0
+    write_buffer: int = 65_536
+
+    def __post_init__(self) -> None:
+        if min(self.max_line, self.max_literal, self.max_depth, self.max_connections) <= 0:
+            raise ValueError("IMAP limits must be positive")
+        if self.max_command < self.max_literal:
+            raise ValueError("max_command must be at least max_literal")

@@ -1,0 +1,238 @@
+"""IMAP responses as values that render themselves to bytes.
+
+Owns: the data values a server sends (atoms, numbers, strings, literals, NIL,
+parenthesised lists), response codes, tagged and untagged status responses,
+untagged data, FETCH data and command continuation requests.
+
+Invariants: free text never carries CR, LF or NUL (it is sanitised); a string
+is sent quoted only when it is 7-bit, has no CR/LF/NUL and is short, otherwise
+as a synchronising-free server literal `{n}` (servers never wait).
+
+Ref: RFC 3501 4 (data formats), 7 (responses), 9 (formal syntax: `string`,
+`nstring`, `resp-text-code`, `continue-req`); RFC 9051 7.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal as TypingLiteral
+from typing import Protocol, TypeAlias
+
+MAX_QUOTED = 1024
+_QUOTED_UNSAFE = frozenset(b"\r\n\x00") | frozenset(range(0x80, 0x100))
+
+
+class Nil:
+    """The NIL value (RFC 3501 4.5)."""
+
+    _instance: Nil | None = None
+
+    def __new__(cls) -> Nil:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "NIL"
+
+
+NIL = Nil()
+
+
+@dataclass(frozen=True, slots=True)
+class Atom:
+    """An atom or flag sent verbatim (caller guarantees ATOM-CHARs)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class IString:
+    """A string sent quoted when safe, else as a literal (RFC 3501 4.3)."""
+
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class LiteralString:
+    """A string always sent as a literal (message bodies)."""
+
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ListOf:
+    """A parenthesised list (RFC 3501 4.4)."""
+
+    items: tuple[Value, ...]
+
+
+Value: TypeAlias = Atom | IString | LiteralString | ListOf | Nil | int
+
+
+def istring(value: str | bytes) -> IString:
+    """An IMAP string from text (UTF-8) or bytes."""
+    return IString(value.encode("utf-8", "surrogateescape") if isinstance(value, str) else value)
+
+
+def nstring(value: str | bytes | None) -> IString | Nil:
+    """`nstring`: NIL for None, else a string."""
+    return NIL if value is None else istring(value)
+
+
+def atoms(names: Iterable[str]) -> ListOf:
+    """A parenthesised list of atoms, e.g. a flag list."""
+    return ListOf(tuple(Atom(name) for name in names))
+
+
+def _quote(data: bytes) -> bytes:
+    return b'"' + data.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
+
+
+def _literal(data: bytes) -> bytes:
+    return b"{%d}\r\n" % len(data) + data
+
+
+def render_value(value: Value) -> bytes:
+    """Render one data value."""
+    if isinstance(value, bool):
+        raise TypeError("booleans are not IMAP values")
+    if isinstance(value, int):
+        return b"%d" % value
+    if isinstance(value, Atom):
+        return value.text.encode("ascii")
+    if isinstance(value, IString):
+        if len(value.data) > MAX_QUOTED or not _QUOTED_UNSAFE.isdisjoint(value.data):
+            return _literal(value.data)
+        return _quote(value.data)
+    if isinstance(value, LiteralString):
+        return _literal(value.data) if value.data else b'""'
+    if isinstance(value, ListOf):
+        return b"(" + b" ".join(render_value(item) for item in value.items) + b")"
+    return b"NIL"
+
+
+def clean_text(text: str) -> bytes:
+    """Human-readable text: one line, no CR/LF/NUL (RFC 3501 `text`)."""
+    cleaned = "".join(" " if ch in "\r\n\x00" else ch for ch in text)
+    return cleaned.encode("utf-8", "replace") or b"-"
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseCode:
+    """`[NAME args]` (RFC 3501 7.1, RFC 5530)."""
+
+    name: str
+    args: tuple[Value, ...] = ()
+
+    def render(self) -> bytes:
+        parts = [self.name.encode("ascii"), *(render_value(arg) for arg in self.args)]
+        return b"[" + b" ".join(parts) + b"]"
+
+
+def code(name: str, *args: Value) -> ResponseCode:
+    """Shorthand for a response code."""
+    return ResponseCode(name, args)
+
+
+class Response(Protocol):
+    """Anything the server can send: it renders itself, CRLF included."""
+
+    def render(self) -> bytes: ...
+
+
+Status: TypeAlias = TypingLiteral["OK", "NO", "BAD", "BYE", "PREAUTH"]
+
+
+def _status_line(prefix: bytes, status: str, text: str, rcode: ResponseCode | None) -> bytes:
+    parts = [prefix, status.encode("ascii")]
+    if rcode is not None:
+        parts.append(rcode.render())
+    parts.append(clean_text(text))
+    return b" ".join(parts) + b"\r\n"
+
+
+@dataclass(frozen=True, slots=True)
+class Tagged:
+    """The tagged completion of a command (RFC 3501 7.1)."""
+
+    tag: str
+    status: TypingLiteral["OK", "NO", "BAD"]
+    text: str
+    code: ResponseCode | None = None
+
+    def render(self) -> bytes:
+        return _status_line(self.tag.encode("ascii"), self.status, self.text, self.code)
+
+
+@dataclass(frozen=True, slots=True)
+class UntaggedStatus:
+    """`* OK|NO|BAD|BYE|PREAUTH [code] text` (RFC 3501 7.1)."""
+
+    status: Status
+    text: str
+    code: ResponseCode | None = None
+
+    def render(self) -> bytes:
+        return _status_line(b"*", self.status, self.text, self.code)
+
+
+@dataclass(frozen=True, slots=True)
+class UntaggedData:
+    """`* [number] KEYWORD values...` (CAPABILITY, LIST, SEARCH, EXISTS...)."""
+
+    keyword: str
+    values: tuple[Value, ...] = ()
+    number: int | None = None
+
+    def render(self) -> bytes:
+        parts = [b"*"]
+        if self.number is not None:
+            parts.append(b"%d" % self.number)
+        parts.append(self.keyword.encode("ascii"))
+        parts.extend(render_value(value) for value in self.values)
+        return b" ".join(parts) + b"\r\n"
+
+
+@dataclass(frozen=True, slots=True)
+class FetchData:
+    """`* msn FETCH (NAME value ...)` (RFC 3501 7.4.2)."""
+
+    msn: int
+    items: tuple[tuple[str, Value], ...]
+
+    def render(self) -> bytes:
+        body = b" ".join(name.encode("ascii") + b" " + render_value(v) for name, v in self.items)
+        return b"* %d FETCH (" % self.msn + body + b")\r\n"
+
+
+@dataclass(frozen=True, slots=True)
+class Continuation:
+    """`+ text` (RFC 3501 7.5); an empty text renders `+ ` as SASL wants."""
+
+    text: str = ""
+
+    def render(self) -> bytes:
+        text = clean_text(self.text) if self.text else b""
+        return b"+ " + text + b"\r\n"
+
+
+def exists(count: int) -> UntaggedData:
+    """`* n EXISTS`."""
+    return UntaggedData("EXISTS", number=count)
+
+
+def recent(count: int) -> UntaggedData:
+    """`* n RECENT`."""
+    return UntaggedData("RECENT", number=count)
+
+
+def expunge(msn: int) -> UntaggedData:
+    """`* n EXPUNGE`."""
+    return UntaggedData("EXPUNGE", number=msn)
+
+
+def bye(text: str) -> UntaggedStatus:
+    """`* BYE text`."""
+    return UntaggedStatus("BYE", text)

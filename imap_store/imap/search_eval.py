@@ -1,0 +1,133 @@
+"""Evaluating SEARCH criteria against the selected mailbox.
+
+Owns: `run_search(view, key, load)`: the (msn, uid) pairs that match, in
+ascending order. Flag, size, UID, sequence and internal-date keys use the
+view's cached rows only; header, body and sent-date keys decrypt the message,
+once per message and only when the criteria need it.
+
+Invariants: dates compare by calendar day disregarding time and zone;
+`\\Recent` is never set (this server reports RECENT 0), so NEW matches nothing
+and OLD everything; messages expunged meanwhile (ghosts) never match;
+keywords compare case-insensitively.
+
+Ref: RFC 3501 6.4.4, 7.2.5; RFC 2180 4.3.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from .backend import MessageInfo
+from .message_text import MessageText
+from .search_keys import (
+    AllKey,
+    AndKey,
+    DateKey,
+    FlagKey,
+    HeaderKey,
+    NotKey,
+    OrKey,
+    SearchKey,
+    SeqKey,
+    SizeKey,
+    TextKey,
+    UidKey,
+)
+from .view import MailboxView
+
+Loader = Callable[[int], Awaitable[bytes | None]]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One message as seen by the evaluator."""
+
+    msn: int
+    row: MessageInfo
+    text: MessageText | None
+    last_msn: int
+    last_uid: int
+
+
+def needs_content(key: SearchKey) -> bool:
+    """True when evaluating `key` needs the decrypted message."""
+    if isinstance(key, HeaderKey | TextKey):
+        return True
+    if isinstance(key, DateKey):
+        return key.field == "sent"
+    if isinstance(key, NotKey):
+        return needs_content(key.key)
+    if isinstance(key, OrKey):
+        return needs_content(key.left) or needs_content(key.right)
+    if isinstance(key, AndKey):
+        return any(needs_content(k) for k in key.keys)
+    return False
+
+
+def _flag(key: FlagKey, row: MessageInfo) -> bool:
+    if key.flag == "\\Recent":
+        return not key.present
+    wanted = key.flag.lower()
+    return any(f.lower() == wanted for f in row.flags) == key.present
+
+
+def _date(key: DateKey, cand: Candidate) -> bool:
+    if key.field == "internal":
+        day = cand.row.internaldate.date()
+    elif cand.text is None or cand.text.sent_date is None:
+        return False
+    else:
+        day = cand.text.sent_date
+    if key.op == "before":
+        return day < key.date
+    return day == key.date if key.op == "on" else day >= key.date
+
+
+def _content(key: HeaderKey | TextKey, text: MessageText | None) -> bool:
+    if text is None:
+        return False
+    if isinstance(key, HeaderKey):
+        return text.header_contains(key.field, key.value)
+    return text.body_contains(key.value) if key.where == "body" else text.text_contains(key.value)
+
+
+def matches(key: SearchKey, cand: Candidate) -> bool:
+    """Does `cand` satisfy `key`?"""
+    match key:
+        case AllKey():
+            return True
+        case FlagKey():
+            return _flag(key, cand.row)
+        case DateKey():
+            return _date(key, cand)
+        case SizeKey():
+            return cand.row.size > key.size if key.op == "larger" else cand.row.size < key.size
+        case HeaderKey() | TextKey():
+            return _content(key, cand.text)
+        case UidKey():
+            return key.sequence.contains(cand.row.uid, cand.last_uid)
+        case SeqKey():
+            return key.sequence.contains(cand.msn, cand.last_msn)
+        case NotKey():
+            return not matches(key.key, cand)
+        case OrKey():
+            return matches(key.left, cand) or matches(key.right, cand)
+        case AndKey():
+            return all(matches(k, cand) for k in key.keys)
+    return False
+
+
+async def run_search(view: MailboxView, key: SearchKey, load: Loader) -> list[tuple[int, int]]:
+    """The (msn, uid) pairs of the view that match `key`."""
+    content = needs_content(key)
+    last_uid = view.uids[-1] if view.uids else 0
+    found = []
+    for msn, uid in enumerate(view.uids, 1):
+        if uid in view.ghosts:
+            continue
+        raw = await load(uid) if content else None
+        text = MessageText(raw) if raw is not None else None
+        if matches(key, Candidate(msn, view.rows[uid], text, view.exists, last_uid)):
+            found.append((msn, uid))
+    return found

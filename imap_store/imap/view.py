@@ -1,0 +1,201 @@
+"""One session's view of its selected mailbox.
+
+Owns: `MailboxView`: the MSN <-> UID map, the cached index rows (flags, size,
+internal date), the known keywords, the notifier version last seen, and the
+reconciliation of that state with a fresh store snapshot into the untagged
+responses the client must see (EXPUNGE, EXISTS, FETCH FLAGS, FLAGS).
+
+Invariants:
+- message sequence numbers change only through `* n EXPUNGE` responses; when
+  EXPUNGE may not be sent (during FETCH, STORE, SEARCH: RFC 3501 7.4.1), an
+  expunged message stays in the map as a "ghost" and is reported later;
+- EXPUNGEs are emitted from the highest MSN down, so each number the client
+  reads is still valid when it applies it; EXISTS never decreases otherwise;
+- the session's own flag changes are applied to the cache directly, so they are
+  not echoed back as if another session had made them.
+
+Ref: RFC 3501 5.2, 5.5, 7.3.1, 7.4.1; RFC 2180 4.
+"""
+
+from __future__ import annotations
+
+import logging
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from .backend import FolderInfo, MailboxStore, MessageInfo
+from .errors import CommandBad
+from .response import (
+    FetchData,
+    ListOf,
+    Response,
+    UntaggedData,
+    UntaggedStatus,
+    atoms,
+    code,
+    exists,
+    expunge,
+)
+from .sequence import SequenceSet
+
+log = logging.getLogger(__name__)
+SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
+
+
+def flags_value(flags: Iterable[str]) -> ListOf:
+    """A FLAGS list in a stable order (system flags first)."""
+    ordered = sorted(flags, key=lambda f: (not f.startswith("\\"), f.lower()))
+    return atoms(ordered)
+
+
+@dataclass
+class MailboxView:
+    """The selected mailbox as this session knows it."""
+
+    bal_id: int
+    folder: FolderInfo
+    read_only: bool
+    version: int
+    uids: list[int] = field(default_factory=list)
+    rows: dict[int, MessageInfo] = field(default_factory=dict)
+    ghosts: set[int] = field(default_factory=set)
+    keywords: frozenset[str] = frozenset()
+
+    @classmethod
+    def open(
+        cls, bal_id: int, folder: FolderInfo, rows: Sequence[MessageInfo], *, read_only: bool,
+        version: int,
+    ) -> MailboxView:
+        """A view of a freshly taken snapshot."""
+        view = cls(bal_id, folder, read_only, version)
+        view.uids = [row.uid for row in rows]
+        view.rows = {row.uid: row for row in rows}
+        view.keywords = _keywords(rows)
+        return view
+
+    @property
+    def exists(self) -> int:
+        """Number of messages the client believes exist."""
+        return len(self.uids)
+
+    def msn_of(self, uid: int) -> int | None:
+        """Message sequence number of a UID, if in view."""
+        pos = bisect_left(self.uids, uid)
+        return pos + 1 if pos < len(self.uids) and self.uids[pos] == uid else None
+
+    def _msn(self, uid: int) -> int:
+        return bisect_left(self.uids, uid) + 1
+
+    def first_unseen(self) -> int | None:
+        """MSN of the first message without `\\Seen` (SELECT's `[UNSEEN n]`)."""
+        for msn, uid in enumerate(self.uids, 1):
+            if "\\Seen" not in self.rows[uid].flags:
+                return msn
+        return None
+
+    def flag_names(self) -> tuple[str, ...]:
+        """System flags plus the keywords in use (the `* FLAGS` list)."""
+        return SYSTEM_FLAGS + tuple(sorted(self.keywords))
+
+    def resolve(self, sequence: SequenceSet, *, uid: bool) -> list[tuple[int, int]]:
+        """(msn, uid) pairs for a message set; BAD for a non-existent MSN."""
+        if uid:
+            return [(self._msn(u), u) for u in sequence.select_uids(self.uids)]
+        if sequence.explicit_max() > self.exists and not (self.exists == 0 and sequence.uses_star()):
+            raise CommandBad("Invalid message sequence number")
+        return [(msn, self.uids[msn - 1]) for msn in sequence.select_msns(self.exists)]
+
+    def live(self, pairs: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+        """The pairs whose message has not been expunged meanwhile."""
+        return [(msn, uid) for msn, uid in pairs if uid not in self.ghosts]
+
+    def apply_rows(self, rows: Iterable[MessageInfo]) -> bool:
+        """Record rows changed by this session; True when keywords were added."""
+        known = self.keywords
+        for row in rows:
+            if row.uid in self.rows:
+                self.rows[row.uid] = row
+                self.keywords |= _keywords([row])
+        return self.keywords != known
+
+    def reconcile(
+        self, folder: FolderInfo, rows: Sequence[MessageInfo], *, allow_expunge: bool
+    ) -> list[Response]:
+        """Adopt a snapshot; return the untagged responses that describe it."""
+        self.folder = folder
+        fresh = {row.uid: row for row in rows}
+        out = self._expunges(fresh, allow_expunge)
+        out += self._keyword_changes(rows)
+        out += self._flag_changes(fresh)
+        out += self._arrivals(rows)
+        return out
+
+    def _expunges(self, fresh: dict[int, MessageInfo], allowed: bool) -> list[Response]:
+        gone = [uid for uid in self.uids if uid not in fresh]
+        if not allowed:
+            self.ghosts.update(gone)
+            return []
+        out: list[Response] = []
+        for uid in reversed(gone):
+            msn = self.msn_of(uid)
+            assert msn is not None
+            del self.uids[msn - 1]
+            del self.rows[uid]
+            out.append(expunge(msn))
+        self.ghosts.clear()
+        return out
+
+    def _keyword_changes(self, rows: Sequence[MessageInfo]) -> list[Response]:
+        added = _keywords(rows) - self.keywords
+        if not added:
+            return []
+        self.keywords |= added
+        return list(self.flags_responses())
+
+    def flags_responses(self) -> tuple[Response, Response]:
+        """`* FLAGS (...)` and `* OK [PERMANENTFLAGS (...)]` (RFC 3501 7.2.6)."""
+        names = self.flag_names()
+        permanent = (*names, "\\*") if not self.read_only else ()
+        return (
+            UntaggedData("FLAGS", (atoms(names),)),
+            UntaggedStatus("OK", "Flags permitted", code("PERMANENTFLAGS", atoms(permanent))),
+        )
+
+    def _flag_changes(self, fresh: dict[int, MessageInfo]) -> list[Response]:
+        out: list[Response] = []
+        for msn, uid in enumerate(self.uids, 1):
+            row = fresh.get(uid)
+            if row is None:
+                continue
+            if row.flags != self.rows[uid].flags:
+                items = (("UID", uid), ("FLAGS", flags_value(row.flags)))
+                out.append(FetchData(msn, items))
+            self.rows[uid] = row
+        return out
+
+    def _arrivals(self, rows: Sequence[MessageInfo]) -> list[Response]:
+        last = self.uids[-1] if self.uids else 0
+        added = [row for row in rows if row.uid > last]
+        if any(row.uid < last and row.uid not in self.rows for row in rows):
+            log.warning("snapshot has unknown UIDs below the view's last UID; ignored")
+        for row in added:
+            self.uids.append(row.uid)
+            self.rows[row.uid] = row
+        return [exists(self.exists)] if added else []
+
+    async def refresh(
+        self, store: MailboxStore, *, allow_expunge: bool, force: bool = False
+    ) -> list[Response]:
+        """Re-read the store when it changed (or when forced)."""
+        version = store.notifier.version(self.bal_id)
+        if version == self.version and not force and not (allow_expunge and self.ghosts):
+            return []
+        folder, rows = await store.snapshot(self.bal_id, self.folder.id)
+        self.version = version
+        return self.reconcile(folder, rows, allow_expunge=allow_expunge)
+
+
+def _keywords(rows: Iterable[MessageInfo]) -> frozenset[str]:
+    return frozenset(f for row in rows for f in row.flags if not f.startswith("\\"))
+

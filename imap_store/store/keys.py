@@ -1,0 +1,69 @@
+"""Per-BAL data keys: creation, unwrapping, a short-lived cache, shredding.
+
+Invariants: a data key is stored only wrapped by the KEK (`bal_key.wrapped`);
+unwrapped keys stay in memory at most `ttl` seconds; `forget` drops them at
+once (BAL deletion).
+
+Ref: ARCHITECTURE "Encryption at rest".
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .crypto import DataKey, DecryptionError, KeyProvider, key_aad, new_data_key
+from .models import BalKey
+
+
+class DataKeys:
+    """Looks up, creates and caches the data keys of BALs."""
+
+    def __init__(self, provider: KeyProvider, ttl: float = 60.0) -> None:
+        self.provider = provider
+        self.ttl = ttl
+        self._cache: dict[tuple[int, int], tuple[DataKey, float]] = {}
+        self._current: dict[int, int] = {}
+
+    async def create(self, session: AsyncSession, bal_id: int, version: int = 1) -> DataKey:
+        raw = new_data_key()
+        wrapped = self.provider.wrap(raw, key_aad(bal_id, version))
+        session.add(BalKey(bal_id=bal_id, version=version, kek_id=self.provider.kek_id,
+                           wrapped=wrapped, created_at=datetime.now(UTC)))
+        key = DataKey(bal_id, version, raw)
+        self._remember(key)
+        return key
+
+    async def current(self, session: AsyncSession, bal_id: int) -> DataKey:
+        """The newest key of the BAL (used to encrypt new contents)."""
+        row = (await session.execute(
+            select(BalKey).where(BalKey.bal_id == bal_id)
+            .order_by(BalKey.version.desc()).limit(1))).scalar_one_or_none()
+        if row is None:
+            raise DecryptionError(f"BAL {bal_id} has no data key")
+        return self._unwrap(row)
+
+    async def get(self, session: AsyncSession, bal_id: int, version: int) -> DataKey:
+        cached = self._cache.get((bal_id, version))
+        if cached and cached[1] > time.monotonic():
+            return cached[0]
+        row = await session.get(BalKey, (bal_id, version))
+        if row is None:
+            raise DecryptionError(f"BAL {bal_id} key v{version} is gone")
+        return self._unwrap(row)
+
+    def forget(self, bal_id: int) -> None:
+        for k in [k for k in self._cache if k[0] == bal_id]:
+            del self._cache[k]
+
+    def _unwrap(self, row: BalKey) -> DataKey:
+        raw = self.provider.unwrap(row.wrapped, key_aad(row.bal_id, row.version))
+        key = DataKey(row.bal_id, row.version, raw)
+        self._remember(key)
+        return key
+
+    def _remember(self, key: DataKey) -> None:
+        self._cache[(key.bal_id, key.version)] = (key, time.monotonic() + self.ttl)

@@ -1,0 +1,166 @@
+"""SQLAlchemy models: the only description of the schema (Alembic migrates it).
+
+Owns: BALs, their wrapped data keys, folders, encrypted message contents, folder
+entries (UID, flags), the append-only audit table, the outbound queue.
+
+Invariants:
+- Subject, header addresses and body exist only inside `message_content.body`
+  (AES-256-GCM ciphertext); SQL columns hold ids, sizes, dates, flags.
+- `mailbox_entry.uid` is unique per folder and strictly increasing; a folder's
+  `uidvalidity` never changes once the folder exists (RFC 3501 2.3.1.1).
+- A BAL's data keys (`bal_key`) are the only way to read its contents; deleting
+  them crypto-shreds the BAL.
+
+Ref: ARCHITECTURE "Storage", "Encryption at rest"; RFC 3501 2.3.1.1; MSS-RULES R12, R24.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+ID = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every table."""
+
+
+class Bal(Base):
+    """A mailbox (Boîte Aux Lettres). Address and type are immutable (R12)."""
+
+    __tablename__ = "bal"
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    address: Mapped[str] = mapped_column(String(320), unique=True)
+    bal_type: Mapped[str] = mapped_column(String(3))
+    rpps: Mapped[str | None] = mapped_column(String(11))
+    structure_id: Mapped[str | None] = mapped_column(String(64))
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    liste_rouge: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class BalKey(Base):
+    """One data key of a BAL, wrapped by the KEK (never stored in clear)."""
+
+    __tablename__ = "bal_key"
+    bal_id: Mapped[int] = mapped_column(ForeignKey("bal.id", ondelete="CASCADE"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kek_id: Mapped[str] = mapped_column(String(32))
+    wrapped: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Folder(Base):
+    """An IMAP folder inside one BAL; names are resolved inside the BAL only."""
+
+    __tablename__ = "folder"
+    __table_args__ = (UniqueConstraint("bal_id", "name"),)
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    bal_id: Mapped[int] = mapped_column(ForeignKey("bal.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(400))
+    special_use: Mapped[str | None] = mapped_column(String(16))
+    subscribed: Mapped[bool] = mapped_column(Boolean, default=True)
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    uidnext: Mapped[int] = mapped_column(BigInteger, default=1)
+    highestmodseq: Mapped[int] = mapped_column(BigInteger, default=1)
+
+
+class MessageContent(Base):
+    """An encrypted message; `id` is random and bound into the ciphertext's AAD."""
+
+    __tablename__ = "message_content"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    bal_id: Mapped[int] = mapped_column(ForeignKey("bal.id", ondelete="CASCADE"), index=True)
+    key_version: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(BigInteger)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    mss_nil: Mapped[str | None] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class MailboxEntry(Base):
+    """A message as seen in one folder: UID, flags, modseq."""
+
+    __tablename__ = "mailbox_entry"
+    __table_args__ = (
+        UniqueConstraint("folder_id", "uid"),
+        Index("ix_mailbox_entry_content", "content_id"),
+    )
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    folder_id: Mapped[int] = mapped_column(ForeignKey("folder.id", ondelete="CASCADE"))
+    uid: Mapped[int] = mapped_column(BigInteger)
+    content_id: Mapped[str] = mapped_column(
+        ForeignKey("message_content.id", ondelete="CASCADE"))
+    flags: Mapped[str] = mapped_column(Text, default="")
+    internaldate: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    modseq: Mapped[int] = mapped_column(BigInteger, default=1)
+
+
+class AuditRecord(Base):
+    """Append-only audit trail (R24): who, when, what, result; never content."""
+
+    __tablename__ = "audit"
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    ts: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    event: Mapped[str] = mapped_column(String(64), index=True)
+    protocol: Mapped[str] = mapped_column(String(16), default="")
+    session: Mapped[str] = mapped_column(String(32), default="")
+    peer: Mapped[str] = mapped_column(String(64), default="")
+    bal: Mapped[str] = mapped_column(String(320), default="", index=True)
+    person: Mapped[str] = mapped_column(String(320), default="")
+    detail: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class OutboundMessage(Base):
+    """A message accepted for a remote MSSanté domain, waiting for the relay.
+
+    One row per (message, remote domain); the body is encrypted with the
+    sending BAL's data key like any stored message.
+    """
+
+    __tablename__ = "outbound_queue"
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    content_id: Mapped[str] = mapped_column(
+        ForeignKey("message_content.id", ondelete="CASCADE"))
+    domain: Mapped[str] = mapped_column(String(255), index=True)
+    mail_from: Mapped[str] = mapped_column(String(320))
+    recipients: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class TrustListVersion(Base):
+    """One imported version of the ANS trust list (R1), raw XML compressed.
+
+    Identified by its `DateDeGeneration` and SHA-256; the newest active row is
+    the one every process serves.
+    """
+
+    __tablename__ = "trustlist_version"
+    __table_args__ = (UniqueConstraint("sha256"),)
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    generated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sha256: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(Text, default="")
+    imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    domains: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)

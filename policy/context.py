@@ -1,0 +1,207 @@
+"""The immutable facts a policy rule decides on, one context type per SMTP stage.
+
+Owns: `Stage`, `SessionFacts`, `PolicyLimits`, `MailContext`, `RcptContext`,
+`DataContext` and `STAGE_CONTEXT` (which context each stage expects).
+
+Invariants:
+- every context is a frozen, keyword-only dataclass holding tuples and
+  frozensets, never lists or sets (sequences given are frozen on the way in);
+- addresses that are compared (authenticated BAL, granted BALs, local domains)
+  are lower-cased at construction; `authenticated_bal` is always in
+  `granted_bals`;
+- the gateway does every look-up (local BAL state, today's recipient count,
+  trust list in force, peer certificate DN) and passes the *facts*: no rule
+  does I/O.
+
+The gateway builds a `MailContext` at MAIL FROM, then derives one
+`RcptContext` per RCPT TO (`RcptContext.from_mail`) and one `DataContext` at
+end of DATA (`DataContext.from_mail`). The `submission` listener value also
+covers implicit-TLS submission (port 465); `mx` is the inter-operator port.
+
+Ref: RFC 5321 3.3 (transaction stages); RFC 1870 (SIZE=); MSS-RULES R3, R4,
+R15, R16, R18, R21; ARCHITECTURE.md "Defaults"; STYLE.md lessons 1, 2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
+from email.message import Message
+from enum import Enum
+from typing import Any, Literal
+
+from policy.operator_dn import OperatorDN
+from policy.trust_list import TrustList
+
+Listener = Literal["submission", "mx"]
+BalType = Literal["PER", "ORG", "APP", "CAB"]
+LocalState = Literal["active", "suspended", "unknown"]
+
+LISTENERS: frozenset[str] = frozenset({"submission", "mx"})
+BAL_TYPES: frozenset[str] = frozenset({"PER", "ORG", "APP", "CAB"})
+LOCAL_STATES: frozenset[str] = frozenset({"active", "suspended", "unknown"})
+
+
+class Stage(Enum):
+    """The SMTP stage a rule runs at (rules reject as early as the evidence allows)."""
+
+    CONNECT = "connect"
+    EHLO = "ehlo"
+    MAIL = "mail"
+    RCPT = "rcpt"
+    DATA = "data"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionFacts:
+    """What is known about the SMTP session once authenticated (or not)."""
+
+    peer_ip: str
+    listener: Listener
+    tls: bool = False
+    authenticated_bal: str | None = None
+    bal_type: BalType | None = None
+    granted_bals: frozenset[str] = frozenset()
+    person: str | None = None
+    peer_cert_dn: OperatorDN | None = None
+
+    def __post_init__(self) -> None:
+        _require(self.listener in LISTENERS, f"listener {self.listener!r}")
+        _require(self.bal_type is None or self.bal_type in BAL_TYPES, f"bal_type {self.bal_type}")
+        granted = {address.lower() for address in self.granted_bals}
+        if self.authenticated_bal is not None:
+            object.__setattr__(self, "authenticated_bal", self.authenticated_bal.lower())
+            granted.add(self.authenticated_bal.lower())
+        object.__setattr__(self, "granted_bals", frozenset(granted))
+
+    @property
+    def authenticated(self) -> bool:
+        """True when SMTP AUTH (or a certificate for a BAL APP) succeeded."""
+        return self.authenticated_bal is not None
+
+
+_DEFAULT_CAPS: tuple[tuple[str, int], ...] = (("PER", 50), ("ORG", 100), ("APP", 100), ("CAB", 100))
+
+
+@dataclass(frozen=True, kw_only=True)
+class PolicyLimits:
+    """Operator limits (ARCHITECTURE.md "Defaults"); `max_recipients` is (type, cap) pairs."""
+
+    max_message_size: int = 52_428_800
+    patient_max_message_size: int = 25_000_000
+    max_recipients: tuple[tuple[str, int], ...] = _DEFAULT_CAPS
+    default_max_recipients: int = 100
+    justify_threshold: int = 10
+    daily_recipient_budget: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "max_recipients", tuple(tuple(p) for p in self.max_recipients))
+        numbers = [self.max_message_size, self.patient_max_message_size,
+                   self.default_max_recipients, *(cap for _, cap in self.max_recipients)]
+        _require(all(n > 0 for n in numbers), "limits must be positive")
+        _require(self.justify_threshold >= 0, "justify_threshold must be >= 0")
+        _require((self.daily_recipient_budget or 1) > 0, "daily_recipient_budget must be > 0")
+
+    def recipient_cap(self, bal_type: str | None) -> int:
+        """Recipients per transaction for this BAL type (R18); the default otherwise."""
+        return dict(self.max_recipients).get(bal_type or "", self.default_max_recipients)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MailContext:
+    """MAIL FROM stage: the session plus the envelope sender ("" = null sender)."""
+
+    session: SessionFacts
+    mail_from: str
+    size_param: int | None = None
+    local_domains: frozenset[str] = frozenset()
+    limits: PolicyLimits = field(default_factory=PolicyLimits)
+    trust_list: TrustList | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "local_domains", _lower_set(self.local_domains))
+
+
+@dataclass(frozen=True, kw_only=True)
+class RcptContext(MailContext):
+    """RCPT TO stage: one candidate recipient and the facts the gateway looked up."""
+
+    recipient: str
+    accepted_recipients: tuple[str, ...] = ()
+    recipient_local_state: LocalState | None = None
+    recipients_today: int = 0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "accepted_recipients", tuple(self.accepted_recipients))
+        state = self.recipient_local_state
+        _require(state is None or state in LOCAL_STATES, f"recipient_local_state {state!r}")
+        _require(self.recipients_today >= 0, "recipients_today must be >= 0")
+
+    @classmethod
+    def from_mail(cls, mail: MailContext, **facts: Any) -> RcptContext:
+        """The RCPT context for `mail` plus `recipient=...` and the other RCPT facts."""
+        return cls(**_mail_fields(mail), **facts)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataContext(MailContext):
+    """End of DATA: accepted recipients, unfolded header fields in order, real size."""
+
+    recipients: tuple[str, ...]
+    headers: tuple[tuple[str, str], ...] = ()
+    content_type: str = "text/plain"
+    size: int = 0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "recipients", tuple(self.recipients))
+        object.__setattr__(self, "headers", tuple((n, v) for n, v in self.headers))
+
+    @classmethod
+    def from_mail(cls, mail: MailContext, **facts: Any) -> DataContext:
+        """The DATA context for `mail` plus `recipients=...`, `headers=...`, etc."""
+        return cls(**_mail_fields(mail), **facts)
+
+    def header_values(self, name: str) -> tuple[str, ...]:
+        """Values of every header field called `name` (case-insensitive), in order."""
+        wanted = name.lower()
+        return tuple(value for key, value in self.headers if key.lower() == wanted)
+
+    @property
+    def mime_type(self) -> str:
+        """`type/subtype` of `content_type`, lower-cased (RFC 2045 5.2 default)."""
+        return _content_type_header(self.content_type).get_content_type()
+
+    def content_type_param(self, name: str) -> str | None:
+        """A parameter of `content_type` (e.g. `report-type`), lower-cased."""
+        value = _content_type_header(self.content_type).get_param(name)
+        return value.lower() if isinstance(value, str) else None
+
+
+STAGE_CONTEXT: dict[Stage, type] = {
+    Stage.CONNECT: SessionFacts,
+    Stage.EHLO: SessionFacts,
+    Stage.MAIL: MailContext,
+    Stage.RCPT: RcptContext,
+    Stage.DATA: DataContext,
+}
+
+
+def _content_type_header(value: str) -> Message:
+    message = Message()
+    message["Content-Type"] = value or "text/plain"
+    return message
+
+
+def _mail_fields(mail: MailContext) -> dict[str, Any]:
+    return {f.name: getattr(mail, f.name) for f in fields(MailContext)}
+
+
+def _lower_set(values: Iterable[str]) -> frozenset[str]:
+    return frozenset(value.lower() for value in values)
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(f"invalid policy context: {message}")

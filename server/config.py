@@ -1,0 +1,219 @@
+"""The configuration: one TOML file loaded at start into frozen, typed objects.
+
+Invariants:
+- An unknown key or a wrong value stops start-up with a `ConfigError` naming
+  the key (`listeners.imap.port`), shown as `mss: error: ...` (exit 2).
+- Relative paths are relative to the folder that holds the file.
+- Discovery for every verb but `init`: `--config`, `$MSS_CONFIG`,
+  `./mss.toml`, `/etc/mss/mss.toml`.
+
+Ref: ARCHITECTURE "Contracts" (config keys, listeners, defaults).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any
+
+LISTENER_NAMES = ("smtp", "submission", "submissions", "imap", "imaps", "http")
+SEARCH_PATHS = (Path("mss.toml"), Path("/etc/mss/mss.toml"))
+
+
+class ConfigError(Exception):
+    """A configuration problem; the message names the key or the paths tried."""
+
+
+@dataclass(frozen=True)
+class ServerSection:
+    hostname: str = "localhost"
+    domains: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DatabaseSection:
+    url: str = "sqlite:///data/mss.sqlite3"
+
+
+@dataclass(frozen=True)
+class TlsSection:
+    cert: str = "certs/server.pem"
+    key: str = "certs/server.key"
+    ca_bundle: str = "certs/ca.pem"
+    crl: tuple[str, ...] = ()
+    tls13: bool = True
+
+
+@dataclass(frozen=True)
+class KeysSection:
+    kek: str = "keys/kek"
+
+
+@dataclass(frozen=True)
+class Listener:
+    host: str = "127.0.0.1"
+    port: int = 0
+    enabled: bool = True
+    proxy_protocol: bool = False
+    tls: bool = True
+
+
+@dataclass(frozen=True)
+class ListenersSection:
+    smtp: Listener = field(default_factory=lambda: Listener(port=25))
+    submission: Listener = field(default_factory=lambda: Listener(port=587))
+    submissions: Listener = field(default_factory=lambda: Listener(port=465))
+    imap: Listener = field(default_factory=lambda: Listener(port=143))
+    imaps: Listener = field(default_factory=lambda: Listener(port=993))
+    http: Listener = field(default_factory=lambda: Listener(port=8080))
+
+
+@dataclass(frozen=True)
+class LimitsSection:
+    max_message_size: int = 52_428_800
+    patient_max_message_size: int = 25_000_000
+    smtp_command_timeout: int = 300
+    smtp_max_connections: int = 200
+    imap_max_connections: int = 1000
+    imap_max_line: int = 65_536
+    imap_max_literal: int = 52_428_800 + 65_536
+    imap_idle_timeout: int = 1800
+    imap_preauth_timeout: int = 60
+    shutdown_grace: int = 10
+
+
+@dataclass(frozen=True)
+class TrustlistSection:
+    source: str = ""
+    sha256: str = ""
+
+
+@dataclass(frozen=True)
+class RelaySection:
+    transport: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LogSection:
+    level: str = "info"
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path = Path("mss.toml")
+    server: ServerSection = field(default_factory=ServerSection)
+    database: DatabaseSection = field(default_factory=DatabaseSection)
+    tls: TlsSection = field(default_factory=TlsSection)
+    keys: KeysSection = field(default_factory=KeysSection)
+    listeners: ListenersSection = field(default_factory=ListenersSection)
+    limits: LimitsSection = field(default_factory=LimitsSection)
+    trustlist: TrustlistSection = field(default_factory=TrustlistSection)
+    relay: RelaySection = field(default_factory=RelaySection)
+    log: LogSection = field(default_factory=LogSection)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    def resolve(self, p: str) -> Path:
+        """A path from the file, made absolute relative to the file's folder."""
+        path = Path(p)
+        return path if path.is_absolute() else (self.base_dir / path)
+
+
+def _check_scalar(key: str, tp: Any, value: Any) -> Any:
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    elif tp is int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ConfigError(f"{key}: expected a non-negative integer, got {value!r}")
+    elif tp is str and not isinstance(value, str):
+        raise ConfigError(f"{key}: expected a string, got {value!r}")
+    return value
+
+
+def _convert(key: str, tp: Any, value: Any) -> Any:
+    origin = typing.get_origin(tp)
+    if is_dataclass(tp):
+        return _build(tp, value, key)
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        return tuple(_check_scalar(f"{key}[{i}]", str, v) for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a table, got {value!r}")
+        return {k: _check_scalar(f"{key}.{k}", str, v) for k, v in value.items()}
+    if origin in (typing.Union, types.UnionType):
+        return value
+    return _check_scalar(key, tp, value)
+
+
+def _build(cls: Any, data: Any, prefix: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix}: expected a table")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in fields(cls) if f.name != "path"}
+    for k in data:
+        if k not in known:
+            raise ConfigError(f"unknown key '{prefix + '.' if prefix else ''}{k}'")
+    kwargs = {k: _convert(f"{prefix + '.' if prefix else ''}{k}", hints[k], v)
+              for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def _validate(cfg: Config) -> None:
+    for name in LISTENER_NAMES:
+        lst: Listener = getattr(cfg.listeners, name)
+        try:
+            ipaddress.ip_address(lst.host)
+        except ValueError:
+            raise ConfigError(f"listeners.{name}.host: expected an IP literal, "
+                              f"got {lst.host!r}") from None
+        if not 0 <= lst.port <= 65535:
+            raise ConfigError(f"listeners.{name}.port: {lst.port} is not a TCP port")
+    if not cfg.server.domains:
+        raise ConfigError("server.domains: at least one local domain is required")
+    if cfg.log.level not in ("debug", "info", "warning", "error"):
+        raise ConfigError("log.level: expected debug, info, warning or error")
+    if cfg.limits.patient_max_message_size > cfg.limits.max_message_size:
+        raise ConfigError("limits.patient_max_message_size: exceeds limits.max_message_size")
+
+
+def load(path: Path) -> Config:
+    """Read and validate one TOML file."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    cfg: Config = _build(Config, data, "")
+    domains = tuple(d.strip().lower() for d in cfg.server.domains)
+    cfg = replace(cfg, path=path.resolve(), server=replace(cfg.server, domains=domains))
+    _validate(cfg)
+    return cfg
+
+
+def discover(explicit: str | None) -> Path:
+    """The config file to use, or ConfigError naming every path tried."""
+    tried: list[str] = []
+    candidates: list[tuple[str, Path]] = []
+    if explicit:
+        candidates.append(("--config", Path(explicit)))
+    elif os.environ.get("MSS_CONFIG"):
+        candidates.append(("$MSS_CONFIG", Path(os.environ["MSS_CONFIG"])))
+    candidates += [("", p) for p in SEARCH_PATHS] if not explicit else []
+    for label, p in candidates:
+        tried.append(f"{p} ({label})" if label else str(p))
+        if p.is_file():
+            return p
+    raise ConfigError("no configuration found; tried: " + ", ".join(tried))
+
+

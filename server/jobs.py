@@ -1,0 +1,80 @@
+"""Scheduled jobs: defined in code, run by the scheduler or `mss jobs run NAME`.
+
+Invariants: each job takes the clock (`now`) as a parameter and is idempotent
+per period; a failed job changes nothing it cannot finish and says why.
+Names are fixed by the contract (ARCHITECTURE "Time"); later issues add
+`crl-refresh`, `retention`, `quota-warn`, `inactivity`, `audit-purge`,
+`queue-expire`.
+
+Ref: ARCHITECTURE "Time"; MSS-RULES R1 (trust-list refresh, keep the last good).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import urllib.request
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from imap_store.store.trustlists import TrustListStore
+from policy.trust_list import TrustListError
+
+from .config import Config
+from .trust import import_trust_list
+
+log = logging.getLogger("mss.jobs")
+MAX_DOWNLOAD = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class JobResult:
+    ok: bool
+    message: str
+
+
+@dataclass(frozen=True)
+class JobContext:
+    cfg: Config
+    trustlists: TrustListStore
+
+
+Job = Callable[[JobContext, datetime], Awaitable[JobResult]]
+
+
+def _fetch(source: str, cfg: Config) -> bytes:
+    if source.startswith(("https://", "http://")):
+        with urllib.request.urlopen(source, timeout=60) as resp:  # noqa: S310 (configured URL)
+            data: bytes = resp.read(MAX_DOWNLOAD + 1)
+    else:
+        data = cfg.resolve(source).read_bytes()
+    if len(data) > MAX_DOWNLOAD:
+        raise TrustListError(f"trust list larger than {MAX_DOWNLOAD} bytes")
+    return data
+
+
+async def trustlist_refresh(ctx: JobContext, now: datetime) -> JobResult:
+    """Fetch `[trustlist] source`, check it, store it; a failure keeps the last good one."""
+    source = ctx.cfg.trustlist.source
+    if not source:
+        return JobResult(True, "trustlist.source is empty: nothing to refresh")
+    try:
+        raw = await asyncio.to_thread(_fetch, source, ctx.cfg)
+        info, new = await import_trust_list(ctx.trustlists, raw, source, ctx.cfg.trustlist.sha256)
+    except (OSError, TrustListError) as exc:
+        log.error("trust-list refresh from %s failed, keeping the previous version: %s",
+                  source, exc)
+        return JobResult(False, f"refresh failed, previous version kept: {exc}")
+    state = "new version" if new else "unchanged"
+    return JobResult(True, f"{state}: generated {info.generated_at.isoformat()} "
+                     f"sha256 {info.sha256} ({info.domains} domains)")
+
+
+JOBS: dict[str, Job] = {"trustlist-refresh": trustlist_refresh}
+SCHEDULE: dict[str, dict[str, int]] = {"trustlist-refresh": {"hours": 6}}
+
+
+def job_names() -> list[str]:
+    return sorted(JOBS)
+

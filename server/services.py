@@ -1,0 +1,79 @@
+"""The composition root's object graph: one `Services` per process.
+
+Builds the database, key provider, store facades, audit sink, intake, policy
+gate and authenticators from the configuration, and hands each protocol the
+narrow bundle it needs.
+
+Ref: ARCHITECTURE "Top-level layout" (server/ is the composition root).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from imap_store.imap.backend import ImapBackend
+from imap_store.store.accounts import Accounts
+from imap_store.store.db import Database
+from imap_store.store.delivery import DeliveryStore
+from imap_store.store.keys import DataKeys
+from imap_store.store.mailbox import MailboxStore
+from imap_store.store.notify import ChangeNotifier
+from imap_store.store.trustlists import TrustListStore
+from policy.context import PolicyLimits
+from policy.engine import PolicyEngine
+from policy.rules import DEFAULT_RULES
+from smtp_gateway.gate import PolicyGate
+from smtp_gateway.intake import Intake
+from smtp_gateway.listener import SmtpServices
+
+from .audit import DatabaseAuditSink
+from .authn import Authenticator
+from .config import Config
+from .storage import open_store
+from .trust import TrustState
+
+
+@dataclass
+class Services:
+    cfg: Config
+    db: Database
+    keys: DataKeys
+    accounts: Accounts
+    mailbox: MailboxStore
+    delivery: DeliveryStore
+    audit: DatabaseAuditSink
+    intake: Intake
+    smtp: SmtpServices
+    imap_backend: ImapBackend
+    trust: TrustState
+
+    async def close(self) -> None:
+        await self.trust.stop()
+        await self.db.dispose()
+
+
+def policy_limits(cfg: Config) -> PolicyLimits:
+    return PolicyLimits(max_message_size=cfg.limits.max_message_size,
+                        patient_max_message_size=cfg.limits.patient_max_message_size)
+
+
+async def build_services(cfg: Config) -> Services:
+    db, keys = open_store(cfg)
+    notifier = ChangeNotifier()
+    accounts = Accounts(db, keys)
+    mailbox = MailboxStore(db, keys, notifier)
+    delivery = DeliveryStore(db, keys, notifier)
+    audit = DatabaseAuditSink(db)
+    intake = Intake(delivery, audit, cfg.server.hostname)
+    trust = TrustState(TrustListStore(db))
+    await trust.refresh()
+    trust.start_polling()
+    gate = PolicyGate(local_domains=frozenset(cfg.server.domains), delivery=delivery,
+                      limits=policy_limits(cfg), engine=PolicyEngine(DEFAULT_RULES),
+                      trust=trust, audit=audit)
+    smtp = SmtpServices(gate=gate, intake=intake, audit=audit,
+                        authenticate=Authenticator(accounts, audit, "smtp"))
+    imap = ImapBackend(store=mailbox, authenticate=Authenticator(accounts, audit, "imap"),
+                       audit=audit)
+    return Services(cfg, db, keys, accounts, mailbox, delivery, audit, intake, smtp, imap,
+                    trust)

@@ -1,0 +1,86 @@
+"""The trust list in force in this process, and how a new version arrives.
+
+Invariants:
+- `current` is the newest stored version that parsed; a version that fails to
+  parse or load is logged and the previous one stays (R1: keep the last good).
+- A running server polls the database and picks up a version imported by
+  `mss trustlist import` or the refresh job within `poll_seconds` (5 s).
+
+Ref: MSS-RULES R1, R2; ARCHITECTURE "Contracts" (admin verbs seen within 5 s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from pathlib import Path
+
+from imap_store.store.trustlists import StoredTrustList, TrustListStore
+from policy.trust_list import TrustList, TrustListError, parse_trust_list
+
+log = logging.getLogger("mss.trustlist")
+
+
+class TrustState:
+    """Holds the parsed trust list; `current` is None until one was loaded."""
+
+    def __init__(self, store: TrustListStore, poll_seconds: float = 5.0) -> None:
+        self.store = store
+        self.poll_seconds = poll_seconds
+        self._current: TrustList | None = None
+        self._loaded_id: int | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def current(self) -> TrustList | None:
+        return self._current
+
+    async def refresh(self) -> bool:
+        """Load the newest stored version if it is not the one in force."""
+        latest = await self.store.latest_id()
+        if latest is None or latest == self._loaded_id:
+            return False
+        loaded = await self.store.load(latest)
+        if loaded is None:
+            return False
+        try:
+            self._current = await asyncio.to_thread(parse_trust_list, loaded[1])
+        except TrustListError as exc:
+            log.error("stored trust list %s does not parse, keeping %s: %s", latest,
+                      self._current.version if self._current else "none", exc)
+        self._loaded_id = latest
+        log.info("trust list in force: %s", self._current.version if self._current else "none")
+        return True
+
+    def start_polling(self) -> None:
+        self._task = asyncio.create_task(self._poll())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_seconds)
+            try:
+                await self.refresh()
+            except Exception:
+                log.exception("trust list poll failed; keeping the version in force")
+
+
+async def import_trust_list(store: TrustListStore, raw: bytes, source: str,
+                            expected_sha256: str = "") -> tuple[StoredTrustList, bool]:
+    """Parse then store one version; raises TrustListError and stores nothing if bad."""
+    digest = hashlib.sha256(raw).hexdigest()
+    if expected_sha256 and digest != expected_sha256.lower():
+        raise TrustListError(f"SHA-256 {digest} does not match the expected {expected_sha256}")
+    parsed = await asyncio.to_thread(parse_trust_list, raw)
+    return await store.save(raw, generated_at=parsed.generated_at, sha256=parsed.sha256,
+                            source=source, domains=len(parsed.domains))
+
+
+async def import_file(store: TrustListStore, path: Path) -> tuple[StoredTrustList, bool]:
+    raw = await asyncio.to_thread(path.read_bytes)
+    return await import_trust_list(store, raw, str(path))

@@ -1,0 +1,34 @@
+"""Protocol-level SMTP replies of the gateway (not policy refusals).
+
+Policy refusals live in `policy.replies`; these are the gateway's own
+answers: authentication, shutdown, connection limits, and the translations
+of aiosmtpd's built-in reply lines into typed replies with enhanced codes.
+
+Ref: RFC 4954 6 (AUTH replies); RFC 5321 4.2, 3.8 (421 on shutdown); RFC 3463.
+"""
+
+from __future__ import annotations
+
+from policy.replies import LOCAL_ERROR, MESSAGE_TOO_BIG
+from policy.reply import Reply
+
+AUTH_OK = Reply(235, "2.7.0", "Authentication successful")
+AUTH_FAILED = Reply(535, "5.7.8", "Authentication credentials invalid")
+AUTH_MALFORMED = Reply(501, "5.5.2", "Cannot decode authentication data")
+AUTH_NOT_TLS = Reply(538, "5.7.11", "Encryption required for requested authentication mechanism")
+OK = Reply(250, "2.0.0", "OK")
+SENDER_OK = Reply(250, "2.1.0", "Sender OK")
+RECIPIENT_OK = Reply(250, "2.1.5", "Recipient OK")
+SHUTTING_DOWN = Reply(421, "4.3.2", "Service shutting down, try again later")
+TOO_MANY_CONNECTIONS = Reply(421, "4.7.0", "Too many connections, try again later")
+LINE_TOO_LONG = Reply(500, "5.5.2", "Line too long")
+
+# aiosmtpd writes some replies itself; the gateway replaces them (ARCHITECTURE "Replies").
+AIOSMTPD_REPLACEMENTS: dict[bytes, Reply] = {
+    b"552 Error: Too much mail data": MESSAGE_TOO_BIG,
+    b"552 Error: message size exceeds fixed maximum message size": MESSAGE_TOO_BIG,
+    b"500 Line too long (see RFC5321 4.5.3.1.6)": LINE_TOO_LONG,
+    b"500 Command line too long": LINE_TOO_LONG,
+}
+
+__all__ = ["LOCAL_ERROR"]

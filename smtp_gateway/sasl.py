@@ -1,0 +1,87 @@
+"""SMTP AUTH mechanisms PLAIN and LOGIN as async handler methods.
+
+aiosmtpd calls `auth_<MECH>(server, args)` on the handler; the password check
+is the injected `Authenticate` callable (argon2id verified in a worker thread,
+audit and brute-force rules inside it), so hashing never blocks the loop.
+aiosmtpd itself refuses AUTH before TLS (`538 5.7.11`) and does not advertise
+it there; the mechanisms also check TLS themselves (defence in depth).
+
+Ref: RFC 4954 (SMTP AUTH); RFC 4616 (PLAIN); MSS-RULES R8, R10.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiosmtpd.smtp import MISSING, AuthResult
+
+from imap_store.store.interfaces import Principal
+
+from .replies import AUTH_FAILED, AUTH_MALFORMED, AUTH_NOT_TLS
+
+Authenticate = Callable[[str, str, str], Awaitable[Principal | None]]
+
+
+def split_plain(blob: bytes) -> tuple[str, str, str] | None:
+    """`authzid NUL authcid NUL passwd` (RFC 4616 2) or None when malformed."""
+    parts = blob.split(b"\x00")
+    if len(parts) != 3:
+        return None
+    try:
+        authzid, authcid, passwd = (p.decode("utf-8") for p in parts)
+    except UnicodeDecodeError:
+        return None
+    return (authzid, authcid, passwd) if authcid and passwd else None
+
+
+async def _initial(server: Any, args: list[str], prompt: str) -> bytes | None:
+    """The initial response or the answer to a challenge; None once answered with an error."""
+    if len(args) > 1:
+        if args[1] == "=":
+            return b""
+        try:
+            return base64.b64decode(args[1], validate=True)
+        except binascii.Error:
+            await server.push(AUTH_MALFORMED.line())
+            return None
+    reply = await server.challenge_auth(prompt)
+    return None if reply is MISSING else bytes(reply)
+
+
+class SaslMechanisms:
+    """Mixin for the gateway handler: PLAIN and LOGIN over an `Authenticate`."""
+
+    authenticate: Authenticate
+
+    async def _login(self, server: Any, authzid: str, login: str, secret: str) -> AuthResult:
+        if not server.tls_active:
+            return AuthResult(success=False, handled=False, message=AUTH_NOT_TLS.line())
+        peer = server.session.peer[0] if server.session and server.session.peer else ""
+        principal = await self.authenticate(login, secret, peer)
+        if principal is None or (authzid and authzid.lower() != principal.address):
+            return AuthResult(success=False, handled=False, message=AUTH_FAILED.line())
+        return AuthResult(success=True, auth_data=principal)
+
+    async def auth_PLAIN(self, server: Any, args: list[str]) -> AuthResult:
+        blob = await _initial(server, args, "")
+        if blob is None:
+            return AuthResult(success=False, handled=True)
+        parts = split_plain(blob)
+        if parts is None:
+            return AuthResult(success=False, handled=False, message=AUTH_MALFORMED.line())
+        return await self._login(server, *parts)
+
+    async def auth_LOGIN(self, server: Any, args: list[str]) -> AuthResult:
+        user = await _initial(server, args, "Username:")
+        if user is None:
+            return AuthResult(success=False, handled=True)
+        secret = await server.challenge_auth("Password:")
+        if secret is MISSING:
+            return AuthResult(success=False, handled=True)
+        try:
+            return await self._login(server, "", user.decode(), bytes(secret).decode())
+        except UnicodeDecodeError:
+            return AuthResult(success=False, handled=False, message=AUTH_MALFORMED.line())

@@ -1,0 +1,105 @@
+"""Submission listeners with a real smtplib client: TLS, AUTH, recipients.
+
+Ref: RFC 3207, RFC 4954, RFC 8314; MSS-RULES R5, R8, R14 (T11).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import smtplib
+import ssl
+
+import pytest
+
+from tests.protocol.smtp_client import simple_message, submission
+from tests.support import PASSWORD, Operator
+
+
+def _plain(user: str, password: str) -> str:
+    return base64.b64encode(f"\0{user}\0{password}".encode()).decode()
+
+
+async def test_auth_not_offered_nor_accepted_before_starttls(operator: Operator) -> None:
+    await operator.add_bal("alice")
+
+    def run() -> tuple[bool, tuple[int, bytes], tuple[int, bytes]]:
+        with smtplib.SMTP("127.0.0.1", operator.ports["submission"], timeout=20) as c:
+            c.ehlo("client.test")
+            offered = c.has_extn("auth")
+            auth = c.docmd("AUTH", "PLAIN " + _plain("alice@op-a.mssante.fr", PASSWORD))
+            mail = c.docmd("MAIL", "FROM:<alice@op-a.mssante.fr>")
+            return offered, auth, mail
+
+    offered, auth, mail = await asyncio.to_thread(run)
+    assert not offered
+    assert auth[0] == 538 and auth[1].startswith(b"5.7.11")
+    assert mail[0] == 530 and mail[1].startswith(b"5.7.0")
+
+
+async def test_auth_after_starttls_and_wrong_password(operator: Operator) -> None:
+    alice = await operator.add_bal("alice")
+
+    def run() -> tuple[bool, int, bytes]:
+        with submission(operator.ports["submission"], operator.client_context()) as c:
+            offered = "PLAIN" in c.esmtp_features.get("auth", "")
+            code, text = c.docmd("AUTH", "PLAIN " + _plain(alice, "not the password"))
+            return offered, code, text
+
+    offered, code, text = await asyncio.to_thread(run)
+    assert offered
+    assert (code, text[:5]) == (535, b"5.7.8")
+
+
+async def test_unknown_local_recipient_is_550_511(operator: Operator) -> None:
+    alice = await operator.add_bal("alice")
+
+    def run() -> tuple[int, bytes]:
+        with submission(operator.ports["submission"], operator.client_context()) as c:
+            c.login(alice, PASSWORD)
+            c.mail(alice)
+            return c.rcpt("nobody@op-a.mssante.fr")
+
+    code, text = await asyncio.to_thread(run)
+    assert (code, text[:5]) == (550, b"5.1.1")
+
+
+async def test_implicit_tls_submission_delivers(operator: Operator) -> None:
+    alice = await operator.add_bal("alice")
+    bob = await operator.add_bal("bob")
+    msg = simple_message(alice, bob)
+
+    def run() -> dict[str, tuple[int, bytes]]:
+        with smtplib.SMTP_SSL("127.0.0.1", operator.ports["submissions"], timeout=20,
+                              context=operator.client_context()) as c:
+            c.ehlo("client.test")
+            assert "PLAIN" in c.esmtp_features.get("auth", "")
+            c.login(alice, PASSWORD)
+            return c.sendmail(alice, [bob], msg)
+
+    refused = await asyncio.to_thread(run)
+    assert refused == {}
+    services = operator.running.services  # type: ignore[union-attr]
+    folder = await services.mailbox.get_folder(operator.bals[bob].bal_id, "INBOX")
+    assert folder is not None
+    _, rows = await services.mailbox.snapshot(operator.bals[bob].bal_id, folder.id)
+    assert [r.uid for r in rows] == [1]
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1])
+async def test_tls_below_1_2_refused(operator: Operator, version: ssl.TLSVersion) -> None:
+    ctx = operator.client_context()
+    ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+    ctx.maximum_version = version
+    try:
+        ctx.set_ciphers("ALL:@SECLEVEL=0")
+    except ssl.SSLError:
+        pass
+
+    def run() -> None:
+        with smtplib.SMTP_SSL("127.0.0.1", operator.ports["submissions"], timeout=20,
+                              context=ctx):
+            pass
+
+    with pytest.raises((ssl.SSLError, ConnectionResetError, smtplib.SMTPServerDisconnected)):
+        await asyncio.to_thread(run)

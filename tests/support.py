@@ -1,0 +1,116 @@
+"""Test support: a real operator directory and a running server, in-process.
+
+`MSS_TEST_DATABASE_URL` selects the database: unset or `sqlite...` gives the
+embedded SQLite under the operator directory; a `postgresql://...` URL gives a
+fresh database created on that server for each operator (dropped afterwards).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import secrets
+import ssl
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+from sqlalchemy.engine import make_url
+
+from imap_store.store.interfaces import Principal
+from server import config as config_mod
+from server.app import Running, start, stop
+from server.initdir import InitOptions, init_directory
+
+DOMAIN = "op-a.mssante.fr"
+PASSWORD = "correct horse battery staple"
+
+
+def test_database_url() -> str:
+    return os.environ.get("MSS_TEST_DATABASE_URL", "") or "sqlite:///data/mss.sqlite3"
+
+
+def is_postgres() -> bool:
+    return test_database_url().startswith("postgresql")
+
+
+async def create_pg_database() -> tuple[str, str]:
+    base = test_database_url()
+    name = f"mss_test_{secrets.token_hex(6)}"
+    conn = await asyncpg.connect(base.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    url = make_url(base).set(database=name).render_as_string(hide_password=False)
+    return url, name
+
+
+async def drop_pg_database(name: str) -> None:
+    conn = await asyncpg.connect(test_database_url().replace("postgresql+asyncpg://",
+                                                             "postgresql://"))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def set_ports_to_zero(cfg_path: Path) -> None:
+    text = cfg_path.read_text()
+    cfg_path.write_text(re.sub(r"(?m)^port = \d+$", "port = 0", text))
+
+
+@dataclass
+class Operator:
+    """An initialised operator directory with its server running."""
+
+    directory: Path
+    cfg: config_mod.Config
+    pg_name: str | None = None
+    running: Running | None = None
+    bals: dict[str, Principal] = field(default_factory=dict)
+
+    @property
+    def ports(self) -> dict[str, int]:
+        assert self.running is not None
+        return self.running.ports()
+
+    @property
+    def ca_file(self) -> Path:
+        return self.directory / "certs" / "ca.pem"
+
+    def client_context(self) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(cafile=str(self.ca_file))
+        ctx.check_hostname = True
+        return ctx
+
+    async def start(self) -> None:
+        self.running = await start(self.cfg)
+
+    async def stop(self) -> None:
+        if self.running is not None:
+            await stop(self.running, grace=5.0)
+            self.running = None
+
+    async def add_bal(self, local: str, bal_type: str = "PER", password: str = PASSWORD) -> str:
+        assert self.running is not None
+        address = f"{local}@{DOMAIN}"
+        extra = {"rpps": "10000000001"} if bal_type == "PER" else {"structure_id": "S1"}
+        info = await self.running.services.accounts.create_bal(
+            address, bal_type, password=password, **extra)
+        self.bals[address] = Principal(info.id, info.address, info.bal_type)
+        return address
+
+
+async def make_operator(tmp_path: Path, *, dev_ports: bool = False) -> Operator:
+    url, pg_name = None, None
+    if is_postgres():
+        url, pg_name = await create_pg_database()
+    directory = tmp_path / "op"
+    opts = InitOptions(directory, DOMAIN, hostname="localhost", dev_ports=dev_ports,
+                       database_url=url)
+    await asyncio.to_thread(init_directory, opts)
+    set_ports_to_zero(directory / "mss.toml")
+    cfg = config_mod.load(directory / "mss.toml")
+    return Operator(directory, cfg, pg_name)
