@@ -24,7 +24,7 @@ R15, R16, R18, R21; ARCHITECTURE.md "Defaults"; STYLE.md lessons 1, 2.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from email.message import Message
 from enum import Enum
@@ -85,7 +85,10 @@ _DEFAULT_CAPS: tuple[tuple[str, int], ...] = (("PER", 50), ("ORG", 100), ("APP",
 
 @dataclass(frozen=True, kw_only=True)
 class PolicyLimits:
-    """Operator limits (ARCHITECTURE.md "Defaults"); `max_recipients` is (type, cap) pairs."""
+    """Operator limits (ARCHITECTURE.md "Defaults").
+
+    `max_recipients` holds (BAL type, cap) pairs; a mapping given is frozen into pairs.
+    """
 
     max_message_size: int = 52_428_800
     patient_max_message_size: int = 25_000_000
@@ -95,12 +98,19 @@ class PolicyLimits:
     daily_recipient_budget: int | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "max_recipients", tuple(tuple(p) for p in self.max_recipients))
-        numbers = [self.max_message_size, self.patient_max_message_size,
-                   self.default_max_recipients, *(cap for _, cap in self.max_recipients)]
+        caps: Any = self.max_recipients
+        pairs = caps.items() if isinstance(caps, Mapping) else caps
+        object.__setattr__(self, "max_recipients", tuple((str(t), int(n)) for t, n in pairs))
+        numbers = [
+            self.max_message_size,
+            self.patient_max_message_size,
+            self.default_max_recipients,
+            *(cap for _, cap in self.max_recipients),
+        ]
         _require(all(n > 0 for n in numbers), "limits must be positive")
         _require(self.justify_threshold >= 0, "justify_threshold must be >= 0")
-        _require((self.daily_recipient_budget or 1) > 0, "daily_recipient_budget must be > 0")
+        budget = self.daily_recipient_budget
+        _require(budget is None or budget > 0, "daily_recipient_budget must be > 0")
 
     def recipient_cap(self, bal_type: str | None) -> int:
         """Recipients per transaction for this BAL type (R18); the default otherwise."""

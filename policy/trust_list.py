@@ -13,8 +13,8 @@ Invariants:
   without duplicates;
 - the parser accepts the file as ANS publishes it, which ends without its
   closing `</ListeBlancheMSSante>` tag, and nothing more lenient: the only
-  tolerated defect is that missing root end tag, after a closed
-  `<ListeDomaines>`. A file cut anywhere else (inside a `<Domaine>`, between
+  tolerated defect is that missing root end tag, with every element below
+  the root closed. A file cut anywhere else (inside a `<Domaine>`, between
   two of them), garbage, a missing `DateDeGeneration`, a `<Domaine>` without
   `<Nom>` or DN, or zero domains raise `TrustListError`;
 - DOCTYPE and ENTITY declarations are refused before expansion (billion
@@ -148,9 +148,8 @@ def _finish(parser: expat.XMLParserType, builder: _Builder) -> None:
     try:
         parser.Parse(b"", True)
     except expat.ExpatError as exc:
+        # Well-formedness guarantees every element under the root was closed.
         if exc.code != _NO_ELEMENTS or builder.open_elements != [_ROOT]:
-            raise builder.truncated(exc) from None
-        if not builder.list_closed:
             raise builder.truncated(exc) from None
 
 
@@ -168,7 +167,6 @@ class _Builder:
     def __init__(self, line: Callable[[], int]) -> None:
         self.line = line
         self.open_elements: list[str] = []
-        self.list_closed = False
         self.generated: str | None = None
         self.domains: dict[str, list[OperatorDN]] = {}
         self.entries = 0
@@ -197,8 +195,6 @@ class _Builder:
         self._buffer = None
         if local == _ENTRY and parent == _LIST:
             self._close_entry()
-        elif local == _LIST and parent == _ROOT:
-            self.list_closed = True
 
     def _store(self, local: str, parent: str, value: str) -> None:
         if local == "DateDeGeneration" and parent == _ROOT:

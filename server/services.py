@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from imap_store.imap.backend import ImapBackend
+from imap_store.imap.backend import Authenticate
 from imap_store.store.accounts import Accounts
 from imap_store.store.db import Database
 from imap_store.store.delivery import DeliveryStore
@@ -33,6 +33,15 @@ from .storage import open_store
 from .trust import TrustState
 
 
+@dataclass(frozen=True)
+class ImapServices:
+    """The `ImapBackend` bundle handed to the IMAP listeners."""
+
+    store: MailboxStore
+    authenticate: Authenticate
+    audit: DatabaseAuditSink
+
+
 @dataclass
 class Services:
     cfg: Config
@@ -44,7 +53,7 @@ class Services:
     audit: DatabaseAuditSink
     intake: Intake
     smtp: SmtpServices
-    imap_backend: ImapBackend
+    imap_backend: ImapServices
     trust: TrustState
 
     async def close(self) -> None:
@@ -73,7 +82,7 @@ async def build_services(cfg: Config) -> Services:
                       trust=trust, audit=audit)
     smtp = SmtpServices(gate=gate, intake=intake, audit=audit,
                         authenticate=Authenticator(accounts, audit, "smtp"))
-    imap = ImapBackend(store=mailbox, authenticate=Authenticator(accounts, audit, "imap"),
+    imap = ImapServices(store=mailbox, authenticate=Authenticator(accounts, audit, "imap"),
                        audit=audit)
     return Services(cfg, db, keys, accounts, mailbox, delivery, audit, intake, smtp, imap,
                     trust)

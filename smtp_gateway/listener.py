@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import warnings
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -72,7 +73,14 @@ async def start_smtp_listener(*, name: str, host: str, port: int, implicit_tls: 
         timeout=limits.smtp_command_timeout, enable_SMTPUTF8=False, decode_data=False,
         tls_context=None if implicit_tls else ssl_context)
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: MssSMTP(handler, **kwargs), host=host, port=port,
+
+    def factory() -> MssSMTP:
+        with warnings.catch_warnings():
+            # aiosmtpd warns about AUTH without STARTTLS; implicit TLS is TLS from byte one.
+            warnings.simplefilter("ignore", UserWarning)
+            return MssSMTP(handler, **kwargs)
+
+    server = await loop.create_server(factory, host=host, port=port,
                                       ssl=ssl_context if implicit_tls else None,
                                       reuse_address=True)
     return SmtpListener(name, server, registry)

@@ -81,7 +81,9 @@ async def store(session: ImapSession, command: Command) -> Completion:
     targets = view.live(pairs)
     uids = [uid for _, uid in targets]
     if uids:
-        rows = await session.store.set_flags(view.bal_id, view.folder.id, uids, args.flags, args.mode)
+        rows = await session.store.set_flags(
+            view.bal_id, view.folder.id, uids, args.flags, args.mode
+        )
         if view.apply_rows(rows):
             await session.send(*view.flags_responses())
     if "\\Deleted" in args.flags and args.mode != "remove" and uids:

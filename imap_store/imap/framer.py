@@ -198,6 +198,8 @@ class CommandReader:
     def _too_big(self, non_sync: bool) -> Rejected:
         first = self._lines[0]
         self._reset_command()
-        status = "NO" if _is_append(first) and not non_sync else "BAD"
-        response = Tagged(tag_of(first), status, "Literal too large", TOOBIG)
+        tag = tag_of(first)
+        if _is_append(first) and not non_sync:
+            return Rejected(Tagged(tag, "NO", "Literal too large", TOOBIG))
+        response = Tagged(tag, "BAD", "Literal too large", TOOBIG)
         return Rejected(response, fatal=non_sync)

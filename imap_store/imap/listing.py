@@ -74,5 +74,6 @@ def list_responses(
         if (lsub and not folder.subscribed) or not _matches(regex, folder.name):
             continue
         attrs = [] if lsub else _attributes(folder, names)
-        out.append(UntaggedData(keyword, (atoms(attrs), istring(DELIMITER), mailbox_value(folder.name))))
+        values = (atoms(attrs), istring(DELIMITER), mailbox_value(folder.name))
+        out.append(UntaggedData(keyword, values))
     return out

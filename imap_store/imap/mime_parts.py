@@ -162,5 +162,5 @@ def section_bytes(root: MimePart, section: Section) -> bytes | None:
         return part.body
     if section.text == "MIME":
         return part.header
-    inner = part if len(section.part) == 0 else part.encapsulated
+    inner = part.encapsulated
     return None if inner is None else _message_text(inner, section)

@@ -68,7 +68,14 @@ class ListOf:
     items: tuple[Value, ...]
 
 
-Value: TypeAlias = Atom | IString | LiteralString | ListOf | Nil | int
+@dataclass(frozen=True, slots=True)
+class Joined:
+    """Values written side by side without spaces (`1*body` in BODYSTRUCTURE)."""
+
+    items: tuple[Value, ...]
+
+
+Value: TypeAlias = Atom | IString | LiteralString | ListOf | Joined | Nil | int
 
 
 def istring(value: str | bytes) -> IString:
@@ -110,6 +117,8 @@ def render_value(value: Value) -> bytes:
         return _literal(value.data) if value.data else b'""'
     if isinstance(value, ListOf):
         return b"(" + b" ".join(render_value(item) for item in value.items) + b")"
+    if isinstance(value, Joined):
+        return b"".join(render_value(item) for item in value.items)
     return b"NIL"
 
 

@@ -21,6 +21,7 @@ from .cursor import Cursor
 from .errors import ParseError
 from .sequence import SequenceSet, parse_sequence_set
 
+_DATE_CHARS = frozenset(b"0123456789-ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 
 
@@ -155,11 +156,15 @@ class _SearchParser:
             return AndKey(self.keys_until(closing=True))
         if cursor.peek_is(b"0123456789*"):
             return SeqKey(parse_sequence_set(cursor))
-        cursor.enter()
+        return self.named(cursor.keyword())
+
+    def nested(self) -> SearchKey:
+        self.cursor.sp()
+        self.cursor.enter()
         try:
-            return self.named(cursor.keyword())
+            return self.key()
         finally:
-            cursor.leave()
+            self.cursor.leave()
 
     def named(self, name: str) -> SearchKey:
         if name in _FLAG_KEYS:
@@ -191,19 +196,16 @@ class _SearchParser:
             cursor.sp()
             return UidKey(parse_sequence_set(cursor))
         if name == "NOT":
-            cursor.sp()
-            return NotKey(self.key())
+            return NotKey(self.nested())
         if name == "OR":
-            cursor.sp()
-            left = self.key()
-            cursor.sp()
-            return OrKey(left, self.key())
+            left = self.nested()
+            return OrKey(left, self.nested())
         raise ParseError("Unknown search key")
 
     def date(self) -> dt.date:
         self.cursor.sp()
         quoted = self.cursor.maybe(b'"')
-        text = self.cursor.take_while(frozenset(b"0123456789-ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"))
+        text = self.cursor.take_while(_DATE_CHARS)
         if quoted:
             self.cursor.expect(b'"')
         return parse_date(text.decode("ascii"))

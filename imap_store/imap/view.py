@@ -102,7 +102,8 @@ class MailboxView:
         """(msn, uid) pairs for a message set; BAD for a non-existent MSN."""
         if uid:
             return [(self._msn(u), u) for u in sequence.select_uids(self.uids)]
-        if sequence.explicit_max() > self.exists and not (self.exists == 0 and sequence.uses_star()):
+        empty_star = self.exists == 0 and sequence.uses_star()
+        if sequence.explicit_max() > self.exists and not empty_star:
             raise CommandBad("Invalid message sequence number")
         return [(msn, self.uids[msn - 1]) for msn in sequence.select_msns(self.exists)]
 

@@ -55,13 +55,29 @@ def summary(outcome: Outcome) -> tuple[str | None, str | None, tuple[str, ...], 
     [
         ({}, False, ("reject", "550 5.1.1 Mailbox unknown", (), ("note",))),
         ({}, True, ("reject", "450 4.1.1 Mailbox unknown", (), ("note",))),
-        ({"reject": "warn"}, False, ("tempfail", replies.NO_TRUST_LIST.line(), ("reject",), ("note",))),
+        (
+            {"reject": "warn"},
+            False,
+            ("tempfail", replies.NO_TRUST_LIST.line(), ("reject",), ("note",)),
+        ),
         ({"reject": Mode.OFF}, False, ("tempfail", replies.NO_TRUST_LIST.line(), (), ("note",))),
         ({"reject": "off", "tempfail": "warn"}, False, ("hold", None, ("tempfail",), ("note",))),
-        ({"reject": "off", "tempfail": "off", "hold": "warn"}, False, (None, None, ("hold",), ("note",))),
-        ({"note": "warn", "reject": "off", "tempfail": "off", "hold": "off"}, False, (None, None, (), ("note",))),
+        (
+            {"reject": "off", "tempfail": "off", "hold": "warn"},
+            False,
+            (None, None, ("hold",), ("note",)),
+        ),
+        (
+            {"note": "warn", "reject": "off", "tempfail": "off", "hold": "off"},
+            False,
+            (None, None, (), ("note",)),
+        ),
         ({"note": "off", "hold": "off"}, False, ("reject", "550 5.1.1 Mailbox unknown", (), ())),
-        ({"tempfail": "ENFORCE", "reject": "Off"}, True, ("tempfail", replies.NO_TRUST_LIST.line(), (), ("note",))),
+        (
+            {"tempfail": "ENFORCE", "reject": "Off"},
+            True,
+            ("tempfail", replies.NO_TRUST_LIST.line(), (), ("note",)),
+        ),
     ],
 )
 def test_modes_and_soft_bounce(

@@ -47,8 +47,16 @@ def test_bad_local_state_is_refused_at_construction() -> None:
         (mx_session(), "dr.y@op-b.mssante.fr", replies.RELAY_DENIED),
         (mx_session(), "x@gmail.com", replies.RELAY_DENIED),
         (mx_session(), "185057512345673@patient.mssante.fr", replies.RELAY_DENIED),
-        (session(authenticated_bal=None, bal_type=None, granted_bals=frozenset()), "dr.y@op-b.mssante.fr", replies.RELAY_DENIED),
-        (session(authenticated_bal=None, bal_type=None, granted_bals=frozenset()), "dr.z@op-a.mssante.fr", None),
+        (
+            session(authenticated_bal=None, bal_type=None, granted_bals=frozenset()),
+            "dr.y@op-b.mssante.fr",
+            replies.RELAY_DENIED,
+        ),
+        (
+            session(authenticated_bal=None, bal_type=None, granted_bals=frozenset()),
+            "dr.z@op-a.mssante.fr",
+            None,
+        ),
     ],
 )
 def test_no_relay(sess: Any, recipient: str, reply: Reply | None) -> None:

@@ -25,7 +25,13 @@ PRO = "dr.y@op-b.mssante.fr"
 
 @pytest.mark.parametrize(
     ("size_param", "reply"),
-    [(None, None), (0, None), (MAX, None), (MAX + 1, replies.MESSAGE_TOO_BIG), (10**12, replies.MESSAGE_TOO_BIG)],
+    [
+        (None, None),
+        (0, None),
+        (MAX, None),
+        (MAX + 1, replies.MESSAGE_TOO_BIG),
+        (10**12, replies.MESSAGE_TOO_BIG),
+    ],
 )
 def test_declared_size_at_mail(size_param: int | None, reply: Reply | None) -> None:
     verdict = check_declared(mail(size_param=size_param))
@@ -43,7 +49,9 @@ def test_declared_size_at_mail(size_param: int | None, reply: Reply | None) -> N
         (PRO, MAX, None),
     ],
 )
-def test_declared_size_for_patient_recipients(recipient: str, size_param: int | None, reply: Reply | None) -> None:
+def test_declared_size_for_patient_recipients(
+    recipient: str, size_param: int | None, reply: Reply | None
+) -> None:
     verdict = check_patient_declared(rcpt(recipient, size_param=size_param))
     assert (verdict.reply if verdict else None) is reply
 
@@ -80,15 +88,34 @@ def test_limits_come_from_the_configuration() -> None:
 @pytest.mark.parametrize(
     ("case", "stage", "ctx", "line"),
     [
-        ("T20 declared", Stage.RCPT, rcpt(VALID_PATIENT, size_param=30_000_000),
-         "552 5.3.4 Message too big for Mon Espace Sante"),
-        ("T20 actual", Stage.DATA, data(recipients=(VALID_PATIENT,), size=30_000_000,
-                                        headers=(("From", "dr.x@op-a.mssante.fr"),)),
-         "552 5.3.4 Message too big for Mon Espace Sante"),
-        ("T21 declared", Stage.MAIL, mail(size_param=MAX + 1),
-         "552 5.3.4 Message size exceeds fixed maximum message size"),
-        ("T21 actual", Stage.DATA, data(size=MAX + 1),
-         "552 5.3.4 Message size exceeds fixed maximum message size"),
+        (
+            "T20 declared",
+            Stage.RCPT,
+            rcpt(VALID_PATIENT, size_param=30_000_000),
+            "552 5.3.4 Message too big for Mon Espace Sante",
+        ),
+        (
+            "T20 actual",
+            Stage.DATA,
+            data(
+                recipients=(VALID_PATIENT,),
+                size=30_000_000,
+                headers=(("From", "dr.x@op-a.mssante.fr"),),
+            ),
+            "552 5.3.4 Message too big for Mon Espace Sante",
+        ),
+        (
+            "T21 declared",
+            Stage.MAIL,
+            mail(size_param=MAX + 1),
+            "552 5.3.4 Message size exceeds fixed maximum message size",
+        ),
+        (
+            "T21 actual",
+            Stage.DATA,
+            data(size=MAX + 1),
+            "552 5.3.4 Message size exceeds fixed maximum message size",
+        ),
         ("T22 mixed", Stage.DATA, data(recipients=(VALID_PATIENT, PRO), size=10_000), None),
     ],
 )

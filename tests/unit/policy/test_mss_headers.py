@@ -67,7 +67,10 @@ def test_extraction_keeps_first_value_under_canonical_names() -> None:
 
 @pytest.mark.parametrize(
     ("value", "codes"),
-    [("34112-3", ("34112-3",)), ("34112-3,PRESC-BIO , 15508-5", ("34112-3", "PRESC-BIO", "15508-5"))],
+    [
+        ("34112-3", ("34112-3",)),
+        ("34112-3,PRESC-BIO , 15508-5", ("34112-3", "PRESC-BIO", "15508-5")),
+    ],
 )
 def test_parse_codecda(value: str, codes: tuple[str, ...]) -> None:
     assert parse_codecda(value) == codes
@@ -95,6 +98,8 @@ def test_default_mode_is_warn_so_messages_are_never_refused_for_them() -> None:
         ("T26", ()),
     ],
 )
-def test_acceptance_cases_are_accepted_without_warnings(case: str, extra: tuple[tuple[str, str], ...]) -> None:
+def test_acceptance_cases_are_accepted_without_warnings(
+    case: str, extra: tuple[tuple[str, str], ...]
+) -> None:
     outcome = PolicyEngine(DEFAULT_RULES).evaluate(Stage.DATA, data(headers=BASE + extra))
     assert outcome.verdict is None and outcome.warnings == (), case

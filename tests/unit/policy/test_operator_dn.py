@@ -18,14 +18,24 @@ MIPIH = (
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("CN=medimail-asip.mipih.fr,OU=318310021300028,O=GIP MIPIH,ST=Haute-Garonne (31),C=FR",
-         MIPIH),
-        ("CN=medimail-asip.mipih.fr, OU=318310021300028, O=GIP MIPIH, ST=Haute-Garonne (31), C=FR",
-         MIPIH),
-        ("cn = medimail-asip.mipih.fr ,ou= 318310021300028 , o =GIP MIPIH,st=Haute-Garonne (31),c=FR",
-         MIPIH),
-        ('CN=medimail-asip.mipih.fr,OU=318310021300028,O="GIP MIPIH",ST=Haute-Garonne (31),C=FR',
-         MIPIH),
+        (
+            "CN=medimail-asip.mipih.fr,OU=318310021300028,O=GIP MIPIH,ST=Haute-Garonne (31),C=FR",
+            MIPIH,
+        ),
+        (
+            "CN=medimail-asip.mipih.fr, OU=318310021300028, O=GIP MIPIH, "
+            "ST=Haute-Garonne (31), C=FR",
+            MIPIH,
+        ),
+        (
+            "cn = medimail-asip.mipih.fr ,ou= 318310021300028 , o =GIP MIPIH,"
+            "st=Haute-Garonne (31),c=FR",
+            MIPIH,
+        ),
+        (
+            'CN=medimail-asip.mipih.fr,OU=318310021300028,O="GIP MIPIH",ST=Haute-Garonne (31),C=FR',
+            MIPIH,
+        ),
         ('O="GIP, MIPIH",C=FR', (("O", "GIP, MIPIH"), ("C", "FR"))),
         (r"O=GIP\, MIPIH,C=FR", (("O", "GIP, MIPIH"), ("C", "FR"))),
         (r'O="say \"hi\"",C=FR', (("O", 'say "hi"'), ("C", "FR"))),
@@ -33,7 +43,10 @@ MIPIH = (
         (r"O=Rh\C3\B4ne,C=FR", (("O", "Rhône"), ("C", "FR"))),
         (r"O=trailing\ ,C=FR", (("O", "trailing "), ("C", "FR"))),
         ('O="C.H. DE  CADILLAC",C=FR', (("O", "C.H. DE  CADILLAC"), ("C", "FR"))),
-        ('O=CRLCC "PAUL STRAUSS",ST=Bas-Rhin (67)', (("O", 'CRLCC "PAUL STRAUSS"'), ("ST", "Bas-Rhin (67)"))),
+        (
+            'O=CRLCC "PAUL STRAUSS",ST=Bas-Rhin (67)',
+            (("O", 'CRLCC "PAUL STRAUSS"'), ("ST", "Bas-Rhin (67)")),
+        ),
         ("CN=smtp-1.mssante.adista.fr ,OU=1", (("CN", "smtp-1.mssante.adista.fr"), ("OU", "1"))),
         ("O=A+B,C=FR", (("O", "A+B"), ("C", "FR"))),
         ("2.5.4.3=host", (("2.5.4.3", "host"),)),
@@ -46,8 +59,18 @@ def test_parse_dn(text: str, expected: tuple[tuple[str, str], ...]) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["", "no equals sign", "CN=a,", "CN=a,,C=FR", "=value", "C N=x", 'O="unterminated', 'O="x" y',
-     "O=ends with\\", r"O=\C3,C=FR"],
+    [
+        "",
+        "no equals sign",
+        "CN=a,",
+        "CN=a,,C=FR",
+        "=value",
+        "C N=x",
+        'O="unterminated',
+        'O="x" y',
+        "O=ends with\\",
+        r"O=\C3,C=FR",
+    ],
 )
 def test_malformed_dn_raises(text: str) -> None:
     with pytest.raises(ValueError):

@@ -36,7 +36,10 @@ def test_ins_key_worked_examples(body: str, key: int) -> None:
     assert ins_key(body) == key
 
 
-@pytest.mark.parametrize("body", ["", "185057512345", "18505751234567", "1850575A23456", "12345A1234567", "1850575123456\n"])
+@pytest.mark.parametrize(
+    "body",
+    ["", "185057512345", "18505751234567", "1850575A23456", "12345A1234567", "1850575123456\n"],
+)
 def test_ins_key_rejects_malformed_bodies(body: str) -> None:
     with pytest.raises(ValueError):
         ins_key(body)
@@ -156,10 +159,16 @@ def test_rule_check(recipient: str, refused: bool) -> None:
     ("case", "recipient", "reply"),
     [
         ("T17", "185057512345673@patient.mssante.fr", None),
-        ("T18", "185057512345674@patient.mssante.fr", "553 5.1.3 Invalid INS-based patient address"),
+        (
+            "T18",
+            "185057512345674@patient.mssante.fr",
+            "553 5.1.3 Invalid INS-based patient address",
+        ),
         ("T19", "290032a00401234@patient.mssante.fr", None),
     ],
 )
-def test_acceptance_cases_through_the_default_engine(case: str, recipient: str, reply: str | None) -> None:
+def test_acceptance_cases_through_the_default_engine(
+    case: str, recipient: str, reply: str | None
+) -> None:
     outcome = PolicyEngine(DEFAULT_RULES).evaluate(Stage.RCPT, rcpt(recipient))
     assert (outcome.reply.line() if outcome.reply else None) == reply, case

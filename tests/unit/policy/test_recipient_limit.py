@@ -36,8 +36,12 @@ def addresses(count: int, domain: str = "op-b.mssante.fr") -> tuple[str, ...]:
         ("CAB", 99, "new@op-b.mssante.fr", None),
     ],
 )
-def test_per_transaction_cap(bal_type: str, already: int, recipient: str, reply: Reply | None) -> None:
-    ctx = rcpt(recipient, session=session(bal_type=bal_type), accepted_recipients=addresses(already))
+def test_per_transaction_cap(
+    bal_type: str, already: int, recipient: str, reply: Reply | None
+) -> None:
+    ctx = rcpt(
+        recipient, session=session(bal_type=bal_type), accepted_recipients=addresses(already)
+    )
     verdict = check(ctx)
     assert (verdict.reply if verdict else None) is reply
     if verdict is not None:
@@ -58,7 +62,9 @@ def test_duplicates_in_accepted_recipients_count_once() -> None:
     ],
 )
 def test_configured_caps(limits: PolicyLimits, already: int, reply: Reply | None) -> None:
-    verdict = check(rcpt("new@op-b.mssante.fr", limits=limits, accepted_recipients=addresses(already)))
+    verdict = check(
+        rcpt("new@op-b.mssante.fr", limits=limits, accepted_recipients=addresses(already))
+    )
     assert (verdict.reply if verdict else None) is reply
 
 
@@ -67,7 +73,10 @@ def test_mx_sessions_use_the_default_cap() -> None:
     ctx = rcpt("new@op-a.mssante.fr", session=mx_session(), accepted_recipients=local)
     verdict = check(ctx)
     assert verdict is not None and verdict.reply is replies.TOO_MANY_RECIPIENTS
-    assert check(rcpt("new@op-a.mssante.fr", session=mx_session(), accepted_recipients=local[:99])) is None
+    assert (
+        check(rcpt("new@op-a.mssante.fr", session=mx_session(), accepted_recipients=local[:99]))
+        is None
+    )
 
 
 def test_t23_recipients_beyond_the_cap_get_452_through_the_engine() -> None:
@@ -97,7 +106,11 @@ def test_t23_recipients_beyond_the_cap_get_452_through_the_engine() -> None:
     ],
 )
 def test_daily_budget(
-    budget: int | None, today: int, already: int, recipient: str, overrides: dict[str, Any],
+    budget: int | None,
+    today: int,
+    already: int,
+    recipient: str,
+    overrides: dict[str, Any],
     reply: Reply | None,
 ) -> None:
     ctx = rcpt(
@@ -125,7 +138,9 @@ def test_daily_budget_and_cap_have_distinct_texts() -> None:
         (addresses(50), 50, False),
     ],
 )
-def test_justify_threshold_is_an_audit_note(recipients: tuple[str, ...], threshold: int, noted: bool) -> None:
+def test_justify_threshold_is_an_audit_note(
+    recipients: tuple[str, ...], threshold: int, noted: bool
+) -> None:
     ctx = data(recipients=recipients, limits=PolicyLimits(justify_threshold=threshold))
     verdict = check_justify(ctx)
     assert (verdict is not None) is noted

@@ -11,8 +11,12 @@ from policy.reply import Reply, SmtpReject
 @pytest.mark.parametrize(
     ("code", "enhanced", "text", "line"),
     [
-        (550, "5.7.1", "Recipient outside the MSSante trust space",
-         "550 5.7.1 Recipient outside the MSSante trust space"),
+        (
+            550,
+            "5.7.1",
+            "Recipient outside the MSSante trust space",
+            "550 5.7.1 Recipient outside the MSSante trust space",
+        ),
         (250, "2.0.0", "OK", "250 2.0.0 OK"),
         (452, "4.5.3", "Too many recipients", "452 4.5.3 Too many recipients"),
         (553, "5.1.3", "x", "553 5.1.3 x"),

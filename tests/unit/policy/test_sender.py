@@ -57,12 +57,19 @@ MDN = 'multipart/report; report-type="disposition-notification"; boundary="b"'
         ("", "multipart/report; report-type=other", "submission", replies.NULL_SENDER_NOT_REPORT),
         ("", "text/plain", "submission", replies.NULL_SENDER_NOT_REPORT),
         ("", "", "submission", replies.NULL_SENDER_NOT_REPORT),
-        ("", "multipart/mixed; report-type=delivery-status", "submission", replies.NULL_SENDER_NOT_REPORT),
+        (
+            "",
+            "multipart/mixed; report-type=delivery-status",
+            "submission",
+            replies.NULL_SENDER_NOT_REPORT,
+        ),
         (DR_X, "text/plain", "submission", None),
         ("", "text/plain", "mx", None),
     ],
 )
-def test_null_sender_only_for_reports(mail_from: str, content_type: str, listener: str, reply: Reply | None) -> None:
+def test_null_sender_only_for_reports(
+    mail_from: str, content_type: str, listener: str, reply: Reply | None
+) -> None:
     sess = session() if listener == "submission" else mx_session()
     verdict = check_null_sender(data(session=sess, mail_from=mail_from, content_type=content_type))
     assert (verdict.reply if verdict else None) is reply
@@ -94,7 +101,11 @@ MISMATCH = replies.FROM_HEADER_MISMATCH
         (DR_X, [("From", f"{DR_X}, {SECRETARIAT}")], MISMATCH),
         (DR_X, [("From", f"{DR_X}, {SECRETARIAT}"), ("Sender", SECRETARIAT)], MISMATCH),
         (DR_X, [("From", f"{DR_X}, {SECRETARIAT}"), ("Sender", DR_X), ("Sender", DR_X)], MISMATCH),
-        (DR_X, [("From", f"{DR_X}, {SECRETARIAT}"), ("Sender", f"{DR_X}, {SECRETARIAT}")], MISMATCH),
+        (
+            DR_X,
+            [("From", f"{DR_X}, {SECRETARIAT}"), ("Sender", f"{DR_X}, {SECRETARIAT}")],
+            MISMATCH,
+        ),
         # A single author with a Sender naming the person or one of their BALs is fine.
         (SECRETARIAT, [("From", SECRETARIAT), ("Sender", DR_X)], None),
         (SECRETARIAT, [("From", SECRETARIAT), ("Sender", "drx")], MISMATCH),  # not an address
@@ -119,7 +130,11 @@ def test_sender_may_name_the_person_login_when_it_is_an_address() -> None:
 
 
 def test_from_header_is_not_checked_on_mx() -> None:
-    ctx = data(session=mx_session(), mail_from="x@op-b.mssante.fr", headers=(("From", "y@op-c.mssante.fr"),))
+    ctx = data(
+        session=mx_session(),
+        mail_from="x@op-b.mssante.fr",
+        headers=(("From", "y@op-c.mssante.fr"),),
+    )
     assert check_from_header(ctx) is None
 
 

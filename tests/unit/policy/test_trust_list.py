@@ -100,7 +100,9 @@ def test_patient_domain_is_operated_by_cnam(real: TrustList) -> None:
 
 
 def test_dn_checks_against_the_real_list(real: TrustList) -> None:
-    mipih = parse_dn("C=FR,ST=Haute-Garonne (31),O=GIP MIPIH,OU=318310021300028,CN=medimail-asip.mipih.fr")
+    mipih = parse_dn(
+        "C=FR,ST=Haute-Garonne (31),O=GIP MIPIH,OU=318310021300028,CN=medimail-asip.mipih.fr"
+    )
     assert real.dn_listed_for("adsea29.mssante.fr", mipih)
     assert not real.dn_listed_for("patient.mssante.fr", mipih)
     assert real.dn_listed(mipih)
@@ -124,8 +126,16 @@ def test_trust_list_is_immutable(real: TrustList) -> None:
     [
         (trust_list_xml([("Op-X.MSSante.fr", DN_X)]), {"op-x.mssante.fr"}),
         (trust_list_xml([("op-x.mssante.fr", DN_X)], close_root=True), {"op-x.mssante.fr"}),
-        (trust_list_xml([("a.mssante.fr", DN_X), ("b.mssante.fr", DN_X)]), {"a.mssante.fr", "b.mssante.fr"}),
-        (trust_list_xml([("a.mssante.fr", DN_X)]).replace(b' xmlns="https://listeblanche.mssante.fr/schema"', b""), {"a.mssante.fr"}),
+        (
+            trust_list_xml([("a.mssante.fr", DN_X), ("b.mssante.fr", DN_X)]),
+            {"a.mssante.fr", "b.mssante.fr"},
+        ),
+        (
+            trust_list_xml([("a.mssante.fr", DN_X)]).replace(
+                b' xmlns="https://listeblanche.mssante.fr/schema"', b""
+            ),
+            {"a.mssante.fr"},
+        ),
         (trust_list_xml([("a.mssante.fr", DN_X)]) + b"\n\n  \n", {"a.mssante.fr"}),
         (trust_list_xml([("a.mssante.fr", "CN=x &amp; y,C=FR")]), {"a.mssante.fr"}),
     ],
@@ -135,7 +145,9 @@ def test_small_valid_lists(data: bytes, domains: set[str]) -> None:
 
 
 def test_duplicate_entries_are_merged() -> None:
-    data = trust_list_xml([("a.mssante.fr", DN_X), ("A.mssante.fr", DN_X), ("a.mssante.fr", "CN=y,C=FR")])
+    data = trust_list_xml(
+        [("a.mssante.fr", DN_X), ("A.mssante.fr", DN_X), ("a.mssante.fr", "CN=y,C=FR")]
+    )
     parsed = parse_trust_list(data)
     assert parsed.entry_count == 3
     assert parsed.operator_dns("a.mssante.fr") == (parse_dn(DN_X), parse_dn("CN=y,C=FR"))
@@ -152,7 +164,9 @@ def _cut_inside_domaine(real_bytes: bytes, which: int, offset: int) -> bytes:
     ("which", "offset"),
     [(0, 3), (0, 40), (1, 120), (3000, 250), (6553, 9), (6553, 300), (-1, 450)],
 )
-def test_real_file_cut_inside_a_domaine_is_refused(real_bytes: bytes, which: int, offset: int) -> None:
+def test_real_file_cut_inside_a_domaine_is_refused(
+    real_bytes: bytes, which: int, offset: int
+) -> None:
     with pytest.raises(TrustListError, match="truncated|not well-formed"):
         parse_trust_list(_cut_inside_domaine(real_bytes, which, offset))
 
@@ -203,12 +217,23 @@ EXTERNAL_ENTITY = b"""<?xml version="1.0"?>
         (trust_list_xml([("", DN_X)]), "without Nom"),
         (trust_list_xml([("a.mssante.fr", "")]), "without Nom or DN"),
         (trust_list_xml([("a.mssante.fr", "not a dn")]), "bad DN for a.mssante.fr"),
-        (trust_list_xml([("a.mssante.fr", DN_X)]).replace(b"</DateDeGeneration>", b"</DateDeGeneration><DateDeGeneration>2025-01-01T00:00:00Z</DateDeGeneration>"), "second DateDeGeneration"),
+        (
+            trust_list_xml([("a.mssante.fr", DN_X)]).replace(
+                b"</DateDeGeneration>",
+                b"</DateDeGeneration><DateDeGeneration>2025-01-01T00:00:00Z</DateDeGeneration>",
+            ),
+            "second DateDeGeneration",
+        ),
         (trust_list_xml([("a.mssante.fr", DN_X)]).replace(b"schema", b"other"), "root element"),
         (trust_list_xml([("a.mssante.fr", DN_X)], close_root=True) + b"<junk/>", "not well-formed"),
         (trust_list_xml([("a.mssante.fr", DN_X)]) + b"<Domaine>", "truncated"),
         (trust_list_xml([("a.mssante.fr", DN_X)]) + b"</ListeBlanche", "truncated"),
-        (trust_list_xml([("a.mssante.fr", DN_X)]).replace(b"<Nom>a.mssante.fr</Nom>", b"<Nom>a</Nom><Nom>b</Nom>"), "two <Nom>"),
+        (
+            trust_list_xml([("a.mssante.fr", DN_X)]).replace(
+                b"<Nom>a.mssante.fr</Nom>", b"<Nom>a</Nom><Nom>b</Nom>"
+            ),
+            "two <Nom>",
+        ),
     ],
 )
 def test_broken_files_are_refused_with_a_clear_message(data: bytes, message: str) -> None:

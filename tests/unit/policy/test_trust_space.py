@@ -36,7 +36,9 @@ from .factories import DN_A, DN_APICRYPT, DN_B, mail, mx_session, rcpt, session
         ("x@op-c.mssante.fr", {"local_domains": frozenset({"OP-C.mssante.fr"})}, None),
     ],
 )
-def test_recipient_trust_space(recipient: str, overrides: dict[str, Any], reply: Reply | None) -> None:
+def test_recipient_trust_space(
+    recipient: str, overrides: dict[str, Any], reply: Reply | None
+) -> None:
     verdict = check(rcpt(recipient, **overrides))
     assert (verdict.reply if verdict else None) is reply
     if verdict is not None:
@@ -55,9 +57,15 @@ def test_rejection_reason_names_the_list_version() -> None:
         ({"session": mx_session(), "mail_from": "x@op-b.mssante.fr"}, None),
         ({"session": mx_session(), "mail_from": "x@MSSANTE.APICRYPT.ORG"}, None),
         ({"session": mx_session(), "mail_from": "x@gmail.com"}, replies.TRUST_SPACE_SENDER),
-        ({"session": mx_session(), "mail_from": "x@op-b.mssante.fr.evil.com"}, replies.TRUST_SPACE_SENDER),
+        (
+            {"session": mx_session(), "mail_from": "x@op-b.mssante.fr.evil.com"},
+            replies.TRUST_SPACE_SENDER,
+        ),
         ({"session": mx_session(), "mail_from": ""}, None),
-        ({"session": mx_session(), "mail_from": "x@op-b.mssante.fr", "trust_list": None}, replies.NO_TRUST_LIST),
+        (
+            {"session": mx_session(), "mail_from": "x@op-b.mssante.fr", "trust_list": None},
+            replies.NO_TRUST_LIST,
+        ),
         ({"session": mx_session(), "mail_from": "x@op-a.mssante.fr", "trust_list": None}, None),
         ({"session": session(), "mail_from": "x@gmail.com"}, None),
     ],
@@ -71,7 +79,12 @@ def test_sender_trust_space_on_mx(overrides: dict[str, Any], reply: Reply | None
     ("dn", "mail_from", "trust", "reply"),
     [
         (DN_B, "x@op-b.mssante.fr", True, None),
-        (parse_dn("C=FR,ST=Gironde (33),O=OP B,OU=222,CN=mx.op-b.mssante.fr"), "x@op-b.mssante.fr", True, None),
+        (
+            parse_dn("C=FR,ST=Gironde (33),O=OP B,OU=222,CN=mx.op-b.mssante.fr"),
+            "x@op-b.mssante.fr",
+            True,
+            None,
+        ),
         (DN_B, "x@OP-B.mssante.fr", True, None),
         (DN_APICRYPT, "x@mssante.apicrypt.org", True, None),
         (DN_B, "", True, None),

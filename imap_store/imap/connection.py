@@ -1,0 +1,232 @@
+"""One client connection: bytes in and out around an `ImapSession`.
+
+Owns: `ImapConnection`, which reads from an asyncio stream into the framer,
+sends continuation requests for accepted literals, parses and executes
+commands, buffers responses, upgrades to TLS on STARTTLS, applies the
+autologout timers and answers shutdown with `* BYE`. It implements the
+session's `Channel`.
+
+Invariants:
+- STARTTLS: the OK is flushed, then every byte already received (framer and
+  stream buffers) is discarded before the handshake, so plaintext pipelined
+  after STARTTLS is never executed (RFC 3501 11.1; CVE-2011-0411 class);
+- reads are bounded by the autologout timer: `preauth_timeout` before login,
+  `idle_timeout` after (RFC 3501 5.4), then `* BYE` and close;
+- writes go out whole (one buffer per `write`), so cancelling a connection
+  never splits a response; the buffer is flushed when it reaches
+  `write_buffer` bytes and at the end of every command;
+- no exception ends the process or another connection; unexpected ones are
+  logged with their traceback, without any client data.
+
+Ref: RFC 3501 5.4, 6.2.1, 7.1.5, 11.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from contextlib import suppress
+
+from .backend import ImapBackend
+from .dispatch import execute
+from .errors import CommandBad, ConnectionLost, ParseError, SessionTimeout
+from .framer import CommandReader, ContinuationNeeded, FramerEvent, RawCommand, Rejected
+from .limits import ImapLimits
+from .parser import parse_command
+from .response import Atom, Continuation, Response, UntaggedStatus, bye, code
+from .session import ImapSession, SessionState
+
+log = logging.getLogger(__name__)
+READ_CHUNK = 65_536
+CLOSE_TIMEOUT = 5.0
+
+
+def _drop_stream_buffer(reader: asyncio.StreamReader) -> int:
+    """Discard what the StreamReader already holds (no public API does this)."""
+    buffer = getattr(reader, "_buffer", None)
+    if not isinstance(buffer, bytearray):
+        return 0
+    dropped = len(buffer)
+    buffer.clear()
+    return dropped
+
+
+class ImapConnection:
+    """The I/O side of one IMAP session."""
+
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *,
+        backend: ImapBackend, limits: ImapLimits, ssl_context: ssl.SSLContext,
+        hostname: str, tls_active: bool,
+    ) -> None:
+        self._reader, self._writer = reader, writer
+        self._limits, self._ssl_context = limits, ssl_context
+        self._framer = CommandReader(limits)
+        self._out = bytearray()
+        self._tls = tls_active
+        peer = writer.get_extra_info("peername")
+        self._peer = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+        self.session = ImapSession(backend, self, limits, hostname)
+        self._task: asyncio.Task[None] | None = None
+        self._waiting_input = False
+        self._shutting_down = False
+        self._aborted = False
+
+    @property
+    def peer(self) -> str:
+        """The client's IP address."""
+        return self._peer
+
+    @property
+    def tls_active(self) -> bool:
+        """True once the connection is encrypted."""
+        return self._tls
+
+    async def send(self, response: Response) -> None:
+        """Queue a response; flush when the buffer is full."""
+        self._out += response.render()
+        if len(self._out) >= self._limits.write_buffer:
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Write out everything queued."""
+        if not self._out:
+            return
+        data = bytes(self._out)
+        self._out.clear()
+        try:
+            self._writer.write(data)
+            await self._writer.drain()
+        except (ConnectionError, RuntimeError) as exc:
+            raise ConnectionLost from exc
+
+    async def read_line(self) -> bytes:
+        """A raw client line inside a command (SASL response, IDLE's DONE)."""
+        while True:
+            line = self._framer.next_line()
+            if isinstance(line, Rejected):
+                if line.fatal:
+                    raise ConnectionLost
+                raise CommandBad(line.response.text, line.response.code)
+            if line is not None:
+                return line
+            await self._fill()
+
+    async def start_tls(self) -> None:
+        """Flush the OK, drop pipelined plaintext, then handshake."""
+        await self.flush()
+        dropped = self._framer.discard_buffered() + _drop_stream_buffer(self._reader)
+        if dropped:
+            log.warning("discarded %d plaintext bytes pipelined after STARTTLS", dropped)
+        try:
+            async with asyncio.timeout(self._limits.tls_handshake_timeout):
+                await self._writer.start_tls(self._ssl_context)
+        except (TimeoutError, ssl.SSLError, ConnectionError, OSError) as exc:
+            raise ConnectionLost from exc
+        self._tls = True
+
+    def _timeout(self) -> float:
+        if self.session.state is SessionState.NOT_AUTHENTICATED:
+            return self._limits.preauth_timeout
+        return self._limits.idle_timeout
+
+    async def _fill(self) -> None:
+        self._waiting_input = True
+        try:
+            async with asyncio.timeout(self._timeout()):
+                data = await self._reader.read(READ_CHUNK)
+        except TimeoutError as exc:
+            raise SessionTimeout from exc
+        except (ConnectionError, ssl.SSLError) as exc:
+            raise ConnectionLost from exc
+        finally:
+            self._waiting_input = False
+        if not data:
+            raise ConnectionLost
+        self._framer.feed(data)
+
+    def request_shutdown(self) -> None:
+        """Say BYE as soon as no command is running (interrupting reads)."""
+        self._shutting_down = True
+        if self._waiting_input and self._task is not None:
+            self._task.cancel()
+
+    def abort(self) -> None:
+        """Drop the connection at once (shutdown grace exhausted)."""
+        self._aborted = True
+        self._writer.transport.abort()
+
+    async def run(self) -> None:
+        """Serve the connection until LOGOUT, EOF, timeout or shutdown."""
+        self._task = asyncio.current_task()
+        try:
+            await self._serve()
+        except SessionTimeout:
+            await self._bye("Autologout; idle for too long")
+        except ConnectionLost:
+            pass
+        except asyncio.CancelledError:
+            if not self._shutting_down or self._task is None:
+                raise
+            self._task.uncancel()
+            await self._bye("Server shutting down")
+        except Exception:
+            log.exception("IMAP connection failed (session %s)", self.session.session_id)
+            await self._bye("Internal server error")
+        finally:
+            await self._close()
+
+    async def _serve(self) -> None:
+        caps = tuple(Atom(name) for name in self.session.capabilities())
+        greeting = f"{self.session.hostname} IMAP4rev1 ready"
+        await self.send(UntaggedStatus("OK", greeting, code("CAPABILITY", *caps)))
+        await self.flush()
+        while self.session.state is not SessionState.LOGOUT:
+            if self._shutting_down:
+                await self._bye("Server shutting down")
+                return
+            if not await self._step(await self._next_event()):
+                return
+
+    async def _next_event(self) -> FramerEvent:
+        while (event := self._framer.next_event()) is None:
+            await self._fill()
+        return event
+
+    async def _step(self, event: FramerEvent) -> bool:
+        if isinstance(event, ContinuationNeeded):
+            await self.send(Continuation("go ahead"))
+        elif isinstance(event, Rejected):
+            await self.send(event.response)
+            if event.fatal:
+                await self._bye("Literal too large")
+                return False
+        else:
+            await self._command(event.raw)
+        await self.flush()
+        return True
+
+    async def _command(self, raw: RawCommand) -> None:
+        if raw.lines == (b"",):
+            return
+        try:
+            command = parse_command(raw, self._limits.max_depth)
+        except ParseError as exc:
+            await self.send(exc.render_response())
+            return
+        await execute(self.session, command)
+
+    async def _bye(self, text: str) -> None:
+        if self._aborted:
+            return
+        with suppress(ConnectionLost, TimeoutError):
+            async with asyncio.timeout(CLOSE_TIMEOUT):
+                await self.send(bye(text))
+                await self.flush()
+
+    async def _close(self) -> None:
+        self._writer.close()
+        with suppress(Exception):
+            async with asyncio.timeout(CLOSE_TIMEOUT):
+                await self._writer.wait_closed()

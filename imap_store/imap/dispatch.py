@@ -1,0 +1,97 @@
+"""Running one command: state check, handler, mailbox refresh, tagged reply.
+
+Owns: the per-state command tables (built from the `commands_*` modules) and
+`execute(session, command)`, the single place where a command's outcome
+becomes its tagged response ("raise deep, reply once", STYLE 4).
+
+Invariants:
+- a command not valid in the current state gets BAD and changes nothing;
+- `ImapError` renders itself (NO/BAD with its code); any other exception is
+  logged with its traceback (command name only, never arguments or content)
+  and answered `NO [SERVERBUG]`; the session always continues;
+- after each command in the selected state, changes made elsewhere are
+  reported before the tagged reply, except that EXPUNGE is held back after
+  FETCH, STORE and SEARCH (their UID forms may report it) (RFC 3501 7.4.1);
+  NOOP, CHECK and EXPUNGE always re-read the mailbox.
+
+Ref: RFC 3501 3, 5.2, 5.5, 7.4.1.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from . import (
+    commands_any,
+    commands_auth,
+    commands_fetch,
+    commands_idle,
+    commands_nonauth,
+    commands_selected,
+)
+from .command import Command
+from .errors import CommandBad, ImapError
+from .response import Tagged, code
+from .session import Completion, Handler, ImapSession, SessionState
+
+log = logging.getLogger(__name__)
+
+_AUTHENTICATED = {**commands_any.HANDLERS, **commands_auth.HANDLERS, **commands_idle.HANDLERS}
+TABLES: Mapping[SessionState, Mapping[str, Handler]] = {
+    SessionState.NOT_AUTHENTICATED: {**commands_any.HANDLERS, **commands_nonauth.HANDLERS},
+    SessionState.AUTHENTICATED: _AUTHENTICATED,
+    SessionState.SELECTED: {
+        **_AUTHENTICATED, **commands_selected.HANDLERS, **commands_fetch.HANDLERS
+    },
+    SessionState.LOGOUT: {},
+}
+_NO_EXPUNGE = frozenset({"FETCH", "STORE", "SEARCH"})
+_FORCE_REFRESH = frozenset({"NOOP", "CHECK", "EXPUNGE"})
+
+
+def _handler(session: ImapSession, command: Command) -> Handler:
+    handler = TABLES[session.state].get(command.key)
+    if handler is None:
+        selected_only = command.key in TABLES[SessionState.SELECTED]
+        if session.state is SessionState.AUTHENTICATED and selected_only:
+            raise CommandBad("No mailbox selected")
+        raise CommandBad("Command not valid in this state")
+    return handler
+
+
+async def _run(session: ImapSession, command: Command) -> Tagged | None:
+    try:
+        done: Completion | None = await _handler(session, command)(session, command)
+    except ImapError as exc:
+        return exc.response(command.tag)
+    except Exception:
+        log.exception("IMAP %s failed (session %s)", command.key, session.session_id)
+        return Tagged(command.tag, "NO", "Internal server error", code("SERVERBUG"))
+    if done is None:
+        return None
+    return Tagged(command.tag, "OK", done.text, done.code)
+
+
+async def _refresh(session: ImapSession, command: Command) -> None:
+    view = session.view
+    if view is None or session.state is not SessionState.SELECTED:
+        return
+    allow = command.uid or command.name not in _NO_EXPUNGE
+    try:
+        updates = await view.refresh(
+            session.store, allow_expunge=allow, force=command.name in _FORCE_REFRESH
+        )
+    except Exception:
+        log.exception("IMAP mailbox refresh failed (session %s)", session.session_id)
+        return
+    await session.send(*updates)
+
+
+async def execute(session: ImapSession, command: Command) -> None:
+    """Run one command and send its responses (tagged reply last)."""
+    tagged = await _run(session, command)
+    await _refresh(session, command)
+    if tagged is not None:
+        await session.send(tagged)
+    await session.channel.flush()

@@ -1,0 +1,193 @@
+"""An in-memory backend for engine tests (mirrors imap_store.imap.backend)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from imap_store.store.interfaces import AuditEvent, Principal
+
+
+@dataclass(frozen=True)
+class Folder:
+    id: int
+    bal_id: int
+    name: str
+    uidvalidity: int
+    uidnext: int
+    special_use: str | None
+    subscribed: bool
+    highestmodseq: int
+
+
+@dataclass(frozen=True)
+class MessageRow:
+    uid: int
+    flags: frozenset[str]
+    size: int
+    internaldate: dt.datetime
+    modseq: int
+
+
+class ChangeNotifier:
+    def __init__(self) -> None:
+        self._versions: dict[int, int] = {}
+        self._cond: asyncio.Condition | None = None
+
+    def version(self, bal_id: int) -> int:
+        return self._versions.get(bal_id, 0)
+
+    def _condition(self) -> asyncio.Condition:
+        if self._cond is None:
+            self._cond = asyncio.Condition()
+        return self._cond
+
+    async def bump(self, bal_id: int) -> None:
+        self._versions[bal_id] = self.version(bal_id) + 1
+        cond = self._condition()
+        async with cond:
+            cond.notify_all()
+
+    async def wait(self, bal_id: int, since: int, timeout: float) -> int:
+        cond = self._condition()
+        try:
+            async with asyncio.timeout(timeout):
+                async with cond:
+                    await cond.wait_for(lambda: self.version(bal_id) != since)
+        except TimeoutError:
+            pass
+        return self.version(bal_id)
+
+
+@dataclass
+class _Msg:
+    raw: bytes
+    row: MessageRow
+
+
+@dataclass
+class _FolderState:
+    folder: Folder
+    messages: dict[int, _Msg] = field(default_factory=dict)
+
+
+class MailboxStore:
+    def __init__(self) -> None:
+        self.notifier = ChangeNotifier()
+        self._folders: dict[tuple[int, str], _FolderState] = {}
+        self._next_id = 1
+        self._modseq = 1
+        self.fetch_count = 0
+
+    def add_folder(self, bal_id: int, name: str, special_use: str | None = None,
+                   subscribed: bool = True) -> Folder:
+        folder = Folder(self._next_id, bal_id, name, 1000 + self._next_id, 1, special_use,
+                        subscribed, 1)
+        self._next_id += 1
+        self._folders[(bal_id, name.upper() if name.upper() == "INBOX" else name)] = (
+            _FolderState(folder))
+        return folder
+
+    def _state(self, bal_id: int, folder_id: int) -> _FolderState:
+        for (bal, _), state in self._folders.items():
+            if bal == bal_id and state.folder.id == folder_id:
+                return state
+        raise KeyError(folder_id)
+
+    async def deliver(self, bal_id: int, name: str, raw: bytes,
+                      flags: frozenset[str] = frozenset(),
+                      internaldate: dt.datetime | None = None) -> int:
+        state = self._folders[(bal_id, name)]
+        uid = state.folder.uidnext
+        self._modseq += 1
+        when = internaldate or dt.datetime(2024, 3, 5, 10, 0, tzinfo=dt.UTC)
+        state.messages[uid] = _Msg(raw, MessageRow(uid, flags, len(raw), when, self._modseq))
+        state.folder = replace(state.folder, uidnext=uid + 1)
+        await self.notifier.bump(bal_id)
+        return uid
+
+    async def list_folders(self, bal_id: int) -> list[Folder]:
+        return [s.folder for (bal, _), s in self._folders.items() if bal == bal_id]
+
+    async def get_folder(self, bal_id: int, name: str) -> Folder | None:
+        key = (bal_id, "INBOX" if name.upper() == "INBOX" else name)
+        state = self._folders.get(key)
+        return state.folder if state else None
+
+    async def snapshot(self, bal_id: int, folder_id: int) -> tuple[Folder, list[MessageRow]]:
+        state = self._state(bal_id, folder_id)
+        return state.folder, [state.messages[u].row for u in sorted(state.messages)]
+
+    async def fetch_message(self, bal_id: int, folder_id: int, uid: int) -> bytes | None:
+        self.fetch_count += 1
+        msg = self._state(bal_id, folder_id).messages.get(uid)
+        return msg.raw if msg else None
+
+    async def set_flags(self, bal_id: int, folder_id: int, uids: Sequence[int],
+                        flags: frozenset[str],
+                        mode: Literal["add", "remove", "replace"]) -> list[MessageRow]:
+        state = self._state(bal_id, folder_id)
+        out = []
+        for uid in uids:
+            msg = state.messages.get(uid)
+            if msg is None:
+                continue
+            old = msg.row.flags
+            new = old | flags if mode == "add" else old - flags if mode == "remove" else flags
+            self._modseq += 1
+            msg.row = replace(msg.row, flags=frozenset(new - {"\\Recent"}), modseq=self._modseq)
+            out.append(msg.row)
+        await self.notifier.bump(bal_id)
+        return out
+
+    async def expunge(self, bal_id: int, folder_id: int,
+                      uids: Sequence[int] | None = None) -> list[int]:
+        state = self._state(bal_id, folder_id)
+        gone = [u for u, m in sorted(state.messages.items())
+                if "\\Deleted" in m.row.flags and (uids is None or u in uids)]
+        for uid in gone:
+            del state.messages[uid]
+        if gone:
+            await self.notifier.bump(bal_id)
+        return gone
+
+
+class AuditSink:
+    def __init__(self) -> None:
+        self.events: list[AuditEvent] = []
+
+    async def record(self, event: AuditEvent) -> None:
+        self.events.append(event)
+
+    def names(self) -> list[str]:
+        return [e.event for e in self.events]
+
+
+@dataclass
+class FakeBackend:
+    store: MailboxStore
+    audit: AuditSink
+    users: dict[str, tuple[str, Principal]]
+    attempts: list[tuple[str, str]] = field(default_factory=list)
+
+    async def authenticate(self, login: str, password: str, peer: str) -> Principal | None:
+        self.attempts.append((login, peer))
+        entry = self.users.get(login)
+        if entry is None or entry[0] != password:
+            return None
+        return entry[1]
+
+
+ALICE = Principal(bal_id=1, address="alice@op-a.mssante.fr", bal_type="PER", person="alice")
+
+
+def make_backend() -> FakeBackend:
+    store = MailboxStore()
+    for name, use in (("INBOX", None), ("Sent", "\\Sent"), ("Trash", "\\Trash"),
+                      ("Archives", None), ("Archives/2023", None), ("Données", None)):
+        store.add_folder(1, name, use, subscribed=name != "Archives")
+    users = {"alice@op-a.mssante.fr": ("secret", ALICE)}
+    return FakeBackend(store, AuditSink(), users)

@@ -1,0 +1,123 @@
+"""Sections, ENVELOPE and BODYSTRUCTURE from the byte-level MIME tree."""
+
+from imap_store.imap.address_list import GroupEnd, GroupStart, Mailbox, parse_addresses
+from imap_store.imap.bodystructure import body_structure
+from imap_store.imap.envelope import envelope_value
+from imap_store.imap.fetch_spec import Section
+from imap_store.imap.mime_parts import parse_message, section_bytes
+from imap_store.imap.response import render_value
+
+SIMPLE = (
+    b"Date: Tue, 5 Mar 2024 10:00:00 +0100\r\n"
+    b"From: \"Dr. Alice\" <alice@op-a.mssante.fr>\r\n"
+    b"To: bob@op-b.mssante.fr, Carol <carol@op-b.mssante.fr>\r\n"
+    b"Subject: =?utf-8?q?R=C3=A9sultats?=\r\n"
+    b" suite\r\n"
+    b"Message-ID: <m1@op-a>\r\n"
+    b"\r\n"
+    b"Hello\r\nWorld\r\n"
+)
+
+MULTI = (
+    b"From: a@x\r\nSubject: multi\r\nMIME-Version: 1.0\r\n"
+    b"Content-Type: multipart/mixed; boundary=\"XX\"\r\n\r\n"
+    b"preamble\r\n"
+    b"--XX\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nbody one\r\n"
+    b"--XX\r\nContent-Type: message/rfc822\r\n\r\n"
+    b"From: inner@y\r\nSubject: inner\r\n\r\ninner body\r\n"
+    b"--XX\r\nContent-Type: application/pdf; name=\"r.pdf\"\r\n"
+    b"Content-Transfer-Encoding: base64\r\n"
+    b"Content-Disposition: attachment; filename=\"r.pdf\"\r\n\r\nJVBERi0=\r\n"
+    b"--XX--\r\nepilogue\r\n"
+)
+
+
+def sec(part: tuple[int, ...] = (), text: str | None = None,
+        fields: tuple[str, ...] = ()) -> Section:
+    return Section(part, text, fields)
+
+
+def test_simple_sections() -> None:
+    root = parse_message(SIMPLE)
+    assert section_bytes(root, sec()) == SIMPLE
+    assert section_bytes(root, sec(text="TEXT")) == b"Hello\r\nWorld\r\n"
+    assert section_bytes(root, sec((1,))) == b"Hello\r\nWorld\r\n"
+    assert section_bytes(root, sec((2,))) is None
+    header = section_bytes(root, sec(text="HEADER"))
+    assert header is not None and header.endswith(b"<m1@op-a>\r\n\r\n")
+    assert section_bytes(root, sec(text="HEADER.FIELDS", fields=("subject", "FROM"))) == (
+        b"From: \"Dr. Alice\" <alice@op-a.mssante.fr>\r\n"
+        b"Subject: =?utf-8?q?R=C3=A9sultats?=\r\n suite\r\n\r\n")
+    not_fields = section_bytes(root, sec(text="HEADER.FIELDS.NOT", fields=("Subject",)))
+    assert not_fields is not None and b"Subject" not in not_fields and b"Date:" in not_fields
+
+
+def test_multipart_sections() -> None:
+    root = parse_message(MULTI)
+    assert section_bytes(root, sec((1,))) == b"body one"
+    assert section_bytes(root, sec((1,), "MIME")) == (
+        b"Content-Type: text/plain; charset=utf-8\r\n\r\n")
+    inner = b"From: inner@y\r\nSubject: inner\r\n\r\ninner body"
+    assert section_bytes(root, sec((2,))) == inner
+    assert section_bytes(root, sec((2,), "HEADER")) == b"From: inner@y\r\nSubject: inner\r\n\r\n"
+    assert section_bytes(root, sec((2,), "TEXT")) == b"inner body"
+    assert section_bytes(root, sec((2, 1))) == b"inner body"
+    assert section_bytes(root, sec((3,))) == b"JVBERi0="
+    assert section_bytes(root, sec((4,))) is None
+    assert section_bytes(root, sec((1, 1))) == b"body one"
+    assert section_bytes(root, sec((1,), "HEADER")) is None
+
+
+def test_envelope() -> None:
+    value = render_value(envelope_value(parse_message(SIMPLE).header))
+    assert value == (
+        b'("Tue, 5 Mar 2024 10:00:00 +0100" "=?utf-8?q?R=C3=A9sultats?= suite"'
+        b' (("Dr. Alice" NIL "alice" "op-a.mssante.fr"))'
+        b' (("Dr. Alice" NIL "alice" "op-a.mssante.fr"))'
+        b' (("Dr. Alice" NIL "alice" "op-a.mssante.fr"))'
+        b' ((NIL NIL "bob" "op-b.mssante.fr") ("Carol" NIL "carol" "op-b.mssante.fr"))'
+        b' NIL NIL NIL "<m1@op-a>")')
+
+
+def test_envelope_two_senders_and_groups_do_not_break() -> None:
+    header = (b"From: a@x\r\nSender: s1@x\r\nSender: s2@x\r\n"
+              b"To: Team: u1@x, \"U 2\" <u2@x>;, after@x\r\nCc: undisclosed-recipients:;\r\n\r\n")
+    value = render_value(envelope_value(header))
+    assert b'((NIL NIL "s1" "x"))' in value
+    assert (b'((NIL NIL "Team" NIL) (NIL NIL "u1" "x") ("U 2" NIL "u2" "x")'
+            b' (NIL NIL NIL NIL) (NIL NIL "after" "x"))') in value
+    assert b'((NIL NIL "undisclosed-recipients" NIL) (NIL NIL NIL NIL))' in value
+
+
+def test_address_parser_is_total() -> None:
+    for junk in ["", ",,,", "<<<>>>", "(((", ":;:;", "a@", "@b", '"\\', '"open <a@b', "\x00"]:
+        assert isinstance(parse_addresses(junk), list)
+    assert parse_addresses("G: a@b") == [GroupStart("G"), Mailbox(None, None, "a", "b"),
+                                         GroupEnd()]
+    assert parse_addresses("<@r1,@r2:u@h>") == [Mailbox(None, "@r1,@r2", "u", "h")]
+    assert parse_addresses("u@h (Comment)") == [Mailbox(None, None, "u", "h")]
+
+
+def test_bodystructure_simple() -> None:
+    value = render_value(body_structure(parse_message(SIMPLE)))
+    assert value == b'("TEXT" "PLAIN" ("CHARSET" "US-ASCII") NIL NIL "7BIT" 14 2 NIL NIL NIL NIL)'
+    assert render_value(body_structure(parse_message(SIMPLE), extensible=False)) == (
+        b'("TEXT" "PLAIN" ("CHARSET" "US-ASCII") NIL NIL "7BIT" 14 2)')
+
+
+def test_bodystructure_multipart() -> None:
+    value = render_value(body_structure(parse_message(MULTI)))
+    assert value.startswith(b'(("TEXT" "PLAIN" ("CHARSET" "utf-8") NIL NIL "7BIT" 8 1 NIL NIL NIL NIL)'
+                            b'("MESSAGE" "RFC822" NIL NIL NIL "7BIT" ')
+    assert b'("APPLICATION" "PDF" ("NAME" "r.pdf") NIL NIL "BASE64" 8 NIL' in value
+    assert b'("ATTACHMENT" ("FILENAME" "r.pdf"))' in value
+    assert value.endswith(b' "MIXED" ("BOUNDARY" "XX") NIL NIL NIL)')
+
+
+def test_hostile_nesting_is_bounded() -> None:
+    msg = b"".join(
+        b"Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n" % (i, i)
+        for i in range(200))
+    root = parse_message(msg)
+    render_value(body_structure(root))
+    section_bytes(root, sec((1,) * 50))
