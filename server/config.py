@@ -21,6 +21,8 @@ from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from policy.rules import RULE_NAMES
+
 LISTENER_NAMES = ("smtp", "submission", "submissions", "imap", "imaps", "http")
 SEARCH_PATHS = (Path("mss.toml"), Path("/etc/mss/mss.toml"))
 
@@ -99,6 +101,24 @@ class RelaySection:
 
 
 @dataclass(frozen=True)
+class PolicySection:
+    """Rule modes (`enforce`, `warn`, `off`) and the global soft bounce (STYLE 6)."""
+
+    soft_bounce: bool = False
+    modes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RecipientsSection:
+    """Recipient policy (R18): caps per BAL type, audit threshold, daily budget (0 = off)."""
+
+    max_per_transaction: dict[str, int] = field(
+        default_factory=lambda: {"PER": 50, "ORG": 100, "APP": 100, "CAB": 100})
+    justify_threshold: int = 10
+    daily_budget: int = 0
+
+
+@dataclass(frozen=True)
 class LogSection:
     level: str = "info"
 
@@ -114,6 +134,8 @@ class Config:
     limits: LimitsSection = field(default_factory=LimitsSection)
     trustlist: TrustlistSection = field(default_factory=TrustlistSection)
     relay: RelaySection = field(default_factory=RelaySection)
+    policy: PolicySection = field(default_factory=PolicySection)
+    recipients: RecipientsSection = field(default_factory=RecipientsSection)
     log: LogSection = field(default_factory=LogSection)
 
     @property
@@ -149,7 +171,8 @@ def _convert(key: str, tp: Any, value: Any) -> Any:
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: expected a table, got {value!r}")
-        return {k: _check_scalar(f"{key}.{k}", str, v) for k, v in value.items()}
+        item = typing.get_args(tp)[1]
+        return {k: _check_scalar(f"{key}.{k}", item, v) for k, v in value.items()}
     if origin in (typing.Union, types.UnionType):
         return value
     return _check_scalar(key, tp, value)
@@ -184,6 +207,19 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("log.level: expected debug, info, warning or error")
     if cfg.limits.patient_max_message_size > cfg.limits.max_message_size:
         raise ConfigError("limits.patient_max_message_size: exceeds limits.max_message_size")
+    _validate_policy(cfg)
+
+
+def _validate_policy(cfg: Config) -> None:
+    for name, mode in cfg.policy.modes.items():
+        if name not in RULE_NAMES:
+            raise ConfigError(f"policy.modes.{name}: unknown rule (known: {', '.join(RULE_NAMES)})")
+        if mode not in ("enforce", "warn", "off"):
+            raise ConfigError(f"policy.modes.{name}: expected enforce, warn or off")
+    for bal_type, cap in cfg.recipients.max_per_transaction.items():
+        if bal_type not in ("PER", "ORG", "APP", "CAB") or cap < 1:
+            raise ConfigError(f"recipients.max_per_transaction.{bal_type}: expected a BAL type "
+                              "(PER, ORG, APP, CAB) and a positive cap")
 
 
 def load(path: Path) -> Config:

@@ -62,8 +62,16 @@ class Services:
 
 
 def policy_limits(cfg: Config) -> PolicyLimits:
+    rcpt = cfg.recipients
     return PolicyLimits(max_message_size=cfg.limits.max_message_size,
-                        patient_max_message_size=cfg.limits.patient_max_message_size)
+                        patient_max_message_size=cfg.limits.patient_max_message_size,
+                        max_recipients=tuple(sorted(rcpt.max_per_transaction.items())),
+                        justify_threshold=rcpt.justify_threshold,
+                        daily_recipient_budget=rcpt.daily_budget or None)
+
+
+def policy_engine(cfg: Config) -> PolicyEngine:
+    return PolicyEngine(DEFAULT_RULES, cfg.policy.modes, cfg.policy.soft_bounce)
 
 
 async def build_services(cfg: Config) -> Services:
@@ -78,7 +86,7 @@ async def build_services(cfg: Config) -> Services:
     await trust.refresh()
     trust.start_polling()
     gate = PolicyGate(local_domains=frozenset(cfg.server.domains), delivery=delivery,
-                      limits=policy_limits(cfg), engine=PolicyEngine(DEFAULT_RULES),
+                      limits=policy_limits(cfg), engine=policy_engine(cfg),
                       trust=trust, audit=audit)
     smtp = SmtpServices(gate=gate, intake=intake, audit=audit,
                         authenticate=Authenticator(accounts, audit, "smtp"))

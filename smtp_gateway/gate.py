@@ -86,7 +86,9 @@ class PolicyGate:
 
     async def check_mail(self, server: Any, principal: Principal | None, address: str,
                          options: list[str]) -> MailContext:
-        ctx = MailContext(session=self._session(server, principal), mail_from=address or "",
+        null = address.strip() in ("", "<>")
+        ctx = MailContext(session=self._session(server, principal),
+                          mail_from="" if null else address,
                           size_param=size_param(options), local_domains=self.local_domains,
                           limits=self.limits, trust_list=self.trust.current)
         await self._apply(server, Stage.MAIL, ctx, address)
@@ -101,12 +103,19 @@ class PolicyGate:
                 "active" if found.status == "active" else "suspended")
         ctx = RcptContext.from_mail(txn.mail, recipient=address,
                                     accepted_recipients=txn.recipients,
-                                    recipient_local_state=state)
+                                    recipient_local_state=state,
+                                    recipients_today=await self._today(server))
         await self._apply(server, Stage.RCPT, ctx, address)
         if found is not None:
             txn.local.append(LocalRecipient(found.address, found.bal_id))
         else:
             txn.remote.append(address)
+
+    async def _today(self, server: Any) -> int:
+        auth = getattr(server.session, "auth_data", None)
+        if self.limits.daily_recipient_budget is None or not isinstance(auth, Principal):
+            return 0
+        return await self.delivery.recipients_today(auth.bal_id)
 
     async def check_data(self, server: Any, txn: Transaction, facts: MessageFacts,
                          size: int) -> None:

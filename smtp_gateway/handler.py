@@ -76,7 +76,7 @@ class GatewayHandler(SaslMechanisms):
                                                   mail_options)
         except SmtpReject as exc:
             return await self._refuse(server, exc, "MAIL", address)
-        envelope.mail_from = address
+        envelope.mail_from = txn.mail.mail_from or "<>"  # aiosmtpd needs a truthy sender
         envelope.mail_options.extend(mail_options)
         return SENDER_OK.line()
 
@@ -135,7 +135,7 @@ class GatewayHandler(SaslMechanisms):
                           protocol=proto, session=server.session_id,
                           tls=server.tls_description())
         return AcceptedMail(
-            mail_from=envelope.mail_from or "",
+            mail_from=txn.mail.mail_from if txn.mail else "",
             owner_bal_id=principal.bal_id if principal else None,
             local=tuple(txn.local), remote=tuple(txn.remote), content=content, facts=facts,
             trace=trace, principal=principal.address if principal else "",

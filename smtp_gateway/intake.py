@@ -98,7 +98,8 @@ class Intake:
             local=tuple(LocalCopy(r.bal_id, message) for r in mail.local),
             remote=tuple(RemoteCopy(d, rs, message)
                          for d, rs in _group_remote(mail.remote).items()),
-            mss_nil=mail.facts.mss_nil)
+            mss_nil=mail.facts.mss_nil,
+            recipients=tuple(r.address for r in mail.local) + mail.remote)
         result = await self.store.commit(plan, now)
         await self._audit(mail, result, len(message))
         return result

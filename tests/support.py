@@ -8,6 +8,7 @@ fresh database created on that server for each operator (dropped afterwards).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import secrets
@@ -16,14 +17,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from imap_store.store.interfaces import Principal
 from server import config as config_mod
 from server.app import Running, start, stop
 from server.initdir import InitOptions, init_directory
+from server.trust import import_trust_list
 
 DOMAIN = "op-a.mssante.fr"
+FIXTURES = Path(__file__).parent / "fixtures"
+REAL_TRUST_LIST = FIXTURES / "listeblanchemssante.xml"
 PASSWORD = "correct horse battery staple"
 
 
@@ -93,6 +98,20 @@ class Operator:
             await stop(self.running, grace=5.0)
             self.running = None
 
+    async def import_trust_list(self, raw: bytes) -> None:
+        """Store a trust-list version and make the running server use it now."""
+        assert self.running is not None
+        trust = self.running.services.trust
+        await import_trust_list(trust.store, raw, "test")
+        await trust.refresh()
+
+    async def audit_rows(self, event: str) -> list[dict]:
+        assert self.running is not None
+        async with self.running.services.db.read() as s:
+            rows = (await s.execute(text(
+                "SELECT detail FROM audit WHERE event = :e ORDER BY id"), {"e": event})).all()
+        return [json.loads(r[0]) for r in rows]
+
     async def add_bal(self, local: str, bal_type: str = "PER", password: str = PASSWORD) -> str:
         assert self.running is not None
         address = f"{local}@{DOMAIN}"
@@ -103,7 +122,8 @@ class Operator:
         return address
 
 
-async def make_operator(tmp_path: Path, *, dev_ports: bool = False) -> Operator:
+async def make_operator(tmp_path: Path, *, dev_ports: bool = False,
+                        extra_toml: str = "") -> Operator:
     url, pg_name = None, None
     if is_postgres():
         url, pg_name = await create_pg_database()
@@ -112,5 +132,8 @@ async def make_operator(tmp_path: Path, *, dev_ports: bool = False) -> Operator:
                        database_url=url)
     await asyncio.to_thread(init_directory, opts)
     set_ports_to_zero(directory / "mss.toml")
+    if extra_toml:
+        with (directory / "mss.toml").open("a") as fh:
+            fh.write("\n" + extra_toml + "\n")
     cfg = config_mod.load(directory / "mss.toml")
     return Operator(directory, cfg, pg_name)

@@ -79,20 +79,25 @@ async def store(session: ImapSession, command: Command) -> Completion:
     _writable(view)
     pairs = view.resolve(args.sequence, uid=command.uid)
     targets = view.live(pairs)
-    uids = [uid for _, uid in targets]
-    if uids:
-        rows = await session.store.set_flags(
-            view.bal_id, view.folder.id, uids, args.flags, args.mode
-        )
-        if view.apply_rows(rows):
-            await session.send(*view.flags_responses())
-    if "\\Deleted" in args.flags and args.mode != "remove" and uids:
-        await session.audit("imap.store_deleted", mailbox=view.folder.name, uids=uids)
+    await _store_flags(session, view, args, [uid for _, uid in targets])
     if not args.silent:
         await session.send(*(_flags_fetch(view, msn, uid, command.uid) for msn, uid in targets))
     if len(targets) < len(pairs):
         raise CommandNo("Some messages were expunged meanwhile", code("EXPUNGEISSUED"))
     return Completion(f"{command.key} completed")
+
+
+async def _store_flags(
+    session: ImapSession, view: MailboxView, args: StoreArgs, uids: list[int]
+) -> None:
+    if not uids:
+        return
+    store = session.store
+    rows = await store.set_flags(view.bal_id, view.folder.id, uids, args.flags, args.mode)
+    if view.apply_rows(rows):
+        await session.send(*view.flags_responses())
+    if "\\Deleted" in args.flags and args.mode != "remove":
+        await session.audit("imap.store_deleted", mailbox=view.folder.name, uids=uids)
 
 
 def _flags_fetch(view: MailboxView, msn: int, uid: int, with_uid: bool) -> FetchData:

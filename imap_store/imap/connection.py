@@ -31,15 +31,22 @@ from contextlib import suppress
 from .backend import ImapBackend
 from .dispatch import execute
 from .errors import CommandBad, ConnectionLost, ParseError, SessionTimeout
-from .framer import CommandReader, ContinuationNeeded, FramerEvent, RawCommand, Rejected
+from .framer import (
+    CommandReader,
+    ContinuationNeeded,
+    FramerEvent,
+    RawCommand,
+    Rejected,
+    tag_of,
+)
 from .limits import ImapLimits
 from .parser import parse_command
-from .response import Atom, Continuation, Response, UntaggedStatus, bye, code
+from .response import Atom, Continuation, Response, Tagged, UntaggedStatus, bye, code
 from .session import ImapSession, SessionState
 
 log = logging.getLogger(__name__)
 READ_CHUNK = 65_536
-CLOSE_TIMEOUT = 5.0
+CLOSE_TIMEOUT = 2.0
 
 
 def _drop_stream_buffer(reader: asyncio.StreamReader) -> int:
@@ -190,6 +197,11 @@ class ImapConnection:
                 return
 
     async def _next_event(self) -> FramerEvent:
+        authenticated = self.session.state is not SessionState.NOT_AUTHENTICATED
+        limits = self._limits
+        self._framer.literal_limit = (
+            limits.max_literal if authenticated else limits.max_preauth_literal
+        )
         while (event := self._framer.next_event()) is None:
             await self._fill()
         return event
@@ -215,6 +227,10 @@ class ImapConnection:
         except ParseError as exc:
             await self.send(exc.render_response())
             return
+        except Exception:
+            log.exception("IMAP parser failed (session %s)", self.session.session_id)
+            await self.send(Tagged(tag_of(raw.lines[0]), "BAD", "Invalid command"))
+            return
         await execute(self.session, command)
 
     async def _bye(self, text: str) -> None:
@@ -227,6 +243,10 @@ class ImapConnection:
 
     async def _close(self) -> None:
         self._writer.close()
-        with suppress(Exception):
+        try:
             async with asyncio.timeout(CLOSE_TIMEOUT):
                 await self._writer.wait_closed()
+        except TimeoutError:
+            self._writer.transport.abort()
+        except Exception:  # noqa: S110 - the peer is gone either way
+            pass

@@ -12,7 +12,8 @@ Invariants:
 - after each command in the selected state, changes made elsewhere are
   reported before the tagged reply, except that EXPUNGE is held back after
   FETCH, STORE and SEARCH (their UID forms may report it) (RFC 3501 7.4.1);
-  NOOP, CHECK and EXPUNGE always re-read the mailbox.
+  NOOP, CHECK and EXPUNGE always re-read the mailbox; FETCH, STORE and SEARCH
+  also catch up before running, so they answer with current flags.
 
 Ref: RFC 3501 3, 5.2, 5.5, 7.4.1.
 """
@@ -46,7 +47,7 @@ TABLES: Mapping[SessionState, Mapping[str, Handler]] = {
     },
     SessionState.LOGOUT: {},
 }
-_NO_EXPUNGE = frozenset({"FETCH", "STORE", "SEARCH"})
+_NO_EXPUNGE = _READS_MAILBOX = frozenset({"FETCH", "STORE", "SEARCH"})
 _FORCE_REFRESH = frozenset({"NOOP", "CHECK", "EXPUNGE"})
 
 
@@ -73,15 +74,13 @@ async def _run(session: ImapSession, command: Command) -> Tagged | None:
     return Tagged(command.tag, "OK", done.text, done.code)
 
 
-async def _refresh(session: ImapSession, command: Command) -> None:
+async def _refresh(session: ImapSession, command: Command, *, force: bool) -> None:
     view = session.view
     if view is None or session.state is not SessionState.SELECTED:
         return
     allow = command.uid or command.name not in _NO_EXPUNGE
     try:
-        updates = await view.refresh(
-            session.store, allow_expunge=allow, force=command.name in _FORCE_REFRESH
-        )
+        updates = await view.refresh(session.store, allow_expunge=allow, force=force)
     except Exception:
         log.exception("IMAP mailbox refresh failed (session %s)", session.session_id)
         return
@@ -90,8 +89,10 @@ async def _refresh(session: ImapSession, command: Command) -> None:
 
 async def execute(session: ImapSession, command: Command) -> None:
     """Run one command and send its responses (tagged reply last)."""
+    if command.name in _READS_MAILBOX:
+        await _refresh(session, command, force=False)
     tagged = await _run(session, command)
-    await _refresh(session, command)
+    await _refresh(session, command, force=command.name in _FORCE_REFRESH)
     if tagged is not None:
         await session.send(tagged)
     await session.channel.flush()

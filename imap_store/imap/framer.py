@@ -7,8 +7,9 @@ Owns: `CommandReader`, which takes bytes as they arrive and yields events:
 It also hands out raw lines for continuation exchanges (AUTHENTICATE, IDLE).
 
 Invariants:
-- a literal's announced size is checked against `max_literal` and the running
-  command size against `max_command` BEFORE any continuation is requested; an
+- a literal's announced size is checked against `literal_limit` (settable:
+  `max_literal`, or less before login) and the running
+  command size against `command_limit` BEFORE any continuation is requested; an
   over-limit synchronising literal is refused at once and never read;
 - an over-limit non-synchronising literal (`{n+}`) cannot be refused without
   the client sending it anyway: we answer BAD [TOOBIG] and disconnect, as
@@ -91,6 +92,7 @@ class CommandReader:
         self._size = 0
         self._literal_left: int | None = None
         self._overflow: bytes | None = None
+        self.literal_limit = limits.max_literal
 
     @property
     def buffered(self) -> int:
@@ -184,7 +186,7 @@ class CommandReader:
         if marker is None:
             return self._complete()
         size, non_sync = int(marker.group(1)), marker.group(2) == b"+"
-        if size > self._limits.max_literal or self._size + size > self._limits.max_command:
+        if size > self.literal_limit or self._size + size > self._limits.command_limit:
             return self._too_big(non_sync)
         self._size += size
         self._literal_left = size

@@ -2,7 +2,9 @@
 
 Invariants: every input the client controls is bounded before it is buffered:
 line length, literal size (checked before the continuation is sent), total
-command size, parenthesis nesting, connection count and idle time.
+command size, parenthesis nesting, connection count and idle time. Before
+login, literals are limited to `max_preauth_literal` (credentials are small),
+so unauthenticated clients cannot make the server buffer large messages.
 
 Ref: RFC 3501 5.4 (autologout timer, at least 30 minutes once authenticated),
 RFC 7888 4 (literal limits), RFC 2683 3.2.1.5 (line lengths),
@@ -23,7 +25,8 @@ class ImapLimits:
 
     max_line: int = 65_536
     max_literal: int = MAX_MESSAGE + LITERAL_MARGIN
-    max_command: int = MAX_MESSAGE + 2 * LITERAL_MARGIN
+    max_command: int | None = None
+    max_preauth_literal: int = 8_192
     max_depth: int = 20
     max_connections: int = 1_000
     preauth_timeout: float = 60.0
@@ -35,5 +38,12 @@ class ImapLimits:
     def __post_init__(self) -> None:
         if min(self.max_line, self.max_literal, self.max_depth, self.max_connections) <= 0:
             raise ValueError("IMAP limits must be positive")
-        if self.max_command < self.max_literal:
+        if self.max_command is not None and self.max_command < self.max_literal:
             raise ValueError("max_command must be at least max_literal")
+
+    @property
+    def command_limit(self) -> int:
+        """Bytes one command may total: `max_command`, else max_literal + margin."""
+        if self.max_command is not None:
+            return self.max_command
+        return self.max_literal + LITERAL_MARGIN

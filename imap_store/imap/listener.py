@@ -3,7 +3,8 @@
 Owns: `start_imap_listener(...) -> ImapListener`, the accept path (connection
 limit, one `ImapConnection` task per client) and shutdown (`close()` stops
 accepting; `shutdown(grace)` sends `* BYE Server shutting down` to every
-session, waits up to `grace` seconds, then drops whatever is left).
+session, waits up to `grace` seconds, then drops whatever is left; a task
+cancelled there ends quietly rather than as a cancelled callback task).
 
 Invariants: with `implicit_tls` (993) the handshake completes before the
 greeting; otherwise (143) the greeting advertises STARTTLS and LOGINDISABLED;
@@ -27,6 +28,7 @@ from .connection import ImapConnection
 from .limits import ImapLimits
 from .response import bye
 
+__all__ = ["ImapLimits", "ImapListener", "start_imap_listener"]
 log = logging.getLogger(__name__)
 
 
@@ -42,6 +44,7 @@ class ImapListener:
         self._limits, self._hostname = limits, hostname
         self._server: asyncio.Server | None = None
         self._connections: dict[ImapConnection, asyncio.Task[None]] = {}
+        self._stopping = False
 
     @property
     def sockets(self) -> tuple[socket.socket, ...]:
@@ -74,6 +77,9 @@ class ImapListener:
         self._connections[connection] = task
         try:
             await connection.run()
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
         finally:
             self._connections.pop(connection, None)
 
@@ -85,6 +91,7 @@ class ImapListener:
     async def shutdown(self, grace: float) -> None:
         """BYE to every session, wait up to `grace` s, then drop the rest."""
         self.close()
+        self._stopping = True
         for connection in list(self._connections):
             connection.request_shutdown()
         tasks = list(self._connections.values())

@@ -16,16 +16,17 @@ Ref: STYLE lesson 8 (narrow two-phase store API); RFC 5321 6.1 (reliable deliver
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .db import Database
 from .keys import DataKeys
-from .models import Bal, Folder, MailboxEntry, MessageContent, OutboundMessage
+from .models import Bal, Folder, MailboxEntry, MessageContent, OutboundMessage, SentRecipient
 from .notify import ChangeNotifier
 
 
@@ -58,6 +59,7 @@ class DeliveryPlan:
     local: tuple[LocalCopy, ...] = ()
     remote: tuple[RemoteCopy, ...] = ()
     mss_nil: str | None = None
+    recipients: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -89,9 +91,29 @@ class DeliveryStore:
         async with self.db.write() as s:
             uids = [await self._store_local(s, c, plan, now) for c in plan.local]
             queue = [await self._queue_remote(s, c, plan, now) for c in plan.remote]
+            await self._count_recipients(s, plan, now)
         for bal_id in {c.bal_id for c in plan.local}:
             self.notifier.bump(bal_id)
         return DeliveryResult(tuple(uids), tuple(queue))
+
+    async def recipients_today(self, bal_id: int, now: datetime | None = None) -> int:
+        """Distinct recipients `bal_id` sent to on the current UTC day (R18)."""
+        day = (now or datetime.now(UTC)).strftime("%Y-%m-%d")
+        async with self.db.read() as s:
+            return int((await s.execute(select(func.count()).select_from(SentRecipient).where(
+                SentRecipient.bal_id == bal_id, SentRecipient.day == day))).scalar_one())
+
+    async def _count_recipients(self, s: AsyncSession, plan: DeliveryPlan,
+                                now: datetime) -> None:
+        if plan.owner_bal_id is None or not plan.recipients:
+            return
+        day = now.strftime("%Y-%m-%d")
+        known = set((await s.execute(select(SentRecipient.rcpt_hash).where(
+            SentRecipient.bal_id == plan.owner_bal_id, SentRecipient.day == day))).scalars())
+        for rcpt in {r.lower() for r in plan.recipients}:
+            digest = hashlib.sha256(rcpt.encode()).hexdigest()
+            if digest not in known:
+                s.add(SentRecipient(bal_id=plan.owner_bal_id, day=day, rcpt_hash=digest))
 
     async def _content(self, s: AsyncSession, bal_id: int, message: bytes,
                        plan: DeliveryPlan, now: datetime) -> str:

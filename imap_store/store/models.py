@@ -164,3 +164,16 @@ class TrustListVersion(Base):
     imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     domains: Mapped[int] = mapped_column(Integer)
     data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class SentRecipient(Base):
+    """Distinct recipients a BAL sent to per UTC day (R18 daily budget).
+
+    Addresses are kept as SHA-256 digests: the count is what matters.
+    """
+
+    __tablename__ = "sent_recipient"
+    bal_id: Mapped[int] = mapped_column(ForeignKey("bal.id", ondelete="CASCADE"),
+                                        primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    rcpt_hash: Mapped[str] = mapped_column(String(64), primary_key=True)

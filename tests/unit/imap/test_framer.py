@@ -133,3 +133,13 @@ def test_next_line_for_continuations() -> None:
     assert r.next_line() == b"AGFsaWNlAHNlY3JldA=="
     assert r.next_line() == b"DONE"
     assert r.next_line() is None
+
+
+def test_literal_limit_is_adjustable_per_state() -> None:
+    r = reader(max_preauth_literal=4)
+    r.literal_limit = 4
+    r.feed(b"a LOGIN {5}\r\n")
+    assert isinstance(r.next_event(), Rejected)
+    r.literal_limit = 10
+    r.feed(b"b LOGIN {5}\r\n")
+    assert r.next_event() == ContinuationNeeded()

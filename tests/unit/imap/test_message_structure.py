@@ -107,8 +107,9 @@ def test_bodystructure_simple() -> None:
 
 def test_bodystructure_multipart() -> None:
     value = render_value(body_structure(parse_message(MULTI)))
-    assert value.startswith(b'(("TEXT" "PLAIN" ("CHARSET" "utf-8") NIL NIL "7BIT" 8 1 NIL NIL NIL NIL)'
-                            b'("MESSAGE" "RFC822" NIL NIL NIL "7BIT" ')
+    assert value.startswith(
+        b'(("TEXT" "PLAIN" ("CHARSET" "utf-8") NIL NIL "7BIT" 8 1 NIL NIL NIL NIL)'
+        b'("MESSAGE" "RFC822" NIL NIL NIL "7BIT" ')
     assert b'("APPLICATION" "PDF" ("NAME" "r.pdf") NIL NIL "BASE64" 8 NIL' in value
     assert b'("ATTACHMENT" ("FILENAME" "r.pdf"))' in value
     assert value.endswith(b' "MIXED" ("BOUNDARY" "XX") NIL NIL NIL)')

@@ -2,8 +2,8 @@
 
 import datetime as dt
 
-from imap_store.imap.parser import parse_line
 from imap_store.imap.command import SearchArgs
+from imap_store.imap.parser import parse_line
 from imap_store.imap.search_eval import run_search
 from imap_store.imap.view import MailboxView
 

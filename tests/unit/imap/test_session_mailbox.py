@@ -39,7 +39,8 @@ def test_list_lsub_namespace_id_enable(imap: imaplib.IMAP4_SSL) -> None:
     typ, data = imap.namespace()
     assert data == [b'(("" "/")) NIL NIL']
     typ, data = imap.xatom("ID", "NIL")
-    assert typ == "OK" and imap.untagged_responses.pop("ID") == [b'("name" "mss-server" "vendor" "mss-server")']
+    assert typ == "OK"
+    assert imap.untagged_responses.pop("ID") == [b'("name" "mss-server" "vendor" "mss-server")']
     assert imap.xatom("ENABLE", "CONDSTORE")[0] == "OK"
 
 

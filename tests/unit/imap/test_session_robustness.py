@@ -103,7 +103,8 @@ def test_wrong_state_commands(server: ServerThread, tls: TlsMaterial) -> None:
 
 def test_shutdown_says_bye(tls: TlsMaterial) -> None:
     srv = start_server(tls)
-    idle = RawClient(srv.plain_port)
+    port = srv.plain_port
+    idle = RawClient(port)
     busy = RawClient(srv.tls_port, tls)
     busy.login()
     busy.send(b"i IDLE\r\n")
@@ -113,7 +114,7 @@ def test_shutdown_says_bye(tls: TlsMaterial) -> None:
     assert idle.line() == b"* BYE Server shutting down"
     assert busy.line() == b"* BYE Server shutting down"
     with pytest.raises(OSError):
-        socket.create_connection(("127.0.0.1", srv.plain_port), timeout=1)
+        socket.create_connection(("127.0.0.1", port), timeout=1)
     srv.stop()
     assert srv.errors == []
 
@@ -137,4 +138,16 @@ def test_internaldate_and_partial_fetch(server: ServerThread, tls: TlsMaterial) 
     lines = client.cmd(b"f", b"FETCH 1 (INTERNALDATE BODY.PEEK[]<0.4> BODY.PEEK[]<99999.5>)")
     assert lines[0] == b'* 1 FETCH (INTERNALDATE " 9-Feb-2024 08:05:03 +0100" BODY[]<0> {4}'
     assert lines[1] == b'From BODY[]<99999> "")'
+    client.close()
+
+
+def test_large_literal_refused_before_login(server: ServerThread, tls: TlsMaterial) -> None:
+    client = RawClient(server.tls_port, tls)
+    client.send(b"p1 LOGIN {100000}\r\n")
+    assert client.line() == b"p1 BAD [TOOBIG] Literal too large"
+    client.login()
+    client.send(b"p2 SELECT {100000}\r\n")
+    assert client.line() == b"+ go ahead"
+    client.send(b"x" * 100000 + b"\r\n")
+    assert client.until_tagged(b"p2")[-1] == b"p2 NO [NONEXISTENT] Mailbox does not exist"
     client.close()

@@ -46,10 +46,10 @@ def test_other_session_changes(server: ServerThread, tls: TlsMaterial) -> None:
     assert b.cmd(b"m2", b"STORE 1 +FLAGS.SILENT (\\Deleted)")[-1] == b"m2 OK STORE completed"
     assert b.cmd(b"m3", b"EXPUNGE") == [b"* 1 EXPUNGE", b"m3 OK EXPUNGE completed"]
     fetch = a.cmd(b"n3", b"FETCH 1:* (UID)")
-    assert not any(b"EXPUNGE" in line for line in fetch)
+    assert not any(line.endswith(b" EXPUNGE") for line in fetch)
     assert fetch[-1] == b"n3 NO [EXPUNGEISSUED] Some messages were expunged meanwhile"
     assert b"* 4 FETCH (UID 4)" in fetch
-    assert not any(b"EXPUNGE" in line for line in a.cmd(b"n4", b"SEARCH ALL"))
+    assert not any(line.endswith(b" EXPUNGE") for line in a.cmd(b"n4", b"SEARCH ALL"))
     assert a.cmd(b"n5", b"SEARCH ALL")[0] == b"* SEARCH 2 3 4"
     assert a.cmd(b"n6", b"NOOP") == [b"* 1 EXPUNGE", b"n6 OK NOOP completed"]
     assert a.cmd(b"n7", b"SEARCH ALL")[0] == b"* SEARCH 1 2 3"
@@ -64,7 +64,7 @@ def test_uid_commands_may_report_expunge(server: ServerThread, tls: TlsMaterial)
     b.cmd(b"m1", b"STORE 1 +FLAGS.SILENT (\\Deleted)")
     b.cmd(b"m2", b"EXPUNGE")
     assert a.cmd(b"u1", b"UID FETCH 1:* (FLAGS)") == [
-        b"* 2 FETCH (UID 2 FLAGS ())", b"* 1 EXPUNGE", b"u1 OK UID FETCH completed"]
+        b"* 1 EXPUNGE", b"* 1 FETCH (UID 2 FLAGS ())", b"u1 OK UID FETCH completed"]
     a.close()
     b.close()
 
