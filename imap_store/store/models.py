@@ -54,6 +54,12 @@ class Bal(Base):
     liste_rouge: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    description: Mapped[str | None] = mapped_column(String(400))
+    service: Mapped[str | None] = mapped_column(String(400))
+    responsible: Mapped[str | None] = mapped_column(String(400))
+    published: Mapped[bool] = mapped_column(Boolean, default=False)
+    person_id: Mapped[int | None] = mapped_column(
+        ForeignKey("person.id", ondelete="SET NULL"), index=True)
 
 
 class BalKey(Base):
@@ -177,3 +183,55 @@ class SentRecipient(Base):
                                         primary_key=True)
     day: Mapped[str] = mapped_column(String(10), primary_key=True)
     rcpt_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class Person(Base):
+    """A human who logs in (R10): own login and credentials, optionally an RPPS."""
+
+    __tablename__ = "person"
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    login: Mapped[str] = mapped_column(String(320), unique=True)
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    rpps: Mapped[str | None] = mapped_column(String(11))
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class BalGrant(Base):
+    """A person allowed to act on an ORG (or APP) BAL with their own identity (R10)."""
+
+    __tablename__ = "bal_grant"
+    bal_id: Mapped[int] = mapped_column(ForeignKey("bal.id", ondelete="CASCADE"),
+                                        primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"),
+                                           primary_key=True)
+    granted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AppPassword(Base):
+    """A random, revocable secret for one device, bound to (person, BAL).
+
+    Only a keyed hash (HMAC-SHA256 with a key derived from the KEK) is stored.
+    """
+
+    __tablename__ = "app_password"
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    bal_id: Mapped[int] = mapped_column(ForeignKey("bal.id", ondelete="CASCADE"), index=True)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"))
+    label: Mapped[str] = mapped_column(String(100))
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class LoginFailure(Base):
+    """One failed login, for the lockout on (account, client address)."""
+
+    __tablename__ = "login_failure"
+    __table_args__ = (Index("ix_login_failure_key", "account", "peer", "at"),
+                      Index("ix_login_failure_peer", "peer", "at"))
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    account: Mapped[str] = mapped_column(String(320))
+    peer: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

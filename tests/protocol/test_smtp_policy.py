@@ -172,3 +172,12 @@ async def test_soft_bounce_turns_5xx_into_4xx(scenario) -> None:
         alice = await op.add_bal("alice")
         out = await run(op, alice, ["someone@laposte.net"])
     assert out["rcpt"][0][:2] == (450, "4.7.1")
+
+
+async def test_malformed_mss_header_is_audited_not_refused(trusted: Operator) -> None:
+    alice, bob = await trusted.add_bal("alice"), await trusted.add_bal("bob")
+    message = simple_message(alice, bob).replace(b"Subject:", b"X-MSS-INS: maybe\r\nSubject:", 1)
+    out = await run(trusted, alice, [bob], message=message)
+    assert out["data"][0] == 250
+    warned = await trusted.audit_rows("policy.would_refuse")
+    assert [w["rule"] for w in warned] == ["mss_headers"]
