@@ -17,6 +17,7 @@ from typing import Any
 from imap_store.store.accounts import AccountError
 
 from . import config as config_mod
+from .cli_access import add_access_parsers, add_person_parsers
 from .cli_admin import add_admin_parsers
 from .cli_bal import add_bal_parsers
 from .cli_output import fail
@@ -49,7 +50,8 @@ def _parser() -> argparse.ArgumentParser:
         dest="db_verb", required=True, metavar="ACTION")
     db.add_parser("upgrade", help="migrate the database to the newest schema").set_defaults(
         func=_db_upgrade)
-    add_bal_parsers(sub)
+    add_access_parsers(add_bal_parsers(sub))
+    add_person_parsers(sub)
     add_admin_parsers(sub)
     return p
 

@@ -15,19 +15,20 @@ import sys
 from dataclasses import asdict
 from typing import Any
 
-from imap_store.store.accounts import AccountError, Accounts, BalInfo
+from imap_store.store.accounts import AccountError, Accounts, BalInfo, validate_new_bal
 from imap_store.store.interfaces import AuditEvent
+
+from policy.password_policy import problem
 
 from .audit import DatabaseAuditSink
 from .cli_output import emit, emit_record
 from .config import Config
 from .storage import open_store
 
-MIN_PASSWORD = 12
 LIST_COLUMNS = ("address", "bal_type", "status", "rpps", "structure_id", "last_login_at")
 
 
-def add_bal_parsers(sub: Any) -> None:
+def add_bal_parsers(sub: Any) -> Any:
     bal = sub.add_parser("bal", help="manage BALs (mailboxes)").add_subparsers(
         dest="bal_verb", required=True, metavar="ACTION")
     add = bal.add_parser("add", help="create a BAL")
@@ -47,17 +48,20 @@ def add_bal_parsers(sub: Any) -> None:
     pw.add_argument("address")
     pw.add_argument("--password-stdin", action="store_true")
     pw.set_defaults(func=_passwd)
+    return bal
 
 
-def _read_password(from_stdin: bool) -> str:
+def read_password(from_stdin: bool, cfg: Config, identities: list[str]) -> str:
+    """Read a new human password and apply the password policy (R9, R10)."""
     if from_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     elif sys.stdin.isatty():
         password = getpass.getpass("password: ")
     else:
         raise AccountError("password", "give --password-stdin (no terminal to ask)")
-    if len(password) < MIN_PASSWORD:
-        raise AccountError("password", f"must have at least {MIN_PASSWORD} characters")
+    why = problem(password, identities, cfg.auth.min_password_length)
+    if why:
+        raise AccountError("password", why)
     return password
 
 
@@ -71,8 +75,13 @@ def _row(info: BalInfo) -> dict[str, Any]:
 
 
 async def _audit(accounts: Accounts, event: str, info: BalInfo) -> None:
-    await DatabaseAuditSink(accounts.db).record(AuditEvent(
-        event, protocol="cli", bal=info.address, detail={"type": info.bal_type}))
+    await audit_admin(accounts.db, event, info.address, {"type": info.bal_type})
+
+
+async def audit_admin(db: Any, event: str, bal: str, detail: dict[str, Any]) -> None:
+    """Record an admin action (protocol "cli") in the audit trail."""
+    await DatabaseAuditSink(db).record(AuditEvent(event, protocol="cli", bal=bal,
+                                                  detail=detail))
 
 
 async def _add(args: argparse.Namespace, cfg: Config) -> int:
@@ -82,7 +91,8 @@ async def _add(args: argparse.Namespace, cfg: Config) -> int:
                            f"({', '.join(cfg.server.domains)})")
     if args.cert_file:
         raise AccountError("cert-file", "certificate login for APP BALs is not available yet")
-    password = _read_password(args.password_stdin)
+    validate_new_bal(args.address.strip().lower(), args.type, args.rpps, args.structure_id)
+    password = read_password(args.password_stdin, cfg, [args.address])
     accounts = _accounts(cfg)
     try:
         info = await accounts.create_bal(args.address, args.type, rpps=args.rpps,
@@ -116,7 +126,7 @@ async def _show(args: argparse.Namespace, cfg: Config) -> int:
 
 
 async def _passwd(args: argparse.Namespace, cfg: Config) -> int:
-    password = _read_password(args.password_stdin)
+    password = read_password(args.password_stdin, cfg, [args.address])
     accounts = _accounts(cfg)
     try:
         await accounts.set_password(args.address, password)

@@ -119,6 +119,20 @@ class RecipientsSection:
 
 
 @dataclass(frozen=True)
+class AuthSection:
+    """Login rules (R9, R10; ARCHITECTURE "Defaults"): lockout, delays, password policy."""
+
+    max_failures: int = 5
+    failure_window: int = 900
+    lockout: int = 900
+    delay_base_ms: int = 250
+    delay_cap_ms: int = 5000
+    min_password_length: int = 12
+    password_types: tuple[str, ...] = ("PER", "ORG", "APP", "CAB")
+    app_password_types: tuple[str, ...] = ("PER", "ORG", "APP", "CAB")
+
+
+@dataclass(frozen=True)
 class LogSection:
     level: str = "info"
 
@@ -136,6 +150,7 @@ class Config:
     relay: RelaySection = field(default_factory=RelaySection)
     policy: PolicySection = field(default_factory=PolicySection)
     recipients: RecipientsSection = field(default_factory=RecipientsSection)
+    auth: AuthSection = field(default_factory=AuthSection)
     log: LogSection = field(default_factory=LogSection)
 
     @property
@@ -210,7 +225,17 @@ def _validate(cfg: Config) -> None:
     _validate_policy(cfg)
 
 
+def _validate_auth(cfg: Config) -> None:
+    for key in ("password_types", "app_password_types"):
+        for t in getattr(cfg.auth, key):
+            if t not in ("PER", "ORG", "APP", "CAB"):
+                raise ConfigError(f"auth.{key}: {t!r} is not a BAL type (PER, ORG, APP, CAB)")
+    if cfg.auth.max_failures < 1 or cfg.auth.min_password_length < 8:
+        raise ConfigError("auth.max_failures must be >= 1 and auth.min_password_length >= 8")
+
+
 def _validate_policy(cfg: Config) -> None:
+    _validate_auth(cfg)
     for name, mode in cfg.policy.modes.items():
         if name not in RULE_NAMES:
             raise ConfigError(f"policy.modes.{name}: unknown rule (known: {', '.join(RULE_NAMES)})")

@@ -16,8 +16,10 @@ from imap_store.store.accounts import Accounts
 from imap_store.store.db import Database
 from imap_store.store.delivery import DeliveryStore
 from imap_store.store.keys import DataKeys
+from imap_store.store.logins import LoginChecker
 from imap_store.store.mailbox import MailboxStore
 from imap_store.store.notify import ChangeNotifier
+from imap_store.store.throttle import LoginThrottle, ThrottleSettings
 from imap_store.store.trustlists import TrustListStore
 from policy.context import PolicyLimits
 from policy.engine import PolicyEngine
@@ -29,7 +31,7 @@ from smtp_gateway.listener import SmtpServices
 from .audit import DatabaseAuditSink
 from .authn import Authenticator
 from .config import Config
-from .storage import open_store
+from .storage import app_password_key, open_store
 from .trust import TrustState
 
 
@@ -70,6 +72,17 @@ def policy_limits(cfg: Config) -> PolicyLimits:
                         daily_recipient_budget=rcpt.daily_budget or None)
 
 
+def authenticator(cfg: Config, accounts: Accounts, keys: DataKeys, audit: DatabaseAuditSink,
+                  protocol: str) -> Authenticator:
+    a = cfg.auth
+    checker = LoginChecker(accounts.db, app_password_key(keys), password_types=a.password_types,
+                           app_password_types=a.app_password_types)
+    throttle = LoginThrottle(accounts.db, ThrottleSettings(
+        max_failures=a.max_failures, window=float(a.failure_window), lockout=float(a.lockout),
+        delay_base=a.delay_base_ms / 1000, delay_cap=a.delay_cap_ms / 1000))
+    return Authenticator(accounts, checker, throttle, audit, protocol)
+
+
 def policy_engine(cfg: Config) -> PolicyEngine:
     return PolicyEngine(DEFAULT_RULES, cfg.policy.modes, cfg.policy.soft_bounce)
 
@@ -89,8 +102,9 @@ async def build_services(cfg: Config) -> Services:
                       limits=policy_limits(cfg), engine=policy_engine(cfg),
                       trust=trust, audit=audit)
     smtp = SmtpServices(gate=gate, intake=intake, audit=audit,
-                        authenticate=Authenticator(accounts, audit, "smtp"))
-    imap = ImapServices(store=mailbox, authenticate=Authenticator(accounts, audit, "imap"),
-                       audit=audit)
+                        authenticate=authenticator(cfg, accounts, keys, audit, "smtp"))
+    imap = ImapServices(store=mailbox,
+                        authenticate=authenticator(cfg, accounts, keys, audit, "imap"),
+                        audit=audit)
     return Services(cfg, db, keys, accounts, mailbox, delivery, audit, intake, smtp, imap,
                     trust)

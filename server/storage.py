@@ -16,3 +16,8 @@ def open_store(cfg: Config) -> tuple[Database, DataKeys]:
     db = Database(cfg.database.url, cfg.base_dir)
     keys = DataKeys(FileKeyProvider(cfg.resolve(cfg.keys.kek)))
     return db, keys
+
+
+def app_password_key(keys: DataKeys) -> bytes:
+    """The HMAC key for app-password digests, derived from the KEK."""
+    return keys.provider.derive(b"app-password-v1")

@@ -81,7 +81,8 @@ class PolicyGate:
         return SessionFacts(peer_ip=str(peer), listener=self.listener,  # type: ignore[arg-type]
                             tls=server.tls_active, authenticated_bal=bal,
                             bal_type=principal.bal_type if principal else None,  # type: ignore[arg-type]
-                            granted_bals=frozenset({bal} if bal else ()),
+                            granted_bals=(principal.granted | {bal}) if principal and bal
+                            else frozenset(),
                             person=principal.person if principal else None)
 
     async def check_mail(self, server: Any, principal: Principal | None, address: str,

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, Protocol
 
 from aiosmtpd.smtp import MISSING, AuthResult
 
@@ -22,7 +22,11 @@ from imap_store.store.interfaces import Principal
 
 from .replies import AUTH_FAILED, AUTH_MALFORMED, AUTH_NOT_TLS
 
-Authenticate = Callable[[str, str, str], Awaitable[Principal | None]]
+class Authenticate(Protocol):
+    """(login, secret, peer, authzid) -> the principal, or None when refused."""
+
+    def __call__(self, login: str, secret: str, peer: str,
+                 authzid: str = "") -> Awaitable[Principal | None]: ...
 
 
 def split_plain(blob: bytes) -> tuple[str, str, str] | None:
@@ -60,8 +64,8 @@ class SaslMechanisms:
         if not server.tls_active:
             return AuthResult(success=False, handled=False, message=AUTH_NOT_TLS.line())
         peer = server.session.peer[0] if server.session and server.session.peer else ""
-        principal = await self.authenticate(login, secret, peer)
-        if principal is None or (authzid and authzid.lower() != principal.address):
+        principal = await self.authenticate(login, secret, peer, authzid=authzid)
+        if principal is None:
             return AuthResult(success=False, handled=False, message=AUTH_FAILED.line())
         return AuthResult(success=True, auth_data=principal)
 

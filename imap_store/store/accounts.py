@@ -1,41 +1,38 @@
-"""BAL accounts: creation with their keys and folders, lookup, passwords, deletion.
+"""BAL accounts: creation with their keys and folders, metadata, status, deletion.
 
 Invariants:
-- Address (lower-cased) and type never change after creation (R12).
-- PER needs an 11-digit RPPS; ORG and APP need a structure identifier (R12).
-- Passwords are stored as argon2id hashes, verified in a worker thread, never
-  on the event loop; an unknown account costs the same hash work as a known one.
+- Address (lower-cased) and type never change after creation (R12); only the
+  description, service, responsible person and liste rouge are editable.
+- PER needs an 11-digit RPPS and belongs to one person (created with it, login
+  = the BAL address); ORG and APP need a structure identifier (R12).
+- A suspended BAL refuses logins and its incoming mail gets 550 5.2.1 (R28).
 - `delete_bal` removes the BAL, its contents and its data keys (crypto-shred).
 
-Ref: MSS-RULES R10, R12; ARCHITECTURE "Passwords", "Identities".
+Ref: MSS-RULES R10, R12, R13, R28; ARCHITECTURE "Identities".
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from .db import Database
-from .interfaces import Principal
 from .keys import DataKeys
-from .models import Bal, BalKey, Folder, MailboxEntry, MessageContent
+from .models import Bal, BalKey, Folder, MailboxEntry, MessageContent, Person
+from .passwords import hash_password
 
 BAL_TYPES = ("PER", "ORG", "APP", "CAB")
+EDITABLE = ("description", "service", "responsible", "liste_rouge")
 DEFAULT_FOLDERS = (("INBOX", None), ("Sent", "\\Sent"), ("Drafts", "\\Drafts"),
                    ("Trash", "\\Trash"), ("Junk", "\\Junk"))
 ADDRESS_RE = re.compile(
     r"^[a-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$")
 RPPS_RE = re.compile(r"^[0-9]{11}$")
-
-_hasher = PasswordHasher()
-_DUMMY_HASH = _hasher.hash("mss-server: not a real password")
 
 
 class AccountError(ValueError):
@@ -57,13 +54,18 @@ class BalInfo:
     structure_id: str | None
     status: str
     liste_rouge: bool
+    published: bool
+    description: str | None
+    service: str | None
+    responsible: str | None
     created_at: datetime
     last_login_at: datetime | None
 
 
-def _info(row: Bal) -> BalInfo:
+def bal_info(row: Bal) -> BalInfo:
     return BalInfo(row.id, row.address, row.bal_type, row.rpps, row.structure_id, row.status,
-                   row.liste_rouge, row.created_at, row.last_login_at)
+                   row.liste_rouge, row.published, row.description, row.service,
+                   row.responsible, row.created_at, row.last_login_at)
 
 
 def validate_new_bal(address: str, bal_type: str, rpps: str | None,
@@ -79,15 +81,12 @@ def validate_new_bal(address: str, bal_type: str, rpps: str | None,
         raise AccountError("structure-id", f"an {bal_type} BAL needs --structure-id")
 
 
-async def hash_password(password: str) -> str:
-    return await asyncio.to_thread(_hasher.hash, password)
-
-
-def _verify(stored: str | None, password: str) -> bool:
-    try:
-        return _hasher.verify(stored or _DUMMY_HASH, password) and stored is not None
-    except (VerificationError, InvalidHashError):
-        return False
+async def bal_row(s: AsyncSession, address: str) -> Bal:
+    row = (await s.execute(select(Bal).where(
+        Bal.address == address.strip().lower()))).scalar_one_or_none()
+    if row is None:
+        raise AccountError("address", f"no BAL {address.strip().lower()}")
+    return row
 
 
 class Accounts:
@@ -98,55 +97,77 @@ class Accounts:
         self.keys = keys
 
     async def create_bal(self, address: str, bal_type: str, *, rpps: str | None = None,
-                         structure_id: str | None = None, password: str | None = None) -> BalInfo:
+                         structure_id: str | None = None, password: str | None = None,
+                         liste_rouge: bool = False) -> BalInfo:
         address = address.strip().lower()
         validate_new_bal(address, bal_type, rpps, structure_id)
         pw_hash = await hash_password(password) if password else None
+        now = datetime.now(UTC)
         async with self.db.write() as s:
             if (await s.execute(select(Bal.id).where(Bal.address == address))).first():
                 raise AccountError("address", f"BAL {address} already exists")
             row = Bal(address=address, bal_type=bal_type, rpps=rpps, structure_id=structure_id,
-                      password_hash=pw_hash, status="active", liste_rouge=False,
-                      created_at=datetime.now(UTC))
+                      password_hash=pw_hash, status="active", liste_rouge=liste_rouge,
+                      published=False, created_at=now)
+            if bal_type == "PER":
+                row.person_id = await self._owner(s, address, rpps, now)
             s.add(row)
             await s.flush()
             await self.keys.create(s, row.id)
-            validity = int(time.time())
-            for name, special in DEFAULT_FOLDERS:
-                s.add(Folder(bal_id=row.id, name=name, special_use=special, subscribed=True,
-                             uidvalidity=validity, uidnext=1, highestmodseq=1))
-            return _info(row)
+            self._folders(s, row.id)
+            return bal_info(row)
+
+    @staticmethod
+    async def _owner(s: AsyncSession, login: str, rpps: str | None, now: datetime) -> int:
+        person = (await s.execute(select(Person).where(
+            Person.login == login))).scalar_one_or_none()
+        if person is None:
+            person = Person(login=login, rpps=rpps, created_at=now)
+            s.add(person)
+            await s.flush()
+        return person.id
+
+    @staticmethod
+    def _folders(s: AsyncSession, bal_id: int) -> None:
+        validity = int(time.time())
+        for name, special in DEFAULT_FOLDERS:
+            s.add(Folder(bal_id=bal_id, name=name, special_use=special, subscribed=True,
+                         uidvalidity=validity, uidnext=1, highestmodseq=1))
 
     async def get(self, address: str) -> BalInfo | None:
         async with self.db.read() as s:
             row = (await s.execute(
                 select(Bal).where(Bal.address == address.strip().lower()))).scalar_one_or_none()
-            return _info(row) if row else None
+            return bal_info(row) if row else None
 
     async def list(self) -> list[BalInfo]:
         async with self.db.read() as s:
             rows = (await s.execute(select(Bal).order_by(Bal.address))).scalars().all()
-            return [_info(r) for r in rows]
+            return [bal_info(r) for r in rows]
 
     async def set_password(self, address: str, password: str) -> None:
         pw_hash = await hash_password(password)
         async with self.db.write() as s:
-            res = await s.execute(update(Bal).where(Bal.address == address.strip().lower())
-                                  .values(password_hash=pw_hash))
-            if res.rowcount == 0:  # type: ignore[attr-defined]
-                raise AccountError("address", f"no BAL {address}")
+            (await bal_row(s, address)).password_hash = pw_hash
 
-    async def verify_password(self, login: str, password: str) -> Principal | None:
-        """Check a login; the same hash work whether or not the account exists."""
-        async with self.db.read() as s:
-            row = (await s.execute(
-                select(Bal).where(Bal.address == login.strip().lower()))).scalar_one_or_none()
-        stored = row.password_hash if row is not None else None
-        if not await asyncio.to_thread(_verify, stored, password):
-            return None
-        if row is None or row.status != "active":
-            return None
-        return Principal(row.id, row.address, row.bal_type, None)
+    async def set_metadata(self, address: str, changes: dict[str, object]) -> BalInfo:
+        """Edit the R12 metadata; anything else (address, type) is refused."""
+        for key in changes:
+            if key not in EDITABLE:
+                raise AccountError(key, f"{key} cannot be changed after creation (R12)")
+        async with self.db.write() as s:
+            row = await bal_row(s, address)
+            for key, value in changes.items():
+                setattr(row, key, value)
+            return bal_info(row)
+
+    async def set_status(self, address: str, status: str) -> tuple[BalInfo, bool]:
+        """Suspend or resume; returns the BAL and whether the status changed."""
+        async with self.db.write() as s:
+            row = await bal_row(s, address)
+            changed = row.status != status
+            row.status = status
+            return bal_info(row), changed
 
     async def touch_login(self, bal_id: int, when: datetime) -> None:
         async with self.db.write() as s:
@@ -155,11 +176,8 @@ class Accounts:
     async def delete_bal(self, address: str) -> BalInfo:
         """Remove the BAL, its folders, contents and data keys, then fold the WAL."""
         async with self.db.write() as s:
-            row = (await s.execute(
-                select(Bal).where(Bal.address == address.strip().lower()))).scalar_one_or_none()
-            if row is None:
-                raise AccountError("address", f"no BAL {address}")
-            info = _info(row)
+            row = await bal_row(s, address)
+            info = bal_info(row)
             folder_ids = select(Folder.id).where(Folder.bal_id == row.id)
             await s.execute(delete(MailboxEntry).where(MailboxEntry.folder_id.in_(folder_ids)))
             await s.execute(delete(MessageContent).where(MessageContent.bal_id == row.id))

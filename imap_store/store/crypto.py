@@ -25,7 +25,9 @@ from pathlib import Path
 from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 BLOB_VERSION = b"\x01"
 NONCE_LEN = 12
@@ -45,6 +47,8 @@ class KeyProvider(Protocol):
     def wrap(self, data_key: bytes, aad: bytes) -> bytes: ...
 
     def unwrap(self, wrapped: bytes, aad: bytes) -> bytes: ...
+
+    def derive(self, label: bytes) -> bytes: ...
 
 
 def generate_kek_file(path: Path) -> None:
@@ -66,6 +70,7 @@ class FileKeyProvider:
         if len(key) != KEY_LEN:
             raise ValueError(f"KEK file {path} must hold exactly {KEY_LEN} bytes")
         self._aead = AESGCM(key)
+        self._key = key
         self._id = hashlib.sha256(b"mss-kek-id|" + key).hexdigest()[:16]
 
     @property
@@ -81,6 +86,11 @@ class FileKeyProvider:
             return self._aead.decrypt(wrapped[:NONCE_LEN], wrapped[NONCE_LEN:], aad)
         except InvalidTag as exc:
             raise DecryptionError("data key failed to unwrap") from exc
+
+    def derive(self, label: bytes) -> bytes:
+        """A 256-bit key for another purpose (HKDF-SHA256, RFC 5869), never the KEK."""
+        return HKDF(algorithm=hashes.SHA256(), length=KEY_LEN, salt=None,
+                    info=b"mss-server|" + label).derive(self._key)
 
 
 def key_aad(bal_id: int, version: int) -> bytes:

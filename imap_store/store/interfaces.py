@@ -25,6 +25,8 @@ class Principal:
     address: str
     bal_type: str
     person: str | None = None
+    granted: frozenset[str] = frozenset()
+    """Every BAL address this principal may send as (its own BAL included)."""
 
 
 @dataclass(frozen=True)

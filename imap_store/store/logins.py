@@ -1,0 +1,146 @@
+"""Checking credentials: BAL passwords, person passwords with delegation, app passwords.
+
+Login forms (ARCHITECTURE "Identities"):
+- user name = BAL address, secret = the BAL's password or an app password
+  bound to it (a mail client or phone: "Thunderbird-style");
+- SASL PLAIN authzid = BAL address, authcid = person login, secret = that
+  person's password or one of their app passwords for that BAL.
+
+Invariants:
+- The outcome for an unknown account, a wrong secret, a suspended BAL or a
+  missing grant is the same `None` principal to the caller, with the same
+  argon2 work; only the audit reason differs.
+- A person acts on an ORG/APP/CAB BAL only while granted; revoking the grant
+  disables the person's app passwords there too.
+
+Ref: MSS-RULES R9, R10; RFC 4616 (PLAIN authzid/authcid).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .db import Database
+from .identities import person_bals
+from .interfaces import Principal
+from .models import AppPassword, Bal, BalGrant, Person
+from .passwords import app_secret_hash, verify_password
+
+
+@dataclass(frozen=True)
+class LoginOutcome:
+    principal: Principal | None
+    reason: str
+    method: str
+
+
+@dataclass(frozen=True)
+class _Facts:
+    bal: Bal | None
+    person: Person | None
+    app: AppPassword | None
+    may_act: bool
+    person_hash: str | None = None
+
+
+class LoginChecker:
+    """Resolves one login attempt to a principal (or a refusal reason)."""
+
+    def __init__(self, db: Database, app_key: bytes, *,
+                 password_types: Collection[str] = ("PER", "ORG", "APP", "CAB"),
+                 app_password_types: Collection[str] = ("PER", "ORG", "APP", "CAB")) -> None:
+        self.db = db
+        self.app_key = app_key
+        self.password_types = frozenset(password_types)
+        self.app_password_types = frozenset(app_password_types)
+
+    async def check(self, login: str, secret: str, authzid: str = "") -> LoginOutcome:
+        login, target = login.strip().lower(), (authzid or login).strip().lower()
+        digest = app_secret_hash(self.app_key, secret)
+        async with self.db.read() as s:
+            facts = await self._facts(s, login, target, digest)
+        if facts.app is not None:
+            return await self._app_outcome(facts)
+        return await self._password_outcome(facts, secret, delegated=login != target)
+
+    async def _facts(self, s: AsyncSession, login: str, target: str, digest: str) -> _Facts:
+        bal = (await s.execute(select(Bal).where(Bal.address == target))).scalar_one_or_none()
+        person = (await s.execute(select(Person).where(
+            Person.login == login))).scalar_one_or_none()
+        app = (await s.execute(select(AppPassword).where(
+            AppPassword.secret_hash == digest))).scalar_one_or_none()
+        if app is not None and (bal is None or app.bal_id != bal.id or app.revoked_at
+                                or (login != target and (person is None
+                                                         or app.person_id != person.id))):
+            app = None
+        may_act = await self._may_act(s, bal, person if login != target else None, app)
+        return _Facts(bal, person, app, may_act, await self._person_hash(s, person))
+
+    @staticmethod
+    async def _person_hash(s: AsyncSession, person: Person | None) -> str | None:
+        """A person's password, else the password of the PER BAL they own."""
+        if person is None or person.password_hash:
+            return person.password_hash if person else None
+        return (await s.execute(select(Bal.password_hash).where(
+            Bal.person_id == person.id, Bal.bal_type == "PER").limit(1))).scalar()
+
+    @staticmethod
+    async def _may_act(s: AsyncSession, bal: Bal | None, person: Person | None,
+                       app: AppPassword | None) -> bool:
+        if bal is None:
+            return False
+        pid = person.id if person is not None else (app.person_id if app else None)
+        if pid is None or pid == bal.person_id:
+            return True
+        return await s.get(BalGrant, (bal.id, pid)) is not None
+
+    async def _app_outcome(self, facts: _Facts) -> LoginOutcome:
+        assert facts.app is not None and facts.bal is not None
+        refused = self._refusal(facts, self.app_password_types)
+        if refused:
+            return LoginOutcome(None, refused, "app-password")
+        async with self.db.write() as s:
+            app = await s.get(AppPassword, facts.app.id)
+            if app is not None:
+                app.last_used_at = datetime.now(UTC)
+        return LoginOutcome(await self._principal(facts.bal, facts.app.person_id),
+                            "ok", "app-password")
+
+    async def _password_outcome(self, facts: _Facts, secret: str,
+                                delegated: bool) -> LoginOutcome:
+        holder = facts.person if delegated else facts.bal
+        stored = facts.person_hash if delegated else (facts.bal.password_hash
+                                                      if facts.bal else None)
+        if not await verify_password(stored, secret):
+            reason = "unknown-account" if facts.bal is None or holder is None else "bad-secret"
+            return LoginOutcome(None, reason, "password")
+        refused = self._refusal(facts, self.password_types)
+        if refused:
+            return LoginOutcome(None, refused, "password")
+        assert facts.bal is not None
+        pid = facts.person.id if delegated and facts.person else facts.bal.person_id
+        return LoginOutcome(await self._principal(facts.bal, pid), "ok", "password")
+
+    @staticmethod
+    def _refusal(facts: _Facts, allowed_types: frozenset[str]) -> str:
+        if facts.bal is None:
+            return "unknown-account"
+        if facts.bal.status != "active":
+            return f"bal-{facts.bal.status}"
+        if not facts.may_act:
+            return "not-granted"
+        if facts.bal.bal_type not in allowed_types:
+            return "method-not-allowed-for-type"
+        return ""
+
+    async def _principal(self, bal: Bal, person_id: int | None) -> Principal:
+        async with self.db.read() as s:
+            person = await s.get(Person, person_id) if person_id else None
+            granted = await person_bals(s, person_id) if person_id else ()
+        return Principal(bal.id, bal.address, bal.bal_type, person.login if person else None,
+                         frozenset(granted) | {bal.address})

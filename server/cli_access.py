@@ -1,0 +1,190 @@
+"""`mss person`, and the access verbs of `mss bal`: grant, revoke, app-password,
+suspend, resume, set.
+
+Invariants: the address and type of a BAL are never changed (`bal set`
+refuses them, exit 1); app-password secrets are printed once and never stored
+in clear; every change is audited (protocol "cli").
+
+Ref: MSS-RULES R9, R10, R12, R13, R28; ARCHITECTURE "Contracts", "Identities".
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict
+from typing import Any
+
+from imap_store.store.accounts import AccountError, Accounts
+from imap_store.store.identities import Identities
+
+from .cli_bal import audit_admin, read_password
+from .cli_output import emit, emit_record
+from .config import Config
+from .storage import app_password_key, open_store
+
+
+def add_person_parsers(sub: Any) -> None:
+    person = sub.add_parser("person", help="persons who log in").add_subparsers(
+        dest="person_verb", required=True, metavar="ACTION")
+    add = person.add_parser("add", help="create a person")
+    add.add_argument("login")
+    add.add_argument("--name")
+    add.add_argument("--rpps")
+    add.add_argument("--password-stdin", action="store_true")
+    add.set_defaults(func=_person_add)
+    person.add_parser("list", help="list persons").set_defaults(func=_person_list)
+
+
+def add_access_parsers(bal: Any) -> None:
+    for verb, func in (("grant", _grant), ("revoke", _revoke)):
+        p = bal.add_parser(verb, help=f"{verb} a person on a shared BAL")
+        p.add_argument("bal")
+        p.add_argument("person")
+        p.set_defaults(func=func)
+    for verb in ("suspend", "resume"):
+        p = bal.add_parser(verb, help=f"{verb} a BAL")
+        p.add_argument("address")
+        p.set_defaults(func=_status, status="suspended" if verb == "suspend" else "active")
+    st = bal.add_parser("set", help="edit a BAL's description, service, responsible, liste rouge")
+    st.add_argument("address")
+    for opt in ("--description", "--service", "--responsible", "--type"):
+        st.add_argument(opt)
+    st.add_argument("--address", dest="new_address", help="refused: addresses are immutable")
+    st.add_argument("--liste-rouge", choices=("yes", "no"))
+    st.set_defaults(func=_set)
+    app = bal.add_parser("app-password", help="device passwords").add_subparsers(
+        dest="app_verb", required=True, metavar="ACTION")
+    a = app.add_parser("add", help="create an app password (shown once)")
+    a.add_argument("bal")
+    a.add_argument("--person")
+    a.add_argument("--label", required=True)
+    a.set_defaults(func=_app_add)
+    ls = app.add_parser("list", help="list a BAL's app passwords")
+    ls.add_argument("bal")
+    ls.set_defaults(func=_app_list)
+    rv = app.add_parser("revoke", help="revoke an app password")
+    rv.add_argument("bal")
+    rv.add_argument("id", type=int)
+    rv.set_defaults(func=_app_revoke)
+
+
+def _identities(cfg: Config) -> Identities:
+    db, keys = open_store(cfg)
+    return Identities(db, app_password_key(keys))
+
+
+async def _person_add(args: argparse.Namespace, cfg: Config) -> int:
+    ids = _identities(cfg)
+    try:
+        password = read_password(args.password_stdin, cfg, [args.login])
+        info = await ids.add_person(args.login, password, display_name=args.name,
+                                    rpps=args.rpps)
+        await audit_admin(ids.db, "person.created", "", {"login": info.login})
+    finally:
+        await ids.db.dispose()
+    emit_record(asdict(info), args.json)
+    return 0
+
+
+async def _person_list(args: argparse.Namespace, cfg: Config) -> int:
+    ids = _identities(cfg)
+    try:
+        rows = [asdict(p) for p in await ids.list_persons()]
+    finally:
+        await ids.db.dispose()
+    emit(rows, args.json, ("login", "display_name", "rpps", "bals"))
+    return 0
+
+
+async def _grant(args: argparse.Namespace, cfg: Config) -> int:
+    return await _grant_or_revoke(args, cfg, grant=True)
+
+
+async def _revoke(args: argparse.Namespace, cfg: Config) -> int:
+    return await _grant_or_revoke(args, cfg, grant=False)
+
+
+async def _grant_or_revoke(args: argparse.Namespace, cfg: Config, grant: bool) -> int:
+    ids = _identities(cfg)
+    try:
+        op = ids.grant if grant else ids.revoke
+        changed = await op(args.bal, args.person)
+        event = "bal.granted" if grant else "bal.revoked"
+        if changed:
+            await audit_admin(ids.db, event, args.bal.lower(), {"person": args.person.lower()})
+    finally:
+        await ids.db.dispose()
+    state = "granted" if grant else "revoked"
+    print(f"{args.person.lower()} {state} on {args.bal.lower()}" if changed
+          else f"nothing to do: {args.person.lower()} already {state}")
+    return 0
+
+
+async def _status(args: argparse.Namespace, cfg: Config) -> int:
+    db, keys = open_store(cfg)
+    accounts = Accounts(db, keys)
+    try:
+        info, changed = await accounts.set_status(args.address, args.status)
+        if changed:
+            await audit_admin(db, f"bal.{args.status}", info.address, {})
+    finally:
+        await db.dispose()
+    print(f"{info.address} is {info.status}" + ("" if changed else " (unchanged)"))
+    return 0
+
+
+async def _set(args: argparse.Namespace, cfg: Config) -> int:
+    if args.type or args.new_address:
+        field = "type" if args.type else "address"
+        raise AccountError(field, f"the {field} of a BAL cannot be changed after creation "
+                           "(R12): create a new BAL and delete this one")
+    changes: dict[str, object] = {k: v for k, v in (
+        ("description", args.description), ("service", args.service),
+        ("responsible", args.responsible)) if v is not None}
+    if args.liste_rouge is not None:
+        changes["liste_rouge"] = args.liste_rouge == "yes"
+    db, keys = open_store(cfg)
+    try:
+        info = await Accounts(db, keys).set_metadata(args.address, changes)
+        await audit_admin(db, "bal.updated", info.address, {"fields": sorted(changes)})
+    finally:
+        await db.dispose()
+    emit_record(asdict(info), args.json)
+    return 0
+
+
+async def _app_add(args: argparse.Namespace, cfg: Config) -> int:
+    ids = _identities(cfg)
+    try:
+        info, secret = await ids.add_app_password(args.bal, args.person, args.label)
+        await audit_admin(ids.db, "app_password.created", info.bal,
+                          {"id": info.id, "person": info.person, "label": info.label})
+    finally:
+        await ids.db.dispose()
+    emit_record({**asdict(info), "secret": secret}, args.json)
+    if not args.json:
+        print("This secret is shown once: enter it in the device's mail settings now.")
+    return 0
+
+
+async def _app_list(args: argparse.Namespace, cfg: Config) -> int:
+    ids = _identities(cfg)
+    try:
+        rows = [asdict(a) for a in await ids.list_app_passwords(args.bal)]
+    finally:
+        await ids.db.dispose()
+    emit(rows, args.json, ("id", "label", "person", "created_at", "last_used_at", "revoked_at"))
+    return 0
+
+
+async def _app_revoke(args: argparse.Namespace, cfg: Config) -> int:
+    ids = _identities(cfg)
+    try:
+        changed = await ids.revoke_app_password(args.bal, args.id)
+        if changed:
+            await audit_admin(ids.db, "app_password.revoked", args.bal.lower(), {"id": args.id})
+    finally:
+        await ids.db.dispose()
+    print(f"app password {args.id} revoked" if changed else f"app password {args.id} was "
+          "already revoked")
+    return 0
