@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import ssl
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,10 +23,10 @@ from imap_store.imap.listener import ImapLimits, start_imap_listener
 
 from smtp_gateway.listener import SmtpListener, start_smtp_listener
 
-from .config import Config
+from .config import Config, ConfigError, load
 from .jobs import JobContext
 from .scheduler import start_scheduler
-from .services import Services, build_services
+from .services import Services, build_services, policy_engine, policy_limits
 from .tls import server_context
 
 log = logging.getLogger("mss.server")
@@ -34,6 +35,7 @@ log = logging.getLogger("mss.server")
 @dataclass
 class Running:
     services: Services
+    tls: Any = None
     scheduler: Any = None
     smtp: list[SmtpListener] = field(default_factory=list)
     imap: list[Any] = field(default_factory=list)
@@ -58,6 +60,7 @@ async def start(cfg: Config) -> Running:
     running = Running(services)
     running.scheduler = start_scheduler(JobContext(cfg, services.trust.store))
     ctx = server_context(cfg)
+    running.tls = ctx
     lst = cfg.listeners
     for name, implicit in (("submission", False), ("submissions", True)):
         conf = getattr(lst, name)
@@ -94,13 +97,36 @@ async def stop(running: Running, grace: float) -> None:
     await running.services.close()
 
 
+def reload(running: Running) -> bool:
+    """SIGHUP: re-read the config; apply policy, limits, certificates and trust list.
+
+    A bad file keeps the state in force and logs why. Listener addresses and
+    the database need a restart.
+    """
+    services = running.services
+    try:
+        new = load(services.cfg.path)
+        server_context(new)
+    except (ConfigError, OSError, ssl.SSLError, ValueError) as exc:
+        log.error("reload refused, keeping the configuration in force: %s", exc)
+        return False
+    gate = services.smtp.gate
+    gate.engine, gate.limits = policy_engine(new), policy_limits(new)
+    running.tls.load_cert_chain(new.resolve(new.tls.cert), new.resolve(new.tls.key))
+    services.cfg = new
+    asyncio.get_running_loop().create_task(services.trust.refresh())
+    log.info("configuration reloaded from %s", new.path)
+    return True
+
+
 async def serve_forever(cfg: Config) -> None:
-    """`mss serve`: run until SIGTERM or SIGINT."""
+    """`mss serve`: run until SIGTERM or SIGINT; SIGHUP reloads."""
     running = await start(cfg)
     done = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, done.set)
+    loop.add_signal_handler(signal.SIGHUP, reload, running)
     print(f"mss: serving {running.ports()}", flush=True)
     await done.wait()
     log.info("stopping")

@@ -39,6 +39,7 @@ def served(tmp_path: Path):
                        env=env, check=True, capture_output=True)
     proc = subprocess.Popen([*MSS, "serve"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
+    proc.env_config = env["MSS_CONFIG"]  # type: ignore[attr-defined]
     line = proc.stdout.readline()
     match = re.match(r"mss: serving (\{.*\})", line)
     assert match, line + proc.stderr.read() if proc.poll() is not None else line
@@ -74,3 +75,40 @@ def test_four_listeners_answer_real_clients_then_sigterm(served) -> None:
     assert proc.wait(timeout=30) == 0
     assert "Traceback" not in proc.stderr.read()
     time.sleep(0)
+
+
+
+def _rcpt(ports: dict, ctx: ssl.SSLContext, addr: str) -> int:
+    with smtplib.SMTP("127.0.0.1", ports["submission"], timeout=10) as c:
+        c.starttls(context=ctx)
+        c.login("alice@op-a.mssante.fr", PASSWORD)
+        c.mail("alice@op-a.mssante.fr")
+        return c.rcpt(addr)[0]
+
+
+def _wait_for(predicate, seconds: float = 10.0) -> bool:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_sighup_reloads_policy_and_keeps_state_on_bad_file(served) -> None:
+    proc, ports, ctx = served
+    cfg = Path(proc.env_config)
+    original = cfg.read_text()
+    assert _rcpt(ports, ctx, "x@laposte.net") == 451  # no trust list: remote tempfails
+    cfg.write_text(original + '\n[policy]\nsoft_bounce = true\n[policy.modes]\n'
+                   'trust_space = "off"\n')
+    proc.send_signal(signal.SIGHUP)
+    assert _wait_for(lambda: _rcpt(ports, ctx, "x@laposte.net") == 250)
+    cfg.write_text(original + "\n[policy.modes]\nno_such_rule = \"warn\"\n")
+    proc.send_signal(signal.SIGHUP)
+    time.sleep(1.0)
+    assert _rcpt(ports, ctx, "x@laposte.net") == 250  # the bad file changed nothing
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+    assert "reload refused" in proc.stderr.read()
