@@ -27,9 +27,14 @@ from .sasl import Authenticate
 
 
 class SmtpLimits(Protocol):
-    max_message_size: int
-    smtp_command_timeout: int
-    smtp_max_connections: int
+    @property
+    def max_message_size(self) -> int: ...
+
+    @property
+    def smtp_command_timeout(self) -> int: ...
+
+    @property
+    def smtp_max_connections(self) -> int: ...
 
 
 @dataclass(frozen=True)

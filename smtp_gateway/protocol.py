@@ -83,9 +83,9 @@ class MssSMTP(SMTP):
         super().connection_lost(error)
 
     async def push(self, status: AnyStr) -> None:
-        raw = status.encode("ascii", "replace") if isinstance(status, str) else status
+        raw = status.encode("ascii", "replace") if isinstance(status, str) else bytes(status)
         replacement = AIOSMTPD_REPLACEMENTS.get(raw)
-        await super().push(replacement.line() if replacement else status)
+        await super().push(replacement.line().encode() if replacement else raw)
 
     @property
     def tls_active(self) -> bool:
