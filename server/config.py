@@ -216,6 +216,9 @@ def _validate(cfg: Config) -> None:
                               f"got {lst.host!r}") from None
         if not 0 <= lst.port <= 65535:
             raise ConfigError(f"listeners.{name}.port: {lst.port} is not a TCP port")
+        if lst.proxy_protocol:
+            raise ConfigError(f"listeners.{name}.proxy_protocol: the PROXY protocol is not "
+                              "supported by this version (scale-out issue); set it to false")
     if not cfg.server.domains:
         raise ConfigError("server.domains: at least one local domain is required")
     if cfg.log.level not in ("debug", "info", "warning", "error"):

@@ -67,9 +67,15 @@ class AcceptedMail:
     person: str = ""
 
 
+def _safe_helo(helo: str) -> str:
+    """The client's EHLO name, limited to what may appear in a Received: field."""
+    cleaned = "".join(c for c in helo if c.isascii() and c.isprintable() and c not in "()\\;")
+    return cleaned[:255] or "unknown"
+
+
 def _received(hostname: str, t: TraceInfo, now: datetime) -> bytes:
     tls = f" ({t.tls})" if t.tls else ""
-    return (f"Received: from {t.helo} ([{t.peer_ip}])\r\n\tby {hostname} (mss-server) "
+    return (f"Received: from {_safe_helo(t.helo)} ([{t.peer_ip}])\r\n\tby {hostname} (mss-server) "
             f"with {t.protocol} id {t.session}{tls};\r\n\t{format_datetime(now)}\r\n").encode()
 
 
