@@ -7,7 +7,11 @@ concrete classes satisfy them without importing the engine (the dependency
 goes imap -> store only).
 
 Invariants: folder names are names inside one BAL, never paths; `\\Recent` is
-never stored; `fetch_message` returns decrypted RFC 5322 bytes with CRLF.
+never stored (`claim_recent` moves the per-folder floor); `fetch_message`
+returns decrypted RFC 5322 bytes with CRLF, `fetch_meta` only the stored
+header, ENVELOPE and BODYSTRUCTURE; folder operations raise the store's
+`FolderError` with a neutral reason; value types (`NewMessage`,
+`AppendResult`, `CopyResult`, `FolderStatus`, `MessageMeta`) are the store's.
 Authentication is the callable's job: it audits success and failure and applies
 the brute-force rules (ARCHITECTURE "Defaults"); the engine only asks.
 
@@ -17,10 +21,16 @@ Ref: ARCHITECTURE "imap_store", MSS-RULES R10, R24.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Literal, Protocol
 
+from imap_store.store.folder_ops import FolderError, FolderStatus
 from imap_store.store.interfaces import AuditSink, Principal
+from imap_store.store.message_meta import MessageMeta
+from imap_store.store.message_ops import AppendResult, CopyResult, MessagesGone, NewMessage
+
+__all__ = ["AppendResult", "Authenticate", "CopyResult", "FolderError", "FolderStatus",
+           "ImapBackend", "MailboxStore", "MessageMeta", "MessagesGone", "NewMessage"]
 
 FlagMode = Literal["add", "remove", "replace"]
 Authenticate = Callable[[str, str, str], Awaitable[Principal | None]]
@@ -99,6 +109,35 @@ class MailboxStore(Protocol):
     async def expunge(
         self, bal_id: int, folder_id: int, uids: Sequence[int] | None = None
     ) -> Sequence[int]: ...
+
+    async def fetch_meta(
+        self, bal_id: int, folder_id: int, uids: Sequence[int]
+    ) -> Mapping[int, MessageMeta]: ...
+
+    async def claim_recent(self, bal_id: int, folder_id: int, up_to: int, *,
+                           claim: bool) -> int: ...
+
+    async def status(self, bal_id: int, name: str) -> FolderStatus: ...
+
+    async def create_folder(self, bal_id: int, name: str) -> FolderInfo: ...
+
+    async def delete_folder(self, bal_id: int, name: str) -> None: ...
+
+    async def rename_folder(self, bal_id: int, old: str, new: str) -> None: ...
+
+    async def subscribe(self, bal_id: int, name: str, subscribed: bool = True) -> None: ...
+
+    async def subscriptions(self, bal_id: int) -> Sequence[str]: ...
+
+    async def append(
+        self, bal_id: int, name: str, messages: Sequence[NewMessage],
+        now: dt.datetime | None = None,
+    ) -> AppendResult: ...
+
+    async def copy(
+        self, bal_id: int, folder_id: int, uids: Sequence[int], target: str, *,
+        move: bool = False,
+    ) -> CopyResult: ...
 
 
 class ImapBackend(Protocol):

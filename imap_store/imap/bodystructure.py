@@ -1,100 +1,72 @@
-"""BODY and BODYSTRUCTURE, computed from the byte-level MIME tree.
+"""BODY and BODYSTRUCTURE, rendered from the stored `PartMeta` tree.
 
 Owns: `body_structure(part, extensible)`: the RFC 3501 `body` value of a
-message or part, with sizes and line counts measured on the original
-(transfer-encoded) octets, and, when `extensible`, the extension data
-(MD5, disposition, language, location; multipart parameters).
+message or part; when `extensible`, the extension data (MD5, disposition,
+language, location; multipart parameters). Sizes, line counts and
+parameters were measured once at delivery (`imap_store.store.message_meta`).
 
-Invariants: type and subtype are upper-case strings; a text part without
-parameters gets `("CHARSET" "US-ASCII")` (RFC 2045 5.2 default); a multipart
-without any body part is given one empty text/plain part so the grammar's
-`1*body` holds; message/rfc822 carries the inner ENVELOPE, BODY and lines.
+Invariants: a language list of one tag is sent as a string, of several as a
+list (`body-fld-lang`); message/rfc822 carries the inner ENVELOPE, BODY and
+lines; text parts carry lines; multiparts are `1*body` side by side.
 
 Ref: RFC 3501 7.4.2 (BODYSTRUCTURE), 9 (`body`, `body-type-1part`,
-`body-type-mpart`, `body-fields`, `body-ext-*`); RFC 2045, RFC 2183.
+`body-type-mpart`, `body-type-msg`, `body-fields`, `body-ext-*`).
 """
 
 from __future__ import annotations
 
-import email.utils
+from imap_store.store.message_meta import Params, PartMeta
 
 from .envelope import envelope_value
-from .mime_parts import MimePart
 from .response import NIL, Joined, ListOf, Nil, Value, nstring
 
 
-def _params(pairs: list[tuple[str, str]]) -> ListOf | Nil:
+def _params(pairs: Params) -> ListOf | Nil:
     flat: list[Value] = []
     for name, value in pairs:
-        flat += [nstring(name.upper()), nstring(value)]
+        flat += [nstring(name), nstring(value)]
     return ListOf(tuple(flat)) if flat else NIL
 
 
-def _param_pairs(part: MimePart, header: str) -> list[tuple[str, str]]:
-    params = part.info.get_params(header=header, unquote=True) or []
-    pairs = []
-    for name, value in params[1:]:
-        text = email.utils.collapse_rfc2231_value(value) if isinstance(value, tuple) else value
-        pairs.append((name, str(text)))
-    return pairs
-
-
-def _header(part: MimePart, name: str) -> str | None:
-    value = part.info.get(name)
-    return None if value is None else " ".join(str(value).split())
-
-
-def _lines(body: bytes) -> int:
-    return body.count(b"\n") + (1 if body and not body.endswith(b"\n") else 0)
-
-
-def _fields(part: MimePart) -> list[Value]:
-    pairs = _param_pairs(part, "content-type")
-    if not pairs and part.info.get_content_maintype() == "text":
-        pairs = [("CHARSET", "US-ASCII")]
-    encoding = (_header(part, "content-transfer-encoding") or "7BIT").upper()
-    return [_params(pairs), nstring(_header(part, "content-id")),
-            nstring(_header(part, "content-description")), nstring(encoding), len(part.body)]
-
-
-def _disposition(part: MimePart) -> ListOf | Nil:
-    value = _header(part, "content-disposition")
-    if value is None:
+def _disposition(part: PartMeta) -> ListOf | Nil:
+    if part.disposition is None:
         return NIL
-    kind = value.split(";", 1)[0].strip().upper()
-    return ListOf((nstring(kind), _params(_param_pairs(part, "content-disposition"))))
+    kind, params = part.disposition
+    return ListOf((nstring(kind), _params(params)))
 
 
-def _tail(part: MimePart) -> list[Value]:
-    return [_disposition(part), nstring(_header(part, "content-language")),
-            nstring(_header(part, "content-location"))]
+def _language(part: PartMeta) -> Value:
+    tags = part.language
+    if not tags:
+        return NIL
+    return nstring(tags[0]) if len(tags) == 1 else ListOf(tuple(nstring(t) for t in tags))
 
 
-def _single(part: MimePart, extensible: bool) -> ListOf:
-    info = part.info
-    items: list[Value] = [nstring(info.get_content_maintype().upper()),
-                          nstring(info.get_content_subtype().upper()), *_fields(part)]
-    inner = part.encapsulated
-    if inner is not None:
-        items += [envelope_value(inner.header), body_structure(inner, extensible)]
-    if info.get_content_maintype() == "text" or inner is not None:
-        items.append(_lines(part.body))
+def _tail(part: PartMeta) -> list[Value]:
+    return [_disposition(part), _language(part), nstring(part.location)]
+
+
+def _single(part: PartMeta, extensible: bool) -> ListOf:
+    items: list[Value] = [
+        nstring(part.type), nstring(part.subtype), _params(part.params), nstring(part.id),
+        nstring(part.description), nstring(part.encoding), part.size]
+    if part.envelope is not None and part.message is not None:
+        items += [envelope_value(part.envelope), body_structure(part.message, extensible)]
+    if part.lines is not None:
+        items.append(part.lines)
     if extensible:
-        items += [nstring(_header(part, "content-md5")), *_tail(part)]
+        items += [nstring(part.md5), *_tail(part)]
     return ListOf(tuple(items))
 
 
-def _multi(part: MimePart, extensible: bool) -> ListOf:
-    children = part.children or (MimePart(b"\r\n", b"", part.depth + 1),)
-    bodies = Joined(tuple(body_structure(child, extensible) for child in children))
-    items: list[Value] = [bodies, nstring(part.info.get_content_subtype().upper())]
+def _multi(part: PartMeta, extensible: bool) -> ListOf:
+    bodies = Joined(tuple(body_structure(child, extensible) for child in part.children))
+    items: list[Value] = [bodies, nstring(part.subtype)]
     if extensible:
-        items += [_params(_param_pairs(part, "content-type")), *_tail(part)]
+        items += [_params(part.params), *_tail(part)]
     return ListOf(tuple(items))
 
 
-def body_structure(part: MimePart, extensible: bool = True) -> ListOf:
+def body_structure(part: PartMeta, extensible: bool = True) -> ListOf:
     """BODYSTRUCTURE (extensible) or BODY (not) of a message or part."""
-    if part.info.get_content_maintype() == "multipart" and part.info.get_boundary():
-        return _multi(part, extensible)
-    return _single(part, extensible)
+    return _multi(part, extensible) if part.is_multipart else _single(part, extensible)

@@ -5,11 +5,13 @@ type per command shape. Mailbox names here are already decoded from modified
 UTF-7; strings are bytes unless the grammar makes them text.
 
 Ref: RFC 3501 6 (commands) and 9 (formal syntax); RFC 2177 (IDLE),
-RFC 2971 (ID), RFC 5161 (ENABLE), RFC 4315 (UID EXPUNGE).
+RFC 2971 (ID), RFC 5161 (ENABLE), RFC 4315 (UID EXPUNGE), RFC 3502
+(MULTIAPPEND), RFC 6851 (MOVE).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
@@ -91,6 +93,47 @@ class SequenceArgs:
 
 
 @dataclass(frozen=True)
+class RenameArgs:
+    """RENAME existing-mailbox new-mailbox (RFC 3501 6.3.5)."""
+
+    old: str
+    new: str
+
+
+@dataclass(frozen=True)
+class StatusArgs:
+    """STATUS mailbox (item ...) (RFC 3501 6.3.10)."""
+
+    mailbox: str
+    items: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AppendMessage:
+    """One message of APPEND: [flag-list] [date-time] literal (RFC 3502)."""
+
+    flags: frozenset[str]
+    internaldate: dt.datetime | None
+    data: bytes
+
+
+@dataclass(frozen=True)
+class AppendArgs:
+    """APPEND mailbox message... (RFC 3501 6.3.11, RFC 3502 MULTIAPPEND)."""
+
+    mailbox: str
+    messages: tuple[AppendMessage, ...]
+
+
+@dataclass(frozen=True)
+class CopyArgs:
+    """COPY / MOVE sequence-set mailbox (RFC 3501 6.4.7, RFC 6851)."""
+
+    sequence: SequenceSet
+    mailbox: str
+
+
+@dataclass(frozen=True)
 class EnableArgs:
     """ENABLE capability... (RFC 5161)."""
 
@@ -116,6 +159,10 @@ CommandArgs: TypeAlias = (
     | SequenceArgs
     | EnableArgs
     | IdArgs
+    | RenameArgs
+    | StatusArgs
+    | AppendArgs
+    | CopyArgs
 )
 
 NO_ARGS = NoArgs()

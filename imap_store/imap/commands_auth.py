@@ -4,8 +4,10 @@ NAMESPACE, ENABLE (also valid once a mailbox is selected).
 Invariants: SELECT/EXAMINE first leave any selected mailbox (`* OK [CLOSED]`)
 and stay deselected when the new one does not exist (RFC 3501 6.3.1); the
 view is built from a snapshot taken after reading the notifier version, so no
-change can be missed; every SELECT/EXAMINE is audited (R24). ENABLE enables
-nothing yet: `* ENABLED` is empty.
+change can be missed; SELECT claims the folder's new messages as `\\Recent`
+for this session, EXAMINE only reports them (RFC 3501 6.3.2); every
+SELECT/EXAMINE is audited (R24). ENABLE enables nothing yet: `* ENABLED` is
+empty.
 
 Ref: RFC 3501 6.3.1, 6.3.2, 6.3.8, 6.3.9; RFC 2342 (NAMESPACE);
 RFC 5161 (ENABLE); RFC 7162 3.2.11 ([CLOSED]).
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 from .command import Command, ListArgs, MailboxArgs
 from .errors import CommandNo
-from .listing import DELIMITER, list_responses
+from .listing import DELIMITER, list_responses, lsub_responses
 from .response import (
     NIL,
     ListOf,
@@ -61,12 +63,15 @@ async def _load_view(session: ImapSession, name: str, read_only: bool) -> Mailbo
         raise CommandNo("Mailbox does not exist", code("NONEXISTENT"))
     version = store.notifier.version(bal_id)
     folder, rows = await store.snapshot(bal_id, folder.id)
-    return MailboxView.open(bal_id, folder, rows, read_only=read_only, version=version)
+    top = rows[-1].uid if rows else 0
+    floor = await store.claim_recent(bal_id, folder.id, top, claim=not read_only)
+    return MailboxView.open(bal_id, folder, rows, read_only=read_only, version=version,
+                            recent_floor=floor)
 
 
 def _select_responses(view: MailboxView) -> list[Response]:
     flags, permanent = view.flags_responses()
-    out: list[Response] = [flags, exists_response(view.exists), recent(0)]
+    out: list[Response] = [flags, exists_response(view.exists), recent(len(view.recent))]
     unseen = view.first_unseen()
     if unseen is not None:
         out.append(UntaggedStatus("OK", "First unseen", code("UNSEEN", unseen)))
@@ -79,9 +84,13 @@ def _select_responses(view: MailboxView) -> list[Response]:
 async def list_command(session: ImapSession, command: Command) -> Completion:
     """LIST and LSUB (RFC 3501 6.3.8, 6.3.9)."""
     args = args_of(command, ListArgs)
-    folders = await session.store.list_folders(session.require_principal().bal_id)
-    lsub = command.name == "LSUB"
-    await session.send(*list_responses(folders, args.reference, args.pattern, lsub=lsub))
+    bal_id = session.require_principal().bal_id
+    folders = await session.store.list_folders(bal_id)
+    if command.name == "LSUB":
+        subscribed = await session.store.subscriptions(bal_id)
+        await session.send(*lsub_responses(subscribed, folders, args.reference, args.pattern))
+    else:
+        await session.send(*list_responses(folders, args.reference, args.pattern))
     return Completion(f"{command.name} completed")
 
 

@@ -1,28 +1,32 @@
 """FETCH and UID FETCH.
 
 Invariants:
-- the message is decrypted only when an item needs it, one message at a time,
-  and responses are flushed as the output buffer fills, so memory stays
-  bounded by one message;
-- fetching a body section without .PEEK (or RFC822, RFC822.TEXT) sets
-  `\\Seen` first, in one store call, on a read-write mailbox, and FLAGS is
-  then included for those messages (RFC 3501 6.4.5);
-- UID FETCH always returns UID (RFC 3501 6.4.8);
+- ENVELOPE, BODY, BODYSTRUCTURE, RFC822.HEADER and BODY[HEADER...] come from
+  the meta stored at delivery, read in batches; the whole message is
+  decrypted only when an item needs it (body sections, RFC822, BINARY), one
+  message at a time, and responses are flushed as the output buffer fills,
+  so memory stays bounded by one message;
+- fetching a body section without .PEEK (or RFC822, RFC822.TEXT, BINARY)
+  sets `\\Seen` first, in one store call, on a read-write mailbox, and FLAGS
+  is then included for those messages (RFC 3501 6.4.5);
+- UID FETCH always returns UID (RFC 3501 6.4.8); FLAGS include the session's
+  `\\Recent`;
 - a content fetch is audited once per command with the UIDs, never content
   (MSS-RULES R24);
 - messages expunged meanwhile are skipped; for FETCH by sequence number the
   command then ends `NO [EXPUNGEISSUED]` (RFC 2180 4.1.2);
-- BINARY is refused until the next issue (not advertised).
+- BINARY of a part whose transfer encoding is unknown ends `NO [UNKNOWN-CTE]`.
 
-Ref: RFC 3501 6.4.5, 6.4.8, 7.4.2; RFC 2180 4.1.
+Ref: RFC 3501 6.4.5, 6.4.8, 7.4.2; RFC 2180 4.1; RFC 3516 4.2, 4.3.
 """
 
 from __future__ import annotations
 
 from .command import Command, FetchArgs
-from .errors import CommandBad, CommandNo
-from .fetch_items import LoadedMessage, item_value
+from .errors import CommandNo
+from .fetch_items import item_value
 from .fetch_spec import FetchAttribute
+from .message_loader import MessageLoader, Need
 from .response import FetchData, Value, code
 from .session import Completion, Handler, ImapSession, args_of
 from .view import MailboxView, flags_value
@@ -32,11 +36,15 @@ _UID = FetchAttribute("UID")
 
 def _attributes(command: Command) -> tuple[FetchAttribute, ...]:
     attributes = args_of(command, FetchArgs).attributes
-    if any(a.name.startswith("BINARY") for a in attributes):
-        raise CommandBad("BINARY is not supported")
     if command.uid and _UID not in attributes:
         return (_UID, *attributes)
     return attributes
+
+
+def _need(attributes: tuple[FetchAttribute, ...]) -> Need:
+    if any(a.needs_message for a in attributes):
+        return "message"
+    return "meta" if any(a.needs_meta for a in attributes) else "none"
 
 
 async def fetch(session: ImapSession, command: Command) -> Completion:
@@ -45,11 +53,11 @@ async def fetch(session: ImapSession, command: Command) -> Completion:
     attributes = _attributes(command)
     pairs = view.resolve(args_of(command, FetchArgs).sequence, uid=command.uid)
     targets = view.live(pairs)
-    seen = await _mark_seen(session, view, [uid for _, uid in targets], attributes)
-    sent = [
-        uid for msn, uid in targets
-        if await _fetch_one(session, view, msn, uid, attributes, seen)
-    ]
+    uids = [uid for _, uid in targets]
+    seen = await _mark_seen(session, view, uids, attributes)
+    loader = MessageLoader(session.store, view, uids, _need(attributes))
+    sent = [uid for msn, uid in targets
+            if await _fetch_one(session, loader, msn, uid, attributes, seen)]
     if any(a.is_content for a in attributes) and sent:
         peek = not any(a.sets_seen for a in attributes)
         await session.audit("imap.fetch_body", mailbox=view.folder.name, uids=sent, peek=peek)
@@ -73,21 +81,19 @@ async def _mark_seen(
 
 
 async def _fetch_one(
-    session: ImapSession, view: MailboxView, msn: int, uid: int,
+    session: ImapSession, loader: MessageLoader, msn: int, uid: int,
     attributes: tuple[FetchAttribute, ...], seen: set[int],
 ) -> bool:
-    message = None
-    if any(a.needs_message for a in attributes):
-        raw = await session.store.fetch_message(view.bal_id, view.folder.id, uid)
-        if raw is None:
-            return False
-        message = LoadedMessage(raw)
-    row = view.rows[uid]
+    message = await loader.load(uid)
+    if message is None:
+        return False
+    view = session.require_view()
+    row, flags = view.rows[uid], view.flags_of(uid)
     items: list[tuple[str, Value]] = [
-        (a.response_name, item_value(a, row, message)) for a in attributes
+        (a.response_name, item_value(a, row, flags, message)) for a in attributes
     ]
     if uid in seen and not any(a.name == "FLAGS" for a in attributes):
-        items.append(("FLAGS", flags_value(row.flags)))
+        items.append(("FLAGS", flags_value(flags)))
     await session.send(FetchData(msn, tuple(items)))
     return True
 

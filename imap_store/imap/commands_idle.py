@@ -5,7 +5,8 @@ client's next line and the store's change notifier (bounded by the poll
 interval); each change is re-read from a snapshot and sent (EXPUNGE is allowed
 during IDLE) and flushed immediately; both waits are cancelled when either
 the line arrives or the session ends. The autologout timer applies to the
-line read (RFC 2177: clients re-issue IDLE at least every 29 minutes).
+line read (RFC 2177: clients re-issue IDLE at least every 29 minutes). When
+the selected mailbox is deleted meanwhile, the session says BYE and ends.
 
 Ref: RFC 2177; RFC 3501 5.4, 7.4.1.
 """
@@ -14,10 +15,11 @@ from __future__ import annotations
 
 import asyncio
 
+from .backend import FolderError
 from .command import Command
 from .errors import CommandBad
 from .response import Continuation
-from .session import Completion, Handler, ImapSession
+from .session import Completion, Handler, ImapSession, SessionState
 
 
 async def idle(session: ImapSession, command: Command) -> Completion:
@@ -41,6 +43,8 @@ async def _idle_until_line(session: ImapSession) -> bytes:
                 return reader.result()
             waiter.result()
             await _push_updates(session)
+            if session.state is SessionState.LOGOUT:
+                return b"DONE"
     finally:
         for task in (reader, waiter):
             if task is not None and not task.done():
@@ -58,7 +62,10 @@ async def _push_updates(session: ImapSession) -> None:
     view = session.view
     if view is None:
         return
-    await session.send(*await view.refresh(session.store, allow_expunge=True))
+    try:
+        await session.send(*await view.refresh(session.store, allow_expunge=True))
+    except FolderError:
+        await session.mailbox_gone()
     await session.channel.flush()
 
 

@@ -1,7 +1,9 @@
 """Commands of the selected state (except FETCH): STORE, SEARCH, EXPUNGE,
 UID EXPUNGE, CLOSE, UNSELECT, CHECK.
 
-Invariants: a read-only (EXAMINEd) mailbox is never changed; STORE answers
+Invariants: a read-only (EXAMINEd) mailbox is never changed; SEARCH on
+header fields reads the stored header only, BODY and TEXT decrypt each
+message in turn; STORE answers
 with the flags the store reports after the change (unless .SILENT) and records
 them in the view so they are not echoed again; `\\Deleted` being set and every
 expunge are audited with UIDs (R24); CLOSE expunges silently (no untagged
@@ -19,13 +21,17 @@ from collections.abc import Sequence
 from .command import Command, SearchArgs, SequenceArgs, StoreArgs
 from .errors import CommandNo
 from .grammar import CHARSETS
+from .message_loader import MessageLoader, Need
 from .response import FetchData, UntaggedData, atoms, code
-from .search_eval import run_search
+from .search_eval import Loader, content_need, run_search
 from .session import Completion, Handler, ImapSession, args_of
 from .view import MailboxView, flags_value
 
+_LOADS: dict[str, Need] = {"none": "none", "header": "meta", "body": "message"}
 
-def _writable(view: MailboxView) -> None:
+
+def writable(view: MailboxView) -> None:
+    """Refuse changes to an EXAMINEd mailbox (`NO [READ-ONLY]`)."""
     if view.read_only:
         raise CommandNo("Mailbox is read-only", code("READ-ONLY"))
 
@@ -55,7 +61,7 @@ async def unselect(session: ImapSession, command: Command) -> Completion:
 async def expunge(session: ImapSession, command: Command) -> Completion:
     """EXPUNGE (RFC 3501 6.4.3) and UID EXPUNGE (RFC 4315 2.1)."""
     view = session.require_view()
-    _writable(view)
+    writable(view)
     if command.uid:
         uids = [uid for _, uid in view.resolve(args_of(command, SequenceArgs).sequence, uid=True)]
         if uids:
@@ -76,7 +82,7 @@ async def store(session: ImapSession, command: Command) -> Completion:
     """STORE / UID STORE (RFC 3501 6.4.6, 6.4.8)."""
     view = session.require_view()
     args = args_of(command, StoreArgs)
-    _writable(view)
+    writable(view)
     pairs = view.resolve(args.sequence, uid=command.uid)
     targets = view.live(pairs)
     await _store_flags(session, view, args, [uid for _, uid in targets])
@@ -101,8 +107,23 @@ async def _store_flags(
 
 
 def _flags_fetch(view: MailboxView, msn: int, uid: int, with_uid: bool) -> FetchData:
-    flags = ("FLAGS", flags_value(view.rows[uid].flags))
+    flags = ("FLAGS", flags_value(view.flags_of(uid)))
     return FetchData(msn, (("UID", uid), flags) if with_uid else (flags,))
+
+
+def _search_loader(session: ImapSession, view: MailboxView, args: SearchArgs) -> Loader:
+    """Header-only keys read the stored header; BODY and TEXT the whole message."""
+    need = content_need(args.criteria)
+    order = [uid for uid in view.uids if uid not in view.ghosts]
+    loader = MessageLoader(session.store, view, order, _LOADS[need])
+
+    async def load(uid: int) -> bytes | None:
+        loaded = await loader.load(uid)
+        if loaded is None:
+            return None
+        return loaded.meta.header if need == "header" else loaded.raw
+
+    return load
 
 
 async def search(session: ImapSession, command: Command) -> Completion:
@@ -111,11 +132,7 @@ async def search(session: ImapSession, command: Command) -> Completion:
     args = args_of(command, SearchArgs)
     if args.charset is not None and args.charset not in CHARSETS:
         raise CommandNo("Unsupported charset", code("BADCHARSET", atoms(CHARSETS)))
-
-    async def load(uid: int) -> bytes | None:
-        return await session.store.fetch_message(view.bal_id, view.folder.id, uid)
-
-    found = await run_search(view, args.criteria, load)
+    found = await run_search(view, args.criteria, _search_loader(session, view, args))
     numbers = tuple(uid if command.uid else msn for msn, uid in found)
     await session.send(UntaggedData("SEARCH", numbers))
     return Completion(f"{command.key} completed")

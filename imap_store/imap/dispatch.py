@@ -12,8 +12,13 @@ Invariants:
 - after each command in the selected state, changes made elsewhere are
   reported before the tagged reply, except that EXPUNGE is held back after
   FETCH, STORE and SEARCH (their UID forms may report it) (RFC 3501 7.4.1);
-  NOOP, CHECK and EXPUNGE always re-read the mailbox; FETCH, STORE and SEARCH
-  also catch up before running, so they answer with current flags.
+  NOOP, CHECK and EXPUNGE always re-read the mailbox; FETCH, STORE, SEARCH,
+  COPY and MOVE also catch up before running (without EXPUNGE unless by UID,
+  so the client's sequence numbers still mean what it meant), so they answer
+  with current flags and see messages expunged meanwhile;
+- when the selected mailbox was deleted by another session, the session
+  gets `* BYE` and ends (RFC 3501 7.1.5); a `FolderError` escaping a handler
+  becomes its NO with the matching response code.
 
 Ref: RFC 3501 3, 5.2, 5.5, 7.4.1.
 """
@@ -26,28 +31,37 @@ from collections.abc import Mapping
 from . import (
     commands_any,
     commands_auth,
+    commands_copy,
     commands_fetch,
     commands_idle,
+    commands_mailbox,
     commands_nonauth,
     commands_selected,
 )
+from .backend import FolderError
 from .command import Command
+from .commands_mailbox import folder_refusal
 from .errors import CommandBad, ImapError
 from .response import Tagged, code
 from .session import Completion, Handler, ImapSession, SessionState
 
 log = logging.getLogger(__name__)
 
-_AUTHENTICATED = {**commands_any.HANDLERS, **commands_auth.HANDLERS, **commands_idle.HANDLERS}
+_AUTHENTICATED = {
+    **commands_any.HANDLERS, **commands_auth.HANDLERS, **commands_idle.HANDLERS,
+    **commands_mailbox.HANDLERS,
+}
 TABLES: Mapping[SessionState, Mapping[str, Handler]] = {
     SessionState.NOT_AUTHENTICATED: {**commands_any.HANDLERS, **commands_nonauth.HANDLERS},
     SessionState.AUTHENTICATED: _AUTHENTICATED,
     SessionState.SELECTED: {
-        **_AUTHENTICATED, **commands_selected.HANDLERS, **commands_fetch.HANDLERS
+        **_AUTHENTICATED, **commands_selected.HANDLERS, **commands_fetch.HANDLERS,
+        **commands_copy.HANDLERS,
     },
     SessionState.LOGOUT: {},
 }
-_NO_EXPUNGE = _READS_MAILBOX = frozenset({"FETCH", "STORE", "SEARCH"})
+_NO_EXPUNGE = frozenset({"FETCH", "STORE", "SEARCH"})
+_READS_MAILBOX = _NO_EXPUNGE | {"COPY", "MOVE"}
 _FORCE_REFRESH = frozenset({"NOOP", "CHECK", "EXPUNGE"})
 
 
@@ -66,6 +80,8 @@ async def _run(session: ImapSession, command: Command) -> Tagged | None:
         done: Completion | None = await _handler(session, command)(session, command)
     except ImapError as exc:
         return exc.response(command.tag)
+    except FolderError as exc:
+        return folder_refusal(exc).response(command.tag)
     except Exception:
         log.exception("IMAP %s failed (session %s)", command.key, session.session_id)
         return Tagged(command.tag, "NO", "Internal server error", code("SERVERBUG"))
@@ -74,13 +90,15 @@ async def _run(session: ImapSession, command: Command) -> Tagged | None:
     return Tagged(command.tag, "OK", done.text, done.code)
 
 
-async def _refresh(session: ImapSession, command: Command, *, force: bool) -> None:
+async def _refresh(session: ImapSession, *, allow: bool, force: bool) -> None:
     view = session.view
     if view is None or session.state is not SessionState.SELECTED:
         return
-    allow = command.uid or command.name not in _NO_EXPUNGE
     try:
         updates = await view.refresh(session.store, allow_expunge=allow, force=force)
+    except FolderError:
+        await session.mailbox_gone()
+        return
     except Exception:
         log.exception("IMAP mailbox refresh failed (session %s)", session.session_id)
         return
@@ -90,9 +108,10 @@ async def _refresh(session: ImapSession, command: Command, *, force: bool) -> No
 async def execute(session: ImapSession, command: Command) -> None:
     """Run one command and send its responses (tagged reply last)."""
     if command.name in _READS_MAILBOX:
-        await _refresh(session, command, force=False)
+        await _refresh(session, allow=command.uid, force=False)
     tagged = await _run(session, command)
-    await _refresh(session, command, force=command.name in _FORCE_REFRESH)
+    allow = command.uid or command.name not in _NO_EXPUNGE
+    await _refresh(session, allow=allow, force=command.name in _FORCE_REFRESH)
     if tagged is not None:
         await session.send(tagged)
     await session.channel.flush()

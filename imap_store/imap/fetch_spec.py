@@ -6,10 +6,12 @@ attribute list including the macros ALL, FAST and FULL.
 
 Invariants: a part path is a list of nz-numbers; MIME needs a part path;
 HEADER.FIELDS needs at least one field name; unknown attributes raise
-ParseError (BAD). BINARY and MODSEQ are parsed here for the next issue.
+ParseError (BAD). `needs_meta` items are answered from the meta stored at
+delivery, `needs_message` ones need the whole decrypted message.
 
 Ref: RFC 3501 6.4.5 and 9 (`fetch-att`, `section`, `section-spec`,
-`header-list`), RFC 3516 (BINARY), RFC 7162 3.1.4 (MODSEQ).
+`header-list`), RFC 3516 4.2 (BINARY, BINARY.PEEK, BINARY.SIZE),
+RFC 7162 3.1.4 (MODSEQ).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ SIMPLE = frozenset(
 SECTIONED = frozenset({"BODY", "BODY.PEEK", "BINARY", "BINARY.PEEK", "BINARY.SIZE"})
 _TEXTS = frozenset({"HEADER", "HEADER.FIELDS", "HEADER.FIELDS.NOT", "TEXT", "MIME"})
 CONTENT = frozenset({"RFC822", "RFC822.HEADER", "RFC822.TEXT"})
+META_ITEMS = frozenset({"ENVELOPE", "BODY", "BODYSTRUCTURE", "RFC822.HEADER"})
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,11 @@ class Section:
     part: tuple[int, ...] = ()
     text: str | None = None
     fields: tuple[str, ...] = ()
+
+    @property
+    def is_header(self) -> bool:
+        """HEADER, HEADER.FIELDS or HEADER.FIELDS.NOT."""
+        return self.text is not None and self.text.startswith("HEADER")
 
     def render(self) -> str:
         """The section as echoed in the FETCH response."""
@@ -84,9 +92,16 @@ class FetchAttribute:
         return self.section is not None or self.name in CONTENT
 
     @property
+    def needs_meta(self) -> bool:
+        """True when the stored meta (header, ENVELOPE, BODYSTRUCTURE) answers it."""
+        if self.section is not None:
+            return self.name == "BODY" and not self.section.part and self.section.is_header
+        return self.name in META_ITEMS
+
+    @property
     def needs_message(self) -> bool:
-        """True when the item cannot be answered from the index row."""
-        return self.is_content or self.name in ("ENVELOPE", "BODY", "BODYSTRUCTURE")
+        """True when the item needs the whole decrypted message."""
+        return self.is_content and not self.needs_meta
 
     @property
     def sets_seen(self) -> bool:

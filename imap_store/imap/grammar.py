@@ -1,8 +1,8 @@
 """Argument grammar of each command, as a table from name to reader.
 
 Owns: one small reader per argument shape and the tables `GRAMMAR` and
-`UID_GRAMMAR` that `parser.parse_command` dispatches on. The next commands
-(APPEND, COPY, MOVE, STATUS, CREATE, ...) are added here as table rows.
+`UID_GRAMMAR` that `parser.parse_command` dispatches on (the APPEND and
+STATUS readers live in `grammar_append`, shared terms in `grammar_terms`).
 
 Invariants: mailbox names are decoded from modified UTF-7 (invalid -> BAD)
 and `INBOX` is case-insensitive; `\\Recent` and unknown system flags cannot be
@@ -10,25 +10,27 @@ stored; LOGIN credentials must be UTF-8; SEARCH charsets other than US-ASCII
 and UTF-8 are refused with `NO [BADCHARSET]` by the command, not here.
 
 Ref: RFC 3501 9 (`login`, `authenticate`, `list`, `select`, `fetch`, `store`,
-`search`, `flag`, `mailbox`), RFC 4959 (SASL-IR), RFC 2971 (ID),
-RFC 5161 (ENABLE), RFC 4315 (UID EXPUNGE).
+`search`, `mailbox`, `create`, `delete`, `rename`, `subscribe`,
+`unsubscribe`, `copy`), RFC 4959 (SASL-IR), RFC 2971 (ID), RFC 5161 (ENABLE),
+RFC 4315 (UID EXPUNGE), RFC 6851 (MOVE, UID MOVE).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from . import mutf7
 from .command import (
     NO_ARGS,
     AuthenticateArgs,
     CommandArgs,
+    CopyArgs,
     EnableArgs,
     FetchArgs,
     IdArgs,
     ListArgs,
     LoginArgs,
     MailboxArgs,
+    RenameArgs,
     SearchArgs,
     SequenceArgs,
     StoreArgs,
@@ -37,25 +39,14 @@ from .command import (
 from .cursor import Cursor
 from .errors import ParseError
 from .fetch_spec import parse_fetch_attributes
+from .grammar_append import append, status
+from .grammar_terms import decode_mailbox, flag_list
 from .search_keys import parse_search
 from .sequence import parse_sequence_set
 
 ArgReader = Callable[[Cursor], CommandArgs]
-SYSTEM_FLAGS = {
-    name.lower(): name
-    for name in ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
-}
 _BASE64 = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
 CHARSETS = {"US-ASCII": "ascii", "UTF-8": "utf-8"}
-
-
-def decode_mailbox(raw: bytes) -> str:
-    """Wire mailbox name -> folder name (RFC 3501 5.1, 5.1.3)."""
-    try:
-        name = mutf7.decode(raw)
-    except ValueError as exc:
-        raise ParseError("Invalid mailbox name (modified UTF-7 expected)") from exc
-    return "INBOX" if name.upper() == "INBOX" else name
 
 
 def _utf8(raw: bytes) -> str:
@@ -102,10 +93,8 @@ def list_args(cursor: Cursor) -> CommandArgs:
     reference = cursor.astring()
     cursor.sp()
     pattern = cursor.list_mailbox()
-    try:
-        return ListArgs(mutf7.decode(reference), mutf7.decode(pattern))
-    except ValueError as exc:
-        raise ParseError("Invalid mailbox name (modified UTF-7 expected)") from exc
+    return ListArgs(decode_mailbox(reference, canonical=False),
+                    decode_mailbox(pattern, canonical=False))
 
 
 def fetch(cursor: Cursor) -> CommandArgs:
@@ -114,32 +103,6 @@ def fetch(cursor: Cursor) -> CommandArgs:
     sequence = parse_sequence_set(cursor)
     cursor.sp()
     return FetchArgs(sequence, parse_fetch_attributes(cursor))
-
-
-def flag(cursor: Cursor) -> str:
-    """`flag`: a system flag (canonical case) or a keyword atom."""
-    if cursor.maybe(b"\\"):
-        name = SYSTEM_FLAGS.get("\\" + cursor.atom("flag").lower())
-        if name is None:
-            raise ParseError("Invalid system flag")
-        return name
-    return cursor.atom("flag")
-
-
-def flag_list(cursor: Cursor) -> frozenset[str]:
-    """`flag-list` = "(" [flag *(SP flag)] ")", or bare flags for STORE."""
-    if not cursor.peek_is(b"("):
-        flags = [flag(cursor)]
-        while cursor.maybe(b" "):
-            flags.append(flag(cursor))
-        return frozenset(flags)
-    cursor.open_paren()
-    flags = []
-    while not cursor.close_paren():
-        if flags:
-            cursor.sp()
-        flags.append(flag(cursor))
-    return frozenset(flags)
 
 
 def store(cursor: Cursor) -> CommandArgs:
@@ -199,6 +162,22 @@ def id_args(cursor: Cursor) -> CommandArgs:
     return IdArgs(tuple(pairs))
 
 
+def rename(cursor: Cursor) -> CommandArgs:
+    """RENAME existing-mailbox new-mailbox."""
+    cursor.sp()
+    old = decode_mailbox(cursor.astring())
+    cursor.sp()
+    return RenameArgs(old, decode_mailbox(cursor.astring()))
+
+
+def copy(cursor: Cursor) -> CommandArgs:
+    """COPY / MOVE sequence-set mailbox."""
+    cursor.sp()
+    sequence = parse_sequence_set(cursor)
+    cursor.sp()
+    return CopyArgs(sequence, decode_mailbox(cursor.astring()))
+
+
 GRAMMAR: dict[str, ArgReader] = {
     **dict.fromkeys(
         ("CAPABILITY", "NOOP", "LOGOUT", "STARTTLS", "CHECK", "CLOSE", "UNSELECT",
@@ -216,6 +195,12 @@ GRAMMAR: dict[str, ArgReader] = {
     "SEARCH": search,
     "ENABLE": enable,
     "ID": id_args,
+    **dict.fromkeys(("CREATE", "DELETE", "SUBSCRIBE", "UNSUBSCRIBE"), mailbox),
+    "RENAME": rename,
+    "STATUS": status,
+    "APPEND": append,
+    "COPY": copy,
+    "MOVE": copy,
 }
 
 UID_GRAMMAR: dict[str, ArgReader] = {
@@ -223,4 +208,6 @@ UID_GRAMMAR: dict[str, ArgReader] = {
     "STORE": store,
     "SEARCH": search,
     "EXPUNGE": sequence_only,
+    "COPY": copy,
+    "MOVE": copy,
 }

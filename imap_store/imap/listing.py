@@ -1,13 +1,19 @@
 """LIST and LSUB: matching folder names against a reference and a pattern.
 
 Owns: wildcard matching (`*` any characters, `%` any but the delimiter),
-mailbox attributes (\\HasChildren / \\HasNoChildren, SPECIAL-USE attributes)
-and the `* LIST` / `* LSUB` responses with names encoded in modified UTF-7.
+mailbox attributes (\\HasChildren / \\HasNoChildren, \\Noselect for levels
+that are not folders, SPECIAL-USE attributes) and the `* LIST` / `* LSUB`
+responses with names encoded in modified UTF-7.
 
 Invariants: the hierarchy delimiter is `/`; `INBOX` matches case-insensitively;
-`LIST "" ""` returns the delimiter and root with `\\Noselect`; the pattern is
-matched by a compiled regular expression built from escaped literal parts, so
-no client text is ever interpreted as a regular expression.
+`LIST "" ""` returns the delimiter and root with `\\Noselect`; a level that
+only exists because a deeper folder does (its folder was deleted, or was
+never created) is listed `\\Noselect \\HasChildren`; LSUB lists the
+subscribed names, and for a subscribed `a/b` that `%` does not reach, the
+level `a` with `\\Noselect` when `a` itself is not subscribed (RFC 3501
+6.3.9); the pattern is matched by a compiled regular expression built from
+escaped literal parts, so no client text is ever interpreted as a regular
+expression; only the names of the logged-in BAL are ever given here.
 
 Ref: RFC 3501 6.3.8, 6.3.9, 7.2.2, 7.2.3; RFC 3348 (CHILDREN);
 RFC 6154 (SPECIAL-USE).
@@ -16,7 +22,7 @@ RFC 6154 (SPECIAL-USE).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from . import mutf7
 from .backend import FolderInfo
@@ -45,13 +51,15 @@ def _matches(regex: re.Pattern[str], name: str) -> bool:
     return False
 
 
-def _attributes(folder: FolderInfo, names: frozenset[str]) -> list[str]:
-    prefix = folder.name + DELIMITER
-    children = any(other.startswith(prefix) for other in names)
-    attrs = ["\\HasChildren" if children else "\\HasNoChildren"]
-    if folder.special_use:
-        attrs.append(folder.special_use)
-    return attrs
+def superiors(name: str) -> list[str]:
+    """The levels above a name: `a/b/c` -> `a`, `a/b`."""
+    levels = name.split(DELIMITER)
+    return [DELIMITER.join(levels[:n]) for n in range(1, len(levels))]
+
+
+def _has_children(name: str, names: Iterable[str]) -> bool:
+    prefix = name + DELIMITER
+    return any(other.startswith(prefix) for other in names)
 
 
 def mailbox_value(name: str) -> IString:
@@ -59,21 +67,55 @@ def mailbox_value(name: str) -> IString:
     return IString(mutf7.encode(name))
 
 
+def _order(name: str) -> tuple[bool, str]:
+    return (name.upper() != "INBOX", name)
+
+
+def _root(keyword: str, reference: str) -> list[UntaggedData]:
+    root = reference.split(DELIMITER, 1)[0] + DELIMITER if DELIMITER in reference else ""
+    return [UntaggedData(keyword, (atoms(["\\Noselect"]), istring(DELIMITER), istring(root)))]
+
+
+def _response(keyword: str, name: str, attrs: list[str]) -> UntaggedData:
+    return UntaggedData(keyword, (atoms(attrs), istring(DELIMITER), mailbox_value(name)))
+
+
 def list_responses(
-    folders: Sequence[FolderInfo], reference: str, pattern: str, *, lsub: bool
+    folders: Sequence[FolderInfo], reference: str, pattern: str
 ) -> list[UntaggedData]:
-    """The untagged LIST or LSUB responses for a reference and pattern."""
-    keyword = "LSUB" if lsub else "LIST"
+    """The untagged LIST responses for a reference and pattern."""
     if not pattern:
-        root = reference.split(DELIMITER, 1)[0] + DELIMITER if DELIMITER in reference else ""
-        return [UntaggedData(keyword, (atoms(["\\Noselect"]), istring(DELIMITER), istring(root)))]
+        return _root("LIST", reference)
     regex = _regex(reference + pattern)
-    names = frozenset(folder.name for folder in folders)
-    out = []
-    for folder in sorted(folders, key=lambda f: (f.name.upper() != "INBOX", f.name)):
-        if (lsub and not folder.subscribed) or not _matches(regex, folder.name):
+    real = {folder.name: folder for folder in folders}
+    levels = {p for name in real for p in superiors(name)} - set(real)
+    return [_response("LIST", name, _list_attributes(name, real))
+            for name in sorted(set(real) | levels, key=_order) if _matches(regex, name)]
+
+
+def _list_attributes(name: str, real: dict[str, FolderInfo]) -> list[str]:
+    folder = real.get(name)
+    if folder is None:
+        return ["\\Noselect", "\\HasChildren"]
+    attrs = ["\\HasChildren" if _has_children(name, real) else "\\HasNoChildren"]
+    return attrs + [folder.special_use] if folder.special_use else attrs
+
+
+def lsub_responses(
+    subscribed: Sequence[str], folders: Sequence[FolderInfo], reference: str, pattern: str
+) -> list[UntaggedData]:
+    """The untagged LSUB responses for a reference and pattern."""
+    if not pattern:
+        return _root("LSUB", reference)
+    regex = _regex(reference + pattern)
+    real = {folder.name for folder in folders}
+    chosen: dict[str, list[str]] = {}
+    for name in subscribed:
+        if _matches(regex, name):
+            chosen[name] = [] if name in real else ["\\Noselect"]
             continue
-        attrs = [] if lsub else _attributes(folder, names)
-        values = (atoms(attrs), istring(DELIMITER), mailbox_value(folder.name))
-        out.append(UntaggedData(keyword, values))
-    return out
+        for level in superiors(name):
+            if level not in subscribed and _matches(regex, level):
+                chosen.setdefault(level, ["\\Noselect"])
+    return [_response("LSUB", name, attrs) for name, attrs in sorted(
+        chosen.items(), key=lambda item: _order(item[0]))]

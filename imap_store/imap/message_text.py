@@ -6,7 +6,10 @@ with RFC 2047 encoded-words, transfer encodings and charsets decoded by the
 standard library, and comparisons done case-insensitively.
 
 Invariants: nothing here is logged or kept beyond the command; undecodable
-content degrades to replacement characters instead of failing the search.
+content degrades to replacement characters instead of failing the search;
+address fields also match their parsed form (`name <local@domain>`, comments
+and spaces inside addresses removed), so `FROM user@domain.org` finds
+`<user (c)@ (c) domain.org>`.
 
 Ref: RFC 3501 6.4.4 (substring, case-insensitive matching), RFC 2047.
 """
@@ -22,12 +25,22 @@ import email.policy
 import email.utils
 from functools import cached_property
 
+from imap_store.store.address_list import Mailbox, parse_addresses
+
+ADDRESS_FIELDS = frozenset({"from", "to", "cc", "bcc", "sender", "reply-to"})
+
 
 def _decode_header(value: str) -> str:
     try:
         return str(email.header.make_header(email.header.decode_header(value)))
     except (UnicodeError, LookupError, ValueError, email.errors.HeaderParseError):
         return value
+
+
+def _addresses(value: str) -> str:
+    """An address header as `name <local@domain>, ...`, comments dropped."""
+    items = [a for a in parse_addresses(value) if isinstance(a, Mailbox)]
+    return ", ".join(f"{a.name or ''} <{a.local}@{a.domain or ''}>" for a in items)
 
 
 def _part_text(part: email.message.Message) -> str:
@@ -53,9 +66,11 @@ class MessageText:
 
     def header_contains(self, field: str, needle: str) -> bool:
         """True when a `field` header contains `needle` (empty: is present)."""
-        values = self._message.get_all(field) or []
+        values = [_decode_header(str(v)) for v in self._message.get_all(field) or []]
+        if field.lower() in ADDRESS_FIELDS:
+            values += [_addresses(value) for value in values]
         wanted = needle.casefold()
-        return any(wanted in _decode_header(str(value)).casefold() for value in values)
+        return any(wanted in value.casefold() for value in values)
 
     @cached_property
     def header_text(self) -> str:

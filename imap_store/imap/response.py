@@ -9,7 +9,8 @@ is sent quoted only when it is 7-bit, has no CR/LF/NUL and is short, otherwise
 as a synchronising-free server literal `{n}` (servers never wait).
 
 Ref: RFC 3501 4 (data formats), 7 (responses), 9 (formal syntax: `string`,
-`nstring`, `resp-text-code`, `continue-req`); RFC 9051 7.
+`nstring`, `resp-text-code`, `continue-req`); RFC 3516 4.3 (`literal8`);
+RFC 9051 7.
 """
 
 from __future__ import annotations
@@ -62,6 +63,13 @@ class LiteralString:
 
 
 @dataclass(frozen=True, slots=True)
+class Literal8:
+    """Binary content sent as `~{n}` (RFC 3516 4.3), for data holding NUL."""
+
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class ListOf:
     """A parenthesised list (RFC 3501 4.4)."""
 
@@ -75,7 +83,7 @@ class Joined:
     items: tuple[Value, ...]
 
 
-Value: TypeAlias = Atom | IString | LiteralString | ListOf | Joined | Nil | int
+Value: TypeAlias = Atom | IString | LiteralString | Literal8 | ListOf | Joined | Nil | int
 
 
 def istring(value: str | bytes) -> IString:
@@ -113,6 +121,8 @@ def render_value(value: Value) -> bytes:
         if len(value.data) > MAX_QUOTED or not _QUOTED_UNSAFE.isdisjoint(value.data):
             return _literal(value.data)
         return _quote(value.data)
+    if isinstance(value, Literal8):
+        return b"~" + _literal(value.data)
     if isinstance(value, LiteralString):
         return _literal(value.data) if value.data else b'""'
     if isinstance(value, ListOf):

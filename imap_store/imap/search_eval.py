@@ -1,14 +1,14 @@
 """Evaluating SEARCH criteria against the selected mailbox.
 
 Owns: `run_search(view, key, load)`: the (msn, uid) pairs that match, in
-ascending order. Flag, size, UID, sequence and internal-date keys use the
-view's cached rows only; header, body and sent-date keys decrypt the message,
-once per message and only when the criteria need it.
+ascending order, and `content_need(key)`. Flag, size, UID, sequence and
+internal-date keys use the view's cached rows only; header and sent-date keys
+need the stored header only (`"header"`); BODY and TEXT decrypt the message
+(`"body"`), once per message and only when the criteria need it.
 
 Invariants: dates compare by calendar day disregarding time and zone;
-`\\Recent` is never set (this server reports RECENT 0), so NEW matches nothing
-and OLD everything; messages expunged meanwhile (ghosts) never match;
-keywords compare case-insensitively.
+`\\Recent` is the view's per-session set (RECENT, NEW, OLD); messages expunged
+meanwhile (ghosts) never match; keywords compare case-insensitively.
 
 Ref: RFC 3501 6.4.4, 7.2.5; RFC 2180 4.3.
 """
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from .backend import MessageInfo
 from .message_text import MessageText
@@ -48,28 +49,42 @@ class Candidate:
     text: MessageText | None
     last_msn: int
     last_uid: int
+    recent: bool = False
+
+
+Need = Literal["none", "header", "body"]
+_RANK: dict[Need, int] = {"none": 0, "header": 1, "body": 2}
+
+
+def _most(needs: list[Need]) -> Need:
+    return max(needs, key=_RANK.__getitem__, default="none")
+
+
+def content_need(key: SearchKey) -> Need:
+    """What evaluating `key` needs of the message: nothing, its header, its body."""
+    if isinstance(key, TextKey):
+        return "body"
+    if isinstance(key, HeaderKey) or (isinstance(key, DateKey) and key.field == "sent"):
+        return "header"
+    if isinstance(key, NotKey):
+        return content_need(key.key)
+    if isinstance(key, OrKey):
+        return _most([content_need(key.left), content_need(key.right)])
+    if isinstance(key, AndKey):
+        return _most([content_need(k) for k in key.keys])
+    return "none"
 
 
 def needs_content(key: SearchKey) -> bool:
-    """True when evaluating `key` needs the decrypted message."""
-    if isinstance(key, HeaderKey | TextKey):
-        return True
-    if isinstance(key, DateKey):
-        return key.field == "sent"
-    if isinstance(key, NotKey):
-        return needs_content(key.key)
-    if isinstance(key, OrKey):
-        return needs_content(key.left) or needs_content(key.right)
-    if isinstance(key, AndKey):
-        return any(needs_content(k) for k in key.keys)
-    return False
+    """True when evaluating `key` needs the message (header or body)."""
+    return content_need(key) != "none"
 
 
-def _flag(key: FlagKey, row: MessageInfo) -> bool:
+def _flag(key: FlagKey, cand: Candidate) -> bool:
     if key.flag == "\\Recent":
-        return not key.present
+        return cand.recent == key.present
     wanted = key.flag.lower()
-    return any(f.lower() == wanted for f in row.flags) == key.present
+    return any(f.lower() == wanted for f in cand.row.flags) == key.present
 
 
 def _date(key: DateKey, cand: Candidate) -> bool:
@@ -98,7 +113,7 @@ def matches(key: SearchKey, cand: Candidate) -> bool:
         case AllKey():
             return True
         case FlagKey():
-            return _flag(key, cand.row)
+            return _flag(key, cand)
         case DateKey():
             return _date(key, cand)
         case SizeKey():
@@ -128,6 +143,7 @@ async def run_search(view: MailboxView, key: SearchKey, load: Loader) -> list[tu
             continue
         raw = await load(uid) if content else None
         text = MessageText(raw) if raw is not None else None
-        if matches(key, Candidate(msn, view.rows[uid], text, view.exists, last_uid)):
+        cand = Candidate(msn, view.rows[uid], text, view.exists, last_uid, uid in view.recent)
+        if matches(key, cand):
             found.append((msn, uid))
     return found

@@ -28,7 +28,7 @@ from .capabilities import capabilities
 from .command import Command, CommandArgs
 from .errors import CommandBad
 from .limits import ImapLimits
-from .response import Response, ResponseCode
+from .response import Response, ResponseCode, bye
 from .view import MailboxView
 
 
@@ -117,6 +117,12 @@ class ImapSession:
         self.view = None
         if self.state is SessionState.SELECTED:
             self.state = SessionState.AUTHENTICATED
+
+    async def mailbox_gone(self) -> None:
+        """The selected mailbox was deleted elsewhere: `* BYE`, then logout."""
+        await self.send(bye("Selected mailbox was deleted, have to disconnect"))
+        self.view = None
+        self.state = SessionState.LOGOUT
 
     async def send(self, *responses: Response) -> None:
         """Queue untagged responses to the client."""

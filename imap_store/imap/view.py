@@ -12,9 +12,12 @@ Invariants:
 - EXPUNGEs are emitted from the highest MSN down, so each number the client
   reads is still valid when it applies it; EXISTS never decreases otherwise;
 - the session's own flag changes are applied to the cache directly, so they are
-  not echoed back as if another session had made them.
+  not echoed back as if another session had made them;
+- `\\Recent` is per session: the messages above the folder's recent floor when
+  this session first saw them (SELECT claims them, EXAMINE does not), shown
+  in FLAGS and counted by `* n RECENT` after each `* n EXISTS`.
 
-Ref: RFC 3501 5.2, 5.5, 7.3.1, 7.4.1; RFC 2180 4.
+Ref: RFC 3501 2.3.2 (\\Recent), 5.2, 5.5, 7.3.1, 7.3.2, 7.4.1; RFC 2180 4.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from .response import (
     code,
     exists,
     expunge,
+    recent,
 )
 from .sequence import SequenceSet
 
@@ -61,18 +65,26 @@ class MailboxView:
     rows: dict[int, MessageInfo] = field(default_factory=dict)
     ghosts: set[int] = field(default_factory=set)
     keywords: frozenset[str] = frozenset()
+    recent: set[int] = field(default_factory=set)
 
     @classmethod
     def open(
         cls, bal_id: int, folder: FolderInfo, rows: Sequence[MessageInfo], *, read_only: bool,
-        version: int,
+        version: int, recent_floor: int | None = None,
     ) -> MailboxView:
-        """A view of a freshly taken snapshot."""
+        """A view of a freshly taken snapshot; UIDs above `recent_floor` are recent."""
         view = cls(bal_id, folder, read_only, version)
         view.uids = [row.uid for row in rows]
         view.rows = {row.uid: row for row in rows}
         view.keywords = _keywords(rows)
+        if recent_floor is not None:
+            view.recent = {row.uid for row in rows if row.uid > recent_floor}
         return view
+
+    def flags_of(self, uid: int) -> frozenset[str]:
+        """The flags this session reports for a message (`\\Recent` included)."""
+        flags = self.rows[uid].flags
+        return flags | {"\\Recent"} if uid in self.recent else flags
 
     @property
     def exists(self) -> int:
@@ -143,6 +155,7 @@ class MailboxView:
             assert msn is not None
             del self.uids[msn - 1]
             del self.rows[uid]
+            self.recent.discard(uid)
             out.append(expunge(msn))
         self.ghosts.clear()
         return out
@@ -169,10 +182,11 @@ class MailboxView:
             row = fresh.get(uid)
             if row is None:
                 continue
-            if row.flags != self.rows[uid].flags:
-                items = (("UID", uid), ("FLAGS", flags_value(row.flags)))
-                out.append(FetchData(msn, items))
+            changed = row.flags != self.rows[uid].flags
             self.rows[uid] = row
+            if changed:
+                items = (("UID", uid), ("FLAGS", flags_value(self.flags_of(uid))))
+                out.append(FetchData(msn, items))
         return out
 
     def _arrivals(self, rows: Sequence[MessageInfo]) -> list[Response]:
@@ -194,7 +208,18 @@ class MailboxView:
             return []
         folder, rows = await store.snapshot(self.bal_id, self.folder.id)
         self.version = version
-        return self.reconcile(folder, rows, allow_expunge=allow_expunge)
+        last = self.uids[-1] if self.uids else 0
+        out = self.reconcile(folder, rows, allow_expunge=allow_expunge)
+        if self.uids and self.uids[-1] > last:
+            out.append(await self._claim_recent(store, last))
+        return out
+
+    async def _claim_recent(self, store: MailboxStore, last: int) -> Response:
+        top = self.uids[-1]
+        floor = await store.claim_recent(self.bal_id, self.folder.id, top,
+                                         claim=not self.read_only)
+        self.recent.update(uid for uid in self.uids if uid > max(last, floor))
+        return recent(len(self.recent))
 
 
 def _keywords(rows: Iterable[MessageInfo]) -> frozenset[str]:

@@ -6,7 +6,9 @@ all of them, local INBOX entries and outbound queue rows alike, in ONE
 transaction. Either everything is durably committed, or nothing is.
 
 Invariants:
-- A local copy lands in the recipient's INBOX with the next UID of that folder.
+- A local copy lands in the recipient's INBOX with the next UID of that folder,
+  with its meta (header, ENVELOPE, BODYSTRUCTURE: `message_meta`) computed
+  before the transaction and sealed beside it (AAD content id + ":meta").
 - A remote copy is encrypted with the sending BAL's key, one queue row per
   remote domain.
 - Nothing is written before `commit`; an exception inside rolls back all.
@@ -26,6 +28,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from .db import Database
 from .keys import DataKeys
+from .message_meta import compute_meta
+from .message_ops import META_SUFFIX
+from .meta_codec import encode_meta
 from .models import Bal, Folder, MailboxEntry, MessageContent, OutboundMessage, SentRecipient
 from .notify import ChangeNotifier
 
@@ -88,8 +93,10 @@ class DeliveryStore:
 
     async def commit(self, plan: DeliveryPlan, now: datetime | None = None) -> DeliveryResult:
         now = now or datetime.now(UTC)
+        metas = {id(c.message): encode_meta(compute_meta(c.message)) for c in plan.local}
         async with self.db.write() as s:
-            uids = [await self._store_local(s, c, plan, now) for c in plan.local]
+            uids = [await self._store_local(s, c, plan, now, metas[id(c.message)])
+                    for c in plan.local]
             queue = [await self._queue_remote(s, c, plan, now) for c in plan.remote]
             await self._count_recipients(s, plan, now)
         for bal_id in {c.bal_id for c in plan.local}:
@@ -116,18 +123,19 @@ class DeliveryStore:
                 s.add(SentRecipient(bal_id=plan.owner_bal_id, day=day, rcpt_hash=digest))
 
     async def _content(self, s: AsyncSession, bal_id: int, message: bytes,
-                       plan: DeliveryPlan, now: datetime) -> str:
+                       plan: DeliveryPlan, now: datetime, meta: bytes | None = None) -> str:
         key = await self.keys.current(s, bal_id)
         cid = new_content_id()
+        sealed_meta = key.seal(cid + META_SUFFIX, meta) if meta is not None else None
         s.add(MessageContent(id=cid, bal_id=bal_id, key_version=key.version,
                              size=len(message), body=key.seal(cid, message),
-                             mss_nil=plan.mss_nil, received_at=now))
+                             mss_nil=plan.mss_nil, received_at=now, meta=sealed_meta))
         await s.flush()
         return cid
 
     async def _store_local(self, s: AsyncSession, copy: LocalCopy, plan: DeliveryPlan,
-                           now: datetime) -> tuple[int, int]:
-        cid = await self._content(s, copy.bal_id, copy.message, plan, now)
+                           now: datetime, meta: bytes) -> tuple[int, int]:
+        cid = await self._content(s, copy.bal_id, copy.message, plan, now, meta)
         folder = (await s.execute(
             update(Folder).where(Folder.bal_id == copy.bal_id, Folder.name == "INBOX")
             .values(uidnext=Folder.uidnext + 1, highestmodseq=Folder.highestmodseq + 1)

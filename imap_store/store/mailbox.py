@@ -1,30 +1,50 @@
-"""The store as IMAP sees it: folders, snapshots, bodies, flags, expunge.
+"""The store as IMAP sees it: folders, snapshots, bodies, meta, flags, writes.
+
+Owns: `MailboxStore`, the one facade the IMAP engine uses, and its row
+shapes `Folder` and `MessageRow`; folder lifecycle rules live in
+`folder_ops`, message writes in `message_ops`, meta reads in `meta_reader`.
 
 Invariants:
 - Every call is scoped by `bal_id`: a folder id of another BAL finds nothing
-  (isolation; names are folder names inside the BAL, never paths).
-- `\\Recent` is never stored; flags are stored space-separated.
-- Each flag change or expunge raises the folder's `highestmodseq` and bumps
-  the change notifier after commit.
+  and a folder name is looked up inside the BAL only, never as a path
+  (isolation).
+- `\\Recent` is never stored as a flag: `folder.recent_uid` says which UIDs
+  no session has been told about yet, and `claim_recent` moves it once.
+- Each flag change, expunge, append, copy or move raises the folder's
+  `highestmodseq` in its write transaction (the folder rows are locked there,
+  in id order) and bumps the change notifier after commit.
+- Contents no entry or queue row references any more are deleted with the
+  transaction that orphaned them.
 
-Ref: RFC 3501 2.3 (message attributes), 6.4.3 (EXPUNGE); RFC 7162 (MODSEQ).
+Ref: RFC 3501 2.3 (message attributes), 6.3 and 6.4 (commands they serve);
+RFC 7162 (MODSEQ).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from . import folder_ops, message_ops
 from .db import Database
+from .delivery import new_content_id
+from .folder_ops import FolderError, FolderStatus
 from .keys import DataKeys
+from .message_meta import MessageMeta
+from .message_ops import AppendResult, CopyResult, NewMessage
+from .meta_reader import MetaReader
 from .models import Folder as FolderRow
 from .models import MailboxEntry, MessageContent, OutboundMessage
 from .notify import ChangeNotifier
+
+__all__ = ["AppendResult", "CopyResult", "Folder", "FolderError", "FolderStatus",
+           "MailboxStore", "MessageRow", "NewMessage"]
+CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -65,6 +85,12 @@ def _aware(dt: datetime) -> datetime:
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
+def chunks(items: Sequence[int]) -> Iterator[list[int]]:
+    """Bounded IN lists (SQLite and asyncpg cap bound parameters)."""
+    for start in range(0, len(items), CHUNK):
+        yield list(items[start : start + CHUNK])
+
+
 class MailboxStore:
     """Folder and message operations for the IMAP engine."""
 
@@ -72,6 +98,7 @@ class MailboxStore:
         self.db = db
         self.keys = keys
         self.notifier = notifier
+        self._meta = MetaReader(db, keys)
 
     async def list_folders(self, bal_id: int) -> list[Folder]:
         async with self.db.read() as s:
@@ -81,14 +108,8 @@ class MailboxStore:
 
     async def get_folder(self, bal_id: int, name: str) -> Folder | None:
         async with self.db.read() as s:
-            row = await self._folder_by_name(s, bal_id, name)
+            row = await folder_ops.folder_by_name(s, bal_id, name)
             return _folder(row) if row else None
-
-    async def _folder_by_name(self, s: AsyncSession, bal_id: int, name: str) -> FolderRow | None:
-        cond = (func.upper(FolderRow.name) == "INBOX") if name.upper() == "INBOX" \
-            else (FolderRow.name == name)
-        return (await s.execute(select(FolderRow).where(
-            FolderRow.bal_id == bal_id, cond))).scalar_one_or_none()
 
     async def snapshot(self, bal_id: int, folder_id: int) -> tuple[Folder, list[MessageRow]]:
         async with self.db.read() as s:
@@ -102,10 +123,12 @@ class MailboxStore:
             return _folder(folder), [
                 MessageRow(r[0], parse_flags(r[1]), r[2], _aware(r[3]), r[4]) for r in rows]
 
-    async def _owned_folder(self, s: AsyncSession, bal_id: int, folder_id: int) -> FolderRow:
-        row = await s.get(FolderRow, folder_id)
+    @staticmethod
+    async def _owned_folder(s: AsyncSession, bal_id: int, folder_id: int,
+                            lock: bool = False) -> FolderRow:
+        row = await s.get(FolderRow, folder_id, with_for_update=lock or None)
         if row is None or row.bal_id != bal_id:
-            raise LookupError("no such folder")
+            raise FolderError("nonexistent", "no such folder")
         return row
 
     async def fetch_message(self, bal_id: int, folder_id: int, uid: int) -> bytes | None:
@@ -121,18 +144,41 @@ class MailboxStore:
             key = await self.keys.get(s, bal_id, content.key_version)
         return key.open(content.id, content.body)
 
+    async def fetch_meta(self, bal_id: int, folder_id: int,
+                         uids: Sequence[int]) -> dict[int, MessageMeta]:
+        """Header, ENVELOPE and BODYSTRUCTURE of messages, without their bodies."""
+        async with self.db.read() as s:
+            await self._owned_folder(s, bal_id, folder_id)
+        return await self._meta.read(bal_id, folder_id, uids)
+
+    async def claim_recent(self, bal_id: int, folder_id: int, up_to: int, *,
+                           claim: bool) -> int:
+        """The old `\\Recent` floor; with `claim`, UIDs up to `up_to` stop being recent."""
+        async with self.db.read() as s:
+            before = (await self._owned_folder(s, bal_id, folder_id)).recent_uid
+        if not claim or up_to <= before:
+            return before
+        async with self.db.write() as s:
+            folder = await self._owned_folder(s, bal_id, folder_id, lock=True)
+            before = folder.recent_uid
+            folder.recent_uid = max(before, up_to)
+        return before
+
     async def set_flags(self, bal_id: int, folder_id: int, uids: Sequence[int],
                         flags: frozenset[str],
                         mode: Literal["add", "remove", "replace"]) -> list[MessageRow]:
+        result: list[MessageRow] = []
+        changed = False
         async with self.db.write() as s:
-            folder = await self._owned_folder(s, bal_id, folder_id)
-            entries = (await s.execute(select(MailboxEntry).where(
-                MailboxEntry.folder_id == folder_id, MailboxEntry.uid.in_(list(uids)))
-                .order_by(MailboxEntry.uid))).scalars().all()
-            changed = self._apply_flags(folder, entries, flags, mode)
-            sizes = await self._sizes(s, [e.content_id for e in entries])
-            result = [MessageRow(e.uid, parse_flags(e.flags), sizes[e.content_id],
-                                 _aware(e.internaldate), e.modseq) for e in entries]
+            folder = await self._owned_folder(s, bal_id, folder_id, lock=True)
+            for chunk in chunks(uids):
+                entries = (await s.execute(select(MailboxEntry).where(
+                    MailboxEntry.folder_id == folder_id, MailboxEntry.uid.in_(chunk))
+                    .order_by(MailboxEntry.uid))).scalars().all()
+                changed = self._apply_flags(folder, entries, flags, mode) or changed
+                sizes = await self._sizes(s, [e.content_id for e in entries])
+                result += [MessageRow(e.uid, parse_flags(e.flags), sizes[e.content_id],
+                                      _aware(e.internaldate), e.modseq) for e in entries]
         if changed:
             self.notifier.bump(bal_id)
         return result
@@ -158,26 +204,93 @@ class MailboxStore:
     async def expunge(self, bal_id: int, folder_id: int,
                       uids: Sequence[int] | None = None) -> list[int]:
         async with self.db.write() as s:
-            folder = await self._owned_folder(s, bal_id, folder_id)
-            q = select(MailboxEntry).where(MailboxEntry.folder_id == folder_id)
-            if uids is not None:
-                q = q.where(MailboxEntry.uid.in_(list(uids)))
-            doomed = [e for e in (await s.execute(q)).scalars().all()
-                      if "\\Deleted" in parse_flags(e.flags)]
+            folder = await self._owned_folder(s, bal_id, folder_id, lock=True)
+            q = select(MailboxEntry.id, MailboxEntry.uid, MailboxEntry.content_id,
+                       MailboxEntry.flags).where(MailboxEntry.folder_id == folder_id)
+            rows = (await s.execute(q)).all()
+            wanted = None if uids is None else set(uids)
+            doomed = [r for r in rows if "\\Deleted" in parse_flags(r[3])
+                      and (wanted is None or r[1] in wanted)]
             if not doomed:
                 return []
-            await s.execute(delete(MailboxEntry).where(
-                MailboxEntry.id.in_([e.id for e in doomed])))
-            await self._drop_orphans(s, [e.content_id for e in doomed])
+            for chunk in chunks([r[0] for r in doomed]):
+                await s.execute(delete(MailboxEntry).where(MailboxEntry.id.in_(chunk)))
+            await self._drop_orphans(s, [r[2] for r in doomed])
             folder.highestmodseq += 1
         self.notifier.bump(bal_id)
-        return sorted(e.uid for e in doomed)
+        return sorted(r[1] for r in doomed)
 
     @staticmethod
-    async def _drop_orphans(s: AsyncSession, content_ids: list[str]) -> None:
-        still = select(MailboxEntry.content_id).where(MailboxEntry.content_id.in_(content_ids))
-        queued = select(OutboundMessage.content_id).where(
-            OutboundMessage.content_id.in_(content_ids))
-        await s.execute(delete(MessageContent).where(
-            MessageContent.id.in_(content_ids), MessageContent.id.not_in(still),
-            MessageContent.id.not_in(queued)))
+    async def _drop_orphans(s: AsyncSession, content_ids: Sequence[str]) -> None:
+        for start in range(0, len(content_ids), CHUNK):
+            batch = list(set(content_ids[start : start + CHUNK]))
+            still = select(MailboxEntry.content_id).where(MailboxEntry.content_id.in_(batch))
+            queued = select(OutboundMessage.content_id).where(
+                OutboundMessage.content_id.in_(batch))
+            await s.execute(delete(MessageContent).where(
+                MessageContent.id.in_(batch), MessageContent.id.not_in(still),
+                MessageContent.id.not_in(queued)))
+
+    async def status(self, bal_id: int, name: str) -> FolderStatus:
+        """STATUS of a folder of this BAL (FolderError when there is none)."""
+        async with self.db.read() as s:
+            return await folder_ops.status(s, await folder_ops.require_folder(s, bal_id, name))
+
+    async def create_folder(self, bal_id: int, name: str) -> Folder:
+        async with self.db.write() as s:
+            row = await folder_ops.create(s, bal_id, name)
+            folder = _folder(row)
+        self.notifier.bump(bal_id)
+        return folder
+
+    async def delete_folder(self, bal_id: int, name: str) -> None:
+        async with self.db.write() as s:
+            await self._drop_orphans(s, await folder_ops.remove(s, bal_id, name))
+        self.notifier.bump(bal_id)
+
+    async def rename_folder(self, bal_id: int, old: str, new: str) -> None:
+        async with self.db.write() as s:
+            await folder_ops.rename(s, bal_id, old, new)
+        self.notifier.bump(bal_id)
+
+    async def subscribe(self, bal_id: int, name: str, subscribed: bool = True) -> None:
+        async with self.db.write() as s:
+            await folder_ops.subscribe(s, bal_id, name, subscribed)
+
+    async def subscriptions(self, bal_id: int) -> list[str]:
+        async with self.db.read() as s:
+            return await folder_ops.subscriptions(s, bal_id)
+
+    async def append(self, bal_id: int, name: str, messages: Sequence[NewMessage],
+                     now: datetime | None = None) -> AppendResult:
+        """APPEND / MULTIAPPEND: all messages in one transaction."""
+        async with self.db.read() as s:
+            await folder_ops.require_folder(s, bal_id, name)
+            key = await self.keys.current(s, bal_id)
+        sealed = [message_ops.seal_message(key, new_content_id(), m.raw) for m in messages]
+        async with self.db.write() as s:
+            folder = await folder_ops.require_folder(s, bal_id, name)
+            await s.refresh(folder, with_for_update=True)
+            result = await message_ops.insert_sealed(
+                s, bal_id, folder, list(zip(sealed, messages, strict=True)),
+                now or datetime.now(UTC))
+        self.notifier.bump(bal_id)
+        return result
+
+    async def copy(self, bal_id: int, folder_id: int, uids: Sequence[int],
+                   target: str, *, move: bool = False) -> CopyResult:
+        """COPY (or MOVE) messages to another folder of the same BAL."""
+        async with self.db.write() as s:
+            source = await self._owned_folder(s, bal_id, folder_id)
+            dest = await folder_ops.require_folder(s, bal_id, target)
+            for row in sorted({source.id: source, dest.id: dest}.values(), key=lambda r: r.id):
+                await s.refresh(row, with_for_update=True)
+            results = [await message_ops.copy_entries(s, source, chunk, dest)
+                       for chunk in chunks(uids)]
+            moved = [uid for r in results for uid in r.source_uids]
+            if move and moved:
+                for chunk in chunks(moved):
+                    await message_ops.remove_entries(s, source, chunk)
+        self.notifier.bump(bal_id)
+        return CopyResult(dest.uidvalidity, tuple(moved),
+                          tuple(uid for r in results for uid in r.target_uids))

@@ -5,7 +5,8 @@ entries (UID, flags), the append-only audit table, the outbound queue.
 
 Invariants:
 - Subject, header addresses and body exist only inside `message_content.body`
-  (AES-256-GCM ciphertext); SQL columns hold ids, sizes, dates, flags.
+  and `message_content.meta` (AES-256-GCM ciphertext); SQL columns hold ids,
+  sizes, dates, flags.
 - `mailbox_entry.uid` is unique per folder and strictly increasing; a folder's
   `uidvalidity` never changes once the folder exists (RFC 3501 2.3.1.1).
 - A BAL's data keys (`bal_key`) are the only way to read its contents; deleting
@@ -86,6 +87,30 @@ class Folder(Base):
     uidvalidity: Mapped[int] = mapped_column(BigInteger)
     uidnext: Mapped[int] = mapped_column(BigInteger, default=1)
     highestmodseq: Mapped[int] = mapped_column(BigInteger, default=1)
+    recent_uid: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    """UIDs above this have been announced to no session yet (\\Recent, RFC 3501 2.3.2)."""
+
+
+class FolderSubscription(Base):
+    """A subscribed name with no folder of that name (RFC 3501 6.3.6: kept on DELETE).
+
+    Names that are folders are subscribed through `folder.subscribed`.
+    """
+
+    __tablename__ = "folder_subscription"
+    bal_id: Mapped[int] = mapped_column(ForeignKey("bal.id", ondelete="CASCADE"),
+                                        primary_key=True)
+    name: Mapped[str] = mapped_column(String(400), primary_key=True)
+
+
+class FolderCounter(Base):
+    """The highest UIDVALIDITY a BAL ever gave a folder, so a recreated or renamed
+    name never gets an old value back (RFC 3501 2.3.1.1)."""
+
+    __tablename__ = "folder_counter"
+    bal_id: Mapped[int] = mapped_column(ForeignKey("bal.id", ondelete="CASCADE"),
+                                        primary_key=True)
+    last_uidvalidity: Mapped[int] = mapped_column(BigInteger)
 
 
 class MessageContent(Base):
@@ -99,6 +124,8 @@ class MessageContent(Base):
     body: Mapped[bytes] = mapped_column(LargeBinary)
     mss_nil: Mapped[str | None] = mapped_column(String(64))
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    meta: Mapped[bytes | None] = mapped_column(LargeBinary)
+    """Header, ENVELOPE, BODYSTRUCTURE (`message_meta`), sealed with AAD id + ":meta"."""
 
 
 class MailboxEntry(Base):

@@ -8,7 +8,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from imap_store.store.folder_ops import FolderError, FolderStatus, canonical_name
 from imap_store.store.interfaces import AuditEvent, Principal
+from imap_store.store.message_meta import MessageMeta, compute_meta
+from imap_store.store.message_ops import AppendResult, CopyResult, MessagesGone, NewMessage
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,7 @@ class _Msg:
 class _FolderState:
     folder: Folder
     messages: dict[int, _Msg] = field(default_factory=dict)
+    recent_uid: int = 0
 
 
 class MailboxStore:
@@ -81,6 +85,7 @@ class MailboxStore:
         self._next_id = 1
         self._modseq = 1
         self.fetch_count = 0
+        self.meta_count = 0
 
     def add_folder(self, bal_id: int, name: str, special_use: str | None = None,
                    subscribed: bool = True) -> Folder:
@@ -153,6 +158,81 @@ class MailboxStore:
         if gone:
             await self.notifier.bump(bal_id)
         return gone
+
+    async def fetch_meta(self, bal_id: int, folder_id: int,
+                         uids: Sequence[int]) -> dict[int, MessageMeta]:
+        self.meta_count += 1
+        messages = self._state(bal_id, folder_id).messages
+        return {u: compute_meta(messages[u].raw) for u in uids if u in messages}
+
+    async def claim_recent(self, bal_id: int, folder_id: int, up_to: int, *,
+                           claim: bool) -> int:
+        state = self._state(bal_id, folder_id)
+        before = state.recent_uid
+        if claim:
+            state.recent_uid = max(before, up_to)
+        return before
+
+    def _named(self, bal_id: int, name: str) -> _FolderState:
+        state = self._folders.get((bal_id, "INBOX" if name.upper() == "INBOX" else name))
+        if state is None:
+            raise FolderError("nonexistent", "Mailbox does not exist")
+        return state
+
+    async def status(self, bal_id: int, name: str) -> FolderStatus:
+        state = self._named(bal_id, name)
+        rows = [m.row for m in state.messages.values()]
+        return FolderStatus(len(rows), sum(r.uid > state.recent_uid for r in rows),
+                            state.folder.uidnext, state.folder.uidvalidity,
+                            sum("\\Seen" not in r.flags for r in rows), self._modseq)
+
+    async def create_folder(self, bal_id: int, name: str) -> Folder:
+        name = canonical_name(name)
+        if (bal_id, name) in self._folders or name.upper() == "INBOX":
+            raise FolderError("exists", "Mailbox already exists")
+        return self.add_folder(bal_id, name, subscribed=False)
+
+    async def delete_folder(self, bal_id: int, name: str) -> None:
+        state = self._named(bal_id, name)
+        del self._folders[(bal_id, state.folder.name)]
+        await self.notifier.bump(bal_id)
+
+    async def rename_folder(self, bal_id: int, old: str, new: str) -> None:
+        state = self._named(bal_id, old)
+        if (bal_id, new) in self._folders:
+            raise FolderError("exists", "Target mailbox already exists")
+        del self._folders[(bal_id, state.folder.name)]
+        state.folder = replace(state.folder, name=new)
+        self._folders[(bal_id, new)] = state
+
+    async def subscribe(self, bal_id: int, name: str, subscribed: bool = True) -> None:
+        state = self._named(bal_id, name)
+        state.folder = replace(state.folder, subscribed=subscribed)
+
+    async def subscriptions(self, bal_id: int) -> list[str]:
+        return sorted(s.folder.name for (bal, _), s in self._folders.items()
+                      if bal == bal_id and s.folder.subscribed)
+
+    async def append(self, bal_id: int, name: str, messages: Sequence[NewMessage],
+                     now: dt.datetime | None = None) -> AppendResult:
+        state = self._named(bal_id, name)
+        uids = [await self.deliver(bal_id, state.folder.name, m.raw, m.flags, m.internaldate)
+                for m in messages]
+        return AppendResult(state.folder.uidvalidity, tuple(uids))
+
+    async def copy(self, bal_id: int, folder_id: int, uids: Sequence[int], target: str, *,
+                   move: bool = False) -> CopyResult:
+        source, dest = self._state(bal_id, folder_id), self._named(bal_id, target)
+        if any(u not in source.messages for u in uids):
+            raise MessagesGone("gone")
+        new = [await self.deliver(bal_id, dest.folder.name, source.messages[u].raw,
+                                  source.messages[u].row.flags,
+                                  source.messages[u].row.internaldate) for u in uids]
+        if move:
+            for uid in uids:
+                del source.messages[uid]
+            await self.notifier.bump(bal_id)
+        return CopyResult(dest.folder.uidvalidity, tuple(uids), tuple(new))
 
 
 class AuditSink:

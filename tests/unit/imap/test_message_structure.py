@@ -1,11 +1,20 @@
-"""Sections, ENVELOPE and BODYSTRUCTURE from the byte-level MIME tree."""
+"""Sections from the byte-level MIME tree; ENVELOPE and BODYSTRUCTURE from the
+meta computed once (and through its stored byte format)."""
 
-from imap_store.imap.address_list import GroupEnd, GroupStart, Mailbox, parse_addresses
 from imap_store.imap.bodystructure import body_structure
 from imap_store.imap.envelope import envelope_value
 from imap_store.imap.fetch_spec import Section
 from imap_store.imap.mime_parts import parse_message, section_bytes
 from imap_store.imap.response import render_value
+from imap_store.store.address_list import GroupEnd, GroupStart, Mailbox, parse_addresses
+from imap_store.store.message_meta import MessageMeta, compute_meta, envelope_of
+from imap_store.store.meta_codec import decode_meta, encode_meta
+
+
+def meta(raw: bytes) -> MessageMeta:
+    computed = compute_meta(raw)
+    assert decode_meta(encode_meta(computed)) == computed
+    return decode_meta(encode_meta(computed))
 
 SIMPLE = (
     b"Date: Tue, 5 Mar 2024 10:00:00 +0100\r\n"
@@ -69,7 +78,7 @@ def test_multipart_sections() -> None:
 
 
 def test_envelope() -> None:
-    value = render_value(envelope_value(parse_message(SIMPLE).header))
+    value = render_value(envelope_value(meta(SIMPLE).envelope))
     assert value == (
         b'("Tue, 5 Mar 2024 10:00:00 +0100" "=?utf-8?q?R=C3=A9sultats?= suite"'
         b' (("Dr. Alice" NIL "alice" "op-a.mssante.fr"))'
@@ -82,7 +91,7 @@ def test_envelope() -> None:
 def test_envelope_two_senders_and_groups_do_not_break() -> None:
     header = (b"From: a@x\r\nSender: s1@x\r\nSender: s2@x\r\n"
               b"To: Team: u1@x, \"U 2\" <u2@x>;, after@x\r\nCc: undisclosed-recipients:;\r\n\r\n")
-    value = render_value(envelope_value(header))
+    value = render_value(envelope_value(envelope_of(header)))
     assert b'((NIL NIL "s1" "x"))' in value
     assert (b'((NIL NIL "Team" NIL) (NIL NIL "u1" "x") ("U 2" NIL "u2" "x")'
             b' (NIL NIL NIL NIL) (NIL NIL "after" "x"))') in value
@@ -95,18 +104,20 @@ def test_address_parser_is_total() -> None:
     assert parse_addresses("G: a@b") == [GroupStart("G"), Mailbox(None, None, "a", "b"),
                                          GroupEnd()]
     assert parse_addresses("<@r1,@r2:u@h>") == [Mailbox(None, "@r1,@r2", "u", "h")]
-    assert parse_addresses("u@h (Comment)") == [Mailbox(None, None, "u", "h")]
+    assert parse_addresses("u@h (Comment)") == [Mailbox("Comment", None, "u", "h")]
+    assert parse_addresses("Name <u@h> (Comment)") == [Mailbox("Name", None, "u", "h")]
+    assert parse_addresses("<u (c)@ (c) h>") == [Mailbox(None, None, "u", "h")]
 
 
 def test_bodystructure_simple() -> None:
-    value = render_value(body_structure(parse_message(SIMPLE)))
+    value = render_value(body_structure(meta(SIMPLE).structure))
     assert value == b'("TEXT" "PLAIN" ("CHARSET" "US-ASCII") NIL NIL "7BIT" 14 2 NIL NIL NIL NIL)'
-    assert render_value(body_structure(parse_message(SIMPLE), extensible=False)) == (
+    assert render_value(body_structure(meta(SIMPLE).structure, extensible=False)) == (
         b'("TEXT" "PLAIN" ("CHARSET" "US-ASCII") NIL NIL "7BIT" 14 2)')
 
 
 def test_bodystructure_multipart() -> None:
-    value = render_value(body_structure(parse_message(MULTI)))
+    value = render_value(body_structure(meta(MULTI).structure))
     assert value.startswith(
         b'(("TEXT" "PLAIN" ("CHARSET" "utf-8") NIL NIL "7BIT" 8 1 NIL NIL NIL NIL)'
         b'("MESSAGE" "RFC822" NIL NIL NIL "7BIT" ')
@@ -120,5 +131,5 @@ def test_hostile_nesting_is_bounded() -> None:
         b"Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n" % (i, i)
         for i in range(200))
     root = parse_message(msg)
-    render_value(body_structure(root))
+    render_value(body_structure(meta(msg).structure))
     section_bytes(root, sec((1,) * 50))

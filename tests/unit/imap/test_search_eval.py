@@ -13,7 +13,7 @@ FOLDER = Folder(1, 1, "INBOX", 77, 10, None, True, 1)
 MESSAGES = {
     1: b"From: Alice <alice@x>\r\nSubject: =?utf-8?q?R=C3=A9sultats?=\r\n"
        b"Date: Mon, 4 Mar 2024 23:30:00 -0500\r\n\r\nBonjour docteur\r\n",
-    2: b"From: bob@y\r\nSubject: hello\r\n\r\nNothing here\r\n",
+    2: b"From: <bob (c)@ (c) y>\r\nSubject: hello\r\n\r\nNothing here\r\n",
     4: b"From: carol@z\r\nSubject: other\r\nContent-Type: text/plain; charset=utf-8\r\n"
        b"Content-Transfer-Encoding: base64\r\n\r\nw6lsw6lwaGFudA==\r\n",
 }
@@ -67,6 +67,7 @@ async def test_internal_dates() -> None:
 async def test_content_keys() -> None:
     assert await search("SUBJECT \"résultats\"".encode()) == [1]
     assert await search(b"FROM ALICE") == [1]
+    assert await search(b"FROM bob@y") == [2]
     assert await search(b"BODY docteur") == [1]
     assert await search(b"TEXT hello") == [2]
     assert await search("BODY \"éléphant\"".encode()) == [4]

@@ -20,6 +20,8 @@ def imap(server: ServerThread, tls: TlsMaterial) -> Iterator[imaplib.IMAP4_SSL]:
     client = imaplib.IMAP4_SSL("127.0.0.1", server.tls_port, ssl_context=tls.client_context(),
                                timeout=5)
     client.login("alice@op-a.mssante.fr", "secret")
+    client.select("INBOX")  # claims \Recent, so the flags below are the stored ones
+    client.unselect()
     yield client
     client.logout()
 

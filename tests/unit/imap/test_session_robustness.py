@@ -13,8 +13,6 @@ from .conftest import RawClient, ServerThread, TlsMaterial, start_server
 from .messages import message
 
 MALFORMED = [
-    b"a SELECT &",
-    b"a SELECT &AGE",
     b"a FETCH 1 (FLAGS",
     b"a FETCH 1 FLAGS)",
     b"a FETCH 100000000000000000000 FLAGS",
@@ -34,6 +32,9 @@ def test_malformed_input_never_ends_the_session(server: ServerThread, tls: TlsMa
     for line in MALFORMED:
         client.send(line + b"\r\n")
         assert client.line().startswith(b"a BAD "), line
+    for line in (b"a SELECT &", b"a SELECT &AGE", b"a CREATE &"):
+        client.send(line + b"\r\n")
+        assert client.until_tagged(b"a")[-1].startswith(b"a NO "), line
     for line in (b"* NOOP", b"\x00\x01\x02", b"(((", b"+"):
         client.send(line + b"\r\n")
         assert client.line().startswith(b"* BAD "), line

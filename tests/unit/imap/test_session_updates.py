@@ -22,7 +22,7 @@ def test_select_responses(server: ServerThread, tls: TlsMaterial) -> None:
     client.login()
     lines = client.cmd(b"S", b"SELECT INBOX")
     assert lines[0] == b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)"
-    assert lines[1:4] == [b"* 2 EXISTS", b"* 0 RECENT", b"* OK [UNSEEN 2] First unseen"]
+    assert lines[1:4] == [b"* 2 EXISTS", b"* 2 RECENT", b"* OK [UNSEEN 2] First unseen"]
     assert lines[4] == (b"* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)]"
                         b" Flags permitted")
     assert lines[5].startswith(b"* OK [UIDVALIDITY ")
@@ -38,10 +38,10 @@ def test_other_session_changes(server: ServerThread, tls: TlsMaterial) -> None:
         server.deliver(message(n))
     a, b = selected(server, tls), selected(server, tls)
     server.deliver(message(4))
-    assert a.cmd(b"n1", b"NOOP") == [b"* 4 EXISTS", b"n1 OK NOOP completed"]
+    assert a.cmd(b"n1", b"NOOP") == [b"* 4 EXISTS", b"* 4 RECENT", b"n1 OK NOOP completed"]
     assert b.cmd(b"m1", b"STORE 2 +FLAGS.SILENT (\\Flagged)") == [
-        b"* 4 EXISTS", b"m1 OK STORE completed"]
-    assert a.cmd(b"n2", b"NOOP") == [b"* 2 FETCH (UID 2 FLAGS (\\Flagged))",
+        b"* 4 EXISTS", b"* 0 RECENT", b"m1 OK STORE completed"]
+    assert a.cmd(b"n2", b"NOOP") == [b"* 2 FETCH (UID 2 FLAGS (\\Flagged \\Recent))",
                                      b"n2 OK NOOP completed"]
     assert b.cmd(b"m2", b"STORE 1 +FLAGS.SILENT (\\Deleted)")[-1] == b"m2 OK STORE completed"
     assert b.cmd(b"m3", b"EXPUNGE") == [b"* 1 EXPUNGE", b"m3 OK EXPUNGE completed"]
@@ -64,7 +64,7 @@ def test_uid_commands_may_report_expunge(server: ServerThread, tls: TlsMaterial)
     b.cmd(b"m1", b"STORE 1 +FLAGS.SILENT (\\Deleted)")
     b.cmd(b"m2", b"EXPUNGE")
     assert a.cmd(b"u1", b"UID FETCH 1:* (FLAGS)") == [
-        b"* 1 EXPUNGE", b"* 1 FETCH (UID 2 FLAGS ())", b"u1 OK UID FETCH completed"]
+        b"* 1 EXPUNGE", b"* 1 FETCH (UID 2 FLAGS (\\Recent))", b"u1 OK UID FETCH completed"]
     a.close()
     b.close()
 
@@ -79,7 +79,7 @@ def test_idle_reports_delivery_within_a_second(server: ServerThread, tls: TlsMat
     assert client.line() == b"* 2 EXISTS"
     assert time.monotonic() - started < 1.0
     client.send(b"DONE\r\n")
-    assert client.until_tagged(b"i1") == [b"i1 OK IDLE terminated"]
+    assert client.until_tagged(b"i1") == [b"* 2 RECENT", b"i1 OK IDLE terminated"]
     client.send(b"i2 IDLE\r\n")
     assert client.line() == b"+ idling"
     client.send(b"NOPE\r\n")

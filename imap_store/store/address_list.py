@@ -6,8 +6,10 @@ group markers: `Mailbox(name, route, local, domain)`, `GroupStart(name)` and
 in ENVELOPE, RFC 3501 7.4.2).
 
 Invariants: never raises on any input (garbage yields fewer or odd addresses,
-never an exception); comments are dropped; quoted strings are unquoted;
-an unterminated group is closed at the end of the value.
+never an exception); a comment names a mailbox that has no display name
+(`user@domain (Real Name)`, as Dovecot does), other comments are dropped,
+also inside an angle address; quoted strings are unquoted; an unterminated
+group is closed at the end of the value.
 
 Ref: RFC 5322 3.4 (address, mailbox, group, angle-addr), 3.2.2-3.2.4
 (comments, quoted strings); RFC 3501 7.4.2 (address structure, group syntax).
@@ -18,6 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+_COMMENT = re.compile(r"\((?:\\.|[^()\\])*\)?")
 _TOKEN = re.compile(r'"(?:\\.|[^"\\])*"?|\((?:\\.|[^()\\])*\)?|<[^>]*>?|[,:;]|[^\s",:;<(]+', re.S)
 
 
@@ -53,13 +56,18 @@ def _unquote(word: str) -> str:
 
 
 def _angle(text: str, words: list[str]) -> Mailbox:
-    inner = text.strip("<>").strip()
+    inner = "".join(_COMMENT.sub("", text.strip("<>")).split())
     route = None
     if inner.startswith("@") and ":" in inner:
         route, inner = inner.split(":", 1)
     local, _, domain = inner.rpartition("@") if "@" in inner else (inner, "", "")
     name = " ".join(_unquote(w) for w in words) or None
     return Mailbox(name, route, _unquote(local), domain or None)
+
+
+def _comment(token: str) -> str | None:
+    text = re.sub(r"\\(.)", r"\1", token[1:-1] if token.endswith(")") else token[1:])
+    return " ".join(text.split()) or None
 
 
 def _bare(words: list[str]) -> Mailbox | None:
@@ -75,13 +83,16 @@ class _State:
         self.out: list[Address] = []
         self.words: list[str] = []
         self.angle: Mailbox | None = None
+        self.comment: str | None = None
         self.in_group = False
 
     def finish(self) -> None:
         mailbox = self.angle or _bare(self.words)
+        if mailbox is not None and mailbox.name is None and self.comment:
+            mailbox = Mailbox(self.comment, mailbox.route, mailbox.local, mailbox.domain)
         if mailbox is not None:
             self.out.append(mailbox)
-        self.words, self.angle = [], None
+        self.words, self.angle, self.comment = [], None, None
 
     def token(self, tok: str) -> None:
         if tok == ",":
@@ -95,7 +106,9 @@ class _State:
             self.in_group = False
         elif tok.startswith("<"):
             self.angle = _angle(tok, self.words)
-        elif not tok.startswith("("):
+        elif tok.startswith("("):
+            self.comment = self.comment or _comment(tok)
+        else:
             self.words.append(tok)
 
 

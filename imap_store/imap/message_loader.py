@@ -1,0 +1,53 @@
+"""Loading what FETCH and SEARCH need of each message, bounded in memory.
+
+Owns: `MessageLoader`, which hands out one `LoadedMessage` per UID in the
+order a command visits them: nothing for index-only items, the stored meta
+(header, ENVELOPE, BODYSTRUCTURE) read in batches of `CHUNK` messages, or the
+whole decrypted message, one at a time.
+
+Invariants: at most one batch of metas or one whole message is held at a
+time; a message expunged meanwhile loads as None; the whole message is
+decrypted only when an item needs it (ARCHITECTURE "IMAP engine": listing a
+mailbox never decrypts whole messages).
+
+Ref: RFC 3501 6.4.4, 6.4.5.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Literal
+
+from .backend import MailboxStore, MessageMeta
+from .fetch_items import LoadedMessage
+from .view import MailboxView
+
+Need = Literal["none", "meta", "message"]
+CHUNK = 200
+_NOTHING = LoadedMessage()
+
+
+class MessageLoader:
+    """Per-command loader over the selected mailbox."""
+
+    def __init__(self, store: MailboxStore, view: MailboxView, order: Sequence[int],
+                 need: Need) -> None:
+        self._store, self._view, self.need = store, view, need
+        self._order = list(order)
+        self._index = {uid: i for i, uid in enumerate(self._order)}
+        self._metas: Mapping[int, MessageMeta] = {}
+
+    async def load(self, uid: int) -> LoadedMessage | None:
+        """What the command needs of message `uid`; None when it is gone."""
+        if self.need == "none":
+            return _NOTHING
+        view = self._view
+        if self.need == "message":
+            raw = await self._store.fetch_message(view.bal_id, view.folder.id, uid)
+            return None if raw is None else LoadedMessage(raw)
+        if uid not in self._metas:
+            start = self._index.get(uid, 0)
+            batch = self._order[start : start + CHUNK] if uid in self._index else [uid]
+            self._metas = await self._store.fetch_meta(view.bal_id, view.folder.id, batch)
+        meta = self._metas.get(uid)
+        return None if meta is None else LoadedMessage(meta=meta)

@@ -1,0 +1,201 @@
+"""ENVELOPE, BODYSTRUCTURE and header of a message, computed once and stored.
+
+Owns: `MessageMeta` (the top-level header octets, an `EnvelopeMeta` and a
+`PartMeta` tree) and `compute_meta(raw)`, run at delivery and APPEND; the
+IMAP engine renders FETCH ENVELOPE, BODY, BODYSTRUCTURE, RFC822.HEADER and
+BODY[HEADER...] from it without decrypting the whole message. The byte format
+is `meta_codec`'s; the blob is encrypted like the message (`mailbox`).
+
+Invariants (RFC 3501 7.4.2 exactly):
+- texts are the raw, unfolded header values, no RFC 2047 decoding; 8-bit
+  octets survive (decoded with surrogateescape, encoded back the same way);
+- the first occurrence of a field is used (two Sender fields break nothing);
+  Sender and Reply-To default to From; an empty address list is None (NIL);
+  group syntax is (None, None, name, None) ... (None, None, None, None);
+- sizes are octets of the transfer-encoded body, lines are counted for text
+  and message/rfc822 parts; a text part without parameters gets CHARSET
+  US-ASCII (RFC 2045 5.2); message/rfc822 parts carry the inner envelope and
+  structure; a multipart without parts is given one empty text/plain part so
+  `1*body` holds; computing never raises on malformed input.
+
+Ref: RFC 3501 7.4.2 (ENVELOPE, BODYSTRUCTURE), 9 (`envelope`, `address`,
+`body-type-1part`, `body-type-mpart`, `body-fields`, `body-ext-*`);
+RFC 2045, RFC 2183 (Content-Disposition), RFC 3066 (Content-Language).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .address_list import GroupEnd, GroupStart, Mailbox, parse_addresses
+from .mime_params import header_params
+from .mime_tree import MimePart, field_value, header_fields, parse_message
+
+Address = tuple[str | None, str | None, str | None, str | None]
+AddressList = tuple[Address, ...] | None
+Params = tuple[tuple[str, str], ...]
+_ADDRESS_FIELDS = ("from", "sender", "reply-to", "to", "cc", "bcc")
+
+
+@dataclass(frozen=True)
+class EnvelopeMeta:
+    """The ten ENVELOPE fields, in RFC 3501 order."""
+
+    date: str | None
+    subject: str | None
+    from_: AddressList
+    sender: AddressList
+    reply_to: AddressList
+    to: AddressList
+    cc: AddressList
+    bcc: AddressList
+    in_reply_to: str | None
+    message_id: str | None
+
+
+@dataclass(frozen=True)
+class PartMeta:
+    """One body part (or a multipart) as BODYSTRUCTURE describes it."""
+
+    type: str
+    subtype: str
+    params: Params = ()
+    id: str | None = None
+    description: str | None = None
+    encoding: str = "7BIT"
+    size: int = 0
+    lines: int | None = None
+    md5: str | None = None
+    disposition: tuple[str, Params] | None = None
+    language: tuple[str, ...] | None = None
+    location: str | None = None
+    envelope: EnvelopeMeta | None = None
+    message: PartMeta | None = None
+    children: tuple[PartMeta, ...] = ()
+
+    @property
+    def is_multipart(self) -> bool:
+        """True for a multipart (rendered as `body-type-mpart`)."""
+        return bool(self.children)
+
+
+@dataclass(frozen=True)
+class MessageMeta:
+    """What FETCH needs of a message besides its body sections."""
+
+    header: bytes
+    envelope: EnvelopeMeta
+    structure: PartMeta
+
+
+def text(raw: bytes) -> str:
+    """Header octets as text that encodes back to the same octets."""
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def _first_values(header: bytes) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for name, raw in header_fields(header):
+        values.setdefault(name, text(field_value(raw)))
+    return values
+
+
+def _address(item: Mailbox | GroupStart | GroupEnd) -> Address:
+    if isinstance(item, GroupStart):
+        return (None, None, item.name, None)
+    if isinstance(item, GroupEnd):
+        return (None, None, None, None)
+    return (item.name, item.route, item.local, item.domain or "")
+
+
+def _address_list(value: str | None) -> AddressList:
+    if value is None:
+        return None
+    items = parse_addresses(value)
+    return tuple(_address(item) for item in items) if items else None
+
+
+def envelope_of(header: bytes) -> EnvelopeMeta:
+    """ENVELOPE of a message (or an encapsulated message) header."""
+    values = _first_values(header)
+    lists = {name: _address_list(values.get(name)) for name in _ADDRESS_FIELDS}
+    for name in ("sender", "reply-to"):
+        if lists[name] is None:
+            lists[name] = lists["from"]
+    return EnvelopeMeta(
+        values.get("date"), values.get("subject"), lists["from"], lists["sender"],
+        lists["reply-to"], lists["to"], lists["cc"], lists["bcc"],
+        values.get("in-reply-to"), values.get("message-id"))
+
+
+def _header(part: MimePart, name: str) -> str | None:
+    for field, raw in header_fields(part.header):
+        if field == name:
+            return " ".join(text(field_value(raw)).split())
+    return None
+
+
+def _lines(body: bytes) -> int:
+    return body.count(b"\n") + (1 if body and not body.endswith(b"\n") else 0)
+
+
+def _content_params(part: MimePart) -> Params:
+    value = _header(part, "content-type")
+    params = tuple(header_params(value)[1]) if value else ()
+    if not params and part.info.get_content_maintype() == "text":
+        return (("CHARSET", "US-ASCII"),)
+    return params
+
+
+def _disposition(part: MimePart) -> tuple[str, Params] | None:
+    value = _header(part, "content-disposition")
+    if value is None:
+        return None
+    kind, params = header_params(value)
+    return (kind.upper() or "ATTACHMENT", tuple(params))
+
+
+def _language(part: MimePart) -> tuple[str, ...] | None:
+    value = _header(part, "content-language")
+    if value is None:
+        return None
+    tags = tuple(tag.strip() for tag in value.split(",") if tag.strip())
+    return tags or None
+
+
+def _single(part: MimePart) -> PartMeta:
+    info = part.info
+    inner = part.encapsulated
+    counted = info.get_content_maintype() == "text" or inner is not None
+    return PartMeta(
+        type=info.get_content_maintype().upper(), subtype=info.get_content_subtype().upper(),
+        params=_content_params(part), id=_header(part, "content-id"),
+        description=_header(part, "content-description"),
+        encoding=(_header(part, "content-transfer-encoding") or "7BIT").upper(),
+        size=len(part.body), lines=_lines(part.body) if counted else None,
+        md5=_header(part, "content-md5"), disposition=_disposition(part),
+        language=_language(part), location=_header(part, "content-location"),
+        envelope=envelope_of(inner.header) if inner is not None else None,
+        message=structure_of(inner) if inner is not None else None)
+
+
+def _multi(part: MimePart) -> PartMeta:
+    children = tuple(structure_of(child) for child in part.children)
+    if not children:
+        children = (structure_of(MimePart(b"\r\n", b"", part.depth + 1)),)
+    return PartMeta(
+        type="MULTIPART", subtype=part.info.get_content_subtype().upper(),
+        params=_content_params(part), disposition=_disposition(part),
+        language=_language(part), location=_header(part, "content-location"),
+        children=children)
+
+
+def structure_of(part: MimePart) -> PartMeta:
+    """BODYSTRUCTURE of a message or part."""
+    return _multi(part) if part.is_multipart else _single(part)
+
+
+def compute_meta(raw: bytes) -> MessageMeta:
+    """Parse a message once: its header, ENVELOPE and BODYSTRUCTURE."""
+    root = parse_message(raw)
+    return MessageMeta(root.header, envelope_of(root.header), structure_of(root))

@@ -1,0 +1,117 @@
+"""Several sessions on one mailbox (real store): an EXPUNGE in one appears in
+the other at the right time and never during its FETCH, STORE or SEARCH;
+\\Recent goes to exactly one session; a mailbox deleted under a session ends
+it with BYE.
+
+Ref: RFC 3501 2.3.2, 5.2, 7.4.1; RFC 2180 4; RFC 2177; issue 3 acceptance 5.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from tests.protocol.test_imap_support import Raw, aio_client, in_thread, numbered, seed
+from tests.support import Operator
+
+
+async def _two(operator: Operator, count: int) -> tuple[str, Raw, Raw]:
+    bob = await operator.add_bal("bob")
+    await seed(operator, bob, "INBOX", [numbered(n, body="x" * 2000) for n in range(count)])
+    one, two = await in_thread(Raw, operator, bob), await in_thread(Raw, operator, bob)
+    for raw in (one, two):
+        assert (await in_thread(raw.cmd, b"S", b"SELECT INBOX"))[-1].startswith(b"S OK")
+    return bob, one, two
+
+
+async def test_expunge_is_held_back_during_fetch_store_search(operator: Operator) -> None:
+    _, one, two = await _two(operator, 4)
+    await in_thread(two.cmd, b"D", b"STORE 2 +FLAGS.SILENT (\\Deleted)")
+    assert await in_thread(two.cmd, b"X", b"EXPUNGE") == [b"* 2 EXPUNGE",
+                                                           b"X OK EXPUNGE completed"]
+    fetch = await in_thread(one.cmd, b"F", b"FETCH 1:4 (UID)")
+    assert fetch == [b"* 1 FETCH (UID 1)", b"* 3 FETCH (UID 3)", b"* 4 FETCH (UID 4)",
+                     b"F NO [EXPUNGEISSUED] Some messages were expunged meanwhile"]
+    store = await in_thread(one.cmd, b"T", b"STORE 3 +FLAGS (\\Flagged)")
+    assert store == [b"* 3 FETCH (FLAGS (\\Flagged \\Recent))", b"T OK STORE completed"]
+    assert await in_thread(one.cmd, b"Q", b"SEARCH ALL") == [b"* SEARCH 1 3 4",
+                                                              b"Q OK SEARCH completed"]
+    assert await in_thread(one.cmd, b"N", b"NOOP") == [b"* 2 EXPUNGE", b"N OK NOOP completed"]
+    assert await in_thread(one.cmd, b"G", b"FETCH 2 (UID)") == [b"* 2 FETCH (UID 3)",
+                                                                 b"G OK FETCH completed"]
+    assert await in_thread(two.cmd, b"N", b"NOOP") == [
+        b"* 2 FETCH (UID 3 FLAGS (\\Flagged))", b"N OK NOOP completed"]
+    one.close()
+    two.close()
+
+
+async def test_expunge_during_a_long_fetch_waits_for_its_end(operator: Operator) -> None:
+    _, one, two = await _two(operator, 150)
+    await in_thread(two.cmd, b"D", b"STORE 1:150 +FLAGS.SILENT (\\Deleted)")
+
+    def long_fetch() -> list[bytes]:
+        return one.cmd(b"F", b"FETCH 1:150 (UID BODY.PEEK[])")
+
+    fetching = asyncio.ensure_future(in_thread(long_fetch))
+    await asyncio.sleep(0.05)
+    expunged = await in_thread(two.cmd, b"X", b"EXPUNGE")
+    fetched = await fetching
+    assert len(expunged) == 151
+    assert not any(re.match(rb"\* \d+ EXPUNGE", line) for line in fetched)
+    assert fetched[-1].startswith(b"F OK") or fetched[-1].startswith(b"F NO [EXPUNGEISSUED]")
+    after = await in_thread(one.cmd, b"N", b"NOOP")
+    assert after == [b"* %d EXPUNGE" % n for n in range(150, 0, -1)] + [b"N OK NOOP completed"]
+    one.close()
+    two.close()
+
+
+async def test_uid_commands_and_idle_report_expunge_at_once(operator: Operator) -> None:
+    bob, one, two = await _two(operator, 3)
+    await in_thread(two.cmd, b"D", b"STORE 1 +FLAGS.SILENT (\\Deleted)")
+    await in_thread(two.cmd, b"X", b"EXPUNGE")
+    assert await in_thread(one.cmd, b"U", b"UID FETCH 1:* (UID)") == [
+        b"* 1 EXPUNGE", b"* 1 FETCH (UID 2)", b"* 2 FETCH (UID 3)", b"U OK UID FETCH completed"]
+    watcher = await aio_client(operator, bob)
+    await watcher.select("INBOX")
+    idle = await watcher.idle_start(timeout=30)
+    await in_thread(two.cmd, b"E", b"STORE 1 +FLAGS.SILENT (\\Deleted)")
+    await in_thread(two.cmd, b"Y", b"EXPUNGE")
+    pushed = []
+    while not any(b"EXPUNGE" in line for line in pushed):
+        pushed += [p if isinstance(p, bytes) else p.encode()
+                   for p in await watcher.wait_server_push(timeout=5)]
+    watcher.idle_done()
+    await asyncio.wait_for(idle, 10)
+    assert b"1 EXPUNGE" in pushed
+    await watcher.logout()
+    one.close()
+    two.close()
+
+
+async def test_recent_goes_to_one_session(operator: Operator) -> None:
+    bob, one, two = await _two(operator, 2)
+    assert b"* 0 RECENT" in await in_thread(two.cmd, b"S", b"SELECT INBOX")
+    await seed(operator, bob, "INBOX", [numbered(9)])
+    assert await in_thread(two.cmd, b"N", b"NOOP") == [b"* 3 EXISTS", b"* 1 RECENT",
+                                                        b"N OK NOOP completed"]
+    assert await in_thread(one.cmd, b"N", b"NOOP") == [b"* 3 EXISTS", b"* 2 RECENT",
+                                                        b"N OK NOOP completed"]
+    assert await in_thread(two.cmd, b"R", b"SEARCH RECENT") == [b"* SEARCH 3",
+                                                                 b"R OK SEARCH completed"]
+    assert await in_thread(one.cmd, b"R", b"SEARCH NEW") == [b"* SEARCH 1 2",
+                                                              b"R OK SEARCH completed"]
+    one.close()
+    two.close()
+
+
+async def test_deleted_mailbox_ends_the_other_session(operator: Operator) -> None:
+    bob, one, two = await _two(operator, 1)
+    await in_thread(one.cmd, b"C", b"CREATE Work")
+    await in_thread(one.cmd, b"W", b"SELECT Work")
+    await in_thread(two.cmd, b"W", b"SELECT Work")
+    assert await in_thread(one.cmd, b"D", b"DELETE Work") == [b"D OK DELETE completed"]
+    assert (await in_thread(one.cmd, b"F", b"FETCH 1 FLAGS"))[-1].startswith(b"F BAD")
+    lines = await in_thread(two.cmd, b"N", b"NOOP")
+    assert lines[0].startswith(b"* BYE") and lines[-1] == b"N OK NOOP completed"
+    one.close()
+    two.close()
