@@ -33,8 +33,15 @@ __all__ = ["AppendResult", "Authenticate", "CopyResult", "FolderError", "FolderS
            "ImapBackend", "MailboxStore", "MessageMeta", "MessagesGone", "NewMessage"]
 
 FlagMode = Literal["add", "remove", "replace"]
-Authenticate = Callable[[str, str, str], Awaitable[Principal | None]]
-"""(login, password, peer_ip) -> the principal, or None when refused."""
+class Authenticate(Protocol):
+    """(login, password, peer_ip, authzid) -> the principal, or None when refused.
+
+    `authzid` is the SASL authorization identity (RFC 4616): the BAL a person
+    acts on with their own credentials; empty when the login is the BAL itself.
+    """
+
+    def __call__(self, login: str, password: str, peer: str,
+                 authzid: str = "") -> Awaitable[Principal | None]: ...
 
 
 class FolderInfo(Protocol):

@@ -11,7 +11,8 @@ Invariants:
   plaintext before the handshake (RFC 3501 11.1, CVE-2011-0411 class).
 
 Ref: RFC 3501 6.2.1-6.2.3, RFC 4616 (PLAIN), RFC 4959 (SASL-IR),
-RFC 5530 (PRIVACYREQUIRED, AUTHENTICATIONFAILED, AUTHORIZATIONFAILED).
+RFC 5530 (PRIVACYREQUIRED, AUTHENTICATIONFAILED); RFC 4616 (authzid = the BAL a
+person acts on, checked by the authenticate callable with the grants).
 """
 
 from __future__ import annotations
@@ -69,10 +70,9 @@ async def authenticate(session: ImapSession, command: Command) -> Completion:
     if response is None:
         response = await _challenge(session)
     authzid, authcid, password = _decode_plain(response)
-    if authzid and authzid != authcid:
-        raise CommandNo("Authorization identity not supported", code("AUTHORIZATIONFAILED"))
     auth = session.backend.authenticate
-    return _logged_in(session, await auth(authcid, password, session.channel.peer))
+    return _logged_in(session, await auth(authcid, password, session.channel.peer,
+                                          authzid=authzid))
 
 
 async def _challenge(session: ImapSession) -> bytes:

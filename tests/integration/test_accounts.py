@@ -73,6 +73,20 @@ def imap_count(op: Operator, user: str, secret: str) -> int | None:
     return int(data[0])
 
 
+def imap_count_delegated(op: Operator, bal: str, person: str, secret: str) -> int | None:
+    """SASL PLAIN with authzid = the shared BAL, authcid = the person (RFC 4616)."""
+    c = imaplib.IMAP4_SSL("127.0.0.1", op.ports["imaps"], ssl_context=op.client_context(),
+                          timeout=30)
+    try:
+        c.authenticate("PLAIN", lambda _: f"{bal}\0{person}\0{secret}".encode())
+    except imaplib.IMAP4.error:
+        c.shutdown()
+        return None
+    typ, data = c.select("INBOX")
+    c.logout()
+    return int(data[0])
+
+
 async def persons_in_audit(op: Operator, event: str) -> list[tuple[str, str]]:
     async with op.running.services.db.read() as s:  # type: ignore[union-attr]
         rows = (await s.execute(text("SELECT bal, person FROM audit WHERE event = :e "
@@ -105,6 +119,10 @@ async def test_delegation_on_org_bal_and_revoke(tmp_path: Path) -> None:
                                        org) == 250
         assert await asyncio.to_thread(smtp_send, op, org, secret, org, bob) == 250
         assert await asyncio.to_thread(imap_count, op, org, secret) == 0
+        assert await asyncio.to_thread(imap_count_delegated, op, org, "secretaire",
+                                       SECRETARY_PW) == 0
+        assert await asyncio.to_thread(imap_count_delegated, op, bob, "secretaire",
+                                       SECRETARY_PW) is None
         persons = await persons_in_audit(op, "smtp.transaction")
         assert persons == [(org, "secretaire"), (org, "secretaire")]
         assert ("cardio@op-a.mssante.fr", "secretaire") in await persons_in_audit(
@@ -114,6 +132,10 @@ async def test_delegation_on_org_bal_and_revoke(tmp_path: Path) -> None:
                                        org) == 535
         assert await asyncio.to_thread(smtp_send, op, org, secret, org, bob) == 535
         assert await asyncio.to_thread(imap_count, op, org, secret) is None
+        assert await asyncio.to_thread(imap_count_delegated, op, org, "secretaire",
+                                       SECRETARY_PW) is None
+        selects = await persons_in_audit(op, "imap.select")
+        assert selects and all(p == "secretaire" for _b, p in selects)
 
 
 async def test_app_password_smtp_imap_then_revoked(tmp_path: Path) -> None:
