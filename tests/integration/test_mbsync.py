@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.protocol.test_imap_support import imaps, in_thread, numbered, seed
+from tests.protocol.imap_support import imaps, in_thread, numbered, seed
 from tests.support import PASSWORD, Operator
 
 FOLDERS = {"INBOX": 80, "Archives": 50, "Cardio": 40, "Sent": 20, "Projets/2024": 10}

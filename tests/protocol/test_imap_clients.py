@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 
-from tests.protocol.test_imap_support import (
+from tests.protocol.imap_support import (
     EIGHT_BIT,
     NESTED,
     TEXT,

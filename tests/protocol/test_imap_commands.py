@@ -14,7 +14,7 @@ import re
 
 import pytest
 
-from tests.protocol.test_imap_support import (
+from tests.protocol.imap_support import (
     NESTED,
     TEXT,
     Raw,

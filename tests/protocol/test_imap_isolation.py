@@ -12,7 +12,7 @@ import pytest
 
 from imap_store.store.folder_ops import FolderError
 from imap_store.store.mailbox import NewMessage
-from tests.protocol.test_imap_support import TEXT, Raw, in_thread, numbered, seed
+from tests.protocol.imap_support import TEXT, Raw, in_thread, numbered, seed
 from tests.support import DOMAIN, Operator
 
 SECRET = b"Subject: secret-of-alice\r\n\r\nconfidential body\r\n"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.protocol.test_imap_support import Raw, in_thread, numbered, seed
+from tests.protocol.imap_support import Raw, in_thread, numbered, seed
 from tests.support import Operator
 
 MALFORMED = [

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 
-from tests.protocol.test_imap_support import Raw, aio_client, in_thread, numbered, seed
+from tests.protocol.imap_support import Raw, aio_client, in_thread, numbered, seed
 from tests.support import Operator
 
 

@@ -13,7 +13,7 @@ import base64
 
 from imap_store.store.delivery import DeliveryPlan, LocalCopy
 from imap_store.store.models import MessageContent
-from tests.protocol.test_imap_support import EIGHT_BIT, INNER, NESTED, TEXT, Raw, in_thread, seed
+from tests.protocol.imap_support import EIGHT_BIT, INNER, NESTED, TEXT, Raw, in_thread, seed
 from tests.support import Operator
 
 
