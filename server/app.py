@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from imap_store.imap.listener import ImapLimits, start_imap_listener
-
 from smtp_gateway.listener import SmtpListener, start_smtp_listener
 
 from .config import Config, ConfigError, load
+from .http import HttpListener, start_http
 from .jobs import JobContext
 from .scheduler import start_scheduler
-from .services import Services, build_services, policy_engine, policy_limits
+from .services import Services, authenticator, build_services, policy_engine, policy_limits
 from .tls import server_context
 
 log = logging.getLogger("mss.server")
@@ -39,10 +39,13 @@ class Running:
     scheduler: Any = None
     smtp: list[SmtpListener] = field(default_factory=list)
     imap: list[Any] = field(default_factory=list)
+    http: HttpListener | None = None
 
     def ports(self) -> dict[str, int]:
         found = {lst.name: lst.port for lst in self.smtp}
         found.update({name: lst.sockets[0].getsockname()[1] for name, lst in self.imap})
+        if self.http is not None:
+            found["http"] = self.http.sockets[0].getsockname()[1]
         return found
 
 
@@ -77,9 +80,13 @@ async def start(cfg: Config) -> Running:
                 backend=services.imap_backend, limits=_imap_limits(cfg),
                 hostname=cfg.server.hostname)
             running.imap.append((name, imap))
-    for name in ("smtp", "http"):
-        if getattr(lst, name).enabled:
-            log.warning("listeners.%s: not served by this version yet (coming issues)", name)
+    if lst.http.enabled:  # directory and HTTP issue
+        running.http = await start_http(
+            cfg, services.db, authenticator(cfg, services.accounts, services.keys,
+                                            services.audit, "http"),
+            ssl_context=ctx if lst.http.tls else None)
+    if lst.smtp.enabled:
+        log.warning("listeners.smtp: not served by this version yet (coming issues)")
     log.info("listening: %s", running.ports())
     return running
 
@@ -92,8 +99,11 @@ async def stop(running: Running, grace: float) -> None:
         smtp.close()
     for _name, imap in running.imap:
         imap.close()
+    if running.http is not None:
+        running.http.close()
     await asyncio.gather(*(s.shutdown(grace) for s in running.smtp),
-                         *(i.shutdown(grace) for _n, i in running.imap))
+                         *(i.shutdown(grace) for _n, i in running.imap),
+                         *([running.http.shutdown(grace)] if running.http else []))
     await running.services.close()
 
 

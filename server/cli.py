@@ -20,6 +20,7 @@ from . import config as config_mod
 from .cli_access import add_access_parsers, add_person_parsers
 from .cli_admin import add_admin_parsers
 from .cli_bal import add_bal_parsers
+from .cli_directory import add_directory_parsers
 from .cli_output import fail
 from .initdir import InitOptions, InitRefused, init_directory
 from .logsetup import setup_logging
@@ -53,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     add_access_parsers(add_bal_parsers(sub))
     add_person_parsers(sub)
     add_admin_parsers(sub)
+    add_directory_parsers(sub)
     return p
 
 

@@ -17,7 +17,6 @@ from typing import Any
 
 from imap_store.store.accounts import AccountError, Accounts, BalInfo, validate_new_bal
 from imap_store.store.interfaces import AuditEvent
-
 from policy.password_policy import problem
 
 from .audit import DatabaseAuditSink

@@ -132,6 +132,57 @@ class AuthSection:
     app_password_types: tuple[str, ...] = ("PER", "ORG", "APP", "CAB")
 
 
+# --- [http] and [http.autoconfig] (directory and HTTP issue) ---------------------
+
+
+@dataclass(frozen=True)
+class AutoconfigSection:
+    """What mail clients are told (R11); "" or 0 means server.hostname / the listener port."""
+
+    imap_host: str = ""
+    smtp_host: str = ""
+    imaps_port: int = 0
+    imap_port: int = 0
+    submissions_port: int = 0
+    submission_port: int = 0
+    display_name: str = ""
+
+
+@dataclass(frozen=True)
+class HttpSection:
+    """The HTTP listener's bounds and the directory API's bearer tokens (SHA-256 hex)."""
+
+    api_tokens: tuple[str, ...] = ()
+    max_connections: int = 100
+    max_header_bytes: int = 16_384
+    max_headers: int = 64
+    max_body: int = 65_536
+    request_timeout: int = 15
+    idle_timeout: int = 30
+    search_limit: int = 20
+    autoconfig: AutoconfigSection = field(default_factory=AutoconfigSection)
+
+
+def _validate_http(cfg: Config) -> None:
+    h = cfg.http
+    for i, token in enumerate(h.api_tokens):
+        if len(token) != 64 or any(c not in "0123456789abcdef" for c in token):
+            raise ConfigError(f"http.api_tokens[{i}]: expected a SHA-256 digest in lower-case "
+                              "hex (64 characters), never the token itself")
+    for key in ("max_connections", "max_header_bytes", "max_headers", "max_body",
+                "request_timeout", "idle_timeout"):
+        if getattr(h, key) < 1:
+            raise ConfigError(f"http.{key}: must be at least 1")
+    if not 1 <= h.search_limit <= 100:
+        raise ConfigError("http.search_limit: expected 1 to 100")
+    for key in ("imaps_port", "imap_port", "submissions_port", "submission_port"):
+        if getattr(h.autoconfig, key) > 65535:
+            raise ConfigError(f"http.autoconfig.{key}: not a TCP port")
+
+
+# --- end of [http] ------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class LogSection:
     level: str = "info"
@@ -151,6 +202,7 @@ class Config:
     policy: PolicySection = field(default_factory=PolicySection)
     recipients: RecipientsSection = field(default_factory=RecipientsSection)
     auth: AuthSection = field(default_factory=AuthSection)
+    http: HttpSection = field(default_factory=HttpSection)
     log: LogSection = field(default_factory=LogSection)
 
     @property
@@ -226,6 +278,7 @@ def _validate(cfg: Config) -> None:
     if cfg.limits.patient_max_message_size > cfg.limits.max_message_size:
         raise ConfigError("limits.patient_max_message_size: exceeds limits.max_message_size")
     _validate_policy(cfg)
+    _validate_http(cfg)
 
 
 def _validate_auth(cfg: Config) -> None:

@@ -22,6 +22,7 @@ from imap_store.store.interfaces import Principal
 
 from .replies import AUTH_FAILED, AUTH_MALFORMED, AUTH_NOT_TLS
 
+
 class Authenticate(Protocol):
     """(login, secret, peer, authzid) -> the principal, or None when refused."""
 

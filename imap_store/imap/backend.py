@@ -21,7 +21,7 @@ Ref: ARCHITECTURE "imap_store", MSS-RULES R10, R24.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import Literal, Protocol
 
 from imap_store.store.folder_ops import FolderError, FolderStatus
@@ -34,13 +34,13 @@ __all__ = ["AppendResult", "Authenticate", "CopyResult", "FolderError", "FolderS
 
 FlagMode = Literal["add", "remove", "replace"]
 class Authenticate(Protocol):
-    """(login, password, peer_ip, authzid) -> the principal, or None when refused.
+    """(login, secret, peer_ip, authzid) -> the principal, or None when refused.
 
     `authzid` is the SASL authorization identity (RFC 4616): the BAL a person
     acts on with their own credentials; empty when the login is the BAL itself.
     """
 
-    def __call__(self, login: str, password: str, peer: str,
+    def __call__(self, login: str, secret: str, peer: str,
                  authzid: str = "") -> Awaitable[Principal | None]: ...
 
 

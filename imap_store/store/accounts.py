@@ -8,6 +8,10 @@ Invariants:
 - A suspended BAL refuses logins and its incoming mail gets 550 5.2.1 (R28).
 - `delete_bal` removes the BAL, its contents and its data keys (crypto-shred).
 
+Publication (R13): a BAL is published at creation unless on liste rouge,
+unpublished when suspended, deleted or put on liste rouge, republished when
+resumed or taken off liste rouge; each change writes an outbox event.
+
 Ref: MSS-RULES R10, R12, R13, R28; ARCHITECTURE "Identities".
 """
 
@@ -25,6 +29,7 @@ from .db import Database
 from .keys import DataKeys
 from .models import Bal, BalKey, Folder, MailboxEntry, MessageContent, Person
 from .passwords import hash_password
+from .publication import republish_state, set_published
 
 BAL_TYPES = ("PER", "ORG", "APP", "CAB")
 EDITABLE = ("description", "service", "responsible", "liste_rouge")
@@ -115,6 +120,7 @@ class Accounts:
             await s.flush()
             await self.keys.create(s, row.id)
             self._folders(s, row.id)
+            await set_published(s, row.id, not liste_rouge, "created", now)
             return bal_info(row)
 
     @staticmethod
@@ -157,9 +163,16 @@ class Accounts:
                 raise AccountError(key, f"{key} cannot be changed after creation (R12)")
         async with self.db.write() as s:
             row = await bal_row(s, address)
+            lifted = changes.get("liste_rouge") is False and row.liste_rouge
             for key, value in changes.items():
                 setattr(row, key, value)
-            return bal_info(row)
+            await s.flush()
+            now = datetime.now(UTC)
+            if lifted and row.status == "active":
+                await set_published(s, row.id, True, "liste rouge lifted", now)
+            else:
+                await republish_state(s, row.id, "metadata changed", now)
+            return bal_info(await bal_row(s, address))
 
     async def set_status(self, address: str, status: str) -> tuple[BalInfo, bool]:
         """Suspend or resume; returns the BAL and whether the status changed."""
@@ -167,7 +180,13 @@ class Accounts:
             row = await bal_row(s, address)
             changed = row.status != status
             row.status = status
-            return bal_info(row), changed
+            await s.flush()
+            now = datetime.now(UTC)
+            if changed and status == "active":
+                await set_published(s, row.id, True, "resumed", now)
+            elif changed:
+                await republish_state(s, row.id, status, now)
+            return bal_info(await bal_row(s, address)), changed
 
     async def touch_login(self, bal_id: int, when: datetime) -> None:
         async with self.db.write() as s:
@@ -177,6 +196,7 @@ class Accounts:
         """Remove the BAL, its folders, contents and data keys, then fold the WAL."""
         async with self.db.write() as s:
             row = await bal_row(s, address)
+            await set_published(s, row.id, False, "deleted", datetime.now(UTC))
             info = bal_info(row)
             folder_ids = select(Folder.id).where(Folder.bal_id == row.id)
             await s.execute(delete(MailboxEntry).where(MailboxEntry.folder_id.in_(folder_ids)))

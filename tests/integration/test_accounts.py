@@ -197,6 +197,24 @@ async def test_suspend_and_resume(tmp_path: Path) -> None:
         assert await asyncio.to_thread(smtp_send, op, alice, PASSWORD, alice, bob) == 250
         shown = await amss(op, "--json", "bal", "show", bob)
         assert '"status": "active"' in shown.stdout and '"last_login_at": null' not in shown.stdout
+        assert '"published": true' in shown.stdout
+        async with op.running.services.db.read() as s:  # type: ignore[union-attr]
+            events = (await s.execute(text(
+                "SELECT published, reason FROM publication_event WHERE address = :a "
+                "ORDER BY id"), {"a": bob})).all()
+        assert [(bool(p), r) for p, r in events] == [
+            (True, "created"), (False, "suspended"), (True, "resumed")]
+
+
+async def test_liste_rouge_is_never_published(operator: Operator) -> None:
+    alice = await operator.add_bal("alice")
+    done = await amss(operator, "--json", "bal", "set", alice, "--liste-rouge", "yes")
+    assert '"published": false' in done.stdout
+    done = await amss(operator, "--json", "bal", "resume", alice)
+    shown = await amss(operator, "--json", "bal", "show", alice)
+    assert '"published": false' in shown.stdout
+    done = await amss(operator, "--json", "bal", "set", alice, "--liste-rouge", "no")
+    assert '"published": true' in done.stdout
 
 
 @pytest.mark.parametrize("bad", ["motdepasse123", "short"])

@@ -19,7 +19,7 @@ from sqlalchemy import text
 
 from tests.integration.helpers import fetch_all, send, strip_trace
 from tests.protocol.conftest import running_operator
-from tests.support import REAL_TRUST_LIST, Operator
+from tests.support import REAL_TRUST_LIST
 
 TRUSTED_REMOTE = "dr.y@mssante.apicrypt.org"
 

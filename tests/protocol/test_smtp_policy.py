@@ -7,6 +7,7 @@ Ref: MSS-RULES R3, R15-R19, R21 and acceptance cases T15, T17-T24; issue
 from __future__ import annotations
 
 import asyncio
+
 from sqlalchemy import text
 
 from tests.protocol.smtp_client import simple_message, transaction

@@ -253,11 +253,11 @@ class FakeBackend:
     users: dict[str, tuple[str, Principal]]
     attempts: list[tuple[str, str]] = field(default_factory=list)
 
-    async def authenticate(self, login: str, password: str, peer: str,
+    async def authenticate(self, login: str, secret: str, peer: str,
                            authzid: str = "") -> Principal | None:
         self.attempts.append((login, peer))
         entry = self.users.get(login)
-        if entry is None or entry[0] != password:
+        if entry is None or entry[0] != secret:
             return None
         if authzid and authzid != entry[1].address:
             return None

@@ -1,0 +1,96 @@
+"""Who may use the directory API: a BAL's credentials (HTTP Basic) or a bearer token.
+
+Owns: `ApiAuth.check(request, peer) -> Caller | None` and the
+`WWW-Authenticate` challenge.
+
+Invariants:
+- Credentials are read only on a TLS connection; the caller refuses plain
+  HTTP (403) before calling `check`, so a password sent in clear is never
+  even decoded (R8).
+- Basic credentials go through the composition root's `Authenticate`
+  (argon2id off the event loop, audit, lockout); a connection that already
+  proved the same credentials is not asked again (a keyed digest is cached
+  per connection, never the password).
+- Bearer tokens are compared as SHA-256 digests (`[http] api_tokens`) in
+  constant time; the configuration never holds a token itself.
+
+Ref: RFC 7617 (Basic, UTF-8), RFC 6750 2.1 (Bearer), RFC 9110 11.6.1;
+MSS-RULES R8, R9, R10, R24.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import secrets
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from imap_store.store.interfaces import Principal
+
+from .listener import Peer
+from .wire import Request
+
+Authenticate = Callable[[str, str, str], Awaitable[Principal | None]]
+CHALLENGE = 'Basic realm="mss-directory", charset="UTF-8", Bearer realm="mss-directory"'
+MAX_CACHED = 1024
+MAX_CREDENTIALS = 1024
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An authenticated user of the API: a BAL (and person) or a token."""
+
+    kind: str
+    name: str
+    person: str | None = None
+
+
+class ApiAuth:
+    """Checks the `Authorization` field of a request on a TLS connection."""
+
+    def __init__(self, authenticate: Authenticate, token_digests: tuple[str, ...]) -> None:
+        self._authenticate = authenticate
+        self._tokens = tuple(bytes.fromhex(d) for d in token_digests)
+        self._key = secrets.token_bytes(32)
+        self._proved: OrderedDict[tuple[int, bytes], Caller] = OrderedDict()
+
+    async def check(self, request: Request, peer: Peer) -> Caller | None:
+        header = request.header("authorization") or ""
+        scheme, _, value = header.partition(" ")
+        value = value.strip()
+        if not value or len(value) > MAX_CREDENTIALS:
+            return None
+        if scheme.lower() == "bearer":
+            return self._bearer(value)
+        if scheme.lower() == "basic":
+            return await self._basic(value, peer)
+        return None
+
+    def _bearer(self, token: str) -> Caller | None:
+        digest = hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
+        matched = [hmac.compare_digest(digest, known) for known in self._tokens]
+        if not any(matched):
+            return None
+        return Caller("token", f"token-{digest.hex()[:8]}")
+
+    async def _basic(self, value: str, peer: Peer) -> Caller | None:
+        key = (peer.connection, hmac.digest(self._key, value.encode(), "sha256"))
+        if key in self._proved:
+            self._proved.move_to_end(key)
+            return self._proved[key]
+        try:
+            login, sep, password = base64.b64decode(value, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        principal = await self._authenticate(login, password, peer.ip) if sep else None
+        if principal is None:
+            return None
+        caller = Caller("bal", principal.address, principal.person)
+        self._proved[key] = caller
+        if len(self._proved) > MAX_CACHED:
+            self._proved.popitem(last=False)
+        return caller
