@@ -14,13 +14,12 @@ import argparse
 from dataclasses import asdict
 from typing import Any
 
-from imap_store.store.accounts import AccountError, Accounts
-from imap_store.store.identities import Identities
+from imap_store.store.accounts import AccountError
 
-from .cli_bal import audit_admin, read_password
+from .cli_bal import read_password
 from .cli_output import emit, emit_record
 from .config import Config
-from .storage import app_password_key, open_store
+from .storage import admin_store
 
 
 def add_person_parsers(sub: Any) -> None:
@@ -68,30 +67,19 @@ def add_access_parsers(bal: Any) -> None:
     rv.set_defaults(func=_app_revoke)
 
 
-def _identities(cfg: Config) -> Identities:
-    db, keys = open_store(cfg)
-    return Identities(db, app_password_key(keys))
-
-
 async def _person_add(args: argparse.Namespace, cfg: Config) -> int:
-    ids = _identities(cfg)
-    try:
-        password = read_password(args.password_stdin, cfg, [args.login])
-        info = await ids.add_person(args.login, password, display_name=args.name,
-                                    rpps=args.rpps)
-        await audit_admin(ids.db, "person.created", "", {"login": info.login})
-    finally:
-        await ids.db.dispose()
+    password = read_password(args.password_stdin, cfg, [args.login])
+    async with admin_store(cfg) as st:
+        info = await st.identities.add_person(args.login, password, display_name=args.name,
+                                              rpps=args.rpps)
+        await st.audit("person.created", "", {"login": info.login})
     emit_record(asdict(info), args.json)
     return 0
 
 
 async def _person_list(args: argparse.Namespace, cfg: Config) -> int:
-    ids = _identities(cfg)
-    try:
-        rows = [asdict(p) for p in await ids.list_persons()]
-    finally:
-        await ids.db.dispose()
+    async with admin_store(cfg) as st:
+        rows = [asdict(p) for p in await st.identities.list_persons()]
     emit(rows, args.json, ("login", "display_name", "rpps", "bals"))
     return 0
 
@@ -105,30 +93,22 @@ async def _revoke(args: argparse.Namespace, cfg: Config) -> int:
 
 
 async def _grant_or_revoke(args: argparse.Namespace, cfg: Config, grant: bool) -> int:
-    ids = _identities(cfg)
-    try:
-        op = ids.grant if grant else ids.revoke
-        changed = await op(args.bal, args.person)
-        event = "bal.granted" if grant else "bal.revoked"
+    bal, person = args.bal.strip().lower(), args.person.strip().lower()
+    async with admin_store(cfg) as st:
+        op = st.identities.grant if grant else st.identities.revoke
+        changed = await op(bal, person)
         if changed:
-            await audit_admin(ids.db, event, args.bal.lower(), {"person": args.person.lower()})
-    finally:
-        await ids.db.dispose()
+            await st.audit("bal.granted" if grant else "bal.revoked", bal, {"person": person})
     state = "granted" if grant else "revoked"
-    print(f"{args.person.lower()} {state} on {args.bal.lower()}" if changed
-          else f"nothing to do: {args.person.lower()} already {state}")
+    print(f"{person} {state} on {bal}" if changed else f"nothing to do: {person} already {state}")
     return 0
 
 
 async def _status(args: argparse.Namespace, cfg: Config) -> int:
-    db, keys = open_store(cfg)
-    accounts = Accounts(db, keys)
-    try:
-        info, changed = await accounts.set_status(args.address, args.status)
+    async with admin_store(cfg) as st:
+        info, changed = await st.accounts.set_status(args.address, args.status)
         if changed:
-            await audit_admin(db, f"bal.{args.status}", info.address, {})
-    finally:
-        await db.dispose()
+            await st.audit(f"bal.{args.status}", info.address, {})
     print(f"{info.address} is {info.status}" + ("" if changed else " (unchanged)"))
     return 0
 
@@ -143,24 +123,18 @@ async def _set(args: argparse.Namespace, cfg: Config) -> int:
         ("responsible", args.responsible)) if v is not None}
     if args.liste_rouge is not None:
         changes["liste_rouge"] = args.liste_rouge == "yes"
-    db, keys = open_store(cfg)
-    try:
-        info = await Accounts(db, keys).set_metadata(args.address, changes)
-        await audit_admin(db, "bal.updated", info.address, {"fields": sorted(changes)})
-    finally:
-        await db.dispose()
+    async with admin_store(cfg) as st:
+        info = await st.accounts.set_metadata(args.address, changes)
+        await st.audit("bal.updated", info.address, {"fields": sorted(changes)})
     emit_record(asdict(info), args.json)
     return 0
 
 
 async def _app_add(args: argparse.Namespace, cfg: Config) -> int:
-    ids = _identities(cfg)
-    try:
-        info, secret = await ids.add_app_password(args.bal, args.person, args.label)
-        await audit_admin(ids.db, "app_password.created", info.bal,
-                          {"id": info.id, "person": info.person, "label": info.label})
-    finally:
-        await ids.db.dispose()
+    async with admin_store(cfg) as st:
+        info, secret = await st.identities.add_app_password(args.bal, args.person, args.label)
+        await st.audit("app_password.created", info.bal,
+                       {"id": info.id, "person": info.person, "label": info.label})
     emit_record({**asdict(info), "secret": secret}, args.json)
     if not args.json:
         print("This secret is shown once: enter it in the device's mail settings now.")
@@ -168,23 +142,17 @@ async def _app_add(args: argparse.Namespace, cfg: Config) -> int:
 
 
 async def _app_list(args: argparse.Namespace, cfg: Config) -> int:
-    ids = _identities(cfg)
-    try:
-        rows = [asdict(a) for a in await ids.list_app_passwords(args.bal)]
-    finally:
-        await ids.db.dispose()
+    async with admin_store(cfg) as st:
+        rows = [asdict(a) for a in await st.identities.list_app_passwords(args.bal)]
     emit(rows, args.json, ("id", "label", "person", "created_at", "last_used_at", "revoked_at"))
     return 0
 
 
 async def _app_revoke(args: argparse.Namespace, cfg: Config) -> int:
-    ids = _identities(cfg)
-    try:
-        changed = await ids.revoke_app_password(args.bal, args.id)
+    async with admin_store(cfg) as st:
+        changed = await st.identities.revoke_app_password(args.bal, args.id)
         if changed:
-            await audit_admin(ids.db, "app_password.revoked", args.bal.lower(), {"id": args.id})
-    finally:
-        await ids.db.dispose()
+            await st.audit("app_password.revoked", args.bal.strip().lower(), {"id": args.id})
     print(f"app password {args.id} revoked" if changed else f"app password {args.id} was "
           "already revoked")
     return 0

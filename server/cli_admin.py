@@ -16,7 +16,7 @@ from policy.trust_list import TrustListError, parse_trust_list
 from .cli_output import emit, emit_record, fail
 from .config import Config, ConfigError
 from .jobs import JOBS, SCHEDULE, JobContext, job_names
-from .storage import open_store
+from .storage import admin_store
 from .trust import import_file
 
 
@@ -39,15 +39,15 @@ def add_admin_parsers(sub: Any) -> None:
 
 
 async def _tl_import(args: argparse.Namespace, cfg: Config) -> int:
-    db, _ = open_store(cfg)
-    try:
-        info, new = await import_file(TrustListStore(db), args.file)
-    except TrustListError as exc:
-        return fail(f"{args.file}: {exc}", 1)
-    except OSError as exc:
-        return fail(f"{args.file}: {exc.strerror}", 1)
-    finally:
-        await db.dispose()
+    async with admin_store(cfg) as st:
+        try:
+            info, new = await import_file(TrustListStore(st.db), args.file)
+        except TrustListError as exc:
+            return fail(f"{args.file}: {exc}", 1)
+        except OSError as exc:
+            return fail(f"{args.file}: {exc.strerror}", 1)
+        await st.audit("trustlist.imported", "", {"sha256": info.sha256, "new": new,
+                                                  "generated_at": info.generated_at})
     row = {"generated_at": info.generated_at.isoformat(), "sha256": info.sha256,
            "domains": info.domains, "new": new}
     emit_record(row, args.json)
@@ -55,13 +55,10 @@ async def _tl_import(args: argparse.Namespace, cfg: Config) -> int:
 
 
 async def _tl_show(args: argparse.Namespace, cfg: Config) -> int:
-    db, _ = open_store(cfg)
-    store = TrustListStore(db)
-    try:
+    async with admin_store(cfg) as st:
+        store = TrustListStore(st.db)
         latest = await store.latest_id()
         loaded = await store.load(latest) if latest is not None else None
-    finally:
-        await db.dispose()
     if loaded is None:
         return fail("no trust list imported yet (mss trustlist import FILE)", 1)
     tl = parse_trust_list(loaded[1])
@@ -93,10 +90,7 @@ async def _jobs_run(args: argparse.Namespace, cfg: Config) -> int:
     job = JOBS.get(args.name)
     if job is None:
         return fail(f"unknown job {args.name!r} (known: {', '.join(job_names())})", 2)
-    db, _ = open_store(cfg)
-    try:
-        result = await job(JobContext(cfg, TrustListStore(db)), _clock(args.now))
-    finally:
-        await db.dispose()
+    async with admin_store(cfg) as st:
+        result = await job(JobContext(cfg, TrustListStore(st.db)), _clock(args.now))
     print(f"{args.name}: {result.message}")
     return 0 if result.ok else 1

@@ -15,14 +15,12 @@ import sys
 from dataclasses import asdict
 from typing import Any
 
-from imap_store.store.accounts import AccountError, Accounts, BalInfo, validate_new_bal
-from imap_store.store.interfaces import AuditEvent
+from imap_store.store.accounts import AccountError, BalInfo, validate_new_bal
 from policy.password_policy import problem
 
-from .audit import DatabaseAuditSink
 from .cli_output import emit, emit_record
 from .config import Config
-from .storage import open_store
+from .storage import admin_store
 
 LIST_COLUMNS = ("address", "bal_type", "status", "rpps", "structure_id", "last_login_at")
 
@@ -64,23 +62,8 @@ def read_password(from_stdin: bool, cfg: Config, identities: list[str]) -> str:
     return password
 
 
-def _accounts(cfg: Config) -> Accounts:
-    db, keys = open_store(cfg)
-    return Accounts(db, keys)
-
-
 def _row(info: BalInfo) -> dict[str, Any]:
     return asdict(info)
-
-
-async def _audit(accounts: Accounts, event: str, info: BalInfo) -> None:
-    await audit_admin(accounts.db, event, info.address, {"type": info.bal_type})
-
-
-async def audit_admin(db: Any, event: str, bal: str, detail: dict[str, Any]) -> None:
-    """Record an admin action (protocol "cli") in the audit trail."""
-    await DatabaseAuditSink(db).record(AuditEvent(event, protocol="cli", bal=bal,
-                                                  detail=detail))
 
 
 async def _add(args: argparse.Namespace, cfg: Config) -> int:
@@ -92,32 +75,23 @@ async def _add(args: argparse.Namespace, cfg: Config) -> int:
         raise AccountError("cert-file", "certificate login for APP BALs is not available yet")
     validate_new_bal(args.address.strip().lower(), args.type, args.rpps, args.structure_id)
     password = read_password(args.password_stdin, cfg, [args.address])
-    accounts = _accounts(cfg)
-    try:
-        info = await accounts.create_bal(args.address, args.type, rpps=args.rpps,
-                                         structure_id=args.structure_id, password=password)
-        await _audit(accounts, "bal.created", info)
-    finally:
-        await accounts.db.dispose()
+    async with admin_store(cfg) as st:
+        info = await st.accounts.create_bal(args.address, args.type, rpps=args.rpps,
+                                            structure_id=args.structure_id, password=password)
+        await st.audit("bal.created", info.address, {"type": info.bal_type})
     emit_record(_row(info), args.json)
     return 0
 
 
 async def _list(args: argparse.Namespace, cfg: Config) -> int:
-    accounts = _accounts(cfg)
-    try:
-        emit((_row(i) for i in await accounts.list()), args.json, LIST_COLUMNS)
-    finally:
-        await accounts.db.dispose()
+    async with admin_store(cfg) as st:
+        emit((_row(i) for i in await st.accounts.list()), args.json, LIST_COLUMNS)
     return 0
 
 
 async def _show(args: argparse.Namespace, cfg: Config) -> int:
-    accounts = _accounts(cfg)
-    try:
-        info = await accounts.get(args.address)
-    finally:
-        await accounts.db.dispose()
+    async with admin_store(cfg) as st:
+        info = await st.accounts.get(args.address)
     if info is None:
         raise AccountError("address", f"no BAL {args.address}")
     emit_record(_row(info), args.json)
@@ -126,24 +100,16 @@ async def _show(args: argparse.Namespace, cfg: Config) -> int:
 
 async def _passwd(args: argparse.Namespace, cfg: Config) -> int:
     password = read_password(args.password_stdin, cfg, [args.address])
-    accounts = _accounts(cfg)
-    try:
-        await accounts.set_password(args.address, password)
-        info = await accounts.get(args.address)
-        if info is not None:
-            await _audit(accounts, "bal.password_changed", info)
-    finally:
-        await accounts.db.dispose()
+    async with admin_store(cfg) as st:
+        await st.accounts.set_password(args.address, password)
+        await st.audit("bal.password_changed", args.address.strip().lower(), {})
     print(f"password changed for {args.address.lower()}")
     return 0
 
 
 async def _delete(args: argparse.Namespace, cfg: Config) -> int:
-    accounts = _accounts(cfg)
-    try:
-        info = await accounts.delete_bal(args.address)
-        await _audit(accounts, "bal.deleted", info)
-    finally:
-        await accounts.db.dispose()
+    async with admin_store(cfg) as st:
+        info = await st.accounts.delete_bal(args.address)
+        await st.audit("bal.deleted", info.address, {"type": info.bal_type})
     print(f"deleted {info.address}: its messages and data keys are gone")
     return 0
