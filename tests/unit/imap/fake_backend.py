@@ -10,29 +10,9 @@ from typing import Literal
 
 from imap_store.store.folder_ops import FolderError, FolderStatus, canonical_name
 from imap_store.store.interfaces import AuditEvent, Principal
+from imap_store.store.mailbox import Folder, MessageRow
 from imap_store.store.message_meta import MessageMeta, compute_meta
 from imap_store.store.message_ops import AppendResult, CopyResult, MessagesGone, NewMessage
-
-
-@dataclass(frozen=True)
-class Folder:
-    id: int
-    bal_id: int
-    name: str
-    uidvalidity: int
-    uidnext: int
-    special_use: str | None
-    subscribed: bool
-    highestmodseq: int
-
-
-@dataclass(frozen=True)
-class MessageRow:
-    uid: int
-    flags: frozenset[str]
-    size: int
-    internaldate: dt.datetime
-    modseq: int
 
 
 class ChangeNotifier:
