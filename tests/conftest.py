@@ -8,19 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import Operator, drop_pg_database, make_operator
+from tests.support import Operator, make_operator, serving
 
 
 @pytest.fixture
 async def operator(tmp_path: Path) -> AsyncIterator[Operator]:
-    op = await make_operator(tmp_path)
-    await op.start()
-    try:
+    async with serving(await make_operator(tmp_path)) as op:
         yield op
-    finally:
-        await op.stop()
-        if op.pg_name:
-            await drop_pg_database(op.pg_name)
 
 
 @pytest.fixture(autouse=True)

@@ -13,6 +13,8 @@ import os
 import re
 import secrets
 import ssl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -137,3 +139,15 @@ async def make_operator(tmp_path: Path, *, dev_ports: bool = False,
             fh.write("\n" + extra_toml + "\n")
     cfg = config_mod.load(directory / "mss.toml")
     return Operator(directory, cfg, pg_name)
+
+
+@asynccontextmanager
+async def serving(op: Operator) -> AsyncIterator[Operator]:
+    """Start `op`, yield it, then stop it and drop its PostgreSQL database if any."""
+    await op.start()
+    try:
+        yield op
+    finally:
+        await op.stop()
+        if op.pg_name:
+            await drop_pg_database(op.pg_name)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import REAL_TRUST_LIST, Operator, drop_pg_database, make_operator
+from tests.support import REAL_TRUST_LIST, Operator, make_operator, serving
 
 SMALL_LIMITS = """
 [limits]
@@ -21,16 +21,10 @@ patient_max_message_size = 100000
 @asynccontextmanager
 async def running_operator(tmp_path: Path, extra_toml: str = "",
                            trust_list: bool = True) -> AsyncIterator[Operator]:
-    op = await make_operator(tmp_path, extra_toml=extra_toml)
-    await op.start()
-    try:
+    async with serving(await make_operator(tmp_path, extra_toml=extra_toml)) as op:
         if trust_list:
             await op.import_trust_list(REAL_TRUST_LIST.read_bytes())
         yield op
-    finally:
-        await op.stop()
-        if op.pg_name:
-            await drop_pg_database(op.pg_name)
 
 
 @pytest.fixture

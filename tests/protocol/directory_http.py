@@ -15,7 +15,7 @@ from pathlib import Path
 from imap_store.store.directory import Directory, ImportReport
 from imap_store.store.publication import set_published
 from server import config as config_mod
-from tests.support import FIXTURES, Operator, drop_pg_database, make_operator
+from tests.support import FIXTURES, Operator, make_operator, serving
 
 SAMPLE = FIXTURES / "annuaire-extraction-sample.txt"
 SAMPLE_LINES = 301
@@ -34,13 +34,8 @@ async def http_operator(tmp_path: Path, *, tls: bool = True,
                       path.read_text())
         path.write_text(text)
         op.cfg = config_mod.load(path)
-    await op.start()
-    try:
-        yield op
-    finally:
-        await op.stop()
-        if op.pg_name:
-            await drop_pg_database(op.pg_name)
+    async with serving(op) as running:
+        yield running
 
 
 def directory(op: Operator) -> Directory:
