@@ -7,6 +7,7 @@ BIN    := $(VENV)/bin
 VAR    ?= var
 DOMAIN ?= demo.mssante.fr
 DEMO   ?= demo@$(DOMAIN)
+PRODUCT := server smtp_gateway policy imap_store message directory certs
 
 .PHONY: run test lint venv clean-var
 
@@ -35,8 +36,8 @@ test: $(BIN)/mss
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: $(BIN)/mss
-	$(BIN)/ruff check server smtp_gateway policy imap_store migrations tests bench
-	$(BIN)/mypy server smtp_gateway policy imap_store
+	$(BIN)/ruff check $(PRODUCT) migrations tests bench
+	$(BIN)/mypy $(PRODUCT)
 	$(BIN)/lint-imports
 
 clean-var:

@@ -30,8 +30,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.directory_data import generate  # noqa: E402
+from directory.service import Directory  # noqa: E402
 from imap_store.store.db import Database  # noqa: E402
-from imap_store.store.directory import Directory  # noqa: E402
 from server.initdir import InitOptions, init_directory  # noqa: E402
 
 QUERY_KINDS = ("last name", "last + first name", "rpps", "profession + city",

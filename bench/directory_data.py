@@ -1,6 +1,6 @@
 """Generate an Annuaire Santé "Extraction des BAL MSSanté" file of any size.
 
-Same layout as the real daily file (MSS-RULES section 3): UTF-8, `|`, a header
+Same layout as the real daily file (docs/rules.md "The directory file"): UTF-8, `|`, a header
 line, 31 columns; about 85 % PER and 15 % ORG rows, accented and compound
 names, Corsican and overseas départements, a few duplicated address lines
 (about 169 per 536,000 like the real file), every 50th line ending with a

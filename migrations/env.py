@@ -15,6 +15,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from directory import models as _directory_models  # noqa: F401  (registers the directory tables)
 from imap_store.store.models import Base
 
 target_metadata = Base.metadata

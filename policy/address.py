@@ -11,7 +11,7 @@ Invariants:
 - addresses compare case-insensitively (`str.lower`, not `casefold`, so that
   distinct non-ASCII addresses are never folded together).
 
-Ref: RFC 5321 4.1.2 (Mailbox = Local-part "@" Domain); MSS-RULES R2 (exact,
+Ref: RFC 5321 4.1.2 (Mailbox = Local-part "@" Domain); R2 (exact,
 case-insensitive domain match).
 """
 

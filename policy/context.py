@@ -18,8 +18,8 @@ The gateway builds a `MailContext` at MAIL FROM, then derives one
 end of DATA (`DataContext.from_mail`). The `submission` listener value also
 covers implicit-TLS submission (port 465); `mx` is the inter-operator port.
 
-Ref: RFC 5321 3.3 (transaction stages); RFC 1870 (SIZE=); MSS-RULES R3, R4,
-R15, R16, R18, R21; ARCHITECTURE.md "Defaults"; STYLE.md lessons 1, 2.
+Ref: RFC 5321 3.3 (transaction stages); RFC 1870 (SIZE=); R3, R4,
+R15, R16, R18, R21; docs/architecture.md "Defaults"; docs/architecture.md "Conventions" 1, 2.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from email.message import Message
 from enum import Enum
 from typing import Any, Literal
 
-from policy.operator_dn import OperatorDN
-from policy.trust_list import TrustList
+from .operator_dn import OperatorDN
+from .trust_list import TrustList
 
 Listener = Literal["submission", "mx"]
 BalType = Literal["PER", "ORG", "APP", "CAB"]
@@ -85,7 +85,7 @@ _DEFAULT_CAPS: tuple[tuple[str, int], ...] = (("PER", 50), ("ORG", 100), ("APP",
 
 @dataclass(frozen=True, kw_only=True)
 class PolicyLimits:
-    """Operator limits (ARCHITECTURE.md "Defaults").
+    """Operator limits (docs/architecture.md "Defaults").
 
     `max_recipients` holds (BAL type, cap) pairs; a mapping given is frozen into pairs.
     """

@@ -21,7 +21,7 @@ its exception propagates, for the gateway's single reply point to answer
 the `modes` mapping; a name may appear at several stages (e.g. `message_size`
 at MAIL and DATA) and then one mode governs all of them.
 
-Ref: STYLE.md lessons 1, 2, 4, 6; Postfix `warn_if_reject`, `soft_bounce`;
+Ref: docs/architecture.md "Conventions" 1, 2, 4, 6; Postfix `warn_if_reject`, `soft_bounce`;
 RFC 5321 4.2.5 (reply after DATA).
 """
 
@@ -33,9 +33,9 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from policy.context import STAGE_CONTEXT, Stage
-from policy.reply import Reply
-from policy.verdict import Action, Verdict
+from .context import STAGE_CONTEXT, Stage
+from .reply import Reply
+from .verdict import Action, Verdict
 
 Check = Callable[[Any], "Verdict | None"]
 

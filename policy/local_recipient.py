@@ -14,17 +14,17 @@ Owns two RCPT-stage rules:
 Invariants: the rule never looks anything up itself; a state given for a
 non-local domain is still honoured (the gateway knows best what it hosts).
 
-Ref: MSS-RULES R3 (never relay), R14 (550 5.1.1), R28 (suspended 550 5.2.1,
+Ref: R3 (never relay), R14 (550 5.1.1), R28 (suspended 550 5.2.1,
 deleted 550 5.1.1); T8, T31; RFC 5321 3.6.2 (relaying), 7.1;
 RFC 3463 3.2 (X.1.1), 3.3 (X.2.1).
 """
 
 from __future__ import annotations
 
-from policy.address import domain_of
-from policy.context import RcptContext
-from policy.replies import LOCAL_ERROR, MAILBOX_DISABLED, RELAY_DENIED, UNKNOWN_RECIPIENT
-from policy.verdict import Verdict
+from .address import domain_of
+from .context import RcptContext
+from .replies import LOCAL_ERROR, MAILBOX_DISABLED, RELAY_DENIED, UNKNOWN_RECIPIENT
+from .verdict import Verdict
 
 NAME = "local_recipient"
 RELAY_NAME = "no_relay"

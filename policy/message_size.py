@@ -15,17 +15,17 @@ received, before any header the server adds); a missing `SIZE=` is no
 objection at MAIL/RCPT. Mixed patient and professional recipients are allowed
 (R17); only the size cap changes.
 
-Ref: MSS-RULES R16 (25 MB towards Mon Espace Sante, unit unconfirmed: the
+Ref: R16 (25 MB towards Mon Espace Sante, unit unconfirmed: the
 default 25,000,000 bytes is the cautious reading), R17, R21; T20, T21;
 RFC 1870 (SIZE, 552 after MAIL and after DATA); RFC 3463 3.4 (X.3.4).
 """
 
 from __future__ import annotations
 
-from policy.context import DataContext, MailContext, RcptContext
-from policy.patient_address import is_patient_address
-from policy.replies import MESSAGE_TOO_BIG, PATIENT_MESSAGE_TOO_BIG
-from policy.verdict import Verdict
+from .context import DataContext, MailContext, RcptContext
+from .patient_address import is_patient_address
+from .replies import MESSAGE_TOO_BIG, PATIENT_MESSAGE_TOO_BIG
+from .verdict import Verdict
 
 NAME = "message_size"
 PATIENT_NAME = "patient_message_size"

@@ -5,7 +5,7 @@ the delivery log, e.g. `X-MSS-NIL` for usage statistics), `parse_codecda`,
 `mss_header_problems(headers)` and the DATA-stage rule `mss_headers`
 (`check`), registered in mode WARN by default.
 
-Syntax checked (section 4 of MSS-RULES):
+Syntax checked (docs/rules.md "X-MSS headers"):
 - `X-MSS-INS`: `O` or `N`; `X-MSS-MES`: `FIN`;
 - `X-MSS-CODECDA`: comma-separated codes `[A-Za-z0-9._+-]+` (spaces around
   commas tolerated); `X-MSS-NIL`: one non-empty token of visible ASCII;
@@ -16,7 +16,7 @@ the operator): a message *without* them is never refused, and the rule
 defaults to WARN so that malformed values are logged, not bounced (R19, T26).
 Nothing here rewrites or strips a header: the message passes unchanged (T24).
 
-Ref: MSS-RULES R19, section 4 (ECO.2.4.1-2.4.3, ECO.2.2.8); T24-T26;
+Ref: R19, section 4 (ECO.2.4.1-2.4.3, ECO.2.2.8); T24-T26;
 RFC 5322 3.6.8 (optional fields); RFC 3463 3.7 (X.6.0).
 """
 
@@ -26,9 +26,9 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 
-from policy.context import DataContext
-from policy.replies import INVALID_MSS_HEADER
-from policy.verdict import Verdict
+from .context import DataContext
+from .replies import INVALID_MSS_HEADER
+from .verdict import Verdict
 
 NAME = "mss_headers"
 MSS_HEADERS = ("X-MSS-INS", "X-MSS-MES", "X-MSS-CODECDA", "X-MSS-NIL")

@@ -22,7 +22,7 @@ Invariants:
   store C first).
 
 Ref: RFC 4514 2.4 and 3 (string form, escapes); RFC 1779 2.3 (quoted
-values); RFC 4517 4.2.11 (caseIgnoreMatch); MSS-RULES R1, R4.
+values); RFC 4517 4.2.11 (caseIgnoreMatch); R1, R4.
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ A pure check: `problem(password, identities, min_length)` returns the public
 reason a password is refused, or None. App passwords are random and never
 pass through here.
 
-Ref: MSS-RULES R9, R10; NIST SP 800-63B 5.1.1.2 (length, blocklist, no
-composition rules); ARCHITECTURE "Passwords".
+Ref: R9, R10; NIST SP 800-63B 5.1.1.2 (length, blocklist, no
+composition rules); docs/architecture.md "Passwords".
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ Invariants:
 - digits are ASCII `[0-9]` only (no Unicode digits), and matching is `fullmatch`
   (no trailing newline slips through).
 
-Ref: MSS-RULES R15 (553 5.1.3 [inferred]), R17 (mixed patient/professional
+Ref: R15 (553 5.1.3 [inferred]), R17 (mixed patient/professional
 recipients allowed), section 2 (key algorithm, CNAM `NirKey::compute`);
 RFC 3463 3.2 (X.1.3 bad destination mailbox address syntax).
 """
@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import re
 
-from policy.address import split_address
-from policy.context import RcptContext
-from policy.replies import BAD_PATIENT_ADDRESS
-from policy.verdict import Verdict
+from .address import split_address
+from .context import RcptContext
+from .replies import BAD_PATIENT_ADDRESS
+from .verdict import Verdict
 
 NAME = "patient_address"
 PATIENT_DOMAIN = "patient.mssante.fr"

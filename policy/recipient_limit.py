@@ -19,7 +19,7 @@ Owns three rules:
 
 Invariants: recipients are counted case-insensitively and without duplicates.
 
-Ref: MSS-RULES R18 (452 4.5.3 [inferred], log the count); T23;
+Ref: R18 (452 4.5.3 [inferred], log the count); T23;
 RFC 5321 4.5.3.1.8 and 4.5.3.1.10 (452 too many recipients); RFC 3463 3.6 (X.5.3).
 """
 
@@ -27,10 +27,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from policy.address import normalise_address
-from policy.context import DataContext, RcptContext
-from policy.replies import DAILY_RECIPIENT_BUDGET, TOO_MANY_RECIPIENTS
-from policy.verdict import Verdict
+from .address import normalise_address
+from .context import DataContext, RcptContext
+from .replies import DAILY_RECIPIENT_BUDGET, TOO_MANY_RECIPIENTS
+from .verdict import Verdict
 
 NAME = "recipient_limit"
 BUDGET_NAME = "daily_recipient_budget"

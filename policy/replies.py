@@ -8,14 +8,14 @@ Invariants: one constant per distinct situation, even where two share a code
 (TOO_MANY_RECIPIENTS and DAILY_RECIPIENT_BUDGET are both 452 4.5.3), so that
 the audit and the tests can tell them apart. `ALL_REPLIES` lists them all.
 
-Ref: MSS-RULES R1, R3, R4, R14-R16, R18, R19, R21, R28 (every code there is
+Ref: R1, R3, R4, R14-R16, R18, R19, R21, R28 (every code there is
 [inferred]); RFC 5321 4.2.2-4.2.3; RFC 3463 3.1-3.8; RFC 4954 6 (530 5.7.0);
 RFC 1870 (552 5.3.4 for SIZE).
 """
 
 from __future__ import annotations
 
-from policy.reply import Reply
+from .reply import Reply
 
 # Trust space (R1-R4)
 TRUST_SPACE_RECIPIENT = Reply(550, "5.7.1", "Recipient outside the MSSante trust space")
@@ -49,7 +49,7 @@ NULL_SENDER_NOT_REPORT = Reply(
 # Content (R19)
 INVALID_MSS_HEADER = Reply(554, "5.6.0", "Invalid X-MSS header")
 
-# Anything unexpected (STYLE lesson 4)
+# Anything unexpected (docs/architecture.md "Conventions" 4)
 LOCAL_ERROR = Reply(451, "4.3.0", "Requested action aborted: local error in processing")
 
 ALL_REPLIES: dict[str, Reply] = {

@@ -12,7 +12,7 @@ Invariants:
   `SmtpReject.reason` or `Verdict.reason` (audit log), never in the reply.
 
 Ref: RFC 5321 4.2 (reply codes); RFC 3463 (enhanced status codes);
-RFC 2034 (ENHANCEDSTATUSCODES); STYLE.md lessons 3-5.
+RFC 2034 (ENHANCEDSTATUSCODES); docs/architecture.md "Conventions" 3-5.
 """
 
 from __future__ import annotations

@@ -28,15 +28,15 @@ enforced refusal wins, so the order decides which reply the client sees.
 | DATA  | recipient_justify       | enforce | R18: audit note above threshold   |
 | DATA  | mss_headers             | warn    | R19: X-MSS-* syntax               |
 
-No rule is registered for CONNECT or EHLO yet; the stages exist so that the
-gateway can call the engine there and later rules need no wiring change.
+No rule is registered for CONNECT or EHLO; the stages exist so that a rule
+added there needs no wiring change.
 
-Ref: STYLE.md lessons 2 and 6; MSS-RULES R1, R3, R4, R14-R19, R21, R28.
+Ref: docs/architecture.md "Conventions" 2 and 6; R1, R3, R4, R14-R19, R21, R28.
 """
 
 from __future__ import annotations
 
-from policy import (
+from . import (
     local_recipient,
     message_size,
     mss_headers,
@@ -45,8 +45,8 @@ from policy import (
     sender,
     trust_space,
 )
-from policy.context import Stage
-from policy.engine import Mode, RuleSpec
+from .context import Stage
+from .engine import Mode, RuleSpec
 
 MAIL, RCPT, DATA = Stage.MAIL, Stage.RCPT, Stage.DATA
 

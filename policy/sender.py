@@ -19,7 +19,7 @@ is only trusted when `email.utils.getaddresses` and the stricter
 `email.headerregistry` parser agree on it (a value the two read differently
 is a spoofing attempt, cf. CVE-2023-27043), otherwise it is a mismatch.
 
-Ref: MSS-RULES R10 (personal credentials, ORG BALs), R22 (DSN), R23 (MDN),
+Ref: R10 (personal credentials, ORG BALs), R22 (DSN), R23 (MDN),
 R24 (traces name the person); RFC 6409 8.1 (submission may check the
 sender); RFC 5322 3.6.2 (From, Sender); RFC 3464, RFC 8098 (report types);
 RFC 4954 6 (530 5.7.0); RFC 3463 3.8 (X.7.1).
@@ -31,15 +31,15 @@ from email.errors import InvalidHeaderDefect
 from email.headerregistry import AddressHeader, HeaderRegistry
 from email.utils import getaddresses
 
-from policy.address import normalise_address
-from policy.context import DataContext, MailContext
-from policy.replies import (
+from .address import normalise_address
+from .context import DataContext, MailContext
+from .replies import (
     AUTH_REQUIRED,
     FROM_HEADER_MISMATCH,
     NULL_SENDER_NOT_REPORT,
     SENDER_NOT_AUTHORISED,
 )
-from policy.verdict import Verdict
+from .verdict import Verdict
 
 NAME = "sender_authorised"
 NULL_NAME = "null_sender"

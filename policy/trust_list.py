@@ -20,7 +20,7 @@ Invariants:
 - DOCTYPE and ENTITY declarations are refused before expansion (billion
   laughs, external entities), and files over `MAX_TRUST_LIST_BYTES` too.
 
-Ref: MSS-RULES R1 (format, namespace, one domain under several DNs), R2 (exact
+Ref: R1 (format, namespace, one domain under several DNs), R2 (exact
 match, non-.mssante.fr names), R4 (DN per domain); XML 1.0 2.8 (DTD).
 """
 
@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from xml.parsers import expat
 
-from policy.operator_dn import DNMatchKey, OperatorDN, dn_match_key, format_dn, parse_dn
+from .operator_dn import DNMatchKey, OperatorDN, dn_match_key, format_dn, parse_dn
 
 __all__ = [
     "ANS_NAMESPACE",

@@ -3,7 +3,7 @@
 Owns three rules:
 - `trust_space` (RCPT, `check`): a recipient whose domain is neither local nor
   on the trust list is refused, 550 5.7.1 (R3). With no trust list ever
-  loaded, remote recipients get 451 4.3.0 (ARCHITECTURE "Defaults"); local
+  loaded, remote recipients get 451 4.3.0 (docs/architecture.md "Defaults"); local
   domains are always trusted, list or no list.
 - `trust_space_sender` (MAIL, MX listener only, `check_sender`): the MAIL
   FROM domain must be local or on the list, else 550 5.7.1 (R1, T5). The
@@ -17,22 +17,22 @@ Owns three rules:
 Invariants: membership is exact and case-insensitive (`TrustList.is_trusted`),
 never a suffix test (R2); reasons name the list version for the audit.
 
-Ref: MSS-RULES R1, R2, R3, R4; T5, T6, T10, T15; RFC 3463 3.8 (X.7.1).
+Ref: R1, R2, R3, R4; T5, T6, T10, T15; RFC 3463 3.8 (X.7.1).
 """
 
 from __future__ import annotations
 
-from policy.address import domain_of
-from policy.context import MailContext, RcptContext
-from policy.replies import (
+from .address import domain_of
+from .context import MailContext, RcptContext
+from .replies import (
     NO_TRUST_LIST,
     OPERATOR_CERT_REQUIRED,
     OPERATOR_DN_MISMATCH,
     TRUST_SPACE_RECIPIENT,
     TRUST_SPACE_SENDER,
 )
-from policy.trust_list import format_dn
-from policy.verdict import Verdict
+from .trust_list import format_dn
+from .verdict import Verdict
 
 NAME = "trust_space"
 SENDER_NAME = "trust_space_sender"

@@ -12,7 +12,7 @@ Invariants (checked at construction):
 - `rule` names the rule (a `RULE_NAMES` entry); `reason` is internal detail for
   the audit log and is never sent to the client.
 
-Ref: STYLE.md lessons 1, 4, 5; MSS-RULES R18, R24, R26.
+Ref: docs/architecture.md "Conventions" 1, 4, 5; R18, R24, R26.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from policy.reply import Reply, SmtpReject
+from .reply import Reply, SmtpReject
 
 
 class Action(Enum):

@@ -7,7 +7,7 @@ Invariants:
   finish, idle SMTP sessions get `421`, IMAP sessions get `* BYE`, then the
   database is closed. Nothing is half-written (each delivery is one transaction).
 
-Ref: ARCHITECTURE "Contracts" (listeners); MSS-RULES R5, R8.
+Ref: docs/architecture.md "Contracts" (listeners); R5, R8.
 """
 
 from __future__ import annotations
@@ -80,13 +80,13 @@ async def start(cfg: Config) -> Running:
                 backend=services.imap_backend, limits=_imap_limits(cfg),
                 hostname=cfg.server.hostname)
             running.imap.append((name, imap))
-    if lst.http.enabled:  # directory and HTTP issue
+    if lst.http.enabled:
         running.http = await start_http(
             cfg, services.db, authenticator(cfg, services.accounts, services.keys,
                                             services.audit, "http"),
             ssl_context=ctx if lst.http.tls else None)
     if lst.smtp.enabled:
-        log.warning("listeners.smtp: not served by this version yet (coming issues)")
+        log.warning("listeners.smtp: the inter-operator MX is not served by this version")
     log.info("listening: %s", running.ports())
     return running
 

@@ -7,9 +7,9 @@ Invariants:
   drops keys that could carry content as a second line of defence.
 - Timestamps are UTC with milliseconds.
 
-The tamper-evident chain and `mss audit export` come with a later issue.
+This version keeps no hash chain between records and has no `mss audit export`.
 
-Ref: MSS-RULES R24; ARCHITECTURE "AuditSink".
+Ref: R24; docs/architecture.md "AuditSink".
 """
 
 from __future__ import annotations
@@ -37,6 +37,11 @@ class DatabaseAuditSink:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._lost = 0
+
+    @property
+    def lost_records(self) -> int:
+        return self._lost
 
     async def record(self, event: AuditEvent) -> None:
         row = AuditRecord(ts=datetime.now(UTC), event=event.event, protocol=event.protocol,
@@ -48,3 +53,11 @@ class DatabaseAuditSink:
         except Exception:
             log.exception("audit write failed for event %s", event.event)
             raise
+
+    async def record_after_commit(self, event: AuditEvent) -> None:
+        try:
+            await self.record(event)
+        except Exception:  # the failure was logged by record(); the reply stands
+            self._lost += 1
+            log.error("audit record lost after commit: event %s, session %s (%d lost)",
+                      event.event, event.session, self._lost)

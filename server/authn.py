@@ -9,7 +9,7 @@ Invariants:
 - A successful login resets that pair's failures and records the BAL's
   last-login time (R28), once per login, never per IMAP command.
 
-Ref: MSS-RULES R9, R10, R24, R28; ARCHITECTURE "Defaults" (lockout).
+Ref: R9, R10, R24, R28; docs/architecture.md "Defaults" (lockout).
 """
 
 from __future__ import annotations

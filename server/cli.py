@@ -1,6 +1,6 @@
 """The `mss` command: argument parsing and dispatch to the verbs.
 
-Exit codes (ARCHITECTURE "Contracts"): 0 success; 1 refused or a problem found;
+Exit codes (docs/architecture.md "Contracts"): 0 success; 1 refused or a problem found;
 2 usage or configuration error. Errors go to stderr as `mss: error: ...`
 naming the field or key. `--json` gives one JSON object per line.
 """
@@ -73,13 +73,13 @@ def _init(args: argparse.Namespace) -> int:
 
 
 async def _serve(args: argparse.Namespace, cfg: config_mod.Config) -> int:
-    from .app import serve_forever
+    from server.app import serve_forever
     await serve_forever(cfg)
     return 0
 
 
 async def _db_upgrade(args: argparse.Namespace, cfg: config_mod.Config) -> int:
-    from .migrate import upgrade_to_head_async
+    from server.migrate import upgrade_to_head_async
     await upgrade_to_head_async(cfg.database.url, cfg.base_dir)
     print("database is at the newest schema")
     return 0

@@ -5,7 +5,7 @@ Invariants: the address and type of a BAL are never changed (`bal set`
 refuses them, exit 1); app-password secrets are printed once and never stored
 in clear; every change is audited (protocol "cli").
 
-Ref: MSS-RULES R9, R10, R12, R13, R28; ARCHITECTURE "Contracts", "Identities".
+Ref: R9, R10, R12, R13, R28; docs/architecture.md "Contracts", "Identities".
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """`mss trustlist import|show` and `mss jobs list|run`.
 
-Ref: MSS-RULES R1, R2; ARCHITECTURE "Contracts" (verbs), "Time" (jobs).
+Ref: R1, R2; docs/architecture.md "Contracts" (verbs), "Time" (jobs).
 """
 
 from __future__ import annotations

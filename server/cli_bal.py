@@ -4,7 +4,7 @@ Invariants: address and type are fixed at creation (no verb changes them);
 a BAL's domain must be one of `[server] domains`; `delete` removes the BAL,
 its content and its data keys (crypto-shredding).
 
-Ref: MSS-RULES R12; ARCHITECTURE "Contracts" (`mss bal add`).
+Ref: R12; docs/architecture.md "Contracts" (`mss bal add`).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ refused (not this layout, unreadable, no valid line).
 with none (like grep), 2 for a query with no usable word. `--json`: one JSON
 object per result line.
 
-Ref: MSS-RULES R14, section 3; ARCHITECTURE "Contracts" (verbs, exit codes).
+Ref: R14, section 3; docs/architecture.md "Contracts" (verbs, exit codes).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
-from imap_store.store.directory import (
+from directory.service import (
     Directory,
     DirectoryImportError,
     DirectoryResult,

@@ -7,7 +7,7 @@ Invariants:
 - Discovery for every verb but `init`: `--config`, `$MSS_CONFIG`,
   `./mss.toml`, `/etc/mss/mss.toml`.
 
-Ref: ARCHITECTURE "Contracts" (config keys, listeners, defaults).
+Ref: docs/architecture.md "Contracts" (config keys, listeners, defaults).
 """
 
 from __future__ import annotations
@@ -102,7 +102,10 @@ class RelaySection:
 
 @dataclass(frozen=True)
 class PolicySection:
-    """Rule modes (`enforce`, `warn`, `off`) and the global soft bounce (STYLE 6)."""
+    """Rule modes (`enforce`, `warn`, `off`) and the global soft bounce.
+
+    Ref: docs/architecture.md "Conventions" 6.
+    """
 
     soft_bounce: bool = False
     modes: dict[str, str] = field(default_factory=dict)
@@ -120,7 +123,7 @@ class RecipientsSection:
 
 @dataclass(frozen=True)
 class AuthSection:
-    """Login rules (R9, R10; ARCHITECTURE "Defaults"): lockout, delays, password policy."""
+    """Login rules (R9, R10; docs/architecture.md "Defaults"): lockout, delays, password policy."""
 
     max_failures: int = 5
     failure_window: int = 900
@@ -132,7 +135,7 @@ class AuthSection:
     app_password_types: tuple[str, ...] = ("PER", "ORG", "APP", "CAB")
 
 
-# --- [http] and [http.autoconfig] (directory and HTTP issue) ---------------------
+# --- [http] and [http.autoconfig] ----------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -270,7 +273,7 @@ def _validate(cfg: Config) -> None:
             raise ConfigError(f"listeners.{name}.port: {lst.port} is not a TCP port")
         if lst.proxy_protocol:
             raise ConfigError(f"listeners.{name}.proxy_protocol: the PROXY protocol is not "
-                              "supported by this version (scale-out issue); set it to false")
+                              "supported by this version; set it to false")
     if not cfg.server.domains:
         raise ConfigError("server.domains: at least one local domain is required")
     if cfg.log.level not in ("debug", "info", "warning", "error"):

@@ -13,10 +13,11 @@ import asyncio
 import secrets
 from pathlib import Path
 
+from certs.pki import write_private
+from directory.local_entries import LOCAL_ENTRIES
 from imap_store.store.accounts import Accounts
 from imap_store.store.trustlists import TrustListStore
 
-from .certs import write_private
 from .config import Config, load
 from .storage import open_store
 from .trust import import_trust_list
@@ -27,7 +28,7 @@ BUNDLED_TRUST_LIST = Path(__file__).parent / "data" / "listeblanchemssante.xml"
 async def ensure_demo(cfg: Config, address: str, password_file: Path) -> None:
     db, keys = open_store(cfg)
     try:
-        accounts = Accounts(db, keys)
+        accounts = Accounts(db, keys, LOCAL_ENTRIES)
         if await accounts.get(address) is None:
             password = secrets.token_urlsafe(15)
             await accounts.create_bal(address, "PER", rpps="10000000000", password=password)

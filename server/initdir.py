@@ -6,7 +6,7 @@ Invariants:
   (replacing it would make every stored message unreadable).
 - Private keys and the KEK are written 0600; the config holds no secret.
 
-Ref: ARCHITECTURE "Contracts" (`mss init`, Files, Listeners).
+Ref: docs/architecture.md "Contracts" (`mss init`, Files, Listeners).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
+from certs.pki import Issued, load_ca, make_ca, make_server_cert, write_private
 from imap_store.store.crypto import generate_kek_file
 
-from .certs import Issued, load_ca, make_ca, make_server_cert, write_private
 from .migrate import upgrade_to_head
 
 STANDARD_PORTS = {"smtp": 25, "submission": 587, "submissions": 465, "imap": 143,

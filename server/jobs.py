@@ -2,11 +2,12 @@
 
 Invariants: each job takes the clock (`now`) as a parameter and is idempotent
 per period; a failed job changes nothing it cannot finish and says why.
-Names are fixed by the contract (ARCHITECTURE "Time"); later issues add
-`crl-refresh`, `retention`, `quota-warn`, `inactivity`, `audit-purge`,
-`queue-expire`.
+Names are fixed by the contract (docs/architecture.md "Time"). This version
+defines `trustlist-refresh` only; the other contract names (`crl-refresh`,
+`retention`, `quota-warn`, `inactivity`, `audit-purge`, `queue-expire`) are
+refused as unknown jobs.
 
-Ref: ARCHITECTURE "Time"; MSS-RULES R1 (trust-list refresh, keep the last good).
+Ref: docs/architecture.md "Time"; R1 (trust-list refresh, keep the last good).
 """
 
 from __future__ import annotations

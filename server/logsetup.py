@@ -6,7 +6,7 @@ two of its warnings that do not apply here are dropped: "AUTH without TLS"
 (our implicit-TLS listener is TLS from the first byte) and the deprecation of
 `Session.login_data` (raised by aiosmtpd's own AUTH code).
 
-Ref: MSS-RULES R24 (content is never logged).
+Ref: R24 (content is never logged).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Schema migrations: `mss init` and `mss db upgrade` run Alembic to head here.
 
-Ref: ARCHITECTURE "Storage" (Alembic is the only way the schema changes).
+Ref: docs/architecture.md "Storage" (Alembic is the only way the schema changes).
 """
 
 from __future__ import annotations

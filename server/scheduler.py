@@ -1,10 +1,11 @@
 """The in-process scheduler (APScheduler 3.11) running the jobs of `server.jobs`.
 
 Invariants: jobs run with the real clock here and with `--now` from the CLI;
-a job's exception is logged and the scheduler goes on. With several
-processes on PostgreSQL, one leader runs jobs (advisory lock; scale-out issue).
+a job's exception is logged and the scheduler goes on. Every `mss serve`
+process runs its own scheduler: this version elects no leader among several
+processes sharing one PostgreSQL, so each runs the jobs (they are idempotent).
 
-Ref: ARCHITECTURE "Scheduler", "Time".
+Ref: docs/architecture.md "Scheduler", "Time".
 """
 
 from __future__ import annotations

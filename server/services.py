@@ -4,17 +4,18 @@ Builds the database, key provider, store facades, audit sink, intake, policy
 gate and authenticators from the configuration, and hands each protocol the
 narrow bundle it needs.
 
-Ref: ARCHITECTURE "Top-level layout" (server/ is the composition root).
+Ref: docs/architecture.md "Top-level layout" (server/ is the composition root).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from imap_store.imap.backend import Authenticate
+from directory.local_entries import LOCAL_ENTRIES
 from imap_store.store.accounts import Accounts
 from imap_store.store.db import Database
 from imap_store.store.delivery import DeliveryStore
+from imap_store.store.interfaces import Authenticate
 from imap_store.store.keys import DataKeys
 from imap_store.store.logins import LoginChecker
 from imap_store.store.mailbox import MailboxStore
@@ -90,7 +91,7 @@ def policy_engine(cfg: Config) -> PolicyEngine:
 async def build_services(cfg: Config) -> Services:
     db, keys = open_store(cfg)
     notifier = ChangeNotifier()
-    accounts = Accounts(db, keys)
+    accounts = Accounts(db, keys, LOCAL_ENTRIES)
     mailbox = MailboxStore(db, keys, notifier)
     delivery = DeliveryStore(db, keys, notifier)
     audit = DatabaseAuditSink(db)

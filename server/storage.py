@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from directory.local_entries import LOCAL_ENTRIES
 from imap_store.store.accounts import Accounts
 from imap_store.store.crypto import FileKeyProvider
 from imap_store.store.db import Database
@@ -41,7 +42,7 @@ class AdminStore:
 
     @property
     def accounts(self) -> Accounts:
-        return Accounts(self.db, self.keys)
+        return Accounts(self.db, self.keys, LOCAL_ENTRIES)
 
     @property
     def identities(self) -> Identities:

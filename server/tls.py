@@ -4,7 +4,7 @@ Invariants: TLS 1.2 minimum everywhere (R5); TLS 1.2 offers only the four
 ECDHE-RSA suites of R6 (TLS 1.3 keeps its own suites, and can be disabled
 with `tls.tls13 = false`); compression and renegotiation are off.
 
-Ref: MSS-RULES R5, R6, R7; RFC 8996 (TLS 1.0/1.1 deprecated).
+Ref: R5, R6, R7; RFC 8996 (TLS 1.0/1.1 deprecated).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ Invariants:
 - A running server polls the database and picks up a version imported by
   `mss trustlist import` or the refresh job within `poll_seconds` (5 s).
 
-Ref: MSS-RULES R1, R2; ARCHITECTURE "Contracts" (admin verbs seen within 5 s).
+Ref: R1, R2; docs/architecture.md "Contracts" (admin verbs seen within 5 s).
 """
 
 from __future__ import annotations

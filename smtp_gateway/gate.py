@@ -6,7 +6,7 @@ BAL, which trust list is in force) and turns an `Outcome` into either nothing
 reason. Warnings ("would refuse") and notes are audited here with the rule,
 the reason and the trust-list version; the client never sees them.
 
-Ref: STYLE lessons 1, 2, 4-6; MSS-RULES R3, R14-R16, R18, R19, R21.
+Ref: docs/architecture.md "Conventions" 1, 2, 4-6; R3, R14-R16, R18, R19, R21.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from imap_store.store.delivery import DeliveryStore
 from imap_store.store.interfaces import AuditEvent, AuditSink, Principal
+from message.facts import MessageFacts
 from policy.context import DataContext, MailContext, PolicyLimits, RcptContext, SessionFacts, Stage
 from policy.engine import Outcome, PolicyEngine
 from policy.reply import SmtpReject
@@ -23,7 +24,6 @@ from policy.trust_list import TrustList
 from policy.verdict import Verdict
 
 from .intake import LocalRecipient
-from .message_facts import MessageFacts
 
 
 class TrustSource(Protocol):

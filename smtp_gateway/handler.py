@@ -4,14 +4,14 @@ The handler only translates: it gathers facts (who is authenticated, is the
 recipient a local BAL), asks the policy gate for a verdict at each stage, and
 writes the verdict's reply. Deep code raises `SmtpReject`; this is the one
 place per protocol that catches it, audits the internal reason and replies
-(STYLE lessons 4, 5). Any other exception becomes `451 4.3.0`, logged with
+(docs/architecture.md "Conventions" 4, 5). Any other exception becomes `451 4.3.0`, logged with
 its traceback and never with message content.
 
 Invariants:
 - DATA gets 250 only after intake's commit returned (durable); otherwise 451.
 - The audit records each transaction: envelope, size, Message-ID, reply code.
 
-Ref: RFC 5321 3.3, 4.1.1; MSS-RULES R3, R14, R24; STYLE lessons 4, 5, 7.
+Ref: RFC 5321 3.3, 4.1.1; R3, R14, R24; docs/architecture.md "Conventions" 4, 5, 7.
 """
 
 from __future__ import annotations
@@ -21,15 +21,15 @@ from typing import Any
 
 from aiosmtpd.smtp import Envelope, Session
 
-from imap_store.store.interfaces import AuditEvent, AuditSink, Principal
+from imap_store.store.interfaces import AuditEvent, AuditSink, Authenticate, Principal
+from message.facts import read_facts
 from policy.replies import LOCAL_ERROR
 from policy.reply import Reply, SmtpReject
 
 from .gate import PolicyGate, Transaction
 from .intake import AcceptedMail, Intake, TraceInfo
-from .message_facts import read_facts
 from .replies import OK, RECIPIENT_OK, SENDER_OK, SHUTTING_DOWN
-from .sasl import Authenticate, SaslMechanisms
+from .sasl import SaslMechanisms
 
 log = logging.getLogger("mss.smtp")
 

@@ -1,10 +1,10 @@
 """Intake: the one choke point for accepted mail.
 
-SMTP DATA (submission and MX), and later admin import and system notices
-(DSN, lifecycle warnings), all hand messages here; nothing else writes a
-message. Intake adds the trace headers, splits recipients into local copies
-and one outbound copy per remote domain, commits them all in one store
-transaction and audits the delivery (envelope only, never content).
+SMTP DATA and every other source of messages hand them here; nothing else
+writes a message into an INBOX or the outbound queue. Intake adds the trace
+headers, splits recipients into local copies and one outbound copy per remote
+domain, commits them all in one store transaction and audits the delivery
+(envelope only, never content).
 
 Invariants:
 - The message bytes are kept exactly as received; only `Return-Path:` and
@@ -12,7 +12,7 @@ Invariants:
 - `accept` returns only after the store commit is durable; on any exception
   nothing has been stored.
 
-Ref: STYLE lesson 7; RFC 5321 4.4 (trace information), 6.1; MSS-RULES R19, R24.
+Ref: docs/architecture.md "Conventions" 7; RFC 5321 4.4 (trace information), 6.1; R19, R24.
 """
 
 from __future__ import annotations
@@ -31,8 +31,7 @@ from imap_store.store.delivery import (
     RemoteCopy,
 )
 from imap_store.store.interfaces import AuditEvent, AuditSink
-
-from .message_facts import MessageFacts
+from message.facts import MessageFacts
 
 
 @dataclass(frozen=True)

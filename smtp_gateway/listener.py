@@ -17,13 +17,12 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from imap_store.store.interfaces import AuditSink
+from imap_store.store.interfaces import AuditSink, Authenticate
 
 from .gate import PolicyGate
 from .handler import GatewayHandler
 from .intake import Intake
 from .protocol import MssSMTP, SessionRegistry
-from .sasl import Authenticate
 
 
 class SmtpLimits(Protocol):

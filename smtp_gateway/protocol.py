@@ -9,7 +9,7 @@ Invariants:
 - On shutdown, idle sessions get `421 4.3.2`; a DATA commit in flight
   finishes first (the registry waits for it).
 
-Ref: RFC 5321 3.8, 4.5.3.1; ARCHITECTURE "Replies".
+Ref: RFC 5321 3.8, 4.5.3.1; docs/architecture.md "Replies".
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ SHUTTING_DOWN = Reply(421, "4.3.2", "Service shutting down, try again later")
 TOO_MANY_CONNECTIONS = Reply(421, "4.7.0", "Too many connections, try again later")
 LINE_TOO_LONG = Reply(500, "5.5.2", "Line too long")
 
-# aiosmtpd writes some replies itself; the gateway replaces them (ARCHITECTURE "Replies").
+# aiosmtpd writes some replies itself; the gateway replaces them (docs/architecture.md "Replies").
 AIOSMTPD_REPLACEMENTS: dict[bytes, Reply] = {
     b"552 Error: Too much mail data": MESSAGE_TOO_BIG,
     b"552 Error: message size exceeds fixed maximum message size": MESSAGE_TOO_BIG,

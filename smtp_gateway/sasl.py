@@ -6,28 +6,20 @@ audit and brute-force rules inside it), so hashing never blocks the loop.
 aiosmtpd itself refuses AUTH before TLS (`538 5.7.11`) and does not advertise
 it there; the mechanisms also check TLS themselves (defence in depth).
 
-Ref: RFC 4954 (SMTP AUTH); RFC 4616 (PLAIN); MSS-RULES R8, R10.
+Ref: RFC 4954 (SMTP AUTH); RFC 4616 (PLAIN); R8, R10.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Awaitable
-from typing import Any, Protocol
+from typing import Any
 
 from aiosmtpd.smtp import MISSING, AuthResult
 
-from imap_store.store.interfaces import Principal
+from imap_store.store.interfaces import Authenticate
 
 from .replies import AUTH_FAILED, AUTH_MALFORMED, AUTH_NOT_TLS
-
-
-class Authenticate(Protocol):
-    """(login, secret, peer, authzid) -> the principal, or None when refused."""
-
-    def __call__(self, login: str, secret: str, peer: str,
-                 authzid: str = "") -> Awaitable[Principal | None]: ...
 
 
 def split_plain(blob: bytes) -> tuple[str, str, str] | None:

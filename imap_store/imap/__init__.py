@@ -1,4 +1,4 @@
-"""Our IMAP4rev1 engine over the encrypted store (ARCHITECTURE "IMAP engine").
+"""Our IMAP4rev1 engine over the encrypted store (docs/architecture.md "IMAP engine").
 
 Layout, from bytes to behaviour:
 - `framer` (CommandReader) -> `cursor` -> `grammar` / `grammar_terms` /
@@ -14,7 +14,7 @@ Layout, from bytes to behaviour:
   per-session \\Recent, held-back EXPUNGE).
 - `response`: values that render themselves; `fetch_items`, `envelope`,
   `bodystructure` (rendered from the meta the store computed at delivery:
-  `imap_store.store.message_meta`), `mime_parts`, `binary_section`,
+  `message.meta`), `mime_parts`, `binary_section`,
   `binary_append`, `message_loader`, `message_text`, `search_eval`,
   `listing`: what the commands compute.
 - `connection` (one client, STARTTLS, timers) and `listener`
@@ -22,5 +22,5 @@ Layout, from bytes to behaviour:
 - `backend`: the Protocols the store satisfies (`ImapBackend`).
 
 Ref: RFC 3501, RFC 9051 (target), RFC 3502, 3516, 4315, 6851, 6154;
-MSS-RULES R10, R24.
+R10, R24.
 """

@@ -13,35 +13,26 @@ header, ENVELOPE and BODYSTRUCTURE; folder operations raise the store's
 `FolderError` with a neutral reason; value types (`NewMessage`,
 `AppendResult`, `CopyResult`, `FolderStatus`, `MessageMeta`) are the store's.
 Authentication is the callable's job: it audits success and failure and applies
-the brute-force rules (ARCHITECTURE "Defaults"); the engine only asks.
+the brute-force rules (docs/architecture.md "Defaults"); the engine only asks.
 
-Ref: ARCHITECTURE "imap_store", MSS-RULES R10, R24.
+Ref: docs/architecture.md "imap_store", R10, R24.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal, Protocol
 
 from imap_store.store.folder_ops import FolderError, FolderStatus
-from imap_store.store.interfaces import AuditSink, Principal
-from imap_store.store.message_meta import MessageMeta
+from imap_store.store.interfaces import AuditSink, Authenticate
 from imap_store.store.message_ops import AppendResult, CopyResult, MessagesGone, NewMessage
+from message.meta import MessageMeta
 
 __all__ = ["AppendResult", "Authenticate", "CopyResult", "FolderError", "FolderStatus",
            "ImapBackend", "MailboxStore", "MessageMeta", "MessagesGone", "NewMessage"]
 
 FlagMode = Literal["add", "remove", "replace"]
-class Authenticate(Protocol):
-    """(login, secret, peer_ip, authzid) -> the principal, or None when refused.
-
-    `authzid` is the SASL authorization identity (RFC 4616): the BAL a person
-    acts on with their own credentials; empty when the login is the BAL itself.
-    """
-
-    def __call__(self, login: str, secret: str, peer: str,
-                 authzid: str = "") -> Awaitable[Principal | None]: ...
 
 
 class FolderInfo(Protocol):

@@ -19,10 +19,10 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterator
 
-from imap_store.store.mime_tree import MimePart, header_fields, parse_message
+from imap_store.imap.render.response import code
+from message.mime_tree import MimePart, header_fields, parse_message
 
 from .errors import CommandNo
-from .response import code
 
 _LINE = 57
 

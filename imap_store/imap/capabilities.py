@@ -1,6 +1,6 @@
 """The capability list, which depends on TLS and login state.
 
-Invariants: before TLS, `STARTTLS LOGINDISABLED` and no `AUTH=` (MSS-RULES:
+Invariants: before TLS, `STARTTLS LOGINDISABLED` and no `AUTH=` (R8:
 advertise LOGINDISABLED before STARTTLS); after TLS and before login,
 `AUTH=PLAIN` and `SASL-IR`, never STARTTLS or LOGINDISABLED; each extension
 listed is implemented (UIDPLUS: UID EXPUNGE, APPENDUID, COPYUID).

@@ -28,10 +28,8 @@ import logging
 import ssl
 from contextlib import suppress
 
-from .backend import ImapBackend
-from .dispatch import execute
-from .errors import CommandBad, ConnectionLost, ParseError, SessionTimeout
-from .framer import (
+from imap_store.imap.commands.dispatch import execute
+from imap_store.imap.parse.framer import (
     CommandReader,
     ContinuationNeeded,
     FramerEvent,
@@ -39,9 +37,20 @@ from .framer import (
     Rejected,
     tag_of,
 )
+from imap_store.imap.parse.parser import parse_command
+from imap_store.imap.render.response import (
+    Atom,
+    Continuation,
+    Response,
+    Tagged,
+    UntaggedStatus,
+    bye,
+    code,
+)
+
+from .backend import ImapBackend
+from .errors import CommandBad, ConnectionLost, ParseError, SessionTimeout
 from .limits import ImapLimits
-from .parser import parse_command
-from .response import Atom, Continuation, Response, Tagged, UntaggedStatus, bye, code
 from .session import ImapSession, SessionState
 
 log = logging.getLogger(__name__)

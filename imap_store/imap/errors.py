@@ -4,8 +4,9 @@ Owns: `ImapError` (tagged NO/BAD carrying a response code), `ParseError` (a BAD
 for malformed input, tagged when the tag could be read, else `* BAD`), and the
 connection-level signals `ConnectionLost` and `SessionTimeout`.
 
-Invariant ("raise deep, reply once", STYLE 4): deep code raises; the dispatcher
-is the one place that turns these into responses. Texts are public and generic.
+Invariant ("raise deep, reply once", docs/architecture.md "Conventions" 4):
+deep code raises; the dispatcher is the one place that turns these into
+responses. Texts are public and generic.
 
 Ref: RFC 3501 7.1 (status responses), RFC 5530 (response codes).
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from .response import ResponseCode, Tagged, UntaggedStatus
+from imap_store.imap.render.response import ResponseCode, Tagged, UntaggedStatus
 
 
 class ImapError(Exception):

@@ -8,7 +8,7 @@ so unauthenticated clients cannot make the server buffer large messages.
 
 Ref: RFC 3501 5.4 (autologout timer, at least 30 minutes once authenticated),
 RFC 7888 4 (literal limits), RFC 2683 3.2.1.5 (line lengths),
-ARCHITECTURE "Defaults" (maximum message 52,428,800 bytes).
+docs/architecture.md "Defaults" (maximum message 52,428,800 bytes).
 """
 
 from __future__ import annotations

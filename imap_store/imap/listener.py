@@ -11,8 +11,8 @@ greeting; otherwise (143) the greeting advertises STARTTLS and LOGINDISABLED;
 beyond `max_connections` a client gets `* BYE Too many connections` and is
 closed; a failing connection never affects another.
 
-Ref: RFC 3501 7.1.5 (BYE), RFC 8314 (implicit TLS), MSS-RULES R5-style
-listener table (ARCHITECTURE "Listeners").
+Ref: RFC 3501 7.1.5 (BYE), RFC 8314 (implicit TLS), R5-style
+listener table (docs/architecture.md "Listeners").
 """
 
 from __future__ import annotations
@@ -23,10 +23,11 @@ import socket
 import ssl
 from contextlib import suppress
 
+from imap_store.imap.render.response import bye
+
 from .backend import ImapBackend
 from .connection import ImapConnection
 from .limits import ImapLimits
-from .response import bye
 
 __all__ = ["ImapLimits", "ImapListener", "start_imap_listener"]
 log = logging.getLogger(__name__)

@@ -24,9 +24,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-from . import mutf7
+from imap_store.imap.render.response import IString, UntaggedData, atoms, istring
+
 from .backend import FolderInfo
-from .response import IString, UntaggedData, atoms, istring
+from .parse import mutf7
 
 DELIMITER = "/"
 

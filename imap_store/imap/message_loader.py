@@ -7,7 +7,7 @@ whole decrypted message, one at a time.
 
 Invariants: at most one batch of metas or one whole message is held at a
 time; a message expunged meanwhile loads as None; the whole message is
-decrypted only when an item needs it (ARCHITECTURE "IMAP engine": listing a
+decrypted only when an item needs it (docs/architecture.md "IMAP engine": listing a
 mailbox never decrypts whole messages).
 
 Ref: RFC 3501 6.4.4, 6.4.5.
@@ -18,8 +18,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
+from imap_store.imap.render.fetch_items import LoadedMessage
+
 from .backend import MailboxStore, MessageMeta
-from .fetch_items import LoadedMessage
 from .view import MailboxView
 
 Need = Literal["none", "meta", "message"]

@@ -19,9 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from .backend import MessageInfo
-from .message_text import MessageText
-from .search_keys import (
+from imap_store.imap.parse.search_keys import (
     AllKey,
     AndKey,
     DateKey,
@@ -35,6 +33,9 @@ from .search_keys import (
     TextKey,
     UidKey,
 )
+from message.text import MessageText
+
+from .backend import MessageInfo
 from .view import MailboxView
 
 Loader = Callable[[int], Awaitable[bytes | None]]

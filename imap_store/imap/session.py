@@ -8,7 +8,7 @@ implements, and the handler contract (`Handler` returning a `Completion`).
 Invariants: a handler either returns the text of a tagged OK, returns None
 after answering itself (STARTTLS), or raises an `ImapError`; the session never
 writes to a socket itself, only through its `Channel`; audit events carry
-UIDs, folder names and counts, never message content (MSS-RULES R24).
+UIDs, folder names and counts, never message content (R24).
 
 Ref: RFC 3501 3 (state and flow diagram), 6 (commands by state).
 """
@@ -21,14 +21,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
+from imap_store.imap.parse.command import Command, CommandArgs
+from imap_store.imap.render.response import Response, ResponseCode, bye
 from imap_store.store.interfaces import AuditEvent, Principal
 
 from .backend import ImapBackend, MailboxStore
 from .capabilities import capabilities
-from .command import Command, CommandArgs
 from .errors import CommandBad
 from .limits import ImapLimits
-from .response import Response, ResponseCode, bye
 from .view import MailboxView
 
 

@@ -27,9 +27,8 @@ from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from .backend import FolderInfo, MailboxStore, MessageInfo
-from .errors import CommandBad
-from .response import (
+from imap_store.imap.parse.sequence import SequenceSet
+from imap_store.imap.render.response import (
     FetchData,
     ListOf,
     Response,
@@ -41,7 +40,9 @@ from .response import (
     expunge,
     recent,
 )
-from .sequence import SequenceSet
+
+from .backend import FolderInfo, MailboxStore, MessageInfo
+from .errors import CommandBad
 
 log = logging.getLogger(__name__)
 SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")

@@ -12,7 +12,7 @@ Publication (R13): a BAL is published at creation unless on liste rouge,
 unpublished when suspended, deleted or put on liste rouge, republished when
 resumed or taken off liste rouge; each change writes an outbox event.
 
-Ref: MSS-RULES R10, R12, R13, R28; ARCHITECTURE "Identities".
+Ref: R10, R12, R13, R28; docs/architecture.md "Identities".
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from .db import Database
 from .keys import DataKeys
 from .models import Bal, BalKey, Folder, MailboxEntry, MessageContent, Person
 from .passwords import hash_password
-from .publication import republish_state, set_published
+from .publication import DirectoryIndex, republish_state, set_published
 
 BAL_TYPES = ("PER", "ORG", "APP", "CAB")
 EDITABLE = ("description", "service", "responsible", "liste_rouge")
@@ -97,9 +97,10 @@ async def bal_row(s: AsyncSession, address: str) -> Bal:
 class Accounts:
     """BAL lifecycle operations on the store."""
 
-    def __init__(self, db: Database, keys: DataKeys) -> None:
+    def __init__(self, db: Database, keys: DataKeys, index: DirectoryIndex) -> None:
         self.db = db
         self.keys = keys
+        self.index = index
 
     async def create_bal(self, address: str, bal_type: str, *, rpps: str | None = None,
                          structure_id: str | None = None, password: str | None = None,
@@ -120,7 +121,7 @@ class Accounts:
             await s.flush()
             await self.keys.create(s, row.id)
             self._folders(s, row.id)
-            await set_published(s, row.id, not liste_rouge, "created", now)
+            await set_published(s, row.id, not liste_rouge, "created", now, self.index)
             return bal_info(row)
 
     @staticmethod
@@ -169,9 +170,9 @@ class Accounts:
             await s.flush()
             now = datetime.now(UTC)
             if lifted and row.status == "active":
-                await set_published(s, row.id, True, "liste rouge lifted", now)
+                await set_published(s, row.id, True, "liste rouge lifted", now, self.index)
             else:
-                await republish_state(s, row.id, "metadata changed", now)
+                await republish_state(s, row.id, "metadata changed", now, self.index)
             return bal_info(await bal_row(s, address))
 
     async def set_status(self, address: str, status: str) -> tuple[BalInfo, bool]:
@@ -183,9 +184,9 @@ class Accounts:
             await s.flush()
             now = datetime.now(UTC)
             if changed and status == "active":
-                await set_published(s, row.id, True, "resumed", now)
+                await set_published(s, row.id, True, "resumed", now, self.index)
             elif changed:
-                await republish_state(s, row.id, status, now)
+                await republish_state(s, row.id, status, now, self.index)
             return bal_info(await bal_row(s, address)), changed
 
     async def touch_login(self, bal_id: int, when: datetime) -> None:
@@ -196,7 +197,7 @@ class Accounts:
         """Remove the BAL, its folders, contents and data keys, then fold the WAL."""
         async with self.db.write() as s:
             row = await bal_row(s, address)
-            await set_published(s, row.id, False, "deleted", datetime.now(UTC))
+            await set_published(s, row.id, False, "deleted", datetime.now(UTC), self.index)
             info = bal_info(row)
             folder_ids = select(Folder.id).where(Folder.bal_id == row.id)
             await s.execute(delete(MailboxEntry).where(MailboxEntry.folder_id.in_(folder_ids)))

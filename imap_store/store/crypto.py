@@ -12,7 +12,7 @@ Invariants:
   or row does not decrypt.
 - Plaintext is never logged.
 
-Ref: ARCHITECTURE "Encryption at rest"; NIST SP 800-38D (GCM, 96-bit nonces).
+Ref: docs/architecture.md "Encryption at rest"; NIST SP 800-38D (GCM, 96-bit nonces).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class DecryptionError(Exception):
 
 
 class KeyProvider(Protocol):
-    """Wraps and unwraps data keys; a KMS or HSM can implement it later."""
+    """Wraps and unwraps data keys (the KEK file here; a KMS or HSM fits the same protocol)."""
 
     @property
     def kek_id(self) -> str: ...

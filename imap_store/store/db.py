@@ -10,7 +10,7 @@ Invariants:
 - SQLite write transactions start with `BEGIN IMMEDIATE` and are serialised
   in-process by a lock, so a write never fails on a lock upgrade.
 
-Ref: ARCHITECTURE "Storage"; SQLite WAL and PRAGMA documentation.
+Ref: docs/architecture.md "Storage"; SQLite WAL and PRAGMA documentation.
 """
 
 from __future__ import annotations

@@ -13,7 +13,8 @@ Invariants:
   remote domain.
 - Nothing is written before `commit`; an exception inside rolls back all.
 
-Ref: STYLE lesson 8 (narrow two-phase store API); RFC 5321 6.1 (reliable delivery).
+Ref: docs/architecture.md "Conventions" 8 (narrow two-phase store API);
+RFC 5321 6.1 (reliable delivery).
 """
 
 from __future__ import annotations
@@ -26,11 +27,12 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from message.meta import compute_meta
+from message.meta_codec import encode_meta
+
 from .db import Database
 from .keys import DataKeys
-from .message_meta import compute_meta
 from .message_ops import META_SUFFIX
-from .meta_codec import encode_meta
 from .models import Bal, Folder, MailboxEntry, MessageContent, OutboundMessage, SentRecipient
 from .notify import ChangeNotifier
 

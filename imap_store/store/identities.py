@@ -8,7 +8,7 @@ Invariants:
   the secret is returned once, at creation. Revoking a grant makes the
   person's app passwords on that BAL unusable (checked at login).
 
-Ref: MSS-RULES R10, R12; ARCHITECTURE "Identities".
+Ref: R10, R12; docs/architecture.md "Identities".
 """
 
 from __future__ import annotations

@@ -5,14 +5,14 @@ protocol (hand a system message to intake), plus the value types they carry.
 They are implemented in `server/` and passed down at wiring time.
 
 Invariant: an `AuditEvent` never carries a subject, a body or any header value
-other than addresses and Message-ID (MSS-RULES R24).
+other than addresses and Message-ID (R24).
 
-Ref: MSS-RULES R24; ARCHITECTURE "Two small Protocols".
+Ref: R24; docs/architecture.md "Two small Protocols".
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -27,6 +27,18 @@ class Principal:
     person: str | None = None
     granted: frozenset[str] = frozenset()
     """Every BAL address this principal may send as (its own BAL included)."""
+
+
+class Authenticate(Protocol):
+    """(login, secret, peer_ip, authzid) -> the principal, or None when refused.
+
+    One login path for SMTP AUTH, IMAP LOGIN/AUTHENTICATE and the HTTP API.
+    `authzid` is the SASL authorization identity (RFC 4616 2): the BAL a person
+    acts on with their own credentials; empty when the login is the BAL itself.
+    """
+
+    def __call__(self, login: str, secret: str, peer: str,
+                 authzid: str = "") -> Awaitable[Principal | None]: ...
 
 
 @dataclass(frozen=True)
@@ -45,10 +57,26 @@ class AuditEvent:
 class AuditSink(Protocol):
     """Append-only audit trail (R24)."""
 
-    async def record(self, event: AuditEvent) -> None: ...
+    async def record(self, event: AuditEvent) -> None:
+        """Write the event; raises when it cannot be written."""
+
+    async def record_after_commit(self, event: AuditEvent) -> None:
+        """Write an event about work already committed; never raises.
+
+        A failure is logged and counted (`lost_records`) instead: the reply the
+        client is owed (a `250` after a durable commit) must not change because
+        the trail could not be written afterwards.
+        """
+
+    @property
+    def lost_records(self) -> int:
+        """How many `record_after_commit` writes failed since start."""
 
 
 class Notices(Protocol):
-    """Hands a system message (DSN, lifecycle warning, ...) to intake (STYLE 7)."""
+    """Hands a system message (DSN, lifecycle warning, ...) to intake.
+
+    Ref: docs/architecture.md "Conventions" 7 (one choke point).
+    """
 
     async def submit_notice(self, recipient: str, message: bytes, reason: str) -> None: ...

@@ -4,7 +4,7 @@ Invariants: a data key is stored only wrapped by the KEK (`bal_key.wrapped`);
 unwrapped keys stay in memory at most `ttl` seconds; `forget` drops them at
 once (BAL deletion).
 
-Ref: ARCHITECTURE "Encryption at rest".
+Ref: docs/architecture.md "Encryption at rest".
 """
 
 from __future__ import annotations

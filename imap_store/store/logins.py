@@ -1,6 +1,6 @@
 """Checking credentials: BAL passwords, person passwords with delegation, app passwords.
 
-Login forms (ARCHITECTURE "Identities"):
+Login forms (docs/architecture.md "Identities"):
 - user name = BAL address, secret = the BAL's password or an app password
   bound to it (a mail client or phone: "Thunderbird-style");
 - SASL PLAIN authzid = BAL address, authcid = person login, secret = that
@@ -13,7 +13,7 @@ Invariants:
 - A person acts on an ORG/APP/CAB BAL only while granted; revoking the grant
   disables the person's app passwords there too.
 
-Ref: MSS-RULES R9, R10; RFC 4616 (PLAIN authzid/authcid).
+Ref: R9, R10; RFC 4616 (PLAIN authzid/authcid).
 """
 
 from __future__ import annotations

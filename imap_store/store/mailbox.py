@@ -30,12 +30,13 @@ from typing import Literal
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from message.meta import MessageMeta
+
 from . import folder_ops, message_ops
 from .db import Database
 from .delivery import new_content_id
 from .folder_ops import FolderError, FolderStatus
 from .keys import DataKeys
-from .message_meta import MessageMeta
 from .message_ops import AppendResult, CopyResult, NewMessage
 from .meta_reader import MetaReader
 from .models import Folder as FolderRow

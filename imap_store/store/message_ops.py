@@ -32,9 +32,10 @@ from datetime import UTC, datetime
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from message.meta import compute_meta
+from message.meta_codec import encode_meta
+
 from .crypto import DataKey
-from .message_meta import compute_meta
-from .meta_codec import encode_meta
 from .models import Folder as FolderRow
 from .models import MailboxEntry, MessageContent
 

@@ -10,7 +10,7 @@ query joins on that folder id, so only its entries are read; a meta blob is
 opened with AAD (BAL id, content id + ":meta", key version); nothing read
 here is logged.
 
-Ref: ARCHITECTURE "IMAP engine" (FETCH of ENVELOPE/BODYSTRUCTURE never
+Ref: docs/architecture.md "IMAP engine" (FETCH of ENVELOPE/BODYSTRUCTURE never
 decrypts the whole message); RFC 3501 7.4.2.
 """
 
@@ -21,12 +21,13 @@ from collections.abc import Sequence
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from message.meta import MessageMeta, compute_meta
+from message.meta_codec import decode_meta, encode_meta
+
 from .crypto import DecryptionError
 from .db import Database
 from .keys import DataKeys
-from .message_meta import MessageMeta, compute_meta
 from .message_ops import META_SUFFIX
-from .meta_codec import decode_meta, encode_meta
 from .models import MailboxEntry, MessageContent
 
 CHUNK = 500

@@ -6,7 +6,7 @@ Invariants:
 - App passwords are random (>= 192 bits), so a fast keyed hash suffices:
   HMAC-SHA256 under a key derived from the KEK; the secret is shown once.
 
-Ref: ARCHITECTURE "Passwords"; RFC 9106 (argon2id); RFC 2104 (HMAC).
+Ref: docs/architecture.md "Passwords"; RFC 9106 (argon2id); RFC 2104 (HMAC).
 """
 
 from __future__ import annotations

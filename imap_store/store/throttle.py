@@ -3,7 +3,7 @@
 Failures are rows in `login_failure`, so every process (and `mss` admin
 verbs) sees the same counts.
 
-Invariants (defaults from ARCHITECTURE "Defaults"):
+Invariants (defaults from docs/architecture.md "Defaults"):
 - After `max_failures` failures within `window` seconds on one (account,
   address), that pair is locked for `lockout` seconds after the last failure;
   the account stays usable from other addresses.
@@ -11,7 +11,7 @@ Invariants (defaults from ARCHITECTURE "Defaults"):
   failures within the window, capped at `cap` seconds.
 - The caller gives the same reply whether locked, unknown or wrong.
 
-Ref: ARCHITECTURE "Defaults" (login lockout); OWASP authentication guidance.
+Ref: docs/architecture.md "Defaults" (login lockout); OWASP authentication guidance.
 """
 
 from __future__ import annotations

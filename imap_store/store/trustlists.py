@@ -4,7 +4,7 @@ The store keeps bytes and identifiers only; parsing belongs to `policy`.
 Versions are identified by `DateDeGeneration` and SHA-256; importing the same
 bytes twice keeps one row.
 
-Ref: MSS-RULES R1.
+Ref: R1.
 """
 
 from __future__ import annotations

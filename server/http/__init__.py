@@ -5,7 +5,7 @@ directory API, on the `[listeners.http]` listener (`tls = true|false`).
 messages, sans I/O), `listener` (sockets and bounds), `routes` (the pages),
 `auth` (Basic over TLS, bearer tokens), `autoconfig` (R11), `metrics`.
 
-Ref: MSS-RULES R8, R11, R14; ARCHITECTURE "Listeners".
+Ref: R8, R11, R14; docs/architecture.md "Listeners".
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import logging
 import ssl
 import time
 
+from directory.service import Directory
 from imap_store.store.db import Database
-from imap_store.store.directory import Directory
+from server.config import Config
 
-from ..config import Config
 from .auth import Authenticate
 from .listener import HttpLimits, HttpListener, start_http_listener
 from .metrics import Metrics

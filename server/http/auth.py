@@ -15,7 +15,7 @@ Invariants:
   constant time; the configuration never holds a token itself.
 
 Ref: RFC 7617 (Basic, UTF-8), RFC 6750 2.1 (Bearer), RFC 9110 11.6.1;
-MSS-RULES R8, R9, R10, R24.
+R8, R9, R10, R24.
 """
 
 from __future__ import annotations

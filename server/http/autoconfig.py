@@ -15,7 +15,7 @@ Invariants:
   declaration is refused before any expansion.
 - Output is built with ElementTree, so every value is escaped.
 
-Ref: MSS-RULES R8, R11; Mozilla wiki "Thunderbird:Autoconfiguration:
+Ref: R8, R11; Mozilla wiki "Thunderbird:Autoconfiguration:
 ConfigFileFormat"; [MS-OXDSCLI] 2.2.3, 2.2.4 (POX Autodiscover); RFC 8314;
 RFC 6186 (SRV records, documented in README).
 """
@@ -26,7 +26,7 @@ import xml.etree.ElementTree as ET  # noqa: S405 (building only; parsing uses ex
 from dataclasses import dataclass
 from xml.parsers import expat
 
-from ..config import Config
+from server.config import Config
 
 REQUEST_NS = "http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006"
 RESPONSE_NS = "http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006"

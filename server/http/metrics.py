@@ -4,7 +4,7 @@ Owns: `Metrics` (in-process counters with labels, gauges computed at scrape
 time) and its rendering. No label ever carries an address, a login or a query
 (they are personal data): labels are status codes and route names only.
 
-Ref: Prometheus exposition format 0.0.4; MSS-RULES R24 (no content in logs or
+Ref: Prometheus exposition format 0.0.4; R24 (no content in logs or
 metrics).
 """
 

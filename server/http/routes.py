@@ -13,7 +13,7 @@ Invariants: the directory API answers 403 on a plain connection without
 looking at credentials, 401 with a challenge without valid ones; an unknown
 path is 404, a known path with another method 405 with `Allow`.
 
-Ref: MSS-RULES R8, R11, R14; RFC 9110 15.5.6 (405 and Allow), RFC 7617.
+Ref: R8, R11, R14; RFC 9110 15.5.6 (405 and Allow), RFC 7617.
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ from collections.abc import Awaitable, Callable
 
 from sqlalchemy import text
 
+from directory.service import Directory, QueryError
 from imap_store.store.db import Database
-from imap_store.store.directory import Directory, QueryError
+from server.config import Config
 
-from ..config import Config
 from .auth import CHALLENGE, ApiAuth, Authenticate
 from .autoconfig import (
     AutoconfigError,

@@ -1,6 +1,6 @@
 """Accounts end to end: delegation, app passwords, lockout, suspension, immutability.
 
-Ref: MSS-RULES R9, R10, R12, R28; ARCHITECTURE "Identities", "Defaults";
+Ref: R9, R10, R12, R28; docs/architecture.md "Identities", "Defaults";
 issue "Accounts ...", acceptance 1-5.
 """
 

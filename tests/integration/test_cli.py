@@ -1,6 +1,6 @@
 """The `mss` command's contract: exit codes, messages, refusals (acceptance 9).
 
-Ref: ARCHITECTURE "Contracts" (the `mss` command, exit codes).
+Ref: docs/architecture.md "Contracts" (the `mss` command, exit codes).
 """
 
 from __future__ import annotations

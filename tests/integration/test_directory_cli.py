@@ -1,5 +1,6 @@
 """`mss directory import|search` as operators run them: reports, exit codes, --json,
-a progress bar on a terminal only (ARCHITECTURE "Contracts"; MSS-RULES section 3)."""
+a progress bar on a terminal only (docs/architecture.md "Contracts";
+docs/rules.md "The directory file")."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Importing the Annuaire Santé extraction: every line accounted for, versions switched
-in one step, failures leave the served directory alone (MSS-RULES section 3, R14)."""
+in one step, failures leave the served directory alone (docs/rules.md "The directory file", R14)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from imap_store.store.directory import DirectoryImportError, ExtractionError
-from imap_store.store.models import DirectoryEntry, DirectoryPosting, DirectoryVersion
+from directory.models import DirectoryEntry, DirectoryPosting, DirectoryVersion
+from directory.service import DirectoryImportError, ExtractionError
 from tests.protocol.directory_http import SAMPLE, SAMPLE_LINES, directory, import_file
 from tests.support import Operator
 

@@ -3,7 +3,7 @@ again on a fresh database (SQLite, or PostgreSQL with MSS_TEST_DATABASE_URL); th
 migrated tables match the models; existing active BALs become published with an
 outbox event each (R13).
 
-Ref: ARCHITECTURE "Storage" (Alembic is the only way the schema changes).
+Ref: docs/architecture.md "Storage" (Alembic is the only way the schema changes).
 """
 
 from __future__ import annotations

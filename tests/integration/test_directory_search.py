@@ -1,5 +1,5 @@
 """Directory search over the imported sample and local BALs: homonyms, accents, RPPS,
-ranking, liste rouge, publication and its outbox (MSS-RULES R12, R13, R14)."""
+ranking, liste rouge, publication and its outbox (R12, R13, R14)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, update
 
-from imap_store.store.directory import QueryError
-from imap_store.store.directory_text import fold
-from imap_store.store.models import Bal, DirectoryEntry, DirectoryLocalToken
+from directory.local_entries import LOCAL_ENTRIES
+from directory.models import DirectoryEntry, DirectoryLocalToken
+from directory.service import QueryError
+from directory.text import fold
+from imap_store.store.models import Bal
 from imap_store.store.publication import (
     mark_sent,
     pending_events,
@@ -125,7 +127,8 @@ async def test_liste_rouge_never_appears(operator: Operator, tmp_path: Path) -> 
     assert operator.running is not None
     await operator.running.services.accounts.set_metadata(mine, {"liste_rouge": True})
     async with operator.running.services.db.write() as s:
-        await republish_state(s, operator.bals[mine].bal_id, "liste_rouge", datetime.now(UTC))
+        await republish_state(s, operator.bals[mine].bal_id, "liste_rouge", datetime.now(UTC),
+                              LOCAL_ENTRIES)
     assert not await publish(operator, mine, True), "liste rouge is never published"
     info = await operator.running.services.accounts.get(mine)
     assert info is not None and (info.liste_rouge, info.published) == (True, False)
@@ -178,9 +181,9 @@ async def test_republish_state_unpublishes_on_liste_rouge_with_an_event(
     db = operator.running.services.db
     async with db.write() as s:
         assert await republish_state(s, operator.bals[bob].bal_id, "liste_rouge",
-                                     datetime.now(UTC))
+                                     datetime.now(UTC), LOCAL_ENTRIES)
         assert not await republish_state(s, operator.bals[bob].bal_id, "again",
-                                         datetime.now(UTC))
+                                         datetime.now(UTC), LOCAL_ENTRIES)
         last = (await pending_events(s, 1000))[-1]
     assert (last.address, last.published, last.reason) == (bob, False, "liste_rouge")
     assert bob not in {r.address for r in await _search(operator, bob)}
@@ -190,7 +193,7 @@ async def test_set_published_on_unknown_bal_raises(operator: Operator) -> None:
     assert operator.running is not None
     async with operator.running.services.db.write() as s:
         with pytest.raises(LookupError):
-            await set_published(s, 987654, True, "x", datetime.now(UTC))
+            await set_published(s, 987654, True, "x", datetime.now(UTC), LOCAL_ENTRIES)
 
 
 async def test_deleting_a_bal_removes_it_from_search(operator: Operator) -> None:

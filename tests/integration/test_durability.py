@@ -4,7 +4,7 @@ The fault is a real database refusal, not a mock: a trigger makes the database
 refuse the last insert of the delivery transaction (and, on PostgreSQL, a
 deferred constraint trigger makes COMMIT itself fail).
 
-Ref: RFC 5321 4.2.5 (451 after DATA); ARCHITECTURE "Encryption at rest".
+Ref: RFC 5321 4.2.5 (451 after DATA); docs/architecture.md "Encryption at rest".
 """
 
 from __future__ import annotations

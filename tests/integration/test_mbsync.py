@@ -4,7 +4,7 @@ and a new folder on both sides, a deletion each way; then a further sync
 changes nothing, on either side.
 
 Skips only when `mbsync` is missing and CI is not set; under `CI=true` a
-missing mbsync fails (ARCHITECTURE "Setup": .ci/run installs isync).
+missing mbsync fails (docs/architecture.md "Setup": .ci/run installs isync).
 
 Ref: RFC 3501, RFC 4315 (mbsync relies on UIDPLUS); issue 3 acceptance 2.
 """

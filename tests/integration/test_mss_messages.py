@@ -1,6 +1,6 @@
 """MSSanté document messages end to end, the outbound queue, and trust-list refresh.
 
-Ref: MSS-RULES R1 (keep the last good list), R19 (X-MSS-* byte-identical), R20
+Ref: R1 (keep the last good list), R19 (X-MSS-* byte-identical), R20
 (IHE_XDM.ZIP untouched), T24; issue "MSSanté rules ... part 1", acceptance 3, 5.
 """
 

@@ -1,4 +1,4 @@
-"""Lockout and per-address delays with a controlled clock (ARCHITECTURE "Defaults").
+"""Lockout and per-address delays with a controlled clock (docs/architecture.md "Defaults").
 
 Ref: 5 failures in 15 min lock (account, address) for 15 min; delays per
 address grow and are capped at 5 s.

@@ -12,7 +12,8 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from imap_store.store.directory import Directory, ImportReport
+from directory.local_entries import LOCAL_ENTRIES
+from directory.service import Directory, ImportReport
 from imap_store.store.publication import set_published
 from server import config as config_mod
 from tests.support import FIXTURES, Operator, make_operator, serving
@@ -53,7 +54,7 @@ async def publish(op: Operator, address: str, published: bool = True,
     assert op.running is not None
     async with op.running.services.db.write() as s:
         return await set_published(s, op.bals[address].bal_id, published, reason,
-                                   datetime.now(UTC))
+                                   datetime.now(UTC), LOCAL_ENTRIES)
 
 
 def basic(login: str, password: str) -> str:

@@ -2,7 +2,7 @@
 a fresh database (SQLite, or PostgreSQL with MSS_TEST_DATABASE_URL), and the
 migrated schema of the engine's tables matches the models.
 
-Ref: ARCHITECTURE "Storage" (Alembic is the only way the schema changes).
+Ref: docs/architecture.md "Storage" (Alembic is the only way the schema changes).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Submission listeners with a real smtplib client: TLS, AUTH, recipients.
 
-Ref: RFC 3207, RFC 4954, RFC 8314; MSS-RULES R5, R8, R14 (T11).
+Ref: RFC 3207, RFC 4954, RFC 8314; R5, R8, R14 (T11).
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
-"""The extraction file layout, line by line (MSS-RULES section 3), and the text folding
-that makes search case- and accent-insensitive (R14)."""
+"""The extraction file layout, line by line (docs/rules.md "The directory file"), and the
+text folding that makes search case- and accent-insensitive (R14)."""
 
 from __future__ import annotations
 
 import pytest
 
-from imap_store.store.directory_file import (
+from directory.extraction import (
     COL,
     COLUMN_COUNT,
     ExtractionError,
@@ -14,8 +14,8 @@ from imap_store.store.directory_file import (
     parse_line,
     read_extraction,
 )
-from imap_store.store.directory_rows import merge_rows, row_tokens, split_fields
-from imap_store.store.directory_text import (
+from directory.rows import merge_rows, row_tokens, split_fields
+from directory.text import (
     CITY,
     FIRST_NAME,
     LAST_NAME,

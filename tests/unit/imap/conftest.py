@@ -15,8 +15,7 @@ import trustme
 
 from imap_store.imap.limits import ImapLimits
 from imap_store.imap.listener import ImapListener, start_imap_listener
-
-from .fake_backend import FakeBackend, make_backend
+from tests.unit.imap.fake_backend import FakeBackend, make_backend
 
 T = TypeVar("T")
 

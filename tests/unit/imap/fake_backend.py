@@ -11,8 +11,8 @@ from typing import Literal
 from imap_store.store.folder_ops import FolderError, FolderStatus, canonical_name
 from imap_store.store.interfaces import AuditEvent, Principal
 from imap_store.store.mailbox import Folder, MessageRow
-from imap_store.store.message_meta import MessageMeta, compute_meta
 from imap_store.store.message_ops import AppendResult, CopyResult, MessagesGone, NewMessage
+from message.meta import MessageMeta, compute_meta
 
 
 class ChangeNotifier:
@@ -221,6 +221,11 @@ class AuditSink:
 
     async def record(self, event: AuditEvent) -> None:
         self.events.append(event)
+
+    async def record_after_commit(self, event: AuditEvent) -> None:
+        self.events.append(event)
+
+    lost_records = 0
 
     def names(self) -> list[str]:
         return [e.event for e in self.events]

@@ -1,8 +1,7 @@
 """The fake backend satisfies the engine's Protocols (checked by mypy too)."""
 
 from imap_store.imap.backend import ImapBackend, MailboxStore
-
-from .fake_backend import FakeBackend, make_backend
+from tests.unit.imap.fake_backend import FakeBackend, make_backend
 
 
 def test_fake_backend_is_an_imap_backend() -> None:

@@ -1,13 +1,13 @@
 """Framing: literals, LITERAL+, limits checked before the continuation."""
 
-from imap_store.imap.framer import (
+from imap_store.imap.limits import ImapLimits
+from imap_store.imap.parse.framer import (
     CommandReader,
     CommandReady,
     ContinuationNeeded,
     RawCommand,
     Rejected,
 )
-from imap_store.imap.limits import ImapLimits
 
 
 def reader(**kw: int) -> CommandReader:

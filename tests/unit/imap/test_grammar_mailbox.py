@@ -5,9 +5,9 @@ import datetime as dt
 
 import pytest
 
-from imap_store.imap.command import AppendArgs, CopyArgs, MailboxArgs, RenameArgs, StatusArgs
 from imap_store.imap.errors import ParseError
-from imap_store.imap.parser import RawCommand, parse_command, parse_line
+from imap_store.imap.parse.command import AppendArgs, CopyArgs, MailboxArgs, RenameArgs, StatusArgs
+from imap_store.imap.parse.parser import RawCommand, parse_command, parse_line
 
 
 def append(head: bytes, *parts: tuple[bytes, bytes]) -> AppendArgs:

@@ -2,8 +2,7 @@
 LSUB `%` rule of RFC 3501 6.3.9."""
 
 from imap_store.imap.listing import list_responses, lsub_responses
-
-from .fake_backend import Folder
+from tests.unit.imap.fake_backend import Folder
 
 
 def folder(name: str, special: str | None = None) -> Folder:

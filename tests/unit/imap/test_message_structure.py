@@ -1,14 +1,14 @@
 """Sections from the byte-level MIME tree; ENVELOPE and BODYSTRUCTURE from the
 meta computed once (and through its stored byte format)."""
 
-from imap_store.imap.bodystructure import body_structure
-from imap_store.imap.envelope import envelope_value
-from imap_store.imap.fetch_spec import Section
-from imap_store.imap.mime_parts import parse_message, section_bytes
-from imap_store.imap.response import render_value
-from imap_store.store.address_list import GroupEnd, GroupStart, Mailbox, parse_addresses
-from imap_store.store.message_meta import MessageMeta, compute_meta, envelope_of
-from imap_store.store.meta_codec import decode_meta, encode_meta
+from imap_store.imap.parse.fetch_spec import Section
+from imap_store.imap.render.bodystructure import body_structure
+from imap_store.imap.render.envelope import envelope_value
+from imap_store.imap.render.mime_parts import parse_message, section_bytes
+from imap_store.imap.render.response import render_value
+from message.address_list import GroupEnd, GroupStart, Mailbox, parse_addresses
+from message.meta import MessageMeta, compute_meta, envelope_of
+from message.meta_codec import decode_meta, encode_meta
 
 
 def meta(raw: bytes) -> MessageMeta:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from imap_store.imap import mutf7
+from imap_store.imap.parse import mutf7
 
 PAIRS = [
     ("INBOX", b"INBOX"),

@@ -4,7 +4,8 @@ import datetime as dt
 
 import pytest
 
-from imap_store.imap.command import (
+from imap_store.imap.errors import ParseError
+from imap_store.imap.parse.command import (
     AuthenticateArgs,
     FetchArgs,
     IdArgs,
@@ -15,10 +16,9 @@ from imap_store.imap.command import (
     SequenceArgs,
     StoreArgs,
 )
-from imap_store.imap.errors import ParseError
-from imap_store.imap.fetch_spec import FetchAttribute, Partial, Section
-from imap_store.imap.parser import RawCommand, parse_command, parse_line
-from imap_store.imap.search_keys import (
+from imap_store.imap.parse.fetch_spec import FetchAttribute, Partial, Section
+from imap_store.imap.parse.parser import RawCommand, parse_command, parse_line
+from imap_store.imap.parse.search_keys import (
     AndKey,
     DateKey,
     FlagKey,
@@ -29,7 +29,7 @@ from imap_store.imap.search_keys import (
     SizeKey,
     UidKey,
 )
-from imap_store.imap.sequence import SeqRange, SequenceSet
+from imap_store.imap.parse.sequence import SeqRange, SequenceSet
 
 
 def seq(*ranges: tuple[int | None, int | None]) -> SequenceSet:

@@ -3,9 +3,9 @@
 import random
 
 from imap_store.imap.errors import ParseError
-from imap_store.imap.framer import CommandReader, CommandReady, ContinuationNeeded, Rejected
 from imap_store.imap.limits import ImapLimits
-from imap_store.imap.parser import parse_command, parse_line
+from imap_store.imap.parse.framer import CommandReader, CommandReady, ContinuationNeeded, Rejected
+from imap_store.imap.parse.parser import parse_command, parse_line
 
 SEEDS = [
     b"a FETCH 1:*,3 (FLAGS BODY.PEEK[1.2.HEADER.FIELDS (A B)]<0.10> UID)",

@@ -1,6 +1,6 @@
 """Responses render themselves."""
 
-from imap_store.imap.response import (
+from imap_store.imap.render.response import (
     NIL,
     Atom,
     Continuation,

@@ -2,12 +2,11 @@
 
 import datetime as dt
 
-from imap_store.imap.command import SearchArgs
-from imap_store.imap.parser import parse_line
+from imap_store.imap.parse.command import SearchArgs
+from imap_store.imap.parse.parser import parse_line
 from imap_store.imap.search_eval import run_search
 from imap_store.imap.view import MailboxView
-
-from .fake_backend import Folder, MessageRow
+from tests.unit.imap.fake_backend import Folder, MessageRow
 
 FOLDER = Folder(1, 1, "INBOX", 77, 10, None, True, 1)
 MESSAGES = {

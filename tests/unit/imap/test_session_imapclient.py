@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import imapclient
 
-from .conftest import ServerThread, TlsMaterial
-from .test_message_structure import MULTI
+from tests.unit.imap.conftest import ServerThread, TlsMaterial
+from tests.unit.imap.test_message_structure import MULTI
 
 
 def test_imapclient_reads_structures(server: ServerThread, tls: TlsMaterial) -> None:

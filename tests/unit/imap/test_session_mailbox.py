@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from .conftest import ServerThread, TlsMaterial
-from .messages import message
+from tests.unit.imap.conftest import ServerThread, TlsMaterial
+from tests.unit.imap.messages import message
 
 
 @pytest.fixture

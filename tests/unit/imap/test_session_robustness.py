@@ -8,9 +8,8 @@ import socket
 import pytest
 
 from imap_store.imap.limits import ImapLimits
-
-from .conftest import RawClient, ServerThread, TlsMaterial, start_server
-from .messages import message
+from tests.unit.imap.conftest import RawClient, ServerThread, TlsMaterial, start_server
+from tests.unit.imap.messages import message
 
 MALFORMED = [
     b"a FETCH 1 (FLAGS",

@@ -7,7 +7,7 @@ import imaplib
 
 import pytest
 
-from .conftest import RawClient, ServerThread, TlsMaterial
+from tests.unit.imap.conftest import RawClient, ServerThread, TlsMaterial
 
 PLAIN = base64.b64encode(b"\0alice@op-a.mssante.fr\0secret")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from .conftest import RawClient, ServerThread, TlsMaterial
-from .messages import message
+from tests.unit.imap.conftest import RawClient, ServerThread, TlsMaterial
+from tests.unit.imap.messages import message
 
 
 def selected(server: ServerThread, tls: TlsMaterial) -> RawClient:

@@ -4,15 +4,15 @@ name rules, MIME parameters, uid-set rendering, BINARY decoding, meta codec."""
 import pytest
 
 from imap_store.imap.binary_append import without_nul
-from imap_store.imap.binary_section import binary_bytes, binary_value, quoted_printable
-from imap_store.imap.commands_mailbox import uid_set
+from imap_store.imap.commands.mailbox import uid_set
 from imap_store.imap.errors import CommandNo
-from imap_store.imap.response import render_value
+from imap_store.imap.render.binary_section import binary_bytes, binary_value, quoted_printable
+from imap_store.imap.render.response import render_value
 from imap_store.store.folder_ops import FolderError, canonical_name
-from imap_store.store.message_meta import compute_meta
-from imap_store.store.meta_codec import decode_meta, encode_meta
-from imap_store.store.mime_params import header_params
-from imap_store.store.mime_tree import parse_message
+from message.meta import compute_meta
+from message.meta_codec import decode_meta, encode_meta
+from message.mime_params import header_params
+from message.mime_tree import parse_message
 
 
 @pytest.mark.parametrize("name,stored", [("inbox", "INBOX"), ("Inbox/Sub", "INBOX/Sub"),

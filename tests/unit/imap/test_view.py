@@ -5,11 +5,10 @@ import datetime as dt
 import pytest
 
 from imap_store.imap.errors import CommandBad
-from imap_store.imap.response import FetchData, UntaggedData
-from imap_store.imap.sequence import SeqRange, SequenceSet
+from imap_store.imap.parse.sequence import SeqRange, SequenceSet
+from imap_store.imap.render.response import FetchData, UntaggedData
 from imap_store.imap.view import MailboxView
-
-from .fake_backend import Folder, MessageRow
+from tests.unit.imap.fake_backend import Folder, MessageRow
 
 FOLDER = Folder(1, 1, "INBOX", 77, 10, None, True, 1)
 WHEN = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)

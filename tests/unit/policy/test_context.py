@@ -8,8 +8,7 @@ from typing import Any
 import pytest
 
 from policy.context import DataContext, PolicyLimits, RcptContext, SessionFacts
-
-from .factories import DR_X, SECRETARIAT, data, mail, session
+from tests.unit.policy.factories import DR_X, SECRETARIAT, data, mail, session
 
 
 def test_session_lowercases_and_includes_the_authenticated_bal() -> None:

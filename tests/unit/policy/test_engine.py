@@ -11,8 +11,7 @@ from policy.context import RcptContext, Stage
 from policy.engine import Mode, Outcome, PolicyEngine, RuleSpec, resolve_modes
 from policy.rules import DEFAULT_RULES, RULE_NAMES
 from policy.verdict import Action, Verdict
-
-from .factories import OUR_DOMAIN, mail, rcpt
+from tests.unit.policy.factories import OUR_DOMAIN, mail, rcpt
 
 RCPT = Stage.RCPT
 

@@ -9,8 +9,7 @@ import pytest
 from policy import replies
 from policy.local_recipient import check, check_relay
 from policy.reply import Reply
-
-from .factories import mx_session, rcpt, session
+from tests.unit.policy.factories import mx_session, rcpt, session
 
 
 @pytest.mark.parametrize(

@@ -15,8 +15,7 @@ from policy.message_size import (
 )
 from policy.reply import Reply
 from policy.rules import DEFAULT_RULES
-
-from .factories import VALID_PATIENT, data, mail, rcpt
+from tests.unit.policy.factories import VALID_PATIENT, data, mail, rcpt
 
 MAX = 52_428_800
 PATIENT_MAX = 25_000_000

@@ -9,8 +9,7 @@ from policy.context import Stage
 from policy.engine import Mode, PolicyEngine
 from policy.mss_headers import check, extract_mss_headers, mss_header_problems, parse_codecda
 from policy.rules import DEFAULT_RULES
-
-from .factories import DR_X, data
+from tests.unit.policy.factories import DR_X, data
 
 BASE = (("From", DR_X), ("To", "dr.y@op-b.mssante.fr"))
 

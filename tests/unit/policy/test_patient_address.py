@@ -1,4 +1,4 @@
-"""INS matricule validation (MSS-RULES section 2) and the patient_address rule (R15)."""
+"""INS matricule validation (docs/rules.md "The INS key") and the patient_address rule (R15)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,7 @@ from policy.patient_address import (
     is_valid_ins,
 )
 from policy.rules import DEFAULT_RULES
-
-from .factories import rcpt
+from tests.unit.policy.factories import rcpt
 
 WORKED_EXAMPLES = ["185057512345673", "290032A00401234", "172112B03310165"]
 

@@ -13,8 +13,7 @@ from policy.recipient_limit import check, check_daily_budget, check_justify
 from policy.reply import Reply
 from policy.rules import DEFAULT_RULES
 from policy.verdict import Action
-
-from .factories import data, mx_session, rcpt, session
+from tests.unit.policy.factories import data, mx_session, rcpt, session
 
 
 def addresses(count: int, domain: str = "op-b.mssante.fr") -> tuple[str, ...]:

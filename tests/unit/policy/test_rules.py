@@ -11,8 +11,7 @@ from policy.context import Stage
 from policy.engine import Mode, PolicyEngine
 from policy.reply import Reply
 from policy.rules import DEFAULT_RULES, RULE_NAMES
-
-from .factories import DN_A, VALID_PATIENT, data, mail, mx_session, rcpt, session
+from tests.unit.policy.factories import DN_A, VALID_PATIENT, data, mail, mx_session, rcpt, session
 
 
 def test_registry_order_and_default_modes() -> None:

@@ -9,8 +9,7 @@ import pytest
 from policy import replies
 from policy.reply import Reply
 from policy.sender import check_from_header, check_mail, check_null_sender, parse_mailboxes
-
-from .factories import DR_X, SECRETARIAT, data, mail, mx_session, session
+from tests.unit.policy.factories import DR_X, SECRETARIAT, data, mail, mx_session, session
 
 ANON = session(authenticated_bal=None, bal_type=None, granted_bals=frozenset(), person=None)
 

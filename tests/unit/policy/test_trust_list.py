@@ -9,8 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from policy.trust_list import TrustList, TrustListError, parse_dn, parse_trust_list
-
-from .factories import REAL_TRUST_LIST, trust_list_xml
+from tests.unit.policy.factories import REAL_TRUST_LIST, trust_list_xml
 
 DN_X = "CN=mx.op-x.mssante.fr,OU=1,O=OP X,C=FR"
 

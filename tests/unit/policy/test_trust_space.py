@@ -10,8 +10,7 @@ from policy import replies
 from policy.operator_dn import parse_dn
 from policy.reply import Reply
 from policy.trust_space import check, check_operator_dn, check_sender
-
-from .factories import DN_A, DN_APICRYPT, DN_B, mail, mx_session, rcpt, session
+from tests.unit.policy.factories import DN_A, DN_APICRYPT, DN_B, mail, mx_session, rcpt, session
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,116 @@
+"""Running one command: state check, handler, mailbox refresh, tagged reply.
+
+Owns: the per-state command tables (built from the `commands_*` modules) and
+`execute(session, command)`, the single place where a command's outcome
+becomes its tagged response ("raise deep, reply once", docs/architecture.md "Conventions" 4).
+
+Invariants:
+- a command not valid in the current state gets BAD and changes nothing;
+- `ImapError` renders itself (NO/BAD with its code); any other exception is
+  logged with its traceback (command name only, never arguments or content)
+  and answered `NO [SERVERBUG]`; the session always continues;
+- after each command in the selected state, changes made elsewhere are
+  reported before the tagged reply, except that EXPUNGE is held back after
+  FETCH, STORE and SEARCH (their UID forms may report it) (RFC 3501 7.4.1);
+  NOOP, CHECK and EXPUNGE always re-read the mailbox; FETCH, STORE, SEARCH,
+  COPY and MOVE also catch up before running (without EXPUNGE unless by UID,
+  so the client's sequence numbers still mean what it meant), so they answer
+  with current flags and see messages expunged meanwhile;
+- when the selected mailbox was deleted by another session, the session
+  gets `* BYE` and ends (RFC 3501 7.1.5); a `FolderError` escaping a handler
+  becomes its NO with the matching response code.
+
+Ref: RFC 3501 3, 5.2, 5.5, 7.4.1.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from imap_store.imap.backend import FolderError
+from imap_store.imap.errors import CommandBad, ImapError
+from imap_store.imap.parse.command import Command
+from imap_store.imap.render.response import Tagged, code
+from imap_store.imap.session import Completion, Handler, ImapSession, SessionState
+
+from . import any as commands_any
+from . import auth as commands_auth
+from . import copy as commands_copy
+from . import fetch as commands_fetch
+from . import idle as commands_idle
+from . import mailbox as commands_mailbox
+from . import nonauth as commands_nonauth
+from . import selected as commands_selected
+from .mailbox import folder_refusal
+
+log = logging.getLogger(__name__)
+
+_AUTHENTICATED = {
+    **commands_any.HANDLERS, **commands_auth.HANDLERS, **commands_idle.HANDLERS,
+    **commands_mailbox.HANDLERS,
+}
+TABLES: Mapping[SessionState, Mapping[str, Handler]] = {
+    SessionState.NOT_AUTHENTICATED: {**commands_any.HANDLERS, **commands_nonauth.HANDLERS},
+    SessionState.AUTHENTICATED: _AUTHENTICATED,
+    SessionState.SELECTED: {
+        **_AUTHENTICATED, **commands_selected.HANDLERS, **commands_fetch.HANDLERS,
+        **commands_copy.HANDLERS,
+    },
+    SessionState.LOGOUT: {},
+}
+_NO_EXPUNGE = frozenset({"FETCH", "STORE", "SEARCH"})
+_READS_MAILBOX = _NO_EXPUNGE | {"COPY", "MOVE"}
+_FORCE_REFRESH = frozenset({"NOOP", "CHECK", "EXPUNGE"})
+
+
+def _handler(session: ImapSession, command: Command) -> Handler:
+    handler = TABLES[session.state].get(command.key)
+    if handler is None:
+        selected_only = command.key in TABLES[SessionState.SELECTED]
+        if session.state is SessionState.AUTHENTICATED and selected_only:
+            raise CommandBad("No mailbox selected")
+        raise CommandBad("Command not valid in this state")
+    return handler
+
+
+async def _run(session: ImapSession, command: Command) -> Tagged | None:
+    try:
+        done: Completion | None = await _handler(session, command)(session, command)
+    except ImapError as exc:
+        return exc.response(command.tag)
+    except FolderError as exc:
+        return folder_refusal(exc).response(command.tag)
+    except Exception:
+        log.exception("IMAP %s failed (session %s)", command.key, session.session_id)
+        return Tagged(command.tag, "NO", "Internal server error", code("SERVERBUG"))
+    if done is None:
+        return None
+    return Tagged(command.tag, "OK", done.text, done.code)
+
+
+async def _refresh(session: ImapSession, *, allow: bool, force: bool) -> None:
+    view = session.view
+    if view is None or session.state is not SessionState.SELECTED:
+        return
+    try:
+        updates = await view.refresh(session.store, allow_expunge=allow, force=force)
+    except FolderError:
+        await session.mailbox_gone()
+        return
+    except Exception:
+        log.exception("IMAP mailbox refresh failed (session %s)", session.session_id)
+        return
+    await session.send(*updates)
+
+
+async def execute(session: ImapSession, command: Command) -> None:
+    """Run one command and send its responses (tagged reply last)."""
+    if command.name in _READS_MAILBOX:
+        await _refresh(session, allow=command.uid, force=False)
+    tagged = await _run(session, command)
+    allow = command.uid or command.name not in _NO_EXPUNGE
+    await _refresh(session, allow=allow, force=command.name in _FORCE_REFRESH)
+    if tagged is not None:
+        await session.send(tagged)
+    await session.channel.flush()

@@ -1,0 +1,101 @@
+"""FETCH and UID FETCH.
+
+Invariants:
+- ENVELOPE, BODY, BODYSTRUCTURE, RFC822.HEADER and BODY[HEADER...] come from
+  the meta stored at delivery, read in batches; the whole message is
+  decrypted only when an item needs it (body sections, RFC822, BINARY), one
+  message at a time, and responses are flushed as the output buffer fills,
+  so memory stays bounded by one message;
+- fetching a body section without .PEEK (or RFC822, RFC822.TEXT, BINARY)
+  sets `\\Seen` first, in one store call, on a read-write mailbox, and FLAGS
+  is then included for those messages (RFC 3501 6.4.5);
+- UID FETCH always returns UID (RFC 3501 6.4.8); FLAGS include the session's
+  `\\Recent`;
+- a content fetch is audited once per command with the UIDs, never content
+  (R24);
+- messages expunged meanwhile are skipped; for FETCH by sequence number the
+  command then ends `NO [EXPUNGEISSUED]` (RFC 2180 4.1.2);
+- BINARY of a part whose transfer encoding is unknown ends `NO [UNKNOWN-CTE]`.
+
+Ref: RFC 3501 6.4.5, 6.4.8, 7.4.2; RFC 2180 4.1; RFC 3516 4.2, 4.3.
+"""
+
+from __future__ import annotations
+
+from imap_store.imap.errors import CommandNo
+from imap_store.imap.message_loader import MessageLoader, Need
+from imap_store.imap.parse.command import Command, FetchArgs
+from imap_store.imap.parse.fetch_spec import FetchAttribute
+from imap_store.imap.render.fetch_items import item_value
+from imap_store.imap.render.response import FetchData, Value, code
+from imap_store.imap.session import Completion, Handler, ImapSession, args_of
+from imap_store.imap.view import MailboxView, flags_value
+
+_UID = FetchAttribute("UID")
+
+
+def _attributes(command: Command) -> tuple[FetchAttribute, ...]:
+    attributes = args_of(command, FetchArgs).attributes
+    if command.uid and _UID not in attributes:
+        return (_UID, *attributes)
+    return attributes
+
+
+def _need(attributes: tuple[FetchAttribute, ...]) -> Need:
+    if any(a.needs_message for a in attributes):
+        return "message"
+    return "meta" if any(a.needs_meta for a in attributes) else "none"
+
+
+async def fetch(session: ImapSession, command: Command) -> Completion:
+    """FETCH / UID FETCH (RFC 3501 6.4.5, 6.4.8)."""
+    view = session.require_view()
+    attributes = _attributes(command)
+    pairs = view.resolve(args_of(command, FetchArgs).sequence, uid=command.uid)
+    targets = view.live(pairs)
+    uids = [uid for _, uid in targets]
+    seen = await _mark_seen(session, view, uids, attributes)
+    loader = MessageLoader(session.store, view, uids, _need(attributes))
+    sent = [uid for msn, uid in targets
+            if await _fetch_one(session, loader, msn, uid, attributes, seen)]
+    if any(a.is_content for a in attributes) and sent:
+        peek = not any(a.sets_seen for a in attributes)
+        await session.audit("imap.fetch_body", mailbox=view.folder.name, uids=sent, peek=peek)
+    if len(sent) < len(targets) or (len(targets) < len(pairs) and not command.uid):
+        raise CommandNo("Some messages were expunged meanwhile", code("EXPUNGEISSUED"))
+    return Completion(f"{command.key} completed")
+
+
+async def _mark_seen(
+    session: ImapSession, view: MailboxView, uids: list[int], attributes: tuple[FetchAttribute, ...]
+) -> set[int]:
+    if view.read_only or not any(a.sets_seen for a in attributes):
+        return set()
+    unseen = [uid for uid in uids if "\\Seen" not in view.rows[uid].flags]
+    if not unseen:
+        return set()
+    seen_flag = frozenset({"\\Seen"})
+    rows = await session.store.set_flags(view.bal_id, view.folder.id, unseen, seen_flag, "add")
+    view.apply_rows(rows)
+    return set(unseen)
+
+
+async def _fetch_one(
+    session: ImapSession, loader: MessageLoader, msn: int, uid: int,
+    attributes: tuple[FetchAttribute, ...], seen: set[int],
+) -> bool:
+    message = await loader.load(uid)
+    if message is None:
+        return False
+    view = session.require_view()
+    row, flags = view.rows[uid], view.flags_of(uid)
+    items: list[tuple[str, Value]] = [
+        (a.response_name, item_value(a, row, flags, message)) for a in attributes
+    ]
+    if uid in seen and not any(a.name == "FLAGS" for a in attributes):
+        items.append(("FLAGS", flags_value(flags)))
+    await session.send(FetchData(msn, tuple(items)))
+    return True
+
+
+HANDLERS: dict[str, Handler] = {"FETCH": fetch, "UID FETCH": fetch}

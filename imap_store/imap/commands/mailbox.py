@@ -1,0 +1,153 @@
+"""Mailbox management commands of the authenticated state: CREATE, DELETE,
+RENAME, SUBSCRIBE, UNSUBSCRIBE, STATUS and APPEND (also valid when selected).
+
+Invariants:
+- every name is resolved by the store inside the logged-in BAL only; a name
+  that names nothing there gets `NO [NONEXISTENT]` (or `[TRYCREATE]` for an
+  APPEND target), whatever it looks like (`../x`, `#users/x`, `~x`, another
+  BAL's address): no other BAL's folder can be reached or revealed;
+- CREATE ignores a trailing hierarchy delimiter (RFC 3501 6.3.3); DELETE of
+  the selected mailbox first leaves it (as Dovecot does);
+- APPEND stores all its messages in one transaction (MULTIAPPEND, RFC 3502)
+  and answers `[APPENDUID uidvalidity uid-set]` (RFC 4315); an empty message
+  is refused; binary parts (literal8 with NUL) are stored base64
+  (`binary_append`, RFC 3516 4.4); APPEND and every folder change are audited (R24), never the
+  message content.
+
+Ref: RFC 3501 6.3.3-6.3.7, 6.3.10, 6.3.11; RFC 3502; RFC 4315 3;
+RFC 5530 (NONEXISTENT, ALREADYEXISTS, CANNOT, TRYCREATE).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from imap_store.imap.backend import FolderError, NewMessage
+from imap_store.imap.binary_append import without_nul
+from imap_store.imap.errors import CommandNo
+from imap_store.imap.listing import DELIMITER, mailbox_value
+from imap_store.imap.parse.command import AppendArgs, Command, MailboxArgs, RenameArgs, StatusArgs
+from imap_store.imap.render.response import Atom, ListOf, ResponseCode, UntaggedData, Value, code
+from imap_store.imap.session import Completion, Handler, ImapSession, args_of
+
+_CODES = {"nonexistent": "NONEXISTENT", "exists": "ALREADYEXISTS", "invalid": "CANNOT",
+          "inbox": "CANNOT"}
+
+
+def folder_refusal(exc: FolderError, *, trycreate: bool = False) -> CommandNo:
+    """The NO for a refused folder operation (TRYCREATE for a missing target)."""
+    name = "TRYCREATE" if trycreate and exc.reason == "nonexistent" else _CODES[exc.reason]
+    return CommandNo(str(exc), code(name))
+
+
+def uid_set(uids: Sequence[int]) -> Atom:
+    """`uid-set` with ranges for consecutive UIDs (RFC 4315 4)."""
+    parts: list[str] = []
+    start = prev = uids[0]
+    for uid in (*uids[1:], None):
+        if uid is not None and uid == prev + 1:
+            prev = uid
+            continue
+        parts.append(str(start) if start == prev else f"{start}:{prev}")
+        if uid is not None:
+            start = prev = uid
+    return Atom(",".join(parts))
+
+
+def _bal(session: ImapSession) -> int:
+    return session.require_principal().bal_id
+
+
+async def create(session: ImapSession, command: Command) -> Completion:
+    """CREATE (RFC 3501 6.3.3)."""
+    name = args_of(command, MailboxArgs).mailbox.rstrip(DELIMITER) or DELIMITER
+    try:
+        folder = await session.store.create_folder(_bal(session), name)
+    except FolderError as exc:
+        raise folder_refusal(exc) from None
+    await session.audit("imap.create", mailbox=folder.name)
+    return Completion("CREATE completed")
+
+
+async def delete(session: ImapSession, command: Command) -> Completion:
+    """DELETE (RFC 3501 6.3.4)."""
+    name = args_of(command, MailboxArgs).mailbox
+    view = session.view
+    folder = await session.store.get_folder(_bal(session), name)
+    if view is not None and folder is not None and folder.id == view.folder.id:
+        session.deselect()
+    try:
+        await session.store.delete_folder(_bal(session), name)
+    except FolderError as exc:
+        raise folder_refusal(exc) from None
+    await session.audit("imap.delete", mailbox=name)
+    return Completion("DELETE completed")
+
+
+async def rename(session: ImapSession, command: Command) -> Completion:
+    """RENAME (RFC 3501 6.3.5), INBOX included."""
+    args = args_of(command, RenameArgs)
+    try:
+        await session.store.rename_folder(_bal(session), args.old, args.new)
+    except FolderError as exc:
+        raise folder_refusal(exc) from None
+    await session.audit("imap.rename", mailbox=args.old, to=args.new)
+    return Completion("RENAME completed")
+
+
+async def subscribe(session: ImapSession, command: Command) -> Completion:
+    """SUBSCRIBE / UNSUBSCRIBE (RFC 3501 6.3.6, 6.3.7)."""
+    name = args_of(command, MailboxArgs).mailbox
+    try:
+        await session.store.subscribe(_bal(session), name, command.name == "SUBSCRIBE")
+    except FolderError as exc:
+        raise folder_refusal(exc) from None
+    return Completion(f"{command.name} completed")
+
+
+async def status(session: ImapSession, command: Command) -> Completion:
+    """STATUS (RFC 3501 6.3.10), from the index only."""
+    args = args_of(command, StatusArgs)
+    try:
+        found = await session.store.status(_bal(session), args.mailbox)
+    except FolderError as exc:
+        raise folder_refusal(exc) from None
+    values = {"MESSAGES": found.messages, "RECENT": found.recent, "UIDNEXT": found.uidnext,
+              "UIDVALIDITY": found.uidvalidity, "UNSEEN": found.unseen}
+    items: list[Value] = []
+    for item in args.items:
+        items += [Atom(item), values[item]]
+    name = mailbox_value(args.mailbox)
+    await session.send(UntaggedData("STATUS", (name, ListOf(tuple(items)))))
+    return Completion("STATUS completed")
+
+
+async def append(session: ImapSession, command: Command) -> Completion:
+    """APPEND with MULTIAPPEND (RFC 3501 6.3.11, RFC 3502), answering APPENDUID."""
+    args = args_of(command, AppendArgs)
+    if any(not m.data for m in args.messages):
+        raise CommandNo("Empty messages cannot be stored", code("CANNOT"))
+    messages = [NewMessage(without_nul(m.data), m.flags, m.internaldate) for m in args.messages]
+    try:
+        result = await session.store.append(_bal(session), args.mailbox, messages)
+    except FolderError as exc:
+        raise folder_refusal(exc, trycreate=True) from None
+    await session.audit("imap.append", mailbox=args.mailbox, uids=list(result.uids),
+                        sizes=[len(m.data) for m in args.messages])
+    return Completion("APPEND completed", appenduid(result.uidvalidity, result.uids))
+
+
+def appenduid(uidvalidity: int, uids: Sequence[int]) -> ResponseCode:
+    """`[APPENDUID uidvalidity uid-set]` (RFC 4315 3)."""
+    return code("APPENDUID", uidvalidity, uid_set(uids))
+
+
+HANDLERS: dict[str, Handler] = {
+    "CREATE": create,
+    "DELETE": delete,
+    "RENAME": rename,
+    "SUBSCRIBE": subscribe,
+    "UNSUBSCRIBE": subscribe,
+    "STATUS": status,
+    "APPEND": append,
+}

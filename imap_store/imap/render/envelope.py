@@ -1,0 +1,33 @@
+"""The ENVELOPE fetch item, rendered from the stored `EnvelopeMeta`.
+
+Owns: `envelope_value(meta)`: the RFC 3501 `envelope` value. The fields were
+computed once at delivery (`message.meta`), so this module
+only lays them out.
+
+Invariants: absent fields and empty address lists are NIL; an address is
+`(name adl mailbox host)` with group markers `(NIL NIL "name" NIL)` and
+`(NIL NIL NIL NIL)`; 8-bit octets survive (sent as literals).
+
+Ref: RFC 3501 7.4.2 (ENVELOPE), 9 (`envelope`, `address`).
+"""
+
+from __future__ import annotations
+
+from message.meta import AddressList, EnvelopeMeta
+
+from .response import NIL, ListOf, Nil, Value, nstring
+
+
+def _address_list(addresses: AddressList) -> ListOf | Nil:
+    if not addresses:
+        return NIL
+    return ListOf(tuple(ListOf(tuple(nstring(item) for item in a)) for a in addresses))
+
+
+def envelope_value(env: EnvelopeMeta) -> ListOf:
+    """ENVELOPE of a message (or of a message/rfc822 part's message)."""
+    lists = (env.from_, env.sender, env.reply_to, env.to, env.cc, env.bcc)
+    items: list[Value] = [nstring(env.date), nstring(env.subject)]
+    items += [_address_list(addresses) for addresses in lists]
+    items += [nstring(env.in_reply_to), nstring(env.message_id)]
+    return ListOf(tuple(items))

@@ -1,0 +1,127 @@
+"""Values of FETCH items for one message.
+
+Owns: `LoadedMessage` (the decrypted message, or only its stored meta) and
+`item_value(attribute, row, flags, message)`: FLAGS, UID, RFC822.SIZE,
+INTERNALDATE, MODSEQ from the index row; ENVELOPE, BODY, BODYSTRUCTURE,
+RFC822.HEADER and BODY[HEADER...] from the meta; RFC822[.TEXT],
+BODY[section]<partial> and BINARY[...] from the decrypted message; and the
+INTERNALDATE format.
+
+Invariants: bodies are always sent as literals and cut from the original
+bytes; a partial beyond the end is an empty string; a missing section is NIL;
+month names never depend on the process locale; when only the meta was
+loaded, no item needing the message is ever asked for (the loader decides).
+
+Ref: RFC 3501 6.4.5 (partials, sections), 7.4.2 (FETCH response items),
+9 (`date-time`); RFC 3516 4.3 (BINARY, BINARY.SIZE); RFC 7162 3.1.4.1 (MODSEQ).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import cached_property
+
+from imap_store.imap.backend import MessageInfo
+from imap_store.imap.parse.fetch_spec import FetchAttribute, Partial
+from imap_store.imap.parse.search_keys import MONTHS
+from imap_store.imap.view import flags_value
+from message.meta import MessageMeta, compute_meta
+
+from .binary_section import binary_bytes, binary_value
+from .bodystructure import body_structure
+from .envelope import envelope_value
+from .mime_parts import MimePart, header_section, parse_message, section_bytes
+from .response import NIL, IString, ListOf, LiteralString, Value
+
+
+def format_internaldate(value: dt.datetime) -> str:
+    """`date-time`: "dd-Mon-yyyy hh:mm:ss +zzzz" with a space-padded day."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    month = MONTHS[value.month - 1].capitalize()
+    return f"{value.day:2d}-{month}-{value.year:04d} {value:%H:%M:%S %z}"
+
+
+class LoadedMessage:
+    """A decrypted message and its lazily parsed MIME tree, or only its meta."""
+
+    def __init__(self, raw: bytes | None = None, meta: MessageMeta | None = None) -> None:
+        self._raw = raw
+        self._meta = meta
+
+    @property
+    def raw(self) -> bytes:
+        """The whole message (only when it was loaded)."""
+        if self._raw is None:
+            raise LookupError("message content not loaded")
+        return self._raw
+
+    @cached_property
+    def root(self) -> MimePart:
+        """The parsed top-level entity."""
+        return parse_message(self.raw)
+
+    @cached_property
+    def meta(self) -> MessageMeta:
+        """Header, ENVELOPE and BODYSTRUCTURE (stored, else computed)."""
+        return self._meta if self._meta is not None else compute_meta(self.raw)
+
+
+def _cut(data: bytes | None, partial: Partial | None) -> bytes | None:
+    if data is None or partial is None:
+        return data
+    return data[partial.origin : partial.origin + partial.count]
+
+
+def _literal(data: bytes | None) -> Value:
+    return NIL if data is None else LiteralString(data)
+
+
+def _row_value(attribute: FetchAttribute, row: MessageInfo, flags: frozenset[str]) -> Value:
+    name = attribute.name
+    if name == "FLAGS":
+        return flags_value(flags)
+    if name == "UID":
+        return row.uid
+    if name == "RFC822.SIZE":
+        return row.size
+    if name == "INTERNALDATE":
+        return IString(format_internaldate(row.internaldate).encode("ascii"))
+    return ListOf((row.modseq,))
+
+
+def _meta_value(attribute: FetchAttribute, meta: MessageMeta) -> Value:
+    name, section = attribute.name, attribute.section
+    if section is not None:
+        return _literal(_cut(header_section(meta.header, section), attribute.partial))
+    if name == "ENVELOPE":
+        return envelope_value(meta.envelope)
+    if name == "RFC822.HEADER":
+        return LiteralString(meta.header)
+    return body_structure(meta.structure, extensible=name == "BODYSTRUCTURE")
+
+
+def _message_value(attribute: FetchAttribute, message: LoadedMessage) -> Value:
+    name, section = attribute.name, attribute.section
+    if section is None:
+        return LiteralString(message.root.body if name == "RFC822.TEXT" else message.raw)
+    if name == "BODY":
+        return _literal(_cut(section_bytes(message.root, section), attribute.partial))
+    data = binary_bytes(message.root, section.part)
+    if name == "BINARY.SIZE":
+        return NIL if data is None else len(data)
+    return binary_value(_cut(data, attribute.partial))
+
+
+def item_value(
+    attribute: FetchAttribute, row: MessageInfo, flags: frozenset[str],
+    message: LoadedMessage | None,
+) -> Value:
+    """The value of one FETCH item (`message` is None for row-only items)."""
+    if not (attribute.needs_meta or attribute.needs_message):
+        return _row_value(attribute, row, flags)
+    if message is None:
+        return NIL
+    if attribute.needs_meta:
+        return _meta_value(attribute, message.meta)
+    return _message_value(attribute, message)

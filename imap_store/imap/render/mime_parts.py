@@ -1,0 +1,77 @@
+"""BODY[section] octets, cut from the byte-level MIME tree of the store.
+
+Owns: `find_part` (RFC 3501 section numbering, message/rfc822 parts opening
+onto their inner message) and `section_bytes`, which returns the exact octets
+of a BODY[section]; the tree itself is `message.mime_tree`.
+
+Invariants: sections are cut from the original bytes, never re-serialised; a
+section that does not exist yields None (sent as NIL); a HEADER.FIELDS[.NOT]
+answer is the chosen raw fields followed by the blank line.
+
+Ref: RFC 3501 6.4.5 (section numbering, HEADER, HEADER.FIELDS[.NOT], TEXT,
+MIME).
+"""
+
+from __future__ import annotations
+
+from imap_store.imap.parse.fetch_spec import Section
+from message.mime_tree import MimePart, header_fields, parse_message, split_header
+
+__all__ = ["MimePart", "find_part", "header_section", "parse_message", "section_bytes"]
+
+
+def _child(part: MimePart, number: int, top: bool) -> MimePart | None:
+    if part.children:
+        return part.children[number - 1] if number <= len(part.children) else None
+    inner = None if top else part.encapsulated
+    if inner is not None:
+        return _child(inner, number, True)
+    if part.is_multipart:
+        return None
+    return part if number == 1 else None
+
+
+def find_part(root: MimePart, path: tuple[int, ...]) -> MimePart | None:
+    """The part named by a section part path (RFC 3501 6.4.5)."""
+    part: MimePart | None = root
+    for index, number in enumerate(path):
+        if part is None:
+            return None
+        part = _child(part, number, top=index == 0)
+    return part
+
+
+def header_section(header: bytes, section: Section) -> bytes:
+    """HEADER, HEADER.FIELDS or HEADER.FIELDS.NOT of one header block."""
+    if section.text == "HEADER":
+        return header
+    wanted = {name.lower() for name in section.fields}
+    keep = section.text == "HEADER.FIELDS"
+    kept = [raw for name, raw in header_fields(header) if (name in wanted) == keep]
+    return b"".join(kept) + b"\r\n"
+
+
+def _message_text(message: MimePart, section: Section) -> bytes:
+    if section.text == "TEXT":
+        return message.body
+    return header_section(message.header, section)
+
+
+def section_bytes(root: MimePart, section: Section) -> bytes | None:
+    """The octets of BODY[section], or None when the section does not exist."""
+    if not section.part:
+        return root.raw if section.text is None else _message_text(root, section)
+    part = find_part(root, section.part)
+    if part is None:
+        return None
+    if section.text is None:
+        return part.body
+    if section.text == "MIME":
+        return part.header
+    inner = part.encapsulated
+    return None if inner is None else _message_text(inner, section)
+
+
+def top_header(raw: bytes) -> bytes:
+    """The top-level header block of a message."""
+    return split_header(raw)[0]
