@@ -12,6 +12,9 @@ COPY server ./server
 COPY smtp_gateway ./smtp_gateway
 COPY policy ./policy
 COPY imap_store ./imap_store
+COPY message ./message
+COPY directory ./directory
+COPY certs ./certs
 COPY migrations ./migrations
 # Runtime dependencies only, at the exact versions of the lock file.
 RUN pip install --no-cache-dir -c requirements.lock .

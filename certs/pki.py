@@ -1,11 +1,23 @@
-"""Development certificates for `mss init`: an RSA CA and a server certificate.
+"""The PKI code of `mss init`: a development CA and operator server certificates.
 
-The server certificate carries serverAuth and clientAuth (the relay presents
-it to other operators) and SANs for localhost, 127.0.0.1 and the host name.
-Keys are RSA because the ANS TLS 1.2 suites are ECDHE-RSA (R6); key files are
-written 0600. In production the operator brings IGC-Santé certificates (R7).
+Owns: `make_ca` (a self-signed RSA CA), `make_server_cert` (an operator
+server certificate issued by a CA), `load_ca` (an existing CA, for
+`mss init --ca-cert F --ca-key F`: one CA issuing for several operators, so
+they trust each other) and `write_private` (key files created 0600).
 
-Ref: R4, R6, R7; docs/architecture.md "Files".
+Invariants:
+- the server certificate carries both serverAuth and clientAuth, so the same
+  certificate can be presented as a client certificate to another operator
+  (R4), and SANs for localhost, 127.0.0.1 and the host name;
+- keys are RSA because the ANS TLS 1.2 suites are ECDHE-RSA (R6);
+- a private key is never written with wider permissions than 0600, not even
+  for a moment.
+
+Production certificates come from IGC-Santé and are configured, not made here
+(R7; `certs/README.md` says which file goes in which `[tls]` key).
+
+Ref: R4, R6, R7; RFC 5280 4.2.1.3, 4.2.1.6, 4.2.1.12 (key usage, SAN,
+extended key usage); docs/architecture.md "Files".
 """
 
 from __future__ import annotations

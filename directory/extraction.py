@@ -23,6 +23,8 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from typing import NamedTuple
 
+from policy.bal_types import BAL_TYPES
+
 COLUMNS = (
     "bal_type", "address", "pp_id_type", "pp_id", "pp_national_id", "structure_id_type",
     "structure_id", "service", "civility", "last_name", "first_name", "profession_category",
@@ -34,7 +36,6 @@ COLUMNS = (
 COLUMN_COUNT = len(COLUMNS)
 MAX_FIELD = 400
 MAX_ADDRESS = 320
-BAL_TYPES = frozenset({"PER", "ORG", "APP", "CAB"})
 HEADER_START = ("Type de BAL", "Adresse BAL")
 ADDRESS_RE = re.compile(r"^[^\s@|]{1,64}@[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*"
                         r"[a-z0-9])?)+$")

@@ -9,7 +9,7 @@ Invariants:
   "lefevre", "lefebvre"); a 2-character word matches only itself; an address
   query matches that address's token only.
 - An entry scores, per word, the best weight over the tokens it matched
-  (`directory_text.WEIGHTS`: exact above prefix, RPPS above name above place);
+  (`text.WEIGHTS`: exact above prefix, RPPS above name above place);
   an entry must match every word of the query.
 - A 12-digit "Identification nationale PP" (8 or 0 + identifier) is searched
   as the identifier it carries.

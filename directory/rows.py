@@ -7,10 +7,10 @@ of a block of entries, with `pack`/`unpack` for their stored form.
 
 Invariants:
 - One token per (entry, word): a word found in several fields keeps the best
-  field (lowest code, see `directory_text.WEIGHTS`).
+  field (lowest code, see `text.WEIGHTS`).
 - Merging keeps every value of the first line and fills only its empty
-  fields from later lines with the same address (section 3: the address is
-  the only key).
+  fields from later lines with the same address (docs/rules.md "The
+  directory file": the address is the only key).
 - A segment's posting lists come out sorted by token, entries increasing in
   each, so writing segments one after the other only ever appends to the
   posting table's key; 4 bytes per (entry, word) in memory and on disk.

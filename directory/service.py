@@ -2,15 +2,16 @@
 together with the local published BALs.
 
 This module is the facade the composition root uses; the work is done in
-`directory_file` (the file layout), `directory_parse` (parsing in workers),
-`directory_import` (staging and switch), `directory_search` (ranked search
-with homonyms) and `publication` (local BALs and the outbox).
+`extraction` (the file layout), `parse` (parsing in workers), `importer`
+(staging and switch), `search` (ranked search with homonyms),
+`local_entries` (our published BALs) and `imap_store.store.publication`
+(publication state and the outbox).
 
 Invariants (see each module): a running server keeps answering searches
 during an import, which switches versions in one short transaction; a BAL on
 liste rouge is never shown; every line of an imported file is accounted for.
 
-Ref: R12, R13, R14, section 3.
+Ref: R12, R13, R14; docs/rules.md "The directory file".
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_COMMENT = re.compile(r"\((?:\\.|[^()\\])*\)?")
+_COMMENT = re.compile(r"\((?:\\.|[^()\\])*\)?")  # RFC 5322 3.2.2: comment with quoted-pairs
 _TOKEN = re.compile(r'"(?:\\.|[^"\\])*"?|\((?:\\.|[^()\\])*\)?|<[^>]*>?|[,:;]|[^\s",:;<(]+', re.S)
 
 
@@ -51,6 +51,7 @@ Address = Mailbox | GroupStart | GroupEnd
 
 def _unquote(word: str) -> str:
     if word.startswith('"'):
+        # RFC 5322 3.2.4: quoted-string, a backslash quotes the next character.
         return re.sub(r"\\(.)", r"\1", word[1:-1] if word.endswith('"') else word[1:])
     return word
 
@@ -58,8 +59,9 @@ def _unquote(word: str) -> str:
 def _angle(text: str, words: list[str]) -> Mailbox:
     inner = "".join(_COMMENT.sub("", text.strip("<>")).split())
     route = None
-    if inner.startswith("@") and ":" in inner:
+    if inner.startswith("@") and ":" in inner:  # RFC 5322 4.4 obs-route; RFC 3501 `addr-adl`
         route, inner = inner.split(":", 1)
+    # RFC 5322 3.4.1: addr-spec = local-part "@" domain, split at the last "@".
     local, _, domain = inner.rpartition("@") if "@" in inner else (inner, "", "")
     name = " ".join(_unquote(w) for w in words) or None
     return Mailbox(name, route, _unquote(local), domain or None)
@@ -88,6 +90,7 @@ class _State:
 
     def finish(self) -> None:
         mailbox = self.angle or _bare(self.words)
+        # `user@domain (Real Name)`: the comment names the mailbox, as Dovecot does.
         if mailbox is not None and mailbox.name is None and self.comment:
             mailbox = Mailbox(self.comment, mailbox.route, mailbox.local, mailbox.domain)
         if mailbox is not None:
@@ -97,7 +100,7 @@ class _State:
     def token(self, tok: str) -> None:
         if tok == ",":
             self.finish()
-        elif tok == ":" and not self.in_group and self.angle is None:
+        elif tok == ":" and not self.in_group and self.angle is None:  # RFC 5322 3.4: group
             self.out.append(GroupStart(" ".join(_unquote(w) for w in self.words)))
             self.words, self.in_group = [], True
         elif tok == ";" and self.in_group:
@@ -118,6 +121,6 @@ def parse_addresses(text: str) -> list[Address]:
     for match in _TOKEN.finditer(text):
         state.token(match.group())
     state.finish()
-    if state.in_group:
+    if state.in_group:  # an unterminated group is closed, so RFC 3501 7.4.2 markers pair up
         state.out.append(GroupEnd())
     return state.out

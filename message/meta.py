@@ -95,15 +95,15 @@ def text(raw: bytes) -> str:
 
 def _first_values(header: bytes) -> dict[str, str]:
     values: dict[str, str] = {}
-    for name, raw in header_fields(header):
+    for name, raw in header_fields(header):  # the first occurrence of a field is used
         values.setdefault(name, text(field_value(raw)))
     return values
 
 
 def _address(item: Mailbox | GroupStart | GroupEnd) -> Address:
-    if isinstance(item, GroupStart):
+    if isinstance(item, GroupStart):  # RFC 3501 7.4.2: group start, NIL host
         return (None, None, item.name, None)
-    if isinstance(item, GroupEnd):
+    if isinstance(item, GroupEnd):  # RFC 3501 7.4.2: group end, all NIL
         return (None, None, None, None)
     return (item.name, item.route, item.local, item.domain or "")
 
@@ -119,7 +119,7 @@ def envelope_of(header: bytes) -> EnvelopeMeta:
     """ENVELOPE of a message (or an encapsulated message) header."""
     values = _first_values(header)
     lists = {name: _address_list(values.get(name)) for name in _ADDRESS_FIELDS}
-    for name in ("sender", "reply-to"):
+    for name in ("sender", "reply-to"):  # RFC 3501 7.4.2: both default to From
         if lists[name] is None:
             lists[name] = lists["from"]
     return EnvelopeMeta(
@@ -136,13 +136,14 @@ def _header(part: MimePart, name: str) -> str | None:
 
 
 def _lines(body: bytes) -> int:
+    # RFC 3501 7.4.2: size in text lines (a last line without CRLF still counts).
     return body.count(b"\n") + (1 if body and not body.endswith(b"\n") else 0)
 
 
 def _content_params(part: MimePart) -> Params:
     value = _header(part, "content-type")
     params = tuple(header_params(value)[1]) if value else ()
-    if not params and part.info.get_content_maintype() == "text":
+    if not params and part.maintype == "text":  # RFC 2045 5.2: the default charset
         return (("CHARSET", "US-ASCII"),)
     return params
 
@@ -152,26 +153,26 @@ def _disposition(part: MimePart) -> tuple[str, Params] | None:
     if value is None:
         return None
     kind, params = header_params(value)
-    return (kind.upper() or "ATTACHMENT", tuple(params))
+    return (kind.upper() or "ATTACHMENT", tuple(params))  # RFC 2183 2.8: no kind = attachment
 
 
 def _language(part: MimePart) -> tuple[str, ...] | None:
     value = _header(part, "content-language")
     if value is None:
         return None
-    tags = tuple(tag.strip() for tag in value.split(",") if tag.strip())
+    tags = tuple(tag.strip() for tag in value.split(",") if tag.strip())  # RFC 3282 2
     return tags or None
 
 
 def _single(part: MimePart) -> PartMeta:
-    info = part.info
     inner = part.encapsulated
-    counted = info.get_content_maintype() == "text" or inner is not None
+    counted = part.maintype == "text" or inner is not None
     return PartMeta(
-        type=info.get_content_maintype().upper(), subtype=info.get_content_subtype().upper(),
+        type=part.maintype.upper(), subtype=part.subtype.upper(),
         params=_content_params(part), id=_header(part, "content-id"),
         description=_header(part, "content-description"),
-        encoding=(_header(part, "content-transfer-encoding") or "7BIT").upper(),
+        encoding=(_header(part, "content-transfer-encoding") or "7BIT").upper(),  # RFC 2045 6.1
+        # RFC 3501 7.4.2: size in octets of the encoded body; lines for text and message/rfc822.
         size=len(part.body), lines=_lines(part.body) if counted else None,
         md5=_header(part, "content-md5"), disposition=_disposition(part),
         language=_language(part), location=_header(part, "content-location"),
@@ -181,10 +182,10 @@ def _single(part: MimePart) -> PartMeta:
 
 def _multi(part: MimePart) -> PartMeta:
     children = tuple(structure_of(child) for child in part.children)
-    if not children:
+    if not children:  # RFC 3501 9: `body-type-mpart` needs `1*body`: one empty text part
         children = (structure_of(MimePart(b"\r\n", b"", part.depth + 1)),)
     return PartMeta(
-        type="MULTIPART", subtype=part.info.get_content_subtype().upper(),
+        type="MULTIPART", subtype=part.subtype.upper(),
         params=_content_params(part), disposition=_disposition(part),
         language=_language(part), location=_header(part, "content-location"),
         children=children)

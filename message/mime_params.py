@@ -17,16 +17,17 @@ from __future__ import annotations
 
 import re
 
+# RFC 2045 5.1: parameter := attribute "=" value, value := token / quoted-string.
 _PARAM = re.compile(r'\s*([^\s=;"]+)\s*=\s*("(?:\\.|[^"\\])*"?|[^;]*)', re.S)
-_SECTION = re.compile(r"^(.*?)\*(\d{1,3})(\*?)$")
-_UNFOLD = re.compile(r"\r?\n(?=[ \t])")
+_SECTION = re.compile(r"^(.*?)\*(\d{1,3})(\*?)$")  # RFC 2231 3: name*0, name*1*, ...
+_UNFOLD = re.compile(r"\r?\n(?=[ \t])")  # RFC 5322 2.2.3: unfolding removes the line break
 
 
 def _unquote(value: str) -> str:
     value = value.strip()
     if value.startswith('"'):
         inner = value[1:-1] if value.endswith('"') and len(value) > 1 else value[1:]
-        return re.sub(r"\\(.)", r"\1", inner)
+        return re.sub(r"\\(.)", r"\1", inner)  # RFC 5322 3.2.4: quoted-pair
     return value
 
 
@@ -68,10 +69,11 @@ def _join_sections(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
     plain, sections = _split_sections(pairs)
     out = []
     for name, value in plain:
-        pieces = sorted(sections.get(name.upper(), []))
+        pieces = sorted(sections.get(name.upper(), []))  # RFC 2231 3: joined in number order
         if not pieces or value:
             out.append((name, value))
         else:
+            # RFC 2231 4: an encoded value keeps its encoded form under `name*` (as Dovecot).
             out.append((name + "*" if pieces[0][1] else name, "".join(p[2] for p in pieces)))
     return out
 
@@ -83,7 +85,7 @@ def header_params(value: str) -> tuple[str, list[tuple[str, str]]]:
     out = []
     for name, text in _join_sections(pairs):
         key = name.upper()
-        if key not in seen:
+        if key not in seen:  # a repeated parameter keeps its first value
             seen.add(key)
             out.append((key, text))
     return head, out

@@ -1,7 +1,9 @@
 """The immutable facts a policy rule decides on, one context type per SMTP stage.
 
 Owns: `Stage`, `SessionFacts`, `PolicyLimits`, `MailContext`, `RcptContext`,
-`DataContext` and `STAGE_CONTEXT` (which context each stage expects).
+`DataContext`, `STAGE_CONTEXT` (which context each stage expects), and the
+protocols `MessageView` and `AuthorField`: what a DATA rule may know of the
+message, read by the message parser (the gateway passes `message.facts`).
 
 Invariants:
 - every context is a frozen, keyword-only dataclass holding tuples and
@@ -11,34 +13,34 @@ Invariants:
   `granted_bals`;
 - the gateway does every look-up (local BAL state, today's recipient count,
   trust list in force, peer certificate DN) and passes the *facts*: no rule
-  does I/O.
+  does I/O and no rule parses the message (header fields, content type and
+  the From/Sender mailboxes arrive parsed, once, in a `MessageView`).
 
 The gateway builds a `MailContext` at MAIL FROM, then derives one
 `RcptContext` per RCPT TO (`RcptContext.from_mail`) and one `DataContext` at
 end of DATA (`DataContext.from_mail`). The `submission` listener value also
 covers implicit-TLS submission (port 465); `mx` is the inter-operator port.
 
-Ref: RFC 5321 3.3 (transaction stages); RFC 1870 (SIZE=); R3, R4,
-R15, R16, R18, R21; docs/architecture.md "Defaults"; docs/architecture.md "Conventions" 1, 2.
+Ref: RFC 5321 3.3 (transaction stages); RFC 1870 (SIZE=); RFC 5322 3.6.2
+(From, Sender); R3, R4, R12, R15, R16, R18, R21; docs/architecture.md "Defaults";
+docs/architecture.md "Conventions" 1, 2.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
-from email.message import Message
 from enum import Enum
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
+from .bal_types import BAL_TYPES, BalType
 from .operator_dn import OperatorDN
 from .trust_list import TrustList
 
 Listener = Literal["submission", "mx"]
-BalType = Literal["PER", "ORG", "APP", "CAB"]
 LocalState = Literal["active", "suspended", "unknown"]
 
 LISTENERS: frozenset[str] = frozenset({"submission", "mx"})
-BAL_TYPES: frozenset[str] = frozenset({"PER", "ORG", "APP", "CAB"})
 LOCAL_STATES: frozenset[str] = frozenset({"active", "suspended", "unknown"})
 
 
@@ -80,7 +82,9 @@ class SessionFacts:
         return self.authenticated_bal is not None
 
 
-_DEFAULT_CAPS: tuple[tuple[str, int], ...] = (("PER", 50), ("ORG", 100), ("APP", 100), ("CAB", 100))
+# R18: 50 recipients per transaction for a personal BAL, 100 for the others.
+_DEFAULT_CAPS: tuple[tuple[str, int], ...] = tuple(
+    (kind, 50 if kind == "PER" else 100) for kind in BAL_TYPES)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -154,39 +158,66 @@ class RcptContext(MailContext):
         return cls(**_mail_fields(mail), **facts)
 
 
+class AuthorField(Protocol):
+    """A From or Sender field as the message parser read it (RFC 5322 3.6.2)."""
+
+    @property
+    def count(self) -> int:
+        """How many fields of that name the message has."""
+
+    @property
+    def mailboxes(self) -> tuple[str, ...]:
+        """Lower-cased addr-specs of the only field; () whenever `problem` is set."""
+
+    @property
+    def problem(self) -> str | None:
+        """Why the field cannot be trusted (absent, repeated, ambiguous), or None."""
+
+
+class MessageView(Protocol):
+    """What DATA rules know of the message: parsed once, by the message parser."""
+
+    @property
+    def headers(self) -> tuple[tuple[str, str], ...]:
+        """(lower-case name, unfolded text) of every header field, in order."""
+
+    @property
+    def content_type(self) -> str:
+        """The Content-Type value, lower-cased (for audit reasons)."""
+
+    @property
+    def mime_type(self) -> str:
+        """`type/subtype`, lower-cased; text/plain when absent or invalid (RFC 2045 5.2)."""
+
+    @property
+    def report_type(self) -> str | None:
+        """The `report-type` Content-Type parameter, lower-cased (RFC 6522 3)."""
+
+    @property
+    def author(self) -> AuthorField:
+        """The From field(s)."""
+
+    @property
+    def sender(self) -> AuthorField:
+        """The Sender field(s)."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class DataContext(MailContext):
-    """End of DATA: accepted recipients, unfolded header fields in order, real size."""
+    """End of DATA: accepted recipients, the parsed message, its real size."""
 
     recipients: tuple[str, ...]
-    headers: tuple[tuple[str, str], ...] = ()
-    content_type: str = "text/plain"
+    message: MessageView
     size: int = 0
 
     def __post_init__(self) -> None:
         super().__post_init__()
         object.__setattr__(self, "recipients", tuple(self.recipients))
-        object.__setattr__(self, "headers", tuple((n, v) for n, v in self.headers))
 
     @classmethod
     def from_mail(cls, mail: MailContext, **facts: Any) -> DataContext:
-        """The DATA context for `mail` plus `recipients=...`, `headers=...`, etc."""
+        """The DATA context for `mail` plus `recipients=...`, `message=...`, `size=...`."""
         return cls(**_mail_fields(mail), **facts)
-
-    def header_values(self, name: str) -> tuple[str, ...]:
-        """Values of every header field called `name` (case-insensitive), in order."""
-        wanted = name.lower()
-        return tuple(value for key, value in self.headers if key.lower() == wanted)
-
-    @property
-    def mime_type(self) -> str:
-        """`type/subtype` of `content_type`, lower-cased (RFC 2045 5.2 default)."""
-        return _content_type_header(self.content_type).get_content_type()
-
-    def content_type_param(self, name: str) -> str | None:
-        """A parameter of `content_type` (e.g. `report-type`), lower-cased."""
-        value = _content_type_header(self.content_type).get_param(name)
-        return value.lower() if isinstance(value, str) else None
 
 
 STAGE_CONTEXT: dict[Stage, type] = {
@@ -196,12 +227,6 @@ STAGE_CONTEXT: dict[Stage, type] = {
     Stage.RCPT: RcptContext,
     Stage.DATA: DataContext,
 }
-
-
-def _content_type_header(value: str) -> Message:
-    message = Message()
-    message["Content-Type"] = value or "text/plain"
-    return message
 
 
 def _mail_fields(mail: MailContext) -> dict[str, Any]:

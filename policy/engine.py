@@ -6,13 +6,16 @@ How a stage is evaluated (`PolicyEngine.evaluate(stage, ctx)`):
 - the stage's rules run in registry order; rules in mode OFF are not run;
 - a verdict with action ACCEPT is an audit *note*, kept in `Outcome.notes`
   whatever the rule's mode;
-- a refusing or quarantining verdict from a rule in mode WARN goes to
+- a REJECT/TEMPFAIL verdict from a rule in mode WARN goes to
   `Outcome.warnings` ("would refuse"), and evaluation goes on;
 - from a rule in mode ENFORCE, the first REJECT/TEMPFAIL ends the evaluation
   and becomes `Outcome.verdict`; with `soft_bounce`, a REJECT becomes a
-  TEMPFAIL with the 4xx form of its reply (warnings keep their original reply);
-- an enforced QUARANTINE becomes `Outcome.verdict` unless a later enforced
-  rule refuses.
+  TEMPFAIL with the 4xx form of its reply (warnings keep their original reply).
+
+What the engine returns: an `Outcome` whose `verdict` is None (accept) or a
+REJECT/TEMPFAIL verdict to answer with, plus the notes and warnings to audit.
+Every verdict lands in exactly one of the three, and the gateway acts on all
+three (refuses, audits "would refuse", audits the note).
 
 Invariants: the engine does no I/O and keeps no state between calls (safe to
 share between sessions and to swap on reload); a rule that raises is a bug and
@@ -34,7 +37,6 @@ from enum import Enum
 from typing import Any
 
 from .context import STAGE_CONTEXT, Stage
-from .reply import Reply
 from .verdict import Action, Verdict
 
 Check = Callable[[Any], "Verdict | None"]
@@ -60,7 +62,11 @@ class RuleSpec:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a stage evaluation decided; `verdict is None` means accept."""
+    """What a stage evaluation decided.
+
+    `verdict` is None (accept) or the enforced REJECT/TEMPFAIL verdict to answer
+    with; `warnings` are refusals of rules in mode WARN; `notes` are ACCEPT verdicts.
+    """
 
     verdict: Verdict | None = None
     warnings: tuple[Verdict, ...] = ()
@@ -68,18 +74,8 @@ class Outcome:
 
     @property
     def refused(self) -> bool:
-        """True when the client must get `reply` (4xx/5xx) instead of a 2xx."""
+        """True when the client must get the verdict's reply (4xx/5xx) instead of a 2xx."""
         return self.verdict is not None and self.verdict.refuses
-
-    @property
-    def reply(self) -> Reply | None:
-        """The refusal reply to send, or None to go on with the usual 2xx."""
-        return self.verdict.reply if self.refused and self.verdict else None
-
-    @property
-    def quarantine(self) -> bool:
-        """True when the message is to be accepted but held (R26)."""
-        return self.verdict is not None and self.verdict.action is Action.QUARANTINE
 
 
 def resolve_modes(
@@ -140,8 +136,6 @@ class PolicyEngine:
                 notes.append(verdict)
             elif mode is Mode.WARN:
                 warnings.append(verdict)
-            elif verdict.action is Action.QUARANTINE:
-                decided = decided or verdict
             else:
                 decided = self._soften(verdict)
                 break

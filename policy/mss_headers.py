@@ -16,7 +16,7 @@ the operator): a message *without* them is never refused, and the rule
 defaults to WARN so that malformed values are logged, not bounced (R19, T26).
 Nothing here rewrites or strips a header: the message passes unchanged (T24).
 
-Ref: R19, section 4 (ECO.2.4.1-2.4.3, ECO.2.2.8); T24-T26;
+Ref: R19, docs/rules.md "X-MSS headers" (ECO.2.4.1-2.4.3, ECO.2.2.8); T24-T26;
 RFC 5322 3.6.8 (optional fields); RFC 3463 3.7 (X.6.0).
 """
 
@@ -74,7 +74,7 @@ def mss_header_problems(headers: Headers) -> tuple[str, ...]:
 
 def check(ctx: DataContext) -> Verdict | None:
     """DATA: report malformed or repeated X-MSS-* headers (WARN by default, R19)."""
-    problems = mss_header_problems(ctx.headers)
+    problems = mss_header_problems(ctx.message.headers)
     if not problems:
         return None
     return Verdict.reject(NAME, INVALID_MSS_HEADER, "; ".join(problems))

@@ -16,7 +16,7 @@ Invariants:
   (no trailing newline slips through).
 
 Ref: R15 (553 5.1.3 [inferred]), R17 (mixed patient/professional
-recipients allowed), section 2 (key algorithm, CNAM `NirKey::compute`);
+recipients allowed), docs/rules.md "The INS key" (CNAM `NirKey::compute`);
 RFC 3463 3.2 (X.1.3 bad destination mailbox address syntax).
 """
 

@@ -14,10 +14,12 @@ MX listener the sending operator answers for its users: they return None):
   A Sender field, when present, must name the envelope sender, a granted BAL
   or the person (an ORG BAL sent by one of its people). Else 550 5.7.1.
 
-Invariants: addresses are compared case-insensitively; a From or Sender value
-is only trusted when `email.utils.getaddresses` and the stricter
-`email.headerregistry` parser agree on it (a value the two read differently
-is a spoofing attempt, cf. CVE-2023-27043), otherwise it is a mismatch.
+Invariants: addresses are compared case-insensitively; the rules never
+parse the message: they compare the From and Sender mailboxes the message
+parser read once (`DataContext.message`), and a field it could not read
+unambiguously (absent, repeated, a group, an encoded-word or anything two
+mail programs could read differently, cf. CVE-2023-27043) has no mailboxes
+and a `problem`, which is a mismatch here: unclear input fails closed.
 
 Ref: R10 (personal credentials, ORG BALs), R22 (DSN), R23 (MDN),
 R24 (traces name the person); RFC 6409 8.1 (submission may check the
@@ -27,12 +29,8 @@ RFC 4954 6 (530 5.7.0); RFC 3463 3.8 (X.7.1).
 
 from __future__ import annotations
 
-from email.errors import InvalidHeaderDefect
-from email.headerregistry import AddressHeader, HeaderRegistry
-from email.utils import getaddresses
-
 from .address import normalise_address
-from .context import DataContext, MailContext
+from .context import AuthorField, DataContext, MailContext
 from .replies import (
     AUTH_REQUIRED,
     FROM_HEADER_MISMATCH,
@@ -45,7 +43,6 @@ NAME = "sender_authorised"
 NULL_NAME = "null_sender"
 FROM_NAME = "from_header"
 REPORT_TYPES = frozenset({"delivery-status", "disposition-notification"})
-_HEADERS = HeaderRegistry()
 
 
 def check_mail(ctx: MailContext) -> Verdict | None:
@@ -66,10 +63,10 @@ def check_null_sender(ctx: DataContext) -> Verdict | None:
     """DATA on submission: the null sender only for DSN/MDN reports."""
     if ctx.session.listener != "submission" or ctx.mail_from:
         return None
-    if ctx.mime_type == "multipart/report":
-        if ctx.content_type_param("report-type") in REPORT_TYPES:
-            return None
-    reason = f"null sender with Content-Type {ctx.content_type!r}"
+    message = ctx.message
+    if message.mime_type == "multipart/report" and message.report_type in REPORT_TYPES:
+        return None
+    reason = f"null sender with Content-Type {message.content_type!r}"
     return Verdict.reject(NULL_NAME, NULL_SENDER_NOT_REPORT, reason)
 
 
@@ -83,46 +80,25 @@ def check_from_header(ctx: DataContext) -> Verdict | None:
     return Verdict.reject(FROM_NAME, FROM_HEADER_MISMATCH, problem)
 
 
-def parse_mailboxes(value: str) -> tuple[str, ...]:
-    """Lower-cased addr-specs of an address-list; () when unusable or ambiguous."""
-    legacy = [address.lower() for _, address in getaddresses([value])]
-    try:
-        header = _HEADERS("To", value)
-    except Exception:  # any parser failure means "unusable": fail closed
-        return ()
-    if not isinstance(header, AddressHeader):
-        return ()
-    if any(isinstance(defect, InvalidHeaderDefect) for defect in header.defects):
-        return ()
-    modern = [address.addr_spec.lower() for address in header.addresses]
-    if not legacy or not all(legacy) or legacy != modern:
-        return ()
-    return tuple(legacy)
-
-
 def _from_problem(ctx: DataContext) -> str | None:
-    values = ctx.header_values("From")
-    if len(values) != 1:
-        return f"{len(values)} From header fields"
-    authors = parse_mailboxes(values[0])
-    if not authors:
-        return f"From header without a usable address: {values[0][:80]!r}"
+    author = ctx.message.author
+    if author.problem is not None or not author.mailboxes:
+        return f"From: {author.problem or 'no address'}"
     allowed = _envelope_identities(ctx)
-    if len(authors) == 1 and authors[0] not in allowed:
-        return f"From {authors[0]} is not the envelope sender {ctx.mail_from or '<>'}"
-    return _sender_problem(ctx, allowed, required=len(authors) > 1)
+    if len(author.mailboxes) == 1 and author.mailboxes[0] not in allowed:
+        return f"From {author.mailboxes[0]} is not the envelope sender {ctx.mail_from or '<>'}"
+    return _sender_problem(ctx, allowed, required=len(author.mailboxes) > 1)
 
 
 def _sender_problem(ctx: DataContext, allowed: frozenset[str], required: bool) -> str | None:
-    values = ctx.header_values("Sender")
-    if not values:
+    sender: AuthorField = ctx.message.sender
+    if sender.count == 0:
         return "several From addresses and no Sender" if required else None
-    senders = parse_mailboxes(values[0]) if len(values) == 1 else ()
-    if len(senders) != 1:
-        return f"{len(values)} Sender field(s) not naming exactly one address"
+    if len(sender.mailboxes) != 1:  # RFC 5322 3.6.2: Sender is a single mailbox
+        return f"Sender: {sender.problem or 'more than one address'}"
     acceptable = allowed if required else allowed | _person_identities(ctx)
-    if senders[0] not in acceptable:
-        return f"Sender {senders[0]} is neither the envelope sender nor the person"
+    if sender.mailboxes[0] not in acceptable:
+        return f"Sender {sender.mailboxes[0]} is neither the envelope sender nor the person"
     return None
 
 

@@ -3,16 +3,18 @@
 Owns: `Action` and `Verdict`. A rule returns `Verdict | None`; `None` means
 "no objection". The engine, not the rule, applies modes and soft-bounce.
 
+The three actions are the only ones the gateway acts on: REJECT and TEMPFAIL
+are answered with the verdict's reply, ACCEPT is audited and the command
+goes on. A rule cannot ask for anything else (no quarantine, no rewriting).
+
 Invariants (checked at construction):
 - REJECT carries a 5xx `Reply`, TEMPFAIL a 4xx `Reply`;
 - ACCEPT carries no reply: it is an *audit note* ("accepted, but record
   this"), e.g. a message above the recipient justify threshold (R18);
-- QUARANTINE carries no reply: the client is answered 250, the message is
-  held (R26);
 - `rule` names the rule (a `RULE_NAMES` entry); `reason` is internal detail for
   the audit log and is never sent to the client.
 
-Ref: docs/architecture.md "Conventions" 1, 4, 5; R18, R24, R26.
+Ref: docs/architecture.md "Conventions" 1, 4, 5; R18, R24.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from .reply import Reply, SmtpReject
+from .reply import Reply
 
 
 class Action(Enum):
@@ -29,7 +31,6 @@ class Action(Enum):
     ACCEPT = "accept"
     REJECT = "reject"
     TEMPFAIL = "tempfail"
-    QUARANTINE = "quarantine"
 
 
 @dataclass(frozen=True)
@@ -67,21 +68,10 @@ class Verdict:
         """Accept, but record `reason` in the audit log (an engine *note*)."""
         return cls(Action.ACCEPT, None, rule, reason)
 
-    @classmethod
-    def quarantine(cls, rule: str, reason: str) -> Verdict:
-        """Accept with 250 but hold the message for review."""
-        return cls(Action.QUARANTINE, None, rule, reason)
-
     @property
     def refuses(self) -> bool:
         """True when the client must get `reply` instead of a 2xx."""
         return self.action in (Action.REJECT, Action.TEMPFAIL)
-
-    def to_exception(self) -> SmtpReject:
-        """The `SmtpReject` for a refusing verdict (raise it at the reply point)."""
-        if self.reply is None:
-            raise ValueError(f"verdict {self.action.value} of {self.rule} has no reply")
-        return SmtpReject(self.reply, f"{self.rule}: {self.reason}")
 
 
 def _check_reply_matches_action(action: Action, reply: Reply | None) -> None:
@@ -89,5 +79,5 @@ def _check_reply_matches_action(action: Action, reply: Reply | None) -> None:
         raise ValueError("a REJECT verdict needs a 5xx reply")
     if action is Action.TEMPFAIL and (reply is None or not reply.is_transient):
         raise ValueError("a TEMPFAIL verdict needs a 4xx reply")
-    if action in (Action.ACCEPT, Action.QUARANTINE) and reply is not None:
+    if action is Action.ACCEPT and reply is not None:
         raise ValueError(f"a {action.value} verdict carries no reply")

@@ -17,9 +17,10 @@ import logging
 import signal
 import ssl
 from dataclasses import dataclass, field
-from typing import Any
 
-from imap_store.imap.listener import ImapLimits, start_imap_listener
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from imap_store.imap.listener import ImapLimits, ImapListener, start_imap_listener
 from smtp_gateway.listener import SmtpListener, start_smtp_listener
 
 from .config import Config, ConfigError, load
@@ -35,10 +36,10 @@ log = logging.getLogger("mss.server")
 @dataclass
 class Running:
     services: Services
-    tls: Any = None
-    scheduler: Any = None
+    tls: ssl.SSLContext
+    scheduler: AsyncIOScheduler | None = None
     smtp: list[SmtpListener] = field(default_factory=list)
-    imap: list[Any] = field(default_factory=list)
+    imap: list[tuple[str, ImapListener]] = field(default_factory=list)
     http: HttpListener | None = None
 
     def ports(self) -> dict[str, int]:
@@ -60,10 +61,9 @@ def _imap_limits(cfg: Config) -> ImapLimits:
 async def start(cfg: Config) -> Running:
     """Open the store and start every enabled listener; returns the running set."""
     services = await build_services(cfg)
-    running = Running(services)
-    running.scheduler = start_scheduler(JobContext(cfg, services.trust.store))
     ctx = server_context(cfg)
-    running.tls = ctx
+    running = Running(services, ctx)
+    running.scheduler = start_scheduler(JobContext(cfg, services.trust.store))
     lst = cfg.listeners
     for name, implicit in (("submission", False), ("submissions", True)):
         conf = getattr(lst, name)
@@ -124,7 +124,7 @@ def reload(running: Running) -> bool:
     gate.engine, gate.limits = policy_engine(new), policy_limits(new)
     running.tls.load_cert_chain(new.resolve(new.tls.cert), new.resolve(new.tls.key))
     services.cfg = new
-    asyncio.get_running_loop().create_task(services.trust.refresh())
+    services.trust.refresh_soon()
     log.info("configuration reloaded from %s", new.path)
     return True
 

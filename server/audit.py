@@ -3,8 +3,10 @@
 Invariants:
 - Records are only inserted (database triggers refuse UPDATE and DELETE).
 - `detail` is JSON of envelope facts (addresses, sizes, Message-ID, codes,
-  internal reasons); callers never put a subject or body in it, and the sink
-  drops keys that could carry content as a second line of defence.
+  internal reasons); callers never put a subject or body in it, and the rows
+  are built by `imap_store.store.audit_rows`, which drops keys that could
+  carry content as a second line of defence (the same filter as the audit
+  rows a delivery writes in its own transaction).
 - Timestamps are UTC with milliseconds.
 
 This version keeps no hash chain between records and has no `mss audit export`.
@@ -14,22 +16,13 @@ Ref: R24; docs/architecture.md "AuditSink".
 
 from __future__ import annotations
 
-import json
 import logging
-from datetime import UTC, datetime
 
+from imap_store.store.audit_rows import audit_row
 from imap_store.store.db import Database
 from imap_store.store.interfaces import AuditEvent
-from imap_store.store.models import AuditRecord
 
 log = logging.getLogger("mss.audit")
-FORBIDDEN_KEYS = frozenset({"subject", "body", "content", "password", "secret"})
-
-
-def _clean(detail: object) -> str:
-    items = dict(detail) if isinstance(detail, dict) else dict(getattr(detail, "items", dict)())
-    safe = {k: v for k, v in items.items() if k.lower() not in FORBIDDEN_KEYS}
-    return json.dumps(safe, default=str, ensure_ascii=False, sort_keys=True)
 
 
 class DatabaseAuditSink:
@@ -44,9 +37,7 @@ class DatabaseAuditSink:
         return self._lost
 
     async def record(self, event: AuditEvent) -> None:
-        row = AuditRecord(ts=datetime.now(UTC), event=event.event, protocol=event.protocol,
-                          session=event.session, peer=event.peer, bal=event.bal,
-                          person=event.person, detail=_clean(event.detail))
+        row = audit_row(event)
         try:
             async with self.db.write() as s:
                 s.add(row)

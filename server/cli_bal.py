@@ -15,7 +15,9 @@ import sys
 from dataclasses import asdict
 from typing import Any
 
-from imap_store.store.accounts import AccountError, BalInfo, validate_new_bal
+from imap_store.store.accounts import AccountError, BalInfo, validate_address
+from policy.address import domain_of
+from policy.bal_types import BAL_TYPES, new_bal_problem
 from policy.password_policy import problem
 
 from .cli_output import emit, emit_record
@@ -30,7 +32,7 @@ def add_bal_parsers(sub: Any) -> Any:
         dest="bal_verb", required=True, metavar="ACTION")
     add = bal.add_parser("add", help="create a BAL")
     add.add_argument("address")
-    add.add_argument("--type", required=True, choices=("PER", "ORG", "APP", "CAB"))
+    add.add_argument("--type", required=True, choices=BAL_TYPES)
     add.add_argument("--rpps")
     add.add_argument("--structure-id")
     add.add_argument("--cert-file")
@@ -62,18 +64,26 @@ def read_password(from_stdin: bool, cfg: Config, identities: list[str]) -> str:
     return password
 
 
+def check_new_bal(address: str, kind: str, rpps: str | None, structure_id: str | None) -> None:
+    """Raise AccountError naming the field when this BAL cannot be created (R12)."""
+    validate_address(address.strip().lower())
+    found = new_bal_problem(kind, rpps, structure_id)
+    if found is not None:
+        raise AccountError(found.field, found.message)
+
+
 def _row(info: BalInfo) -> dict[str, Any]:
     return asdict(info)
 
 
 async def _add(args: argparse.Namespace, cfg: Config) -> int:
-    domain = args.address.rsplit("@", 1)[-1].lower()
+    domain = domain_of(args.address.strip())
     if domain not in cfg.server.domains:
         raise AccountError("address", f"domain {domain} is not one of server.domains "
                            f"({', '.join(cfg.server.domains)})")
     if args.cert_file:
-        raise AccountError("cert-file", "certificate login for APP BALs is not available yet")
-    validate_new_bal(args.address.strip().lower(), args.type, args.rpps, args.structure_id)
+        raise AccountError("cert-file", "certificate login is not supported by this version")
+    check_new_bal(args.address, args.type, args.rpps, args.structure_id)
     password = read_password(args.password_stdin, cfg, [args.address])
     async with admin_store(cfg) as st:
         info = await st.accounts.create_bal(args.address, args.type, rpps=args.rpps,

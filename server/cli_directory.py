@@ -2,16 +2,18 @@
 
 `import` loads an Annuaire Santé "Extraction des BAL MSSanté" file as a new
 directory version beside the served one (a running server keeps answering),
-then switches; it shows a progress bar on a terminal and nothing while
-running otherwise, and reports imported, merged and rejected lines with the
-reasons. Exit 0 once switched (even with rejected lines), 1 when the file is
-refused (not this layout, unreadable, no valid line).
+then switches; it shows a progress bar (tqdm) on stderr when stderr is a
+terminal and nothing while running otherwise, and reports imported, merged
+and rejected lines with the reasons. Exit 0 once switched (even with
+rejected lines), 1 when the file is refused (not this layout, unreadable, no
+valid line).
 
 `search` prints the matching BALs, homonyms marked; exit 0 with results, 1
 with none (like grep), 2 for a query with no usable word. `--json`: one JSON
 object per result line.
 
-Ref: R14, section 3; docs/architecture.md "Contracts" (verbs, exit codes).
+Ref: R14; docs/rules.md "The directory file"; docs/architecture.md "Contracts" (verbs,
+exit codes).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
+
+from tqdm import tqdm
 
 from directory.service import (
     Directory,
@@ -38,6 +42,7 @@ from .config import Config
 from .storage import open_store
 
 PARALLEL_FROM = 4 * 1024 * 1024
+BAR_FORMAT = "importing [{bar:30}] {percentage:3.0f}% {n_fmt}/{total_fmt}B {elapsed}"
 
 
 def add_directory_parsers(sub: Any) -> None:
@@ -56,28 +61,21 @@ def add_directory_parsers(sub: Any) -> None:
 
 
 class ProgressBar:
-    """A one-line progress bar on a terminal; silent elsewhere."""
+    """The import's progress, through tqdm: a one-line bar on a terminal, silent
+    elsewhere (`disable=None` turns it off when the stream is not a TTY). The
+    screen size is fixed, not read from the terminal: one that reports none (a
+    bare pty) would otherwise hide the bar."""
 
     def __init__(self, total: int, stream: TextIO) -> None:
-        self.total, self.stream = max(total, 1), stream
-        self.enabled = stream.isatty()
-        self._shown = 0.0
+        self._bar = tqdm(total=max(total, 1), file=stream, disable=None, unit="B",
+                         unit_scale=True, unit_divisor=1000, mininterval=0.2,
+                         ascii=" #", bar_format=BAR_FORMAT, ncols=80, nrows=24)
 
     def __call__(self, phase: str, done: int) -> None:
-        now = time.monotonic()
-        if not self.enabled or now - self._shown < 0.2 and done < self.total:
-            return
-        self._shown = now
-        share = min(done / self.total, 1.0)
-        bar = "#" * int(share * 30)
-        self.stream.write(f"\rimporting [{bar:<30}] {share:4.0%} "
-                          f"{done / 1e6:6.1f}/{self.total / 1e6:.1f} MB")
-        self.stream.flush()
+        self._bar.update(min(done, self._bar.total) - self._bar.n)
 
     def finish(self) -> None:
-        if self.enabled:
-            self.stream.write("\n")
-            self.stream.flush()
+        self._bar.close()
 
 
 def _workers(args: argparse.Namespace, size: int) -> int:

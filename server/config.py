@@ -21,6 +21,8 @@ from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from policy.bal_types import BAL_TYPES
+from policy.context import PolicyLimits
 from policy.rules import RULE_NAMES
 
 LISTENER_NAMES = ("smtp", "submission", "submissions", "imap", "imaps", "http")
@@ -116,7 +118,7 @@ class RecipientsSection:
     """Recipient policy (R18): caps per BAL type, audit threshold, daily budget (0 = off)."""
 
     max_per_transaction: dict[str, int] = field(
-        default_factory=lambda: {"PER": 50, "ORG": 100, "APP": 100, "CAB": 100})
+        default_factory=lambda: dict(PolicyLimits().max_recipients))
     justify_threshold: int = 10
     daily_budget: int = 0
 
@@ -131,8 +133,8 @@ class AuthSection:
     delay_base_ms: int = 250
     delay_cap_ms: int = 5000
     min_password_length: int = 12
-    password_types: tuple[str, ...] = ("PER", "ORG", "APP", "CAB")
-    app_password_types: tuple[str, ...] = ("PER", "ORG", "APP", "CAB")
+    password_types: tuple[str, ...] = BAL_TYPES
+    app_password_types: tuple[str, ...] = BAL_TYPES
 
 
 # --- [http] and [http.autoconfig] ----------------------------------------------------
@@ -287,8 +289,8 @@ def _validate(cfg: Config) -> None:
 def _validate_auth(cfg: Config) -> None:
     for key in ("password_types", "app_password_types"):
         for t in getattr(cfg.auth, key):
-            if t not in ("PER", "ORG", "APP", "CAB"):
-                raise ConfigError(f"auth.{key}: {t!r} is not a BAL type (PER, ORG, APP, CAB)")
+            if t not in BAL_TYPES:
+                raise ConfigError(f"auth.{key}: {t!r} is not a BAL type ({', '.join(BAL_TYPES)})")
     if cfg.auth.max_failures < 1 or cfg.auth.min_password_length < 8:
         raise ConfigError("auth.max_failures must be >= 1 and auth.min_password_length >= 8")
 
@@ -301,9 +303,9 @@ def _validate_policy(cfg: Config) -> None:
         if mode not in ("enforce", "warn", "off"):
             raise ConfigError(f"policy.modes.{name}: expected enforce, warn or off")
     for bal_type, cap in cfg.recipients.max_per_transaction.items():
-        if bal_type not in ("PER", "ORG", "APP", "CAB") or cap < 1:
+        if bal_type not in BAL_TYPES or cap < 1:
             raise ConfigError(f"recipients.max_per_transaction.{bal_type}: expected a BAL type "
-                              "(PER, ORG, APP, CAB) and a positive cap")
+                              f"({', '.join(BAL_TYPES)}) and a positive cap")
 
 
 def load(path: Path) -> Config:

@@ -18,11 +18,13 @@ from directory.local_entries import LOCAL_ENTRIES
 from imap_store.store.accounts import Accounts
 from imap_store.store.trustlists import TrustListStore
 
+from .cli_bal import check_new_bal
 from .config import Config, load
 from .storage import open_store
 from .trust import import_trust_list
 
 BUNDLED_TRUST_LIST = Path(__file__).parent / "data" / "listeblanchemssante.xml"
+DEMO_RPPS = "10000000000"
 
 
 async def ensure_demo(cfg: Config, address: str, password_file: Path) -> None:
@@ -30,8 +32,9 @@ async def ensure_demo(cfg: Config, address: str, password_file: Path) -> None:
     try:
         accounts = Accounts(db, keys, LOCAL_ENTRIES)
         if await accounts.get(address) is None:
+            check_new_bal(address, "PER", DEMO_RPPS, None)
             password = secrets.token_urlsafe(15)
-            await accounts.create_bal(address, "PER", rpps="10000000000", password=password)
+            await accounts.create_bal(address, "PER", rpps=DEMO_RPPS, password=password)
             write_private(password_file, password.encode())
         store = TrustListStore(db)
         if await store.latest_id() is None:

@@ -95,7 +95,7 @@ async def build_services(cfg: Config) -> Services:
     mailbox = MailboxStore(db, keys, notifier)
     delivery = DeliveryStore(db, keys, notifier)
     audit = DatabaseAuditSink(db)
-    intake = Intake(delivery, audit, cfg.server.hostname)
+    intake = Intake(delivery, cfg.server.hostname)
     trust = TrustState(TrustListStore(db))
     await trust.refresh()
     trust.start_polling()

@@ -19,6 +19,8 @@ from pathlib import Path
 from imap_store.store.trustlists import StoredTrustList, TrustListStore
 from policy.trust_list import TrustList, TrustListError, parse_trust_list
 
+from .tasks import BackgroundTasks
+
 log = logging.getLogger("mss.trustlist")
 
 
@@ -30,7 +32,7 @@ class TrustState:
         self.poll_seconds = poll_seconds
         self._current: TrustList | None = None
         self._loaded_id: int | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._tasks = BackgroundTasks()
 
     @property
     def current(self) -> TrustList | None:
@@ -54,12 +56,14 @@ class TrustState:
         return True
 
     def start_polling(self) -> None:
-        self._task = asyncio.create_task(self._poll())
+        self._tasks.spawn(self._poll(), "trust-list poll")
+
+    def refresh_soon(self) -> None:
+        """Refresh in the background (after SIGHUP); the task is kept and logged."""
+        self._tasks.spawn(self.refresh(), "trust-list refresh")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._tasks.close()
 
     async def _poll(self) -> None:
         while True:

@@ -1,29 +1,45 @@
-"""The policy gate: builds each stage's context from facts, runs the engine.
+"""The policy gate: builds each stage's context from facts, runs the engine, acts on the outcome.
 
 The gate does the look-ups the pure rules may not do (is the recipient a local
-BAL, which trust list is in force) and turns an `Outcome` into either nothing
-(go on) or an `SmtpReject` carrying the rule's public reply and its internal
-reason. Warnings ("would refuse") and notes are audited here with the rule,
-the reason and the trust-list version; the client never sees them.
+BAL, which trust list is in force, today's recipient count) and acts on every
+part of the engine's `Outcome`: the enforced verdict (REJECT or TEMPFAIL)
+becomes an `SmtpReject` carrying the rule's public reply and its internal
+reason; warnings ("would refuse") and notes (ACCEPT verdicts) are audited with
+the rule, the reason and the trust-list version; the client never sees them.
+`refusal` is exhaustive over `Action`: an action added to the policy without
+the gate acting on it fails type checking and the tests.
 
-Ref: docs/architecture.md "Conventions" 1, 2, 4-6; R3, R14-R16, R18, R19, R21.
+It works on `ClientSession` and `Transaction` values and on the message facts
+parsed once by `message.facts`, never on the protocol object.
+
+Ref: docs/architecture.md "Conventions" 1, 2, 4-6; R3, R12, R14-R16, R18, R19, R21, R24.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol, assert_never
 
 from imap_store.store.delivery import DeliveryStore
-from imap_store.store.interfaces import AuditEvent, AuditSink, Principal
+from imap_store.store.interfaces import AuditEvent, AuditSink
 from message.facts import MessageFacts
-from policy.context import DataContext, MailContext, PolicyLimits, RcptContext, SessionFacts, Stage
-from policy.engine import Outcome, PolicyEngine
+from policy.address import domain_of
+from policy.bal_types import bal_type
+from policy.context import (
+    DataContext,
+    Listener,
+    MailContext,
+    PolicyLimits,
+    RcptContext,
+    SessionFacts,
+    Stage,
+)
+from policy.engine import PolicyEngine
 from policy.reply import SmtpReject
 from policy.trust_list import TrustList
-from policy.verdict import Verdict
+from policy.verdict import Action, Verdict
 
 from .intake import LocalRecipient
+from .session import ClientSession, Transaction
 
 
 class TrustSource(Protocol):
@@ -33,23 +49,8 @@ class TrustSource(Protocol):
     def current(self) -> TrustList | None: ...
 
 
-@dataclass
-class Transaction:
-    """Per-transaction state the gate accumulates between MAIL and DATA."""
-
-    mail: MailContext | None = None
-    local: list[LocalRecipient] = field(default_factory=list)
-    remote: list[str] = field(default_factory=list)
-
-    def reset(self) -> None:
-        self.mail, self.local, self.remote = None, [], []
-
-    @property
-    def recipients(self) -> tuple[str, ...]:
-        return tuple(r.address for r in self.local) + tuple(self.remote)
-
-
 def size_param(options: list[str]) -> int | None:
+    """The `SIZE=` value of MAIL parameters (RFC 1870), None when absent or malformed."""
     for opt in options:
         key, _, value = opt.partition("=")
         if key.upper() == "SIZE" and value.isdigit():
@@ -57,8 +58,22 @@ def size_param(options: list[str]) -> int | None:
     return None
 
 
-def _domain(address: str) -> str:
-    return address.rsplit("@", 1)[-1].lower() if "@" in address else ""
+def audit_reason(verdict: Verdict, trust: TrustList | None) -> str:
+    """The internal reason of a verdict as audited: rule, detail, trust-list version."""
+    return f"{verdict.rule}: {verdict.reason} (trustlist {trust.version if trust else 'none'})"
+
+
+def refusal(verdict: Verdict, trust: TrustList | None) -> SmtpReject:
+    """The exception that answers an enforced verdict; ACCEPT is a note, never a refusal."""
+    match verdict.action:
+        case Action.REJECT | Action.TEMPFAIL:
+            if verdict.reply is None:  # Verdict's own invariant; kept for the type checker
+                raise ValueError(f"{verdict.rule}: a refusal without a reply")
+            return SmtpReject(verdict.reply, audit_reason(verdict, trust))
+        case Action.ACCEPT:
+            raise ValueError(f"{verdict.rule}: an ACCEPT verdict is audited, not answered")
+        case _:
+            assert_never(verdict.action)
 
 
 class PolicyGate:
@@ -66,85 +81,76 @@ class PolicyGate:
 
     def __init__(self, *, local_domains: frozenset[str], delivery: DeliveryStore,
                  limits: PolicyLimits, engine: PolicyEngine, trust: TrustSource,
-                 audit: AuditSink, listener: str = "submission") -> None:
+                 audit: AuditSink, listener: Listener = "submission") -> None:
         self.local_domains = local_domains
         self.delivery = delivery
         self.limits = limits
         self.engine = engine
         self.trust = trust
         self.audit = audit
-        self.listener = listener
+        self.listener: Listener = listener
 
-    def _session(self, server: Any, principal: Principal | None) -> SessionFacts:
-        peer = server.session.peer[0] if server.session and server.session.peer else ""
-        bal = principal.address if principal else None
-        return SessionFacts(peer_ip=str(peer), listener=self.listener,  # type: ignore[arg-type]
-                            tls=server.tls_active, authenticated_bal=bal,
-                            bal_type=principal.bal_type if principal else None,  # type: ignore[arg-type]
-                            granted_bals=(principal.granted | {bal}) if principal and bal
-                            else frozenset(),
-                            person=principal.person if principal else None)
+    def _facts(self, client: ClientSession) -> SessionFacts:
+        who = client.principal
+        return SessionFacts(peer_ip=client.peer_ip, listener=self.listener, tls=client.tls,
+                            authenticated_bal=who.address if who else None,
+                            bal_type=bal_type(who.bal_type) if who else None,
+                            granted_bals=who.granted if who else frozenset(),
+                            person=who.person if who else None)
 
-    async def check_mail(self, server: Any, principal: Principal | None, address: str,
-                         options: list[str]) -> MailContext:
+    async def check_mail(self, client: ClientSession, address: str,
+                         options: list[str]) -> Transaction:
+        """MAIL FROM: the new transaction, or SmtpReject."""
         null = address.strip() in ("", "<>")
-        ctx = MailContext(session=self._session(server, principal),
-                          mail_from="" if null else address,
+        ctx = MailContext(session=self._facts(client), mail_from="" if null else address,
                           size_param=size_param(options), local_domains=self.local_domains,
                           limits=self.limits, trust_list=self.trust.current)
-        await self._apply(server, Stage.MAIL, ctx, address)
-        return ctx
+        await self._apply(client, Stage.MAIL, ctx, address)
+        return Transaction(client, ctx)
 
-    async def check_rcpt(self, server: Any, txn: Transaction, address: str) -> None:
-        assert txn.mail is not None
+    async def check_rcpt(self, txn: Transaction, address: str) -> None:
+        """RCPT TO: adds the recipient to `txn`, or SmtpReject."""
         state, found = None, None
-        if _domain(address) in self.local_domains:
+        if domain_of(address) in self.local_domains:
             found = await self.delivery.lookup(address)
             state = "unknown" if found is None else (
                 "active" if found.status == "active" else "suspended")
         ctx = RcptContext.from_mail(txn.mail, recipient=address,
                                     accepted_recipients=txn.recipients,
                                     recipient_local_state=state,
-                                    recipients_today=await self._today(server))
-        await self._apply(server, Stage.RCPT, ctx, address)
+                                    recipients_today=await self._today(txn.session))
+        await self._apply(txn.session, Stage.RCPT, ctx, address)
         if found is not None:
             txn.local.append(LocalRecipient(found.address, found.bal_id))
         else:
             txn.remote.append(address)
 
-    async def _today(self, server: Any) -> int:
-        auth = getattr(server.session, "auth_data", None)
-        if self.limits.daily_recipient_budget is None or not isinstance(auth, Principal):
+    async def _today(self, client: ClientSession) -> int:
+        if self.limits.daily_recipient_budget is None or client.principal is None:
             return 0
-        return await self.delivery.recipients_today(auth.bal_id)
+        return await self.delivery.recipients_today(client.principal.bal_id)
 
-    async def check_data(self, server: Any, txn: Transaction, facts: MessageFacts,
-                         size: int) -> None:
-        assert txn.mail is not None
-        ctx = DataContext.from_mail(txn.mail, recipients=txn.recipients, headers=facts.headers,
-                                    content_type=facts.content_type, size=size)
-        await self._apply(server, Stage.DATA, ctx, txn.mail.mail_from)
+    async def check_data(self, txn: Transaction, facts: MessageFacts, size: int) -> None:
+        """End of DATA: nothing, or SmtpReject."""
+        ctx = DataContext.from_mail(txn.mail, recipients=txn.recipients, message=facts,
+                                    size=size)
+        await self._apply(txn.session, Stage.DATA, ctx, txn.mail.mail_from)
 
-    async def _apply(self, server: Any, stage: Stage, ctx: object, subject: str) -> None:
-        outcome: Outcome = self.engine.evaluate(stage, ctx)
+    async def _apply(self, client: ClientSession, stage: Stage, ctx: object,
+                     subject: str) -> None:
+        outcome = self.engine.evaluate(stage, ctx)
         for kind, verdicts in (("policy.would_refuse", outcome.warnings),
                                ("policy.note", outcome.notes)):
-            for v in verdicts:
-                await self._audit(server, kind, stage, subject, v)
-        if outcome.refused and outcome.verdict and outcome.verdict.reply:
-            raise SmtpReject(outcome.verdict.reply, self._reason(outcome.verdict))
+            for verdict in verdicts:
+                await self._audit(client, kind, stage, subject, verdict)
+        if outcome.verdict is not None:
+            raise refusal(outcome.verdict, self.trust.current)
 
-    def _reason(self, v: Verdict) -> str:
-        tl = self.trust.current
-        return f"{v.rule}: {v.reason} (trustlist {tl.version if tl else 'none'})"
-
-    async def _audit(self, server: Any, kind: str, stage: Stage, subject: str,
-                     v: Verdict) -> None:
-        auth = getattr(server.session, "auth_data", None)
+    async def _audit(self, client: ClientSession, kind: str, stage: Stage, subject: str,
+                     verdict: Verdict) -> None:
         await self.audit.record(AuditEvent(
-            kind, protocol="smtp", session=server.session_id,
-            peer=str(server.session.peer[0]) if server.session.peer else "",
-            bal=auth.address if isinstance(auth, Principal) else "",
-            detail={"stage": stage.value, "subject": subject, "rule": v.rule,
-                    "reason": self._reason(v),
-                    "code": v.reply.code if v.reply else None}))
+            kind, protocol="smtp", session=client.session_id, peer=client.peer_ip,
+            bal=client.bal, person=client.person,
+            detail={"stage": stage.value, "subject": subject, "rule": verdict.rule,
+                    "reason": audit_reason(verdict, self.trust.current),
+                    "code": verdict.reply.code if verdict.reply else None}))

@@ -1,53 +1,66 @@
 """The aiosmtpd handler: SMTP stages to policy verdicts, accepted mail to intake.
 
-The handler only translates: it gathers facts (who is authenticated, is the
-recipient a local BAL), asks the policy gate for a verdict at each stage, and
-writes the verdict's reply. Deep code raises `SmtpReject`; this is the one
-place per protocol that catches it, audits the internal reason and replies
-(docs/architecture.md "Conventions" 4, 5). Any other exception becomes `451 4.3.0`, logged with
-its traceback and never with message content.
+The handler only translates: at MAIL it reads the session's facts once
+(`MssSMTP.client_session`) and opens our own `Transaction`; at each stage it
+asks the policy gate for a verdict and writes the verdict's reply. Deep code
+raises `SmtpReject`; this is the one place per protocol that catches it,
+audits the internal reason and replies (docs/architecture.md "Conventions" 4,
+5). Every other exception becomes `451 4.3.0`, logged with its traceback and
+never with message content. The hook signatures are the only aiosmtpd types
+here; everything below them sees `ClientSession` and `Transaction`.
 
 Invariants:
 - DATA gets 250 only after intake's commit returned (durable); otherwise 451.
+- A committed delivery is never answered 451: its `smtp.transaction` audit is
+  written with `record_after_commit` (never raises); refusals and failures
+  before any commit are audited with `record` (a failure there is a 451).
 - The audit records each transaction: envelope, size, Message-ID, reply code.
+- The message facts are read on the event loop up to `FACTS_ON_LOOP_MAX`
+  octets, in a worker thread above (a large message never holds the loop).
 
 Ref: RFC 5321 3.3, 4.1.1; R3, R14, R24; docs/architecture.md "Conventions" 4, 5, 7.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import Any
 
 from aiosmtpd.smtp import Envelope, Session
 
-from imap_store.store.interfaces import AuditEvent, AuditSink, Authenticate, Principal
-from message.facts import read_facts
+from imap_store.store.interfaces import AuditEvent, AuditSink, Authenticate
+from message.facts import MessageFacts, read_facts
 from policy.replies import LOCAL_ERROR
 from policy.reply import Reply, SmtpReject
 
-from .gate import PolicyGate, Transaction
+from .gate import PolicyGate
 from .intake import AcceptedMail, Intake, TraceInfo
+from .protocol import MssSMTP, SessionRegistry
 from .replies import OK, RECIPIENT_OK, SENDER_OK, SHUTTING_DOWN
 from .sasl import SaslMechanisms
+from .session import ClientSession, Transaction
 
 log = logging.getLogger("mss.smtp")
+FACTS_ON_LOOP_MAX = 256 * 1024
 
 
-def _txn(envelope: Envelope) -> Transaction:
-    txn = getattr(envelope, "mss_txn", None)
-    if txn is None:
-        txn = Transaction()
-        envelope.mss_txn = txn  # type: ignore[attr-defined]
-    return txn
+async def message_facts(content: bytes) -> MessageFacts:
+    """`read_facts`, in a worker thread when the message is over `FACTS_ON_LOOP_MAX`."""
+    if len(content) <= FACTS_ON_LOOP_MAX:
+        return read_facts(content)
+    return await asyncio.to_thread(read_facts, content)
+
+
+def _event(kind: str, client: ClientSession, detail: dict[str, object]) -> AuditEvent:
+    return AuditEvent(kind, protocol="smtp", session=client.session_id, peer=client.peer_ip,
+                      bal=client.bal, person=client.person, detail=detail)
 
 
 class GatewayHandler(SaslMechanisms):
-    """One handler per listener (`submission` or `mx`)."""
+    """One handler per SMTP listener."""
 
-    def __init__(self, *, listener: str, gate: PolicyGate, intake: Intake, audit: AuditSink,
+    def __init__(self, *, gate: PolicyGate, intake: Intake, audit: AuditSink,
                  authenticate: Authenticate) -> None:
-        self.listener = listener
         self.gate = gate
         self.intake = intake
         self.audit = audit
@@ -57,96 +70,81 @@ class GatewayHandler(SaslMechanisms):
         log.error("SMTP session error", exc_info=error)
         return LOCAL_ERROR.line()
 
-    async def _refuse(self, server: Any, exc: SmtpReject, stage: str, subject: str) -> str:
-        principal = _principal(server.session)
-        await self.audit.record(AuditEvent(
-            "smtp.refused", protocol="smtp", session=server.session_id,
-            peer=_peer(server.session), bal=principal.address if principal else "",
-            person=(principal.person or "") if principal else "",
-            detail={"stage": stage, "subject": subject, "code": exc.reply.code,
-                    "enhanced": exc.reply.enhanced, "reason": exc.reason}))
+    async def _refuse(self, client: ClientSession, exc: SmtpReject, stage: str,
+                      subject: str) -> str:
+        await self.audit.record(_event("smtp.refused", client, {
+            "stage": stage, "subject": subject, "code": exc.reply.code,
+            "enhanced": exc.reply.enhanced, "reason": exc.reason}))
         return exc.reply.line()
 
-    async def handle_MAIL(self, server: Any, session: Session, envelope: Envelope,
+    async def handle_MAIL(self, server: MssSMTP, session: Session, envelope: Envelope,
                           address: str, mail_options: list[str]) -> str:
-        txn = _txn(envelope)
-        txn.reset()
+        client = server.client_session()
         try:
-            txn.mail = await self.gate.check_mail(server, _principal(session), address,
-                                                  mail_options)
+            txn = await self.gate.check_mail(client, address, mail_options)
         except SmtpReject as exc:
-            return await self._refuse(server, exc, "MAIL", address)
+            return await self._refuse(client, exc, "MAIL", address)
+        server.transaction = txn
         envelope.mail_from = txn.mail.mail_from or "<>"  # aiosmtpd needs a truthy sender
         envelope.mail_options.extend(mail_options)
         return SENDER_OK.line()
 
-    async def handle_RCPT(self, server: Any, session: Session, envelope: Envelope,
+    async def handle_RCPT(self, server: MssSMTP, session: Session, envelope: Envelope,
                           address: str, rcpt_options: list[str]) -> str:
-        txn = _txn(envelope)
+        txn = server.current_transaction()
         try:
-            await self.gate.check_rcpt(server, txn, address)
+            await self.gate.check_rcpt(txn, address)
         except SmtpReject as exc:
-            return await self._refuse(server, exc, "RCPT", address)
-        envelope.rcpt_tos.append(address)
+            return await self._refuse(txn.session, exc, "RCPT", address)
+        envelope.rcpt_tos.append(address)  # aiosmtpd refuses DATA without one
         envelope.rcpt_options.extend(rcpt_options)
         return RECIPIENT_OK.line()
 
-    async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> str:
-        content: bytes = envelope.original_content or b""
-        facts = read_facts(content)
-        principal = _principal(session)
-        txn = _txn(envelope)
-        reply = await self._data(server, session, envelope, content, facts, txn)
-        await self.audit.record(AuditEvent(
-            "smtp.transaction", protocol="smtp", session=server.session_id,
-            peer=_peer(session), bal=principal.address if principal else "",
-            person=(principal.person or "") if principal else "",
-            detail={"listener": self.listener, "from": envelope.mail_from,
-                    "to": list(envelope.rcpt_tos), "size": len(content),
-                    "message_id": facts.message_id, "code": reply.code,
-                    "enhanced": reply.enhanced, "tls": server.tls_description()}))
+    async def handle_DATA(self, server: MssSMTP, session: Session, envelope: Envelope) -> str:
+        txn = server.current_transaction()
+        content = envelope.original_content or b""
+        facts = await message_facts(content)
+        reply, committed = await self._data(server.registry, txn, content, facts)
+        event = _event("smtp.transaction", txn.session, {
+            "listener": txn.session.listener, "from": txn.mail.mail_from or "<>",
+            "to": list(txn.recipients), "size": len(content),
+            "message_id": facts.message_id, "code": reply.code, "enhanced": reply.enhanced,
+            "tls": txn.session.tls_description})
+        if committed:
+            await self.audit.record_after_commit(event)
+        else:
+            await self.audit.record(event)
         return reply.line()
 
-    async def _data(self, server: Any, session: Session, envelope: Envelope, content: bytes,
-                    facts: Any, txn: Transaction) -> Reply:
-        if server.registry.closing:
-            return SHUTTING_DOWN
+    async def _data(self, registry: SessionRegistry, txn: Transaction, content: bytes,
+                    facts: MessageFacts) -> tuple[Reply, bool]:
+        """The reply to DATA and whether the message was committed."""
+        if registry.closing:
+            return SHUTTING_DOWN, False
         try:
-            await self.gate.check_data(server, txn, facts, len(content))
+            await self.gate.check_data(txn, facts, len(content))
         except SmtpReject as exc:
-            await self._refuse(server, exc, "DATA", envelope.mail_from or "")
-            return exc.reply
-        server.registry.begin_commit()
+            await self._refuse(txn.session, exc, "DATA", txn.mail.mail_from)
+            return exc.reply, False
+        registry.begin_commit()
         try:
-            await self.intake.accept(self._accepted(server, session, envelope, content,
-                                                    facts, txn))
+            await self.intake.accept(_accepted(txn, content, facts))
         except Exception:
-            log.exception("intake failed; message not stored (session %s)", server.session_id)
-            return LOCAL_ERROR
+            log.exception("intake failed; message not stored (session %s)",
+                          txn.session.session_id)
+            return LOCAL_ERROR, False
         finally:
-            server.registry.end_commit()
-        return OK
-
-    def _accepted(self, server: Any, session: Session, envelope: Envelope, content: bytes,
-                  facts: Any, txn: Transaction) -> AcceptedMail:
-        principal = _principal(session)
-        proto = "ESMTPSA" if principal else ("ESMTPS" if server.tls_active else "ESMTP")
-        trace = TraceInfo(helo=session.host_name or "unknown", peer_ip=_peer(session),
-                          protocol=proto, session=server.session_id,
-                          tls=server.tls_description())
-        return AcceptedMail(
-            mail_from=txn.mail.mail_from if txn.mail else "",
-            owner_bal_id=principal.bal_id if principal else None,
-            local=tuple(txn.local), remote=tuple(txn.remote), content=content, facts=facts,
-            trace=trace, principal=principal.address if principal else "",
-            person=(principal.person or "") if principal else "")
+            registry.end_commit()
+        return OK, True
 
 
-def _principal(session: Session | None) -> Principal | None:
-    data = getattr(session, "auth_data", None)
-    return data if isinstance(data, Principal) else None
-
-
-def _peer(session: Session | None) -> str:
-    peer = getattr(session, "peer", None)
-    return str(peer[0]) if isinstance(peer, tuple) and peer else ""
+def _accepted(txn: Transaction, content: bytes, facts: MessageFacts) -> AcceptedMail:
+    client = txn.session
+    principal = client.principal
+    proto = "ESMTPSA" if principal else ("ESMTPS" if client.tls else "ESMTP")
+    trace = TraceInfo(helo=client.ehlo or "unknown", peer_ip=client.peer_ip, protocol=proto,
+                      session=client.session_id, tls=client.tls_description)
+    return AcceptedMail(
+        mail_from=txn.mail.mail_from, owner_bal_id=principal.bal_id if principal else None,
+        local=tuple(txn.local), remote=tuple(txn.remote), content=content, facts=facts,
+        trace=trace, principal=client.bal, person=client.person)

@@ -3,25 +3,33 @@
 SMTP DATA and every other source of messages hand them here; nothing else
 writes a message into an INBOX or the outbound queue. Intake adds the trace
 headers, splits recipients into local copies and one outbound copy per remote
-domain, commits them all in one store transaction and audits the delivery
-(envelope only, never content).
+domain, and commits them all in one store transaction together with the
+delivery's audit records (`delivery.local` per local copy, `delivery.queued`
+per remote domain; envelope only, never content).
 
 Invariants:
 - The message bytes are kept exactly as received; only `Return-Path:` and
-  `Received:` are prepended (RFC 5321 4.4).
+  `Received:` are prepended (RFC 5321 4.4), in a worker thread: the copy of
+  a message of up to the size limit is not made on the event loop.
 - `accept` returns only after the store commit is durable; on any exception
-  nothing has been stored.
+  nothing has been stored, and no audit record of the delivery exists.
+- The delivery and its audit records commit or fail together: an audit write
+  that fails fails the delivery (the client gets a temporary error and
+  nothing is stored), and no record of the delivery is written after its
+  commit.
 
 Ref: docs/architecture.md "Conventions" 7; RFC 5321 4.4 (trace information), 6.1; R19, R24.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from functools import partial
 
 from imap_store.store.delivery import (
     DeliveryPlan,
@@ -30,8 +38,9 @@ from imap_store.store.delivery import (
     LocalCopy,
     RemoteCopy,
 )
-from imap_store.store.interfaces import AuditEvent, AuditSink
+from imap_store.store.interfaces import AuditEvent
 from message.facts import MessageFacts
+from policy.address import domain_of
 
 
 @dataclass(frozen=True)
@@ -81,44 +90,46 @@ def _received(hostname: str, t: TraceInfo, now: datetime) -> bytes:
 def _group_remote(recipients: Sequence[str]) -> dict[str, tuple[str, ...]]:
     by_domain: defaultdict[str, list[str]] = defaultdict(list)
     for rcpt in recipients:
-        by_domain[rcpt.rsplit("@", 1)[1].lower()].append(rcpt)
+        by_domain[domain_of(rcpt)].append(rcpt)
     return {d: tuple(r) for d, r in by_domain.items()}
 
 
-class Intake:
-    """Commits accepted mail to local INBOXes and the outbound queue."""
+def _audit_events(mail: AcceptedMail, size: int,
+                  result: DeliveryResult) -> list[AuditEvent]:
+    """The delivery's audit records, from the UIDs and queue ids its commit allocated."""
+    local = [AuditEvent(
+        "delivery.local", protocol="smtp", session=mail.trace.session,
+        peer=mail.trace.peer_ip, bal=rcpt.address, person=mail.person,
+        detail={"from": mail.mail_from, "uid": uid, "size": size,
+                "message_id": mail.facts.message_id, "x_mss_nil": mail.facts.mss_nil})
+        for rcpt, (_bal, uid) in zip(mail.local, result.local_uids, strict=True)]
+    queued = [AuditEvent(
+        "delivery.queued", protocol="smtp", session=mail.trace.session,
+        peer=mail.trace.peer_ip, bal=mail.principal, person=mail.person,
+        detail={"from": mail.mail_from, "domain": domain, "queue_id": qid,
+                "size": size, "message_id": mail.facts.message_id})
+        for domain, qid in zip(_group_remote(mail.remote), result.queue_ids, strict=True)]
+    return local + queued
 
-    def __init__(self, store: DeliveryStore, audit: AuditSink, hostname: str) -> None:
+
+class Intake:
+    """Commits accepted mail, and its audit records, to local INBOXes and the outbound queue."""
+
+    def __init__(self, store: DeliveryStore, hostname: str) -> None:
         self.store = store
-        self.audit = audit
         self.hostname = hostname
 
     async def accept(self, mail: AcceptedMail, now: datetime | None = None) -> DeliveryResult:
         now = now or datetime.now(UTC)
         header = (f"Return-Path: <{mail.mail_from}>\r\n".encode()
                   + _received(self.hostname, mail.trace, now))
-        message = header + mail.content
+        message = await asyncio.to_thread(b"".join, (header, mail.content))
         plan = DeliveryPlan(
             mail_from=mail.mail_from, owner_bal_id=mail.owner_bal_id,
             local=tuple(LocalCopy(r.bal_id, message) for r in mail.local),
             remote=tuple(RemoteCopy(d, rs, message)
                          for d, rs in _group_remote(mail.remote).items()),
             mss_nil=mail.facts.mss_nil,
-            recipients=tuple(r.address for r in mail.local) + mail.remote)
-        result = await self.store.commit(plan, now)
-        await self._audit(mail, result, len(message))
-        return result
-
-    async def _audit(self, mail: AcceptedMail, result: DeliveryResult, size: int) -> None:
-        for rcpt, (_bal, uid) in zip(mail.local, result.local_uids, strict=True):
-            await self.audit.record(AuditEvent(
-                "delivery.local", protocol="smtp", session=mail.trace.session,
-                peer=mail.trace.peer_ip, bal=rcpt.address, person=mail.person,
-                detail={"from": mail.mail_from, "uid": uid, "size": size,
-                        "message_id": mail.facts.message_id, "x_mss_nil": mail.facts.mss_nil}))
-        for domain, qid in zip(_group_remote(mail.remote), result.queue_ids, strict=True):
-            await self.audit.record(AuditEvent(
-                "delivery.queued", protocol="smtp", session=mail.trace.session,
-                peer=mail.trace.peer_ip, bal=mail.principal, person=mail.person,
-                detail={"from": mail.mail_from, "domain": domain, "queue_id": qid,
-                        "size": size, "message_id": mail.facts.message_id}))
+            recipients=tuple(r.address for r in mail.local) + mail.remote,
+            audit=partial(_audit_events, mail, len(message)))
+        return await self.store.commit(plan, now)

@@ -15,7 +15,7 @@ import asyncio
 import ssl
 import warnings
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from imap_store.store.interfaces import AuditSink, Authenticate
 
@@ -68,21 +68,20 @@ async def start_smtp_listener(*, name: str, host: str, port: int, implicit_tls: 
                               ssl_context: ssl.SSLContext, services: SmtpServices,
                               limits: SmtpLimits, hostname: str) -> SmtpListener:
     registry = SessionRegistry(limits.smtp_max_connections)
-    handler = GatewayHandler(listener="submission", gate=services.gate, intake=services.intake,
-                             audit=services.audit, authenticate=services.authenticate)
-    kwargs: dict[str, Any] = dict(
-        registry=registry, listener=name, hostname=hostname, ident="mss-server",
-        data_size_limit=limits.max_message_size, auth_required=True,
-        auth_require_tls=not implicit_tls, require_starttls=False,
-        timeout=limits.smtp_command_timeout, enable_SMTPUTF8=False, decode_data=False,
-        tls_context=None if implicit_tls else ssl_context)
+    handler = GatewayHandler(gate=services.gate, intake=services.intake, audit=services.audit,
+                             authenticate=services.authenticate)
     loop = asyncio.get_running_loop()
 
     def factory() -> MssSMTP:
         with warnings.catch_warnings():
             # aiosmtpd warns about AUTH without STARTTLS; implicit TLS is TLS from byte one.
             warnings.simplefilter("ignore", UserWarning)
-            return MssSMTP(handler, **kwargs)
+            return MssSMTP(
+                handler, registry=registry, listener=name, hostname=hostname,
+                ident="mss-server", data_size_limit=limits.max_message_size,
+                auth_required=True, auth_require_tls=not implicit_tls, require_starttls=False,
+                timeout=limits.smtp_command_timeout, enable_SMTPUTF8=False, decode_data=False,
+                tls_context=None if implicit_tls else ssl_context)
 
     server = await loop.create_server(factory, host=host, port=port,
                                       ssl=ssl_context if implicit_tls else None,

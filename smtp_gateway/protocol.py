@@ -1,7 +1,13 @@
 """The aiosmtpd `SMTP` subclass: typed replies, session ids, limits, shutdown.
 
 aiosmtpd is pinned exactly (pyproject) because this class replaces some of the
-reply lines it writes itself (`AIOSMTPD_REPLACEMENTS`) and reads its TLS state.
+reply lines it writes itself (`AIOSMTPD_REPLACEMENTS`), reads its TLS state
+and session, and follows its envelope resets (`_create_envelope`).
+
+This is the boundary with aiosmtpd: `client_session()` turns aiosmtpd's
+session into our frozen `ClientSession`, and `transaction` holds our own
+per-transaction state, dropped whenever aiosmtpd starts a new envelope
+(after DATA, on RSET, HELO/EHLO and STARTTLS).
 
 Invariants:
 - Every connection gets a random session id, used in audit and trace headers.
@@ -18,9 +24,12 @@ import asyncio
 import secrets
 from typing import Any, AnyStr
 
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import SMTP, Envelope
+
+from imap_store.store.interfaces import Principal
 
 from .replies import AIOSMTPD_REPLACEMENTS, SHUTTING_DOWN, TOO_MANY_CONNECTIONS
+from .session import ClientSession, Transaction, peer_ip
 
 
 class SessionRegistry:
@@ -57,12 +66,34 @@ class SessionRegistry:
 class MssSMTP(SMTP):
     """aiosmtpd's SMTP with our replies, a session id and a connection cap."""
 
-    def __init__(self, handler: Any, *, registry: SessionRegistry, listener: str,
+    def __init__(self, handler: object, *, registry: SessionRegistry, listener: str,
                  **kwargs: Any) -> None:
+        self.transaction: Transaction | None = None
         super().__init__(handler, **kwargs)
         self.registry = registry
         self.listener = listener
         self.session_id = secrets.token_hex(6)
+
+    def _create_envelope(self) -> Envelope:
+        self.transaction = None  # aiosmtpd starts a new envelope: the transaction is over
+        return super()._create_envelope()
+
+    def client_session(self) -> ClientSession:
+        """The facts of this session now (peer, TLS, AUTH principal, EHLO name)."""
+        session = self.session
+        auth = session.auth_data if session is not None else None
+        return ClientSession(
+            session_id=self.session_id, listener=self.listener,
+            peer_ip=peer_ip(session.peer if session is not None else None),
+            tls=self.tls_active, tls_description=self.tls_description(),
+            principal=auth if isinstance(auth, Principal) else None,
+            ehlo=(session.host_name or "") if session is not None else "")
+
+    def current_transaction(self) -> Transaction:
+        """The transaction opened by the accepted MAIL (aiosmtpd allows RCPT/DATA only then)."""
+        if self.transaction is None:
+            raise RuntimeError("no mail transaction in progress")
+        return self.transaction
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if self in self.registry.sessions:  # STARTTLS upgrade of a counted session

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
 
-from aiosmtpd.smtp import MISSING, AuthResult
+from aiosmtpd.smtp import AuthResult
 
 from imap_store.store.interfaces import Authenticate
 
+from .protocol import MssSMTP
 from .replies import AUTH_FAILED, AUTH_MALFORMED, AUTH_NOT_TLS
 
 
@@ -34,7 +34,7 @@ def split_plain(blob: bytes) -> tuple[str, str, str] | None:
     return (authzid, authcid, passwd) if authcid and passwd else None
 
 
-async def _initial(server: Any, args: list[str], prompt: str) -> bytes | None:
+async def _initial(server: MssSMTP, args: list[str], prompt: str) -> bytes | None:
     """The initial response or the answer to a challenge; None once answered with an error."""
     if len(args) > 1:
         if args[1] == "=":
@@ -45,7 +45,7 @@ async def _initial(server: Any, args: list[str], prompt: str) -> bytes | None:
             await server.push(AUTH_MALFORMED.line())
             return None
     reply = await server.challenge_auth(prompt)
-    return None if reply is MISSING else bytes(reply)
+    return reply if isinstance(reply, bytes) else None
 
 
 class SaslMechanisms:
@@ -53,16 +53,17 @@ class SaslMechanisms:
 
     authenticate: Authenticate
 
-    async def _login(self, server: Any, authzid: str, login: str, secret: str) -> AuthResult:
-        if not server.tls_active:
+    async def _login(self, server: MssSMTP, authzid: str, login: str,
+                     secret: str) -> AuthResult:
+        client = server.client_session()
+        if not client.tls:
             return AuthResult(success=False, handled=False, message=AUTH_NOT_TLS.line())
-        peer = server.session.peer[0] if server.session and server.session.peer else ""
-        principal = await self.authenticate(login, secret, peer, authzid=authzid)
+        principal = await self.authenticate(login, secret, client.peer_ip, authzid=authzid)
         if principal is None:
             return AuthResult(success=False, handled=False, message=AUTH_FAILED.line())
         return AuthResult(success=True, auth_data=principal)
 
-    async def auth_PLAIN(self, server: Any, args: list[str]) -> AuthResult:
+    async def auth_PLAIN(self, server: MssSMTP, args: list[str]) -> AuthResult:
         blob = await _initial(server, args, "")
         if blob is None:
             return AuthResult(success=False, handled=True)
@@ -71,14 +72,14 @@ class SaslMechanisms:
             return AuthResult(success=False, handled=False, message=AUTH_MALFORMED.line())
         return await self._login(server, *parts)
 
-    async def auth_LOGIN(self, server: Any, args: list[str]) -> AuthResult:
+    async def auth_LOGIN(self, server: MssSMTP, args: list[str]) -> AuthResult:
         user = await _initial(server, args, "Username:")
         if user is None:
             return AuthResult(success=False, handled=True)
         secret = await server.challenge_auth("Password:")
-        if secret is MISSING:
+        if not isinstance(secret, bytes):
             return AuthResult(success=False, handled=True)
         try:
-            return await self._login(server, "", user.decode(), bytes(secret).decode())
+            return await self._login(server, "", user.decode(), secret.decode())
         except UnicodeDecodeError:
             return AuthResult(success=False, handled=False, message=AUTH_MALFORMED.line())

@@ -132,6 +132,8 @@ class ImapConnection:
     async def start_tls(self) -> None:
         """Flush the OK, drop pipelined plaintext, then handshake."""
         await self.flush()
+        # RFC 3501 11.1: plaintext pipelined after STARTTLS is never executed
+        # (CVE-2011-0411 class).
         dropped = self._framer.discard_buffered() + _drop_stream_buffer(self._reader)
         if dropped:
             log.warning("discarded %d plaintext bytes pipelined after STARTTLS", dropped)
@@ -145,7 +147,7 @@ class ImapConnection:
     def _timeout(self) -> float:
         if self.session.state is SessionState.NOT_AUTHENTICATED:
             return self._limits.preauth_timeout
-        return self._limits.idle_timeout
+        return self._limits.idle_timeout  # RFC 3501 5.4: at least 30 minutes once logged in
 
     async def _fill(self) -> None:
         self._waiting_input = True
@@ -178,7 +180,7 @@ class ImapConnection:
         self._task = asyncio.current_task()
         try:
             await self._serve()
-        except SessionTimeout:
+        except SessionTimeout:  # RFC 3501 5.4: autologout says BYE first
             await self._bye("Autologout; idle for too long")
         except ConnectionLost:
             pass
@@ -195,6 +197,7 @@ class ImapConnection:
 
     async def _serve(self) -> None:
         caps = tuple(Atom(name) for name in self.session.capabilities())
+        # RFC 3501 7.1.1: the greeting is an untagged OK, here with the capabilities.
         greeting = f"{self.session.hostname} IMAP4rev1 ready"
         await self.send(UntaggedStatus("OK", greeting, code("CAPABILITY", *caps)))
         await self.flush()
@@ -216,11 +219,11 @@ class ImapConnection:
         return event
 
     async def _step(self, event: FramerEvent) -> bool:
-        if isinstance(event, ContinuationNeeded):
+        if isinstance(event, ContinuationNeeded):  # RFC 3501 7.5: "+" invites the literal
             await self.send(Continuation("go ahead"))
         elif isinstance(event, Rejected):
             await self.send(event.response)
-            if event.fatal:
+            if event.fatal:  # RFC 7888 4: an over-limit {n+} literal may end the connection
                 await self._bye("Literal too large")
                 return False
         else:

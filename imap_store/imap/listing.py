@@ -35,9 +35,9 @@ DELIMITER = "/"
 def _regex(pattern: str) -> re.Pattern[str]:
     parts = []
     for ch in pattern:
-        if ch == "*":
+        if ch == "*":  # RFC 3501 6.3.8: "*" matches anything, the delimiter included
             parts.append(".*")
-        elif ch == "%":
+        elif ch == "%":  # RFC 3501 6.3.8: "%" stops at the hierarchy delimiter
             parts.append("[^/]*")
         else:
             parts.append(re.escape(ch))
@@ -47,7 +47,7 @@ def _regex(pattern: str) -> re.Pattern[str]:
 def _matches(regex: re.Pattern[str], name: str) -> bool:
     if regex.fullmatch(name):
         return True
-    if name.upper() == "INBOX" or name.upper().startswith("INBOX/"):
+    if name.upper() == "INBOX" or name.upper().startswith("INBOX/"):  # RFC 3501 5.1
         return bool(re.compile(regex.pattern, re.DOTALL | re.IGNORECASE).fullmatch(name))
     return False
 
@@ -73,6 +73,7 @@ def _order(name: str) -> tuple[bool, str]:
 
 
 def _root(keyword: str, reference: str) -> list[UntaggedData]:
+    # RFC 3501 6.3.8: an empty pattern returns the delimiter and the root name, \Noselect.
     root = reference.split(DELIMITER, 1)[0] + DELIMITER if DELIMITER in reference else ""
     return [UntaggedData(keyword, (atoms(["\\Noselect"]), istring(DELIMITER), istring(root)))]
 
@@ -96,7 +97,7 @@ def list_responses(
 
 def _list_attributes(name: str, real: dict[str, FolderInfo]) -> list[str]:
     folder = real.get(name)
-    if folder is None:
+    if folder is None:  # RFC 3348 3: a level that exists only through its children
         return ["\\Noselect", "\\HasChildren"]
     attrs = ["\\HasChildren" if _has_children(name, real) else "\\HasNoChildren"]
     return attrs + [folder.special_use] if folder.special_use else attrs
@@ -115,7 +116,7 @@ def lsub_responses(
         if _matches(regex, name):
             chosen[name] = [] if name in real else ["\\Noselect"]
             continue
-        for level in superiors(name):
+        for level in superiors(name):  # RFC 3501 6.3.9: "%" reaching only a superior level
             if level not in subscribed and _matches(regex, level):
                 chosen.setdefault(level, ["\\Noselect"])
     return [_response("LSUB", name, attrs) for name, attrs in sorted(

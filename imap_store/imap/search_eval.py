@@ -82,13 +82,14 @@ def needs_content(key: SearchKey) -> bool:
 
 
 def _flag(key: FlagKey, cand: Candidate) -> bool:
-    if key.flag == "\\Recent":
+    if key.flag == "\\Recent":  # RFC 3501 2.3.2: \Recent is this session's, not stored
         return cand.recent == key.present
-    wanted = key.flag.lower()
+    wanted = key.flag.lower()  # keywords compare case-insensitively
     return any(f.lower() == wanted for f in cand.row.flags) == key.present
 
 
 def _date(key: DateKey, cand: Candidate) -> bool:
+    # RFC 3501 6.4.4: dates compare by day, disregarding time and timezone.
     if key.field == "internal":
         day = cand.row.internaldate.date()
     elif cand.text is None or cand.text.sent_date is None:
@@ -140,7 +141,7 @@ async def run_search(view: MailboxView, key: SearchKey, load: Loader) -> list[tu
     last_uid = view.uids[-1] if view.uids else 0
     found = []
     for msn, uid in enumerate(view.uids, 1):
-        if uid in view.ghosts:
+        if uid in view.ghosts:  # RFC 2180 4.3: an expunged message matches nothing
             continue
         raw = await load(uid) if content else None
         text = MessageText(raw) if raw is not None else None

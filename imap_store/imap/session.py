@@ -114,12 +114,14 @@ class ImapSession:
 
     def deselect(self) -> None:
         """Back to the authenticated state (CLOSE, UNSELECT, failed SELECT)."""
+        # RFC 3501 3 (state diagram): CLOSE and a failed SELECT lead back to authenticated.
         self.view = None
         if self.state is SessionState.SELECTED:
             self.state = SessionState.AUTHENTICATED
 
     async def mailbox_gone(self) -> None:
         """The selected mailbox was deleted elsewhere: `* BYE`, then logout."""
+        # RFC 3501 7.1.5: BYE when the server must close the connection.
         await self.send(bye("Selected mailbox was deleted, have to disconnect"))
         self.view = None
         self.state = SessionState.LOGOUT

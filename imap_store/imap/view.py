@@ -116,6 +116,7 @@ class MailboxView:
         if uid:
             return [(self._msn(u), u) for u in sequence.select_uids(self.uids)]
         empty_star = self.exists == 0 and sequence.uses_star()
+        # RFC 3501 9 (`seq-number`): a number above the mailbox size names nothing: BAD.
         if sequence.explicit_max() > self.exists and not empty_star:
             raise CommandBad("Invalid message sequence number")
         return [(msn, self.uids[msn - 1]) for msn in sequence.select_msns(self.exists)]
@@ -147,10 +148,12 @@ class MailboxView:
 
     def _expunges(self, fresh: dict[int, MessageInfo], allowed: bool) -> list[Response]:
         gone = [uid for uid in self.uids if uid not in fresh]
+        # RFC 3501 7.4.1: no EXPUNGE during FETCH, STORE or SEARCH; keep a ghost.
         if not allowed:
             self.ghosts.update(gone)
             return []
         out: list[Response] = []
+        # RFC 3501 7.4.1: highest MSN first, so each number is valid when applied.
         for uid in reversed(gone):
             msn = self.msn_of(uid)
             assert msn is not None
@@ -171,6 +174,7 @@ class MailboxView:
     def flags_responses(self) -> tuple[Response, Response]:
         """`* FLAGS (...)` and `* OK [PERMANENTFLAGS (...)]` (RFC 3501 7.2.6)."""
         names = self.flag_names()
+        # RFC 3501 7.1 (PERMANENTFLAGS): `\*` lets the client create keywords.
         permanent = (*names, "\\*") if not self.read_only else ()
         return (
             UntaggedData("FLAGS", (atoms(names),)),
@@ -198,6 +202,7 @@ class MailboxView:
         for row in added:
             self.uids.append(row.uid)
             self.rows[row.uid] = row
+        # RFC 3501 7.3.1: EXISTS announces the new size (7.4.1: it never shrinks).
         return [exists(self.exists)] if added else []
 
     async def refresh(
@@ -219,6 +224,7 @@ class MailboxView:
         top = self.uids[-1]
         floor = await store.claim_recent(self.bal_id, self.folder.id, top,
                                          claim=not self.read_only)
+        # RFC 3501 2.3.2: \Recent goes to the first session that sees a message.
         self.recent.update(uid for uid in self.uids if uid > max(last, floor))
         return recent(len(self.recent))
 

@@ -3,8 +3,10 @@
 Invariants:
 - Address (lower-cased) and type never change after creation (R12); only the
   description, service, responsible person and liste rouge are editable.
-- PER needs an 11-digit RPPS and belongs to one person (created with it, login
-  = the BAL address); ORG and APP need a structure identifier (R12).
+- A PER BAL belongs to one person (created with it, login = the BAL address).
+  The type and its R12 attributes (RPPS, structure identifier) are checked
+  by the caller before `create_bal` (the policy's `new_bal_problem`); the
+  store checks the address form and stores the type it is given.
 - A suspended BAL refuses logins and its incoming mail gets 550 5.2.1 (R28).
 - `delete_bal` removes the BAL, its contents and its data keys (crypto-shred).
 
@@ -31,7 +33,6 @@ from .models import Bal, BalKey, Folder, MailboxEntry, MessageContent, Person
 from .passwords import hash_password
 from .publication import DirectoryIndex, republish_state, set_published
 
-BAL_TYPES = ("PER", "ORG", "APP", "CAB")
 EDITABLE = ("description", "service", "responsible", "liste_rouge")
 DEFAULT_FOLDERS = (("INBOX", None), ("Sent", "\\Sent"), ("Drafts", "\\Drafts"),
                    ("Trash", "\\Trash"), ("Junk", "\\Junk"))
@@ -73,17 +74,10 @@ def bal_info(row: Bal) -> BalInfo:
                    row.responsible, row.created_at, row.last_login_at)
 
 
-def validate_new_bal(address: str, bal_type: str, rpps: str | None,
-                     structure_id: str | None) -> None:
-    """Raise AccountError naming the field when the R12 attributes are missing or wrong."""
+def validate_address(address: str) -> None:
+    """Raise AccountError("address") unless `address` (lower-cased) is a BAL address."""
     if not ADDRESS_RE.match(address):
         raise AccountError("address", f"invalid BAL address {address!r}")
-    if bal_type not in BAL_TYPES:
-        raise AccountError("type", f"BAL type must be one of {', '.join(BAL_TYPES)}")
-    if bal_type == "PER" and not (rpps and RPPS_RE.match(rpps)):
-        raise AccountError("rpps", "a PER BAL needs --rpps with exactly 11 digits")
-    if bal_type in ("ORG", "APP") and not (structure_id and structure_id.strip()):
-        raise AccountError("structure-id", f"an {bal_type} BAL needs --structure-id")
 
 
 async def bal_row(s: AsyncSession, address: str) -> Bal:
@@ -106,7 +100,7 @@ class Accounts:
                          structure_id: str | None = None, password: str | None = None,
                          liste_rouge: bool = False) -> BalInfo:
         address = address.strip().lower()
-        validate_new_bal(address, bal_type, rpps, structure_id)
+        validate_address(address)
         pw_hash = await hash_password(password) if password else None
         now = datetime.now(UTC)
         async with self.db.write() as s:

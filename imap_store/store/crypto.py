@@ -26,12 +26,14 @@ from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 BLOB_VERSION = b"\x01"
 NONCE_LEN = 12
 KEY_LEN = 32
+SEAL_CHUNK = 1 << 20
 
 
 class DecryptionError(Exception):
@@ -110,9 +112,17 @@ class DataKey:
     key: bytes
 
     def seal(self, content_id: str, plaintext: bytes) -> bytes:
+        """The blob of `plaintext`. `cryptography` holds the GIL for the whole of
+        one AES-GCM call, so the plaintext is encrypted in `SEAL_CHUNK` steps
+        (the same bytes as one call) and other threads run between steps."""
         nonce = os.urandom(NONCE_LEN)
-        aad = blob_aad(self.bal_id, content_id, self.version)
-        return BLOB_VERSION + nonce + AESGCM(self.key).encrypt(nonce, plaintext, aad)
+        gcm = Cipher(algorithms.AES(self.key), modes.GCM(nonce)).encryptor()
+        gcm.authenticate_additional_data(blob_aad(self.bal_id, content_id, self.version))
+        view = memoryview(plaintext)
+        parts = [BLOB_VERSION, nonce]
+        parts += [gcm.update(view[i : i + SEAL_CHUNK]) for i in range(0, len(view), SEAL_CHUNK)]
+        parts += [gcm.finalize(), gcm.tag]
+        return b"".join(parts)
 
     def open(self, content_id: str, blob: bytes) -> bytes:
         if blob[:1] != BLOB_VERSION:

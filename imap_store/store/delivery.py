@@ -1,39 +1,59 @@
-"""Two-phase delivery into the store: plan, encrypt, commit in one transaction.
+"""Delivery into the store: plan, seal off the loop, commit in one transaction.
 
-The gateway's intake builds a `DeliveryPlan` (who gets which bytes), then
-`DeliveryStore.commit` encrypts every copy with its BAL's data key and writes
-all of them, local INBOX entries and outbound queue rows alike, in ONE
-transaction. Either everything is durably committed, or nothing is.
+The gateway's intake builds a `DeliveryPlan` (who gets which bytes, and the
+audit events that record the delivery), then `DeliveryStore.commit` reads the
+data keys, computes the meta and seals every copy in a worker thread, and
+only then opens ONE write transaction that inserts all of them, local INBOX
+entries and outbound queue rows alike, the sender's daily recipient count and
+the delivery's audit rows. Either everything is durably committed, or nothing
+is.
 
 Invariants:
-- A local copy lands in the recipient's INBOX with the next UID of that folder,
-  with its meta (header, ENVELOPE, BODYSTRUCTURE: `message_meta`) computed
-  before the transaction and sealed beside it (AAD content id + ":meta").
+- A local copy lands in the recipient's INBOX through `message_ops`'
+  `insert_sealed`, the insert IMAP APPEND uses too: the INBOX rows are locked
+  in folder id order, each copy gets the next UID of its folder, with its meta
+  (header, ENVELOPE, BODYSTRUCTURE: `message_meta`) sealed beside it (AAD
+  content id + ":meta").
 - A remote copy is encrypted with the sending BAL's key, one queue row per
   remote domain.
+- Nothing CPU-bound (MIME parsing, AES-GCM) runs on the event loop or while
+  the write transaction (on SQLite, the process's write lock) is held; the
+  key version read before the transaction is the one recorded with each
+  content (see `message_ops`: no key rotation in this version).
+- The plan's audit events are written as rows of the same transaction, from
+  the UIDs and queue ids it allocated: a delivery without its audit rows, or
+  audit rows without their delivery, is never committed.
 - Nothing is written before `commit`; an exception inside rolls back all.
 
 Ref: docs/architecture.md "Conventions" 8 (narrow two-phase store API);
-RFC 5321 6.1 (reliable delivery).
+RFC 5321 6.1 (reliable delivery); R24.
 """
 
 from __future__ import annotations
 
 import hashlib
-import secrets
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from message.meta import compute_meta
-from message.meta_codec import encode_meta
-
+from .audit_rows import add_audit
+from .crypto import DataKey
 from .db import Database
+from .interfaces import AuditEvent
 from .keys import DataKeys
-from .message_ops import META_SUFFIX
-from .models import Bal, Folder, MailboxEntry, MessageContent, OutboundMessage, SentRecipient
+from .message_ops import (
+    NewMessage,
+    SealedMessage,
+    ToSeal,
+    content_row,
+    insert_sealed,
+    locked_inboxes,
+    seal_off_loop,
+)
+from .models import Bal, OutboundMessage, SentRecipient
 from .notify import ChangeNotifier
 
 
@@ -60,23 +80,23 @@ class RemoteCopy:
 
 
 @dataclass(frozen=True)
+class DeliveryResult:
+    local_uids: tuple[tuple[int, int], ...]
+    queue_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class DeliveryPlan:
+    """What one delivery writes. `audit` builds, from the UIDs and queue ids the
+    commit allocates, the events recorded in the delivery's own transaction."""
+
     mail_from: str
     owner_bal_id: int | None
     local: tuple[LocalCopy, ...] = ()
     remote: tuple[RemoteCopy, ...] = ()
     mss_nil: str | None = None
     recipients: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class DeliveryResult:
-    local_uids: tuple[tuple[int, int], ...]
-    queue_ids: tuple[int, ...]
-
-
-def new_content_id() -> str:
-    return secrets.token_hex(16)
+    audit: Callable[[DeliveryResult], Sequence[AuditEvent]] | None = None
 
 
 class DeliveryStore:
@@ -95,15 +115,17 @@ class DeliveryStore:
 
     async def commit(self, plan: DeliveryPlan, now: datetime | None = None) -> DeliveryResult:
         now = now or datetime.now(UTC)
-        metas = {id(c.message): encode_meta(compute_meta(c.message)) for c in plan.local}
+        sealed = await seal_off_loop(self._to_seal(plan, await self._keys(plan)))
+        local, remote = sealed[:len(plan.local)], sealed[len(plan.local):]
         async with self.db.write() as s:
-            uids = [await self._store_local(s, c, plan, now, metas[id(c.message)])
-                    for c in plan.local]
-            queue = [await self._queue_remote(s, c, plan, now) for c in plan.remote]
+            result = DeliveryResult(await self._store_local(s, plan, local, now),
+                                    await self._queue_remote(s, plan, remote, now))
             await self._count_recipients(s, plan, now)
+            if plan.audit is not None:
+                add_audit(s, plan.audit(result))
         for bal_id in {c.bal_id for c in plan.local}:
             self.notifier.bump(bal_id)
-        return DeliveryResult(tuple(uids), tuple(queue))
+        return result
 
     async def recipients_today(self, bal_id: int, now: datetime | None = None) -> int:
         """Distinct recipients `bal_id` sent to on the current UTC day (R18)."""
@@ -124,38 +146,50 @@ class DeliveryStore:
             if digest not in known:
                 s.add(SentRecipient(bal_id=plan.owner_bal_id, day=day, rcpt_hash=digest))
 
-    async def _content(self, s: AsyncSession, bal_id: int, message: bytes,
-                       plan: DeliveryPlan, now: datetime, meta: bytes | None = None) -> str:
-        key = await self.keys.current(s, bal_id)
-        cid = new_content_id()
-        sealed_meta = key.seal(cid + META_SUFFIX, meta) if meta is not None else None
-        s.add(MessageContent(id=cid, bal_id=bal_id, key_version=key.version,
-                             size=len(message), body=key.seal(cid, message),
-                             mss_nil=plan.mss_nil, received_at=now, meta=sealed_meta))
-        await s.flush()
-        return cid
+    async def _keys(self, plan: DeliveryPlan) -> dict[int, DataKey]:
+        """The current data key of every BAL the plan writes for (read before sealing)."""
+        bal_ids = {c.bal_id for c in plan.local}
+        if plan.remote and plan.owner_bal_id is not None:
+            bal_ids.add(plan.owner_bal_id)
+        async with self.db.read() as s:
+            return {b: await self.keys.current(s, b) for b in sorted(bal_ids)}
 
-    async def _store_local(self, s: AsyncSession, copy: LocalCopy, plan: DeliveryPlan,
-                           now: datetime, meta: bytes) -> tuple[int, int]:
-        cid = await self._content(s, copy.bal_id, copy.message, plan, now, meta)
-        folder = (await s.execute(
-            update(Folder).where(Folder.bal_id == copy.bal_id, Folder.name == "INBOX")
-            .values(uidnext=Folder.uidnext + 1, highestmodseq=Folder.highestmodseq + 1)
-            .returning(Folder.id, Folder.uidnext, Folder.highestmodseq))).one()
-        uid = folder[1] - 1
-        s.add(MailboxEntry(folder_id=folder[0], uid=uid, content_id=cid, flags="",
-                           internaldate=now, modseq=folder[2]))
-        await s.flush()
-        return copy.bal_id, uid
-
-    async def _queue_remote(self, s: AsyncSession, copy: RemoteCopy, plan: DeliveryPlan,
-                            now: datetime) -> int:
+    @staticmethod
+    def _to_seal(plan: DeliveryPlan, keys: dict[int, DataKey]) -> list[ToSeal]:
+        """Local copies (with meta) first, then remote ones, in plan order."""
+        local = [ToSeal(keys[c.bal_id], c.message) for c in plan.local]
+        if not plan.remote:
+            return local
         if plan.owner_bal_id is None:
             raise ValueError("a remote copy needs the sending BAL to encrypt it")
-        cid = await self._content(s, plan.owner_bal_id, copy.message, plan, now)
-        row = OutboundMessage(content_id=cid, domain=copy.domain, mail_from=plan.mail_from,
-                              recipients="\n".join(copy.recipients), created_at=now,
-                              next_attempt_at=now, attempts=0)
-        s.add(row)
+        owner = keys[plan.owner_bal_id]
+        return local + [ToSeal(owner, c.message, with_meta=False) for c in plan.remote]
+
+    @staticmethod
+    async def _store_local(s: AsyncSession, plan: DeliveryPlan, sealed: Sequence[SealedMessage],
+                           now: datetime) -> tuple[tuple[int, int], ...]:
+        if not plan.local:
+            return ()
+        inboxes = await locked_inboxes(s, [c.bal_id for c in plan.local])
+        uids = []
+        for copy, one in zip(plan.local, sealed, strict=True):
+            added = await insert_sealed(s, inboxes[copy.bal_id],
+                                        [(one, NewMessage(copy.message, internaldate=now))],
+                                        now, plan.mss_nil)
+            uids.append((copy.bal_id, added.uids[0]))
+        return tuple(uids)
+
+    @staticmethod
+    async def _queue_remote(s: AsyncSession, plan: DeliveryPlan,
+                            sealed: Sequence[SealedMessage], now: datetime) -> tuple[int, ...]:
+        if not plan.remote:
+            return ()
+        s.add_all([content_row(one, now, plan.mss_nil) for one in sealed])
         await s.flush()
-        return row.id
+        rows = [OutboundMessage(content_id=one.content_id, domain=copy.domain,
+                                mail_from=plan.mail_from, recipients="\n".join(copy.recipients),
+                                created_at=now, next_attempt_at=now, attempts=0)
+                for copy, one in zip(plan.remote, sealed, strict=True)]
+        s.add_all(rows)
+        await s.flush()
+        return tuple(row.id for row in rows)

@@ -64,10 +64,10 @@ def canonical_name(name: str) -> str:
     """`INBOX` as the first level whatever its case; refuses unsafe names."""
     levels = name.split(DELIMITER)
     bad = any(lv in ("", ".", "..") for lv in levels) or name[:1] in ("#", "~")
-    bad = bad or "*" in name or "%" in name
+    bad = bad or "*" in name or "%" in name  # RFC 3501 6.3.8: LIST wildcards, never in names
     if bad or len(name) > MAX_NAME or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in name):
         raise FolderError("invalid", "Invalid mailbox name")
-    if levels[0].upper() == "INBOX":
+    if levels[0].upper() == "INBOX":  # RFC 3501 5.1: INBOX is case-insensitive
         levels[0] = "INBOX"
     return DELIMITER.join(levels)
 
@@ -108,6 +108,7 @@ async def next_uidvalidity(s: AsyncSession, bal_id: int) -> int:
     highest = (await s.execute(select(func.max(FolderRow.uidvalidity)).where(
         FolderRow.bal_id == bal_id))).scalar_one_or_none() or 0
     last = max(highest, counter.last_uidvalidity if counter else 0)
+    # RFC 3501 2.3.1.1: a name reused for a new mailbox must get a new, higher UIDVALIDITY.
     value = max(int(time.time()), last + 1)
     if counter is None:
         s.add(FolderCounter(bal_id=bal_id, last_uidvalidity=value))
@@ -132,16 +133,16 @@ async def create(s: AsyncSession, bal_id: int, name: str) -> FolderRow:
     """CREATE one folder (RFC 3501 6.3.3): its superior levels need no row."""
     name = canonical_name(name)
     if name == "INBOX" or await folder_by_name(s, bal_id, name) is not None:
-        raise FolderError("exists", "Mailbox already exists")
+        raise FolderError("exists", "Mailbox already exists")  # RFC 3501 6.3.3: NO
     return await _new_folder(s, bal_id, name)
 
 
 async def remove(s: AsyncSession, bal_id: int, name: str) -> list[str]:
     """DELETE one folder and its entries (RFC 3501 6.3.4); their content ids."""
     row = await require_folder(s, bal_id, name)
-    if row.name == "INBOX":
+    if row.name == "INBOX":  # RFC 3501 6.3.4: deleting INBOX is an error
         raise FolderError("inbox", "INBOX cannot be deleted")
-    if row.subscribed:
+    if row.subscribed:  # RFC 3501 6.3.6: DELETE does not unsubscribe the name
         s.add(FolderSubscription(bal_id=bal_id, name=row.name))
     contents = list((await s.execute(select(MailboxEntry.content_id).where(
         MailboxEntry.folder_id == row.id))).scalars())
@@ -155,6 +156,7 @@ async def subscribe(s: AsyncSession, bal_id: int, name: str, on: bool) -> None:
     stored = lookup_name(name)
     row = await folder_by_name(s, bal_id, name)
     orphan = await s.get(FolderSubscription, (bal_id, stored)) if stored else None
+    # RFC 3501 6.3.7: UNSUBSCRIBE also works for a name whose mailbox was deleted.
     if row is None and (on or orphan is None):
         raise FolderError("nonexistent", "Mailbox does not exist")
     if row is not None:
@@ -176,7 +178,7 @@ async def status(s: AsyncSession, row: FolderRow) -> FolderStatus:
     """STATUS counts from the index, without reading any message."""
     entry = MailboxEntry
     unseen = func.sum(case((entry.flags.contains("\\Seen", autoescape=True), 0), else_=1))
-    recent = func.sum(case((entry.uid > row.recent_uid, 1), else_=0))
+    recent = func.sum(case((entry.uid > row.recent_uid, 1), else_=0))  # RFC 3501 6.3.10
     total, n_recent, n_unseen = (await s.execute(
         select(func.count(), recent, unseen).where(entry.folder_id == row.id))).one()
     return FolderStatus(total, n_recent or 0, row.uidnext, row.uidvalidity, n_unseen or 0,
@@ -197,9 +199,10 @@ async def rename(s: AsyncSession, bal_id: int, old: str, new: str) -> None:
     names = await _names(s, bal_id)
     if new == "INBOX" or new in names:
         raise FolderError("exists", "Target mailbox already exists")
-    if old == "INBOX":
+    if old == "INBOX":  # RFC 3501 6.3.5: renaming INBOX moves its messages, INBOX stays
         await rename_entries(s, await require_folder(s, bal_id, old), await create(s, bal_id, new))
         return
+    # RFC 3501 6.3.5: inferior hierarchical names are renamed too.
     moving = sorted(n for n in names if n == old or n.startswith(old + DELIMITER))
     if not moving:
         raise FolderError("nonexistent", "Mailbox does not exist")

@@ -1,8 +1,8 @@
 """Protocols that let the layers talk without importing upward.
 
-Owns: the `AuditSink` protocol (record an event) and the `Notices` intake
-protocol (hand a system message to intake), plus the value types they carry.
-They are implemented in `server/` and passed down at wiring time.
+Owns: the `AuditSink` protocol (record an event) and the `Authenticate`
+protocol (one login path), plus the value types they carry. They are
+implemented in `server/` and passed down at wiring time.
 
 Invariant: an `AuditEvent` never carries a subject, a body or any header value
 other than addresses and Message-ID (R24).
@@ -71,12 +71,3 @@ class AuditSink(Protocol):
     @property
     def lost_records(self) -> int:
         """How many `record_after_commit` writes failed since start."""
-
-
-class Notices(Protocol):
-    """Hands a system message (DSN, lifecycle warning, ...) to intake.
-
-    Ref: docs/architecture.md "Conventions" 7 (one choke point).
-    """
-
-    async def submit_notice(self, recipient: str, message: bytes, reason: str) -> None: ...

@@ -52,8 +52,8 @@ class LoginChecker:
     """Resolves one login attempt to a principal (or a refusal reason)."""
 
     def __init__(self, db: Database, app_key: bytes, *,
-                 password_types: Collection[str] = ("PER", "ORG", "APP", "CAB"),
-                 app_password_types: Collection[str] = ("PER", "ORG", "APP", "CAB")) -> None:
+                 password_types: Collection[str],
+                 app_password_types: Collection[str]) -> None:
         self.db = db
         self.app_key = app_key
         self.password_types = frozenset(password_types)

@@ -34,7 +34,6 @@ from message.meta import MessageMeta
 
 from . import folder_ops, message_ops
 from .db import Database
-from .delivery import new_content_id
 from .folder_ops import FolderError, FolderStatus
 from .keys import DataKeys
 from .message_ops import AppendResult, CopyResult, NewMessage
@@ -264,17 +263,20 @@ class MailboxStore:
 
     async def append(self, bal_id: int, name: str, messages: Sequence[NewMessage],
                      now: datetime | None = None) -> AppendResult:
-        """APPEND / MULTIAPPEND: all messages in one transaction."""
+        """APPEND / MULTIAPPEND: all messages in one transaction.
+
+        The key is read and the messages sealed (meta included) in a worker
+        thread before the write transaction, which only inserts
+        (`message_ops.insert_sealed`, the path SMTP delivery takes too)."""
         async with self.db.read() as s:
             await folder_ops.require_folder(s, bal_id, name)
             key = await self.keys.current(s, bal_id)
-        sealed = [message_ops.seal_message(key, new_content_id(), m.raw) for m in messages]
+        sealed = await message_ops.seal_off_loop([message_ops.ToSeal(key, m.raw)
+                                                  for m in messages])
         async with self.db.write() as s:
-            folder = await folder_ops.require_folder(s, bal_id, name)
-            await s.refresh(folder, with_for_update=True)
+            folder = await message_ops.locked_folder(s, bal_id, name)
             result = await message_ops.insert_sealed(
-                s, bal_id, folder, list(zip(sealed, messages, strict=True)),
-                now or datetime.now(UTC))
+                s, folder, list(zip(sealed, messages, strict=True)), now or datetime.now(UTC))
         self.notifier.bump(bal_id)
         return result
 

@@ -1,17 +1,29 @@
-"""Writing messages into folders: APPEND (one or many), COPY and MOVE.
+"""Writing messages into folders: the one sealing and insert path, COPY, MOVE.
 
-Owns: `NewMessage`, `AppendResult`, `CopyResult`, `seal_message` (body and
-meta sealed with the BAL's current data key) and the session-level helpers
-`MailboxStore` runs inside its write transactions.
+Owns: `NewMessage`, `AppendResult`, `CopyResult`, `SealedMessage`; `seal_all`
+(meta computed and every copy sealed, CPU work run in a worker thread by
+`seal_off_loop`), `locked_folder` / `locked_inboxes` (folder rows locked for
+UID allocation), `insert_sealed` (the one insert of new folder entries, used
+by SMTP delivery and IMAP APPEND alike, allocating UIDs and MODSEQ with the
+one allocator `_allocate`), and the session-level COPY/MOVE helpers.
 
 Invariants:
+- Sealing needs no session and no lock: the caller reads the data key first
+  and seals before its write transaction opens, so that transaction only
+  inserts. A content records the key version it was sealed with and is read
+  back with that version, so a key created between the read and the write
+  would not make it unreadable; this version never creates a second key
+  version (no rotation), so the version read is also the newest at commit.
 - all the messages of one call are written in ONE transaction (MULTIAPPEND
-  is all or nothing, RFC 3502 6); UIDs are allocated from `folder.uidnext` in
-  the same transaction, ascending in the order given;
+  is all or nothing, RFC 3502 6); UIDs are allocated from `folder.uidnext`
+  on the folder row locked in that transaction (`SELECT ... FOR UPDATE` on
+  PostgreSQL, the write lock on SQLite), ascending in the order given, so
+  they are unique and strictly ascending per folder under concurrent writers;
 - a body is sealed with AAD (BAL id, content id, key version) and its meta
   with the content id suffixed `:meta`, so neither can be swapped for the
   other or moved to another row or BAL; subject and addresses exist only in
-  these ciphertexts;
+  these ciphertexts; a content is inserted only into a folder of the BAL
+  whose key sealed it;
 - COPY shares the content row (same BAL), keeps flags and internal date;
   MOVE is COPY plus removal of the source entries in the same transaction;
   when one of the messages is gone, nothing is copied (`MessagesGone`);
@@ -20,12 +32,14 @@ Invariants:
   to APPEND is kept, its zone is not (RFC 3501 6.3.11 asks for the date).
 
 Ref: RFC 3501 6.3.11 (APPEND), 6.4.7 (COPY); RFC 3502 (MULTIAPPEND);
-RFC 4315 (APPENDUID, COPYUID); RFC 6851 (MOVE).
+RFC 4315 (APPENDUID, COPYUID); RFC 6851 (MOVE); RFC 7162 (MODSEQ).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import secrets
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -36,6 +50,7 @@ from message.meta import compute_meta
 from message.meta_codec import encode_meta
 
 from .crypto import DataKey
+from .folder_ops import FolderError, lookup_name
 from .models import Folder as FolderRow
 from .models import MailboxEntry, MessageContent
 
@@ -74,20 +89,80 @@ class CopyResult:
 
 
 @dataclass(frozen=True)
+class ToSeal:
+    """One copy to seal: its octets, the key of the BAL that will hold it, and
+    whether it gets a meta (folder entries do; queued copies do not)."""
+
+    key: DataKey
+    raw: bytes
+    with_meta: bool = True
+
+
+@dataclass(frozen=True)
 class SealedMessage:
     """A message encrypted and ready to insert."""
 
     content_id: str
+    bal_id: int
     key_version: int
     size: int
     body: bytes
-    meta: bytes
+    meta: bytes | None
 
 
-def seal_message(key: DataKey, content_id: str, raw: bytes) -> SealedMessage:
-    """Encrypt a message and its computed meta (CPU work, done before the write)."""
-    meta = key.seal(content_id + META_SUFFIX, encode_meta(compute_meta(raw)))
-    return SealedMessage(content_id, key.version, len(raw), key.seal(content_id, raw), meta)
+def new_content_id() -> str:
+    return secrets.token_hex(16)
+
+
+def seal_message(key: DataKey, raw: bytes, meta: bytes | None) -> SealedMessage:
+    """Encrypt a message and its encoded meta with `key`, under a new content id."""
+    cid = new_content_id()
+    sealed_meta = key.seal(cid + META_SUFFIX, meta) if meta is not None else None
+    return SealedMessage(cid, key.bal_id, key.version, len(raw), key.seal(cid, raw),
+                         sealed_meta)
+
+
+def seal_all(items: Sequence[ToSeal]) -> list[SealedMessage]:
+    """Seal every copy; the meta of each distinct message is computed once."""
+    metas: dict[int, bytes] = {}
+    out = []
+    for item in items:
+        meta = None
+        if item.with_meta:
+            if id(item.raw) not in metas:
+                metas[id(item.raw)] = encode_meta(compute_meta(item.raw))
+            meta = metas[id(item.raw)]
+        out.append(seal_message(item.key, item.raw, meta))
+    return out
+
+
+async def seal_off_loop(items: Sequence[ToSeal]) -> list[SealedMessage]:
+    """`seal_all` in a worker thread: parsing and AES-GCM stay off the event loop."""
+    return await asyncio.to_thread(seal_all, items)
+
+
+async def locked_folder(s: AsyncSession, bal_id: int, name: str) -> FolderRow:
+    """The folder `name` of the BAL, its row locked for this transaction."""
+    stored = lookup_name(name)
+    row = None if stored is None else (await s.execute(
+        select(FolderRow).where(FolderRow.bal_id == bal_id, FolderRow.name == stored)
+        .with_for_update().execution_options(populate_existing=True))).scalar_one_or_none()
+    if row is None:
+        raise FolderError("nonexistent", "Mailbox does not exist")
+    return row
+
+
+async def locked_inboxes(s: AsyncSession, bal_ids: Iterable[int]) -> dict[int, FolderRow]:
+    """The INBOX rows of these BALs, locked in folder id order (no lock cycles)."""
+    wanted = set(bal_ids)
+    rows = (await s.execute(
+        select(FolderRow).where(FolderRow.bal_id.in_(wanted), FolderRow.name == "INBOX")
+        .order_by(FolderRow.id).with_for_update()
+        .execution_options(populate_existing=True))).scalars().all()
+    found = {r.bal_id: r for r in rows}
+    if set(found) != wanted:
+        raise LookupError("a recipient BAL has no INBOX")
+    return found
 
 
 def _allocate(folder: FolderRow, count: int) -> tuple[list[int], int]:
@@ -97,21 +172,28 @@ def _allocate(folder: FolderRow, count: int) -> tuple[list[int], int]:
     return list(range(first, first + count)), folder.highestmodseq
 
 
-async def insert_sealed(s: AsyncSession, bal_id: int, folder: FolderRow,
+def content_row(sealed: SealedMessage, now: datetime, mss_nil: str | None) -> MessageContent:
+    """The `message_content` row of a sealed message."""
+    return MessageContent(id=sealed.content_id, bal_id=sealed.bal_id,
+                          key_version=sealed.key_version, size=sealed.size, body=sealed.body,
+                          meta=sealed.meta, mss_nil=mss_nil, received_at=now)
+
+
+async def insert_sealed(s: AsyncSession, folder: FolderRow,
                         items: Sequence[tuple[SealedMessage, NewMessage]],
-                        now: datetime) -> AppendResult:
-    """Insert sealed messages as new entries of `folder`."""
+                        now: datetime, mss_nil: str | None = None) -> AppendResult:
+    """Insert sealed messages as new entries of `folder` (its row locked by the caller)."""
+    if any(sealed.bal_id != folder.bal_id for sealed, _ in items):
+        raise ValueError("a message sealed for another BAL cannot enter this folder")
     uids, modseq = _allocate(folder, len(items))
-    s.add_all([MessageContent(id=sealed.content_id, bal_id=bal_id,
-                              key_version=sealed.key_version, size=sealed.size, body=sealed.body,
-                              meta=sealed.meta, mss_nil=None, received_at=now)
-               for sealed, _ in items])
+    s.add_all([content_row(sealed, now, mss_nil) for sealed, _ in items])
     await s.flush()
-    for uid, (sealed, message) in zip(uids, items, strict=True):
-        s.add(MailboxEntry(folder_id=folder.id, uid=uid, content_id=sealed.content_id,
-                           flags=" ".join(sorted(message.flags)),
-                           internaldate=(message.internaldate or now).astimezone(UTC),
-                           modseq=modseq))
+    s.add_all([MailboxEntry(folder_id=folder.id, uid=uid, content_id=sealed.content_id,
+                            flags=" ".join(sorted(message.flags)),
+                            internaldate=(message.internaldate or now).astimezone(UTC),
+                            modseq=modseq)
+               for uid, (sealed, message) in zip(uids, items, strict=True)])
+    await s.flush()
     return AppendResult(folder.uidvalidity, tuple(uids))
 
 

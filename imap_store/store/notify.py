@@ -1,8 +1,8 @@
 """In-process change notification per BAL (new mail, flag changes, expunges).
 
 IMAP sessions wait on it during IDLE; writers bump it after commit. Changes
-made by another process are seen when the waiter's timeout re-reads the
-store (PostgreSQL LISTEN/NOTIFY replaces the timeout at scale-out).
+made by another process are seen only when the waiter's timeout re-reads
+the store: there is no cross-process notification.
 
 Ref: RFC 2177 (IDLE).
 """

@@ -1,18 +1,19 @@
 """Who may use the directory API: a BAL's credentials (HTTP Basic) or a bearer token.
 
-Owns: `ApiAuth.check(request, peer) -> Caller | None` and the
-`WWW-Authenticate` challenge.
+Owns: `ApiAuth.check(request, peer) -> Caller | None`, `Peer` (who is on a
+connection) and the `WWW-Authenticate` challenge.
 
 Invariants:
 - Credentials are read only on a TLS connection; the caller refuses plain
   HTTP (403) before calling `check`, so a password sent in clear is never
   even decoded (R8).
-- Basic credentials go through the composition root's `Authenticate`
-  (argon2id off the event loop, audit, lockout); a connection that already
-  proved the same credentials is not asked again (a keyed digest is cached
-  per connection, never the password).
+- Basic credentials go through the store's one `Authenticate` (built by the
+  composition root: argon2id off the event loop, audit, lockout); a
+  connection that already proved the same credentials is not asked again (a
+  keyed digest is cached per connection, never the password).
 - Bearer tokens are compared as SHA-256 digests (`[http] api_tokens`) in
   constant time; the configuration never holds a token itself.
+- A request with more than one `Authorization` field is refused (400).
 
 Ref: RFC 7617 (Basic, UTF-8), RFC 6750 2.1 (Bearer), RFC 9110 11.6.1;
 R8, R9, R10, R24.
@@ -21,23 +22,30 @@ R8, R9, R10, R24.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import secrets
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from imap_store.store.interfaces import Principal
+from aiohttp import web
 
-from .listener import Peer
-from .wire import Request
+from imap_store.store.interfaces import Authenticate
 
-Authenticate = Callable[[str, str, str], Awaitable[Principal | None]]
+from .replies import Refusal
+
 CHALLENGE = 'Basic realm="mss-directory", charset="UTF-8", Bearer realm="mss-directory"'
 MAX_CACHED = 1024
 MAX_CREDENTIALS = 1024
+
+
+@dataclass(frozen=True)
+class Peer:
+    """The client of one connection: address, whether TLS protects it, connection number."""
+
+    ip: str
+    tls: bool
+    connection: int
 
 
 @dataclass(frozen=True)
@@ -58,8 +66,11 @@ class ApiAuth:
         self._key = secrets.token_bytes(32)
         self._proved: OrderedDict[tuple[int, bytes], Caller] = OrderedDict()
 
-    async def check(self, request: Request, peer: Peer) -> Caller | None:
-        header = request.header("authorization") or ""
+    async def check(self, request: web.BaseRequest, peer: Peer) -> Caller | None:
+        fields = request.headers.getall("Authorization", [])
+        if len(fields) > 1:
+            raise Refusal(400, "repeated Authorization header")
+        header = fields[0] if fields else ""
         scheme, _, value = header.partition(" ")
         value = value.strip()
         if not value or len(value) > MAX_CREDENTIALS:
@@ -78,13 +89,14 @@ class ApiAuth:
         return Caller("token", f"token-{digest.hex()[:8]}")
 
     async def _basic(self, value: str, peer: Peer) -> Caller | None:
-        key = (peer.connection, hmac.digest(self._key, value.encode(), "sha256"))
+        raw = value.encode("utf-8", "surrogateescape")
+        key = (peer.connection, hmac.digest(self._key, raw, "sha256"))
         if key in self._proved:
             self._proved.move_to_end(key)
             return self._proved[key]
         try:
             login, sep, password = base64.b64decode(value, validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # not base64 (binascii.Error), not ASCII, not UTF-8
             return None
         principal = await self._authenticate(login, password, peer.ip) if sep else None
         if principal is None:

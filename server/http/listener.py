@@ -1,228 +1,152 @@
-"""The HTTP listener: asyncio sockets, bounded connections, one request at a time.
+"""The HTTP listener: aiohttp's server (`AppRunner`) on one socket, its bounds,
+its background jobs and its clean stop.
 
-Owns: `start_http_listener(...) -> HttpListener`, the per-connection loop
-(read a head, read the body, call the handler, write the response, maybe keep
-the connection) and shutdown.
+Owns: `start_http_listener(...) -> HttpListener`, `HttpSite` (the socket) and
+`HttpListener.close()` / `shutdown(grace)`.
 
 Security statement: every input is bounded. At most `max_connections` open
-connections (beyond: `503` and close); a request head of at most
-`max_header_bytes` (else `431`) and `max_headers` fields; a body of at most
-`max_body` bytes read by `Content-Length` only; a connection that sends
-nothing for `request_timeout` (first request) or `idle_timeout` (keep-alive)
-is closed silently; a head or body must then arrive within `request_timeout`
-(else `408`); a TLS handshake within 10 s; at most
-`max_requests` requests per connection. A refused request is answered and the
-connection closed; a handler failure becomes `500` (logged with its
-traceback) and never affects another connection.
+connections (beyond: `503` and close, before any byte is read); a TLS
+handshake within `tls_handshake_timeout`; request heads, bodies, timeouts and
+the requests-per-connection bound as `connection` and `guard` describe. A
+refused request is answered and the connection closed; a page failure becomes
+`500` and never affects another connection.
 
-Ref: RFC 9112 9.3 (persistence), 9.6 (tear-down); RFC 9110 15.5.14, 15.5.20;
-RFC 6585 6 (431).
+Invariants:
+- The site is aiohttp's `TCPSite` with two additions it has no setting for:
+  the TLS handshake deadline (`ssl_handshake_timeout`) and the connection
+  class (`Connection`, or `Refuse` over the cap). The `ssl.SSLContext` is the
+  shared server context, so a SIGHUP certificate reload applies here too.
+- Every task the listener starts (`run_in_background`) is kept in a set,
+  logged if it fails, and cancelled and awaited at `shutdown`; the
+  connections' own tasks are aiohttp's, ended by `Server.shutdown`.
+- `shutdown(grace)`: stop accepting, close idle connections at once, let
+  requests in flight finish for `grace / 2` seconds, then cancel them and
+  wait at most as long again (aiohttp's `Server.shutdown(timeout)` waits
+  `timeout` twice), so the stop takes at most `grace`. Nothing is left
+  pending and nothing is logged as an error.
+
+Ref: RFC 9112 9.3 (persistence), 9.6 (tear-down); RFC 9110 15.6.4 (503).
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import socket
 import ssl
-from collections.abc import Awaitable, Callable, Coroutine
-from contextlib import suppress
-from dataclasses import dataclass, field
+from collections.abc import Coroutine
 from typing import Any
 
+from aiohttp import web
+
+from .connection import Connection, HttpLimits, Refuse
 from .metrics import Metrics
-from .wire import HttpError, Request, Response, WireLimits, parse_head, text_response
 
 log = logging.getLogger("mss.http")
-_ids = itertools.count(1)
 
 
-@dataclass(frozen=True)
-class HttpLimits:
-    wire: WireLimits = field(default_factory=WireLimits)
-    max_connections: int = 100
-    request_timeout: float = 15.0
-    idle_timeout: float = 30.0
-    max_requests: int = 100
-    tls_handshake_timeout: float = 10.0
+class HttpSite(web.BaseSite):
+    """`TCPSite` plus the TLS handshake deadline and our connection class."""
 
-
-@dataclass(frozen=True)
-class Peer:
-    """The client of one connection: address, whether TLS protects it, connection id."""
-
-    ip: str
-    tls: bool
-    connection: int
-
-
-Handler = Callable[[Request, Peer], Awaitable[Response]]
-
-
-class HttpListener:
-    """A running HTTP server socket and its connections."""
-
-    def __init__(self, handler: Handler, limits: HttpLimits, ssl_context: ssl.SSLContext | None,
-                 metrics: Metrics) -> None:
-        self._handler, self._limits = handler, limits
-        self._ssl, self._metrics = ssl_context, metrics
-        self._server: asyncio.Server | None = None
-        self._tasks: dict[asyncio.Task[None], bool] = {}
-        self._background: set[asyncio.Task[None]] = set()
+    def __init__(self, runner: web.AppRunner, host: str, port: int, *, limits: HttpLimits,
+                 ssl_context: ssl.SSLContext | None, metrics: Metrics) -> None:
+        super().__init__(runner, ssl_context=ssl_context)
+        self.host, self.port, self.limits, self.metrics = host, port, limits, metrics
+        self.manager = runner.server
+        self.sockets: tuple[socket.socket, ...] = ()
 
     @property
-    def sockets(self) -> tuple[socket.socket, ...]:
-        return tuple(self._server.sockets) if self._server is not None else ()
+    def name(self) -> str:
+        scheme = "https" if self._ssl_context else "http"
+        return f"{scheme}://{self.host}:{self.port}"
 
-    @property
     def connection_count(self) -> int:
-        return len(self._tasks)
+        return len(self.manager.connections) if self.manager is not None else 0
 
-    async def _bind(self, host: str, port: int) -> None:
-        self._server = await asyncio.start_server(
-            self._accept, host, port, ssl=self._ssl, limit=self._limits.wire.max_header_bytes,
-            ssl_handshake_timeout=self._limits.tls_handshake_timeout if self._ssl else None)
+    def _protocol(self) -> asyncio.Protocol:
+        tls = self._ssl_context is not None
+        if self.manager is None or self.connection_count() >= self.limits.max_connections:
+            return Refuse(self.metrics, tls)
+        return Connection(self.manager, limits=self.limits, metrics=self.metrics, tls=tls)
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        if len(self._tasks) >= self._limits.max_connections:
-            self._metrics.count("http_connections_refused_total")
-            await _send(writer, text_response(503, "too many connections"), False, False)
-            await _close(writer)
-            return
-        self._tasks[task] = False
-        peer = Peer(_peer_ip(writer), self._ssl is not None, next(_ids))
-        try:
-            await self._serve(reader, writer, peer)
-        except (ConnectionError, asyncio.IncompleteReadError, TimeoutError, ssl.SSLError):
-            pass
-        finally:
-            self._tasks.pop(task, None)
-            await _close(writer)
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                     peer: Peer) -> None:
-        for number in range(self._limits.max_requests):
-            wait = self._limits.request_timeout if number == 0 else self._limits.idle_timeout
-            self._mark_idle(True)
-            try:
-                request = await self._read(reader, wait)
-            except HttpError as exc:
-                self._metrics.count("http_requests_total", status=str(exc.status))
-                await _send(writer, text_response(exc.status, str(exc)), False, peer.tls)
-                return
-            if request is None:
-                return
-            self._mark_idle(False)
-            response = await self._respond(request, peer)
-            keep = request.keep_alive and number + 1 < self._limits.max_requests
-            await _send(writer, response, keep, peer.tls, head_only=request.method == "HEAD")
-            if not keep:
-                return
-
-    def _mark_idle(self, idle: bool) -> None:
-        task = asyncio.current_task()
-        if task in self._tasks:
-            self._tasks[task] = idle
-
-    async def _read(self, reader: asyncio.StreamReader, wait: float) -> Request | None:
-        """The next request; None when the client leaves or stays idle for `wait` s."""
-        try:
-            async with asyncio.timeout(wait):
-                first = await reader.readexactly(1)
-        except (TimeoutError, asyncio.IncompleteReadError):
-            return None
-        try:
-            async with asyncio.timeout(self._limits.request_timeout):
-                head = first + await reader.readuntil(b"\r\n\r\n")
-        except asyncio.IncompleteReadError:
-            raise HttpError(400, "incomplete request") from None
-        except asyncio.LimitOverrunError:
-            raise HttpError(431, "request head too large") from None
-        except TimeoutError:
-            raise HttpError(408, "request timeout") from None
-        request = parse_head(head[:-4], self._limits.wire)
-        if request.content_length:
-            request = await self._read_body(reader, request)
-        return request
-
-    async def _read_body(self, reader: asyncio.StreamReader, request: Request) -> Request:
-        try:
-            async with asyncio.timeout(self._limits.request_timeout):
-                body = await reader.readexactly(request.content_length)
-        except TimeoutError:
-            raise HttpError(408, "request timeout") from None
-        return Request(request.method, request.target, request.version, request.headers, body)
-
-    async def _respond(self, request: Request, peer: Peer) -> Response:
-        try:
-            response = await self._handler(request, peer)
-        except HttpError as exc:
-            response = text_response(exc.status, str(exc))
-        except Exception:
-            log.exception("http: handler failed for %s %s", request.method, request.path[:200])
-            response = text_response(500)
-        self._metrics.count("http_requests_total", status=str(response.status))
-        return response
-
-    def run_in_background(self, job: Coroutine[Any, Any, None]) -> None:
-        """Run a maintenance coroutine; cancelled at shutdown if still running."""
-        task = asyncio.get_running_loop().create_task(job)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+    async def start(self) -> None:
+        await super().start()
+        loop = asyncio.get_running_loop()
+        tls = self._ssl_context is not None
+        server = await loop.create_server(
+            self._protocol, self.host, self.port, ssl=self._ssl_context,
+            ssl_handshake_timeout=self.limits.tls_handshake_timeout if tls else None)
+        self._server = server
+        self.sockets = tuple(server.sockets)
 
     def close(self) -> None:
-        """Stop accepting connections."""
+        """Stop accepting connections (those open are left to `shutdown`)."""
         if self._server is not None:
             self._server.close()
 
+
+class HttpListener:
+    """A running aiohttp server on one socket, and the jobs it started."""
+
+    def __init__(self, runner: web.AppRunner, site: HttpSite) -> None:
+        self._runner, self._site = runner, site
+        self._background: set[asyncio.Task[None]] = set()
+        self._stopped = False
+
+    @property
+    def sockets(self) -> tuple[socket.socket, ...]:
+        return self._site.sockets
+
+    @property
+    def connection_count(self) -> int:
+        return self._site.connection_count()
+
+    def run_in_background(self, job: Coroutine[Any, Any, None], name: str) -> None:
+        """Run a maintenance job; a failure is logged, and it is cancelled at shutdown."""
+        task = asyncio.get_running_loop().create_task(job, name=f"http: {name}")
+        self._background.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("%s failed", task.get_name(), exc_info=exc)
+
+    def close(self) -> None:
+        """Stop accepting connections."""
+        self._site.close()
+
     async def shutdown(self, grace: float) -> None:
-        """Close idle connections now, let requests in flight finish for `grace` s."""
+        """Close idle connections now; requests in flight get at most `grace` s."""
+        if self._stopped:
+            return
+        self._stopped = True
         self.close()
-        for job in list(self._background):
+        jobs = list(self._background)
+        for job in jobs:
             job.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
-        for task, idle in list(self._tasks.items()):
-            if idle:
-                self._tasks.pop(task, None)
-                task.cancel()
-        busy = list(self._tasks)
-        if busy:
-            _done, pending = await asyncio.wait(busy, timeout=grace)
-            for task in pending:
-                self._tasks.pop(task, None)
-                task.cancel()
-        if self._server is not None:
-            with suppress(Exception):
-                await self._server.wait_closed()
+        await asyncio.gather(*jobs, return_exceptions=True)
+        server = self._runner.server
+        if server is not None:
+            server.pre_shutdown()
+            await server.shutdown(grace / 2)
+        await self._runner.cleanup()
 
 
-def _peer_ip(writer: asyncio.StreamWriter) -> str:
-    peer = writer.get_extra_info("peername")
-    return str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
-
-
-async def _send(writer: asyncio.StreamWriter, response: Response, keep: bool, tls: bool,
-                *, head_only: bool = False) -> None:
-    writer.write(response.render(keep_alive=keep, head_only=head_only, tls=tls))
-    async with asyncio.timeout(30):
-        await writer.drain()
-
-
-async def _close(writer: asyncio.StreamWriter) -> None:
-    writer.close()
-    with suppress(Exception):
-        async with asyncio.timeout(5):
-            await writer.wait_closed()
-
-
-async def start_http_listener(*, host: str, port: int, handler: Handler, limits: HttpLimits,
-                              ssl_context: ssl.SSLContext | None,
+async def start_http_listener(*, host: str, port: int, app: web.Application,
+                              limits: HttpLimits, ssl_context: ssl.SSLContext | None,
                               metrics: Metrics) -> HttpListener:
-    """Bind and serve; `port=0` picks a free port (see `sockets`)."""
-    listener = HttpListener(handler, limits, ssl_context, metrics)
-    await listener._bind(host, port)
+    """Bind and serve `app`; `port=0` picks a free port (see `sockets`)."""
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    site = HttpSite(runner, host, port, limits=limits, ssl_context=ssl_context,
+                    metrics=metrics)
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    listener = HttpListener(runner, site)
+    metrics.count_connections(lambda: listener.connection_count)
     log.info("HTTP listener on %s:%s (TLS: %s)", host, port, ssl_context is not None)
     return listener

@@ -1,64 +1,65 @@
-"""A few counters and gauges, exposed in the Prometheus text format at `/metrics`.
+"""The HTTP listener's metrics, through prometheus-client, exposed at `/metrics`.
 
-Owns: `Metrics` (in-process counters with labels, gauges computed at scrape
-time) and its rendering. No label ever carries an address, a login or a query
-(they are personal data): labels are status codes and route names only.
+Owns: `Metrics`, one `CollectorRegistry` per listener (never the library's
+global one, so two listeners in one process, as in the tests, never share or
+collide) with the counters, the summary and the gauges; `render()` is the
+library's `generate_latest` of that registry, served as `CONTENT_TYPE`.
 
-Ref: Prometheus exposition format 0.0.4; R24 (no content in logs or
-metrics).
+Invariants: no label ever carries an address, a login, a path or a query
+(they are personal data): the only label is the status code. The gauges that
+need the database (`mss_directory_entries`) are set by the `/metrics` page just
+before rendering; the others are read at scrape time.
+
+Ref: Prometheus text exposition format; R24 (no content in logs or metrics).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 
-Gauge = Callable[[], Awaitable[float]]
-HELP = {
-    "http_requests_total": "HTTP requests answered, by status code",
-    "http_connections_refused_total": "HTTP connections refused over max_connections",
-    "http_auth_failures_total": "directory API requests refused for bad credentials",
-    "directory_searches_total": "directory searches answered",
-    "directory_search_seconds_sum": "time spent answering directory searches",
-}
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Summary,
+    generate_latest,
+)
 
-
-def _labels(labels: dict[str, str]) -> str:
-    if not labels:
-        return ""
-    inner = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-    return "{" + inner + "}"
+CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
-@dataclass
 class Metrics:
-    """Counters (`count`, `add`) and gauges (`gauge`), rendered by `render`."""
+    """The listener's counters and gauges, in a registry of their own."""
 
-    started: float = field(default_factory=time.time)
-    _counters: dict[tuple[str, tuple[tuple[str, str], ...]], float] = field(default_factory=dict)
-    _gauges: dict[str, tuple[str, Gauge]] = field(default_factory=dict)
+    def __init__(self) -> None:
+        self.started = time.time()
+        self.registry = CollectorRegistry()
+        reg = self.registry
+        self.requests = Counter("mss_http_requests", "HTTP requests answered, by status code",
+                                ["status"], registry=reg)
+        self.refused = Counter("mss_http_connections_refused",
+                               "HTTP connections refused over max_connections", registry=reg)
+        self.auth_failures = Counter("mss_http_auth_failures",
+                                     "directory API requests refused for bad credentials",
+                                     registry=reg)
+        self.searches = Counter("mss_directory_searches", "directory searches answered",
+                                registry=reg)
+        self.search_seconds = Summary("mss_directory_search_seconds",
+                                      "time spent answering directory searches", registry=reg)
+        self.entries = Gauge("mss_directory_entries", "entries in the served directory version",
+                             registry=reg)
+        self.connections = Gauge("mss_http_connections", "open HTTP connections", registry=reg)
+        uptime = Gauge("mss_uptime_seconds", "seconds since the HTTP listener started",
+                       registry=reg)
+        uptime.set_function(lambda: time.time() - self.started)
 
-    def add(self, name: str, amount: float, **labels: str) -> None:
-        key = (name, tuple(sorted(labels.items())))
-        self._counters[key] = self._counters.get(key, 0.0) + amount
+    def answered(self, status: int) -> None:
+        self.requests.labels(status=str(status)).inc()
 
-    def count(self, name: str, **labels: str) -> None:
-        self.add(name, 1.0, **labels)
+    def count_connections(self, read: Callable[[], int]) -> None:
+        self.connections.set_function(lambda: float(read()))
 
-    def value(self, name: str, **labels: str) -> float:
-        return self._counters.get((name, tuple(sorted(labels.items()))), 0.0)
-
-    def gauge(self, name: str, help_text: str, read: Gauge) -> None:
-        self._gauges[name] = (help_text, read)
-
-    async def render(self) -> str:
-        lines: list[str] = []
-        for name in sorted({n for n, _ in self._counters}):
-            lines += [f"# HELP mss_{name} {HELP.get(name, name)}", f"# TYPE mss_{name} counter"]
-            lines += [f"mss_{n}{_labels(dict(lb))} {v:g}"
-                      for (n, lb), v in sorted(self._counters.items()) if n == name]
-        for name, (help_text, read) in sorted(self._gauges.items()):
-            lines += [f"# HELP mss_{name} {help_text}", f"# TYPE mss_{name} gauge",
-                      f"mss_{name} {await read():g}"]
-        return "\n".join(lines) + "\n"
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

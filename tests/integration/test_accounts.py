@@ -1,7 +1,7 @@
 """Accounts end to end: delegation, app passwords, lockout, suspension, immutability.
 
-Ref: R9, R10, R12, R28; docs/architecture.md "Identities", "Defaults";
-issue "Accounts ...", acceptance 1-5.
+Ref: R9, R10, R12, R28; T35, T36, T41; docs/architecture.md "Identities",
+"Defaults".
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The `mss` command's contract: exit codes, messages, refusals (acceptance 9).
+"""The `mss` command's contract: exit codes, messages, refusals.
 
 Ref: docs/architecture.md "Contracts" (the `mss` command, exit codes).
 """

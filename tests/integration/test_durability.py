@@ -1,4 +1,4 @@
-"""Commit failures and crypto-shredding (foundation acceptance 7 and 10).
+"""Commit failures and crypto-shredding.
 
 The fault is a real database refusal, not a mock: a trigger makes the database
 refuse the last insert of the delivery transaction (and, on PostgreSQL, a

@@ -6,7 +6,7 @@ changes nothing, on either side.
 Skips only when `mbsync` is missing and CI is not set; under `CI=true` a
 missing mbsync fails (docs/architecture.md "Setup": .ci/run installs isync).
 
-Ref: RFC 3501, RFC 4315 (mbsync relies on UIDPLUS); issue 3 acceptance 2.
+Ref: RFC 3501, RFC 4315 (mbsync relies on UIDPLUS).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """MSSanté document messages end to end, the outbound queue, and trust-list refresh.
 
 Ref: R1 (keep the last good list), R19 (X-MSS-* byte-identical), R20
-(IHE_XDM.ZIP untouched), T24; issue "MSSanté rules ... part 1", acceptance 3, 5.
+(IHE_XDM.ZIP untouched); T9, T10, T24.
 """
 
 from __future__ import annotations

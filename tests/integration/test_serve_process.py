@@ -1,6 +1,6 @@
 """`mss serve` as a real process: all four listeners answer, SIGTERM stops cleanly.
 
-Ref: foundation acceptance 1 (four listeners with real clients); clean stop on
+Ref: docs/architecture.md "Listeners" (four listeners with real clients); clean stop on
 SIGTERM (in-flight work finishes, idle SMTP sessions get 421).
 """
 

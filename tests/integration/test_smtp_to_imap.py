@@ -1,4 +1,4 @@
-"""SMTP in -> encrypted store -> IMAP out, with real clients (foundation acceptance 2-5).
+"""SMTP in -> encrypted store -> IMAP out, with real clients.
 
 Ref: RFC 5321 4.4 (trace headers), RFC 3501 (UID, UIDVALIDITY), RFC 2177 (IDLE).
 """

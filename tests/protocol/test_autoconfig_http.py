@@ -1,4 +1,4 @@
-"""Client autoconfiguration over HTTP with real clients (R11; issue acceptance 4):
+"""Client autoconfiguration over HTTP with real clients (R11):
 Thunderbird's request (urllib, curl) and Outlook's POX Autodiscover (http.client)."""
 
 from __future__ import annotations

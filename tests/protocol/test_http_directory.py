@@ -1,6 +1,6 @@
 """The directory API over HTTP with real clients: TLS only, BAL credentials or bearer
 tokens, JSON results with homonyms, and a re-import that never interrupts searches
-(R8, R14; issue acceptance 1, 2, 3)."""
+(R8, R14)."""
 
 from __future__ import annotations
 

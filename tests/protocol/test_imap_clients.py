@@ -2,7 +2,7 @@
 structures parsed strictly by IMAPClient, custom keywords surviving STORE,
 COPY and APPEND with each client, mailbox management, MOVE, STATUS, IDLE.
 
-Ref: RFC 3501; RFC 3502, 4315, 6851, 6154, 2177; issue 3 acceptance 1.
+Ref: RFC 3501; RFC 3502, 4315, 6851, 6154, 2177.
 """
 
 from __future__ import annotations

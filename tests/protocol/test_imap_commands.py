@@ -1,9 +1,9 @@
-"""The IMAP4rev1 command set of issue 3, driven by imaplib (and a byte-level
+"""The IMAP4rev1 command set of the engine, driven by imaplib (and a byte-level
 client where imaplib hides the response), against the real store.
 
 Ref: RFC 3501 6 (every command), RFC 3502 (MULTIAPPEND), RFC 4315 (UIDPLUS),
 RFC 6851 (MOVE), RFC 6154 (SPECIAL-USE), RFC 4959 (SASL-IR), RFC 2342, 2971,
-5161, 3691; issue 3 acceptance 1.
+5161, 3691.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ to A's folders, whatever name it tries, and LIST never shows them; the store
 API refuses A's folder ids for B.
 
 Ref: docs/architecture.md "IMAP engine" (names resolved inside the BAL, never as
-paths); RFC 3501 5.1, 6.3; issue 3 acceptance 4.
+paths); RFC 3501 5.1, 6.3.
 """
 
 from __future__ import annotations

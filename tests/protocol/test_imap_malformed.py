@@ -2,7 +2,7 @@
 a 2 GB literal is refused before anything is read (on the real server).
 
 Ref: RFC 3501 4.3, 5.1.3, 7.1.3, 9; RFC 7888 4 (literal limits);
-RFC 9051 7.1 (TOOBIG); issue 3 acceptance 3 and 6.
+RFC 9051 7.1 (TOOBIG).
 """
 
 from __future__ import annotations

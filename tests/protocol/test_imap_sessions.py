@@ -3,7 +3,7 @@ the other at the right time and never during its FETCH, STORE or SEARCH;
 \\Recent goes to exactly one session; a mailbox deleted under a session ends
 it with BYE.
 
-Ref: RFC 3501 2.3.2, 5.2, 7.4.1; RFC 2180 4; RFC 2177; issue 3 acceptance 5.
+Ref: RFC 3501 2.3.2, 5.2, 7.4.1; RFC 2180 4; RFC 2177.
 """
 
 from __future__ import annotations

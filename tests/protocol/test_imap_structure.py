@@ -4,7 +4,7 @@ line counts, parameters, dispositions, languages, locations; and the meta
 they come from is stored at delivery: FETCH of them never decrypts the whole
 message.
 
-Ref: RFC 3501 6.4.5, 7.4.2, 9; RFC 3516 (BINARY); issue 3 acceptance 1.
+Ref: RFC 3501 6.4.5, 7.4.2, 9; RFC 3516 (BINARY).
 """
 
 from __future__ import annotations

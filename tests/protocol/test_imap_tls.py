@@ -1,7 +1,7 @@
 """IMAP before and after TLS: LOGINDISABLED, refused LOGIN on loopback, audit.
 
 Ref: RFC 3501 6.2.3, 7.2.1 (LOGINDISABLED); RFC 9051 (PRIVACYREQUIRED);
-R8, R24 (T12); foundation acceptance 6.
+R8, R24 (T12).
 """
 
 from __future__ import annotations

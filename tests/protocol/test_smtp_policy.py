@@ -1,7 +1,7 @@
 """Each MSSanté refusal through a real smtplib client: code and enhanced code.
 
-Ref: R3, R15-R19, R21 and acceptance cases T15, T17-T24; issue
-"MSSanté rules at the SMTP gateway, part 1", acceptance 1, 4, 6.
+Ref: R3, R15-R19, R21 and acceptance cases T15, T17-T24 (docs/rules.md
+"Acceptance cases").
 """
 
 from __future__ import annotations

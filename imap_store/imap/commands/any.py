@@ -30,7 +30,7 @@ async def noop(session: ImapSession, command: Command) -> Completion:
 
 async def logout(session: ImapSession, command: Command) -> Completion:
     """LOGOUT (RFC 3501 6.1.3)."""
-    await session.send(bye("Logging out"))
+    await session.send(bye("Logging out"))  # RFC 3501 6.1.3: BYE before the tagged OK
     if session.principal is not None:
         await session.audit("imap.logout")
     session.view = None
@@ -40,6 +40,7 @@ async def logout(session: ImapSession, command: Command) -> Completion:
 
 async def id_command(session: ImapSession, command: Command) -> Completion:
     """ID (RFC 2971): the client's fields are ignored, ours are generic."""
+    # RFC 2971 3.3: the server may give any fields; we name nothing version-specific.
     fields = tuple(istring(text) for pair in SERVER_ID for text in pair)
     await session.send(UntaggedData("ID", (ListOf(fields),)))
     return Completion("ID completed")

@@ -6,8 +6,8 @@ and stay deselected when the new one does not exist (RFC 3501 6.3.1); the
 view is built from a snapshot taken after reading the notifier version, so no
 change can be missed; SELECT claims the folder's new messages as `\\Recent`
 for this session, EXAMINE only reports them (RFC 3501 6.3.2); every
-SELECT/EXAMINE is audited (R24). ENABLE enables nothing yet: `* ENABLED` is
-empty.
+SELECT/EXAMINE is audited (R24). ENABLE enables nothing: no extension this
+engine offers needs enabling, so `* ENABLED` is empty.
 
 Ref: RFC 3501 6.3.1, 6.3.2, 6.3.8, 6.3.9; RFC 2342 (NAMESPACE);
 RFC 5161 (ENABLE); RFC 7162 3.2.11 ([CLOSED]).
@@ -46,6 +46,8 @@ async def examine(session: ImapSession, command: Command) -> Completion:
 async def _open(session: ImapSession, command: Command, *, read_only: bool) -> Completion:
     name = args_of(command, MailboxArgs).mailbox
     if session.view is not None:
+        # RFC 3501 6.3.1: SELECT first leaves the selected mailbox, even if it then fails;
+        # RFC 7162 3.2.11: [CLOSED] marks where the old mailbox's responses end.
         session.deselect()
         await session.send(UntaggedStatus("OK", "Previous mailbox closed", code("CLOSED")))
     view = await _load_view(session, name, read_only)
@@ -61,15 +63,18 @@ async def _load_view(session: ImapSession, name: str, read_only: bool) -> Mailbo
     folder = await store.get_folder(bal_id, name)
     if folder is None:
         raise CommandNo("Mailbox does not exist", code("NONEXISTENT"))
-    version = store.notifier.version(bal_id)
+    version = store.notifier.version(bal_id)  # read before the snapshot: no change is missed
     folder, rows = await store.snapshot(bal_id, folder.id)
     top = rows[-1].uid if rows else 0
+    # RFC 3501 6.3.2: EXAMINE reports \Recent but does not take it from other sessions.
     floor = await store.claim_recent(bal_id, folder.id, top, claim=not read_only)
     return MailboxView.open(bal_id, folder, rows, read_only=read_only, version=version,
                             recent_floor=floor)
 
 
 def _select_responses(view: MailboxView) -> list[Response]:
+    # RFC 3501 6.3.1: FLAGS, EXISTS, RECENT, then the UNSEEN, PERMANENTFLAGS, UIDVALIDITY
+    # and UIDNEXT response codes.
     flags, permanent = view.flags_responses()
     out: list[Response] = [flags, exists_response(view.exists), recent(len(view.recent))]
     unseen = view.first_unseen()
@@ -96,13 +101,14 @@ async def list_command(session: ImapSession, command: Command) -> Completion:
 
 async def namespace(session: ImapSession, command: Command) -> Completion:
     """NAMESPACE (RFC 2342): one personal namespace, no others."""
+    # RFC 2342 5: personal namespace with an empty prefix; other users and shared are NIL.
     personal = ListOf((ListOf((istring(""), istring(DELIMITER))),))
     await session.send(UntaggedData("NAMESPACE", (personal, NIL, NIL)))
     return Completion("NAMESPACE completed")
 
 
 async def enable(session: ImapSession, command: Command) -> Completion:
-    """ENABLE (RFC 5161): no extension needs enabling yet."""
+    """ENABLE (RFC 5161): no extension offered here needs enabling."""
     await session.send(UntaggedData("ENABLED"))
     return Completion("ENABLE completed")
 

@@ -41,6 +41,7 @@ async def _copy(session: ImapSession, view: MailboxView, uids: list[int], target
     try:
         return await session.store.copy(view.bal_id, view.folder.id, uids, target, move=move)
     except FolderError as exc:
+        # RFC 3501 6.4.7: a missing target is NO [TRYCREATE], and nothing is copied.
         raise folder_refusal(exc, trycreate=True) from None
     except MessagesGone:
         raise CommandNo(_GONE, code("EXPUNGEISSUED")) from None
@@ -49,6 +50,7 @@ async def _copy(session: ImapSession, view: MailboxView, uids: list[int], target
 def _uids(view: MailboxView, command: Command, args: CopyArgs) -> list[int]:
     pairs = view.resolve(args.sequence, uid=command.uid)
     if len(view.live(pairs)) < len(pairs):
+        # RFC 2180 4.4: all or nothing; a message expunged meanwhile fails the command.
         raise CommandNo(_GONE, code("EXPUNGEISSUED"))
     return [uid for _, uid in pairs]
 
@@ -59,6 +61,7 @@ async def copy(session: ImapSession, command: Command) -> Completion:
     args = args_of(command, CopyArgs)
     move = command.name == "MOVE"
     if move:
+        # RFC 6851 3.3: MOVE expunges from the source, so it needs a read-write mailbox.
         writable(view)
     uids = _uids(view, command, args)
     if not uids:
@@ -69,6 +72,7 @@ async def copy(session: ImapSession, command: Command) -> Completion:
                         uids=list(result.source_uids))
     if not move:
         return Completion(f"{command.key} completed", copyuid(result))
+    # RFC 6851 3.3: MOVE sends COPYUID untagged, before the EXPUNGEs of the moved messages.
     await session.send(UntaggedStatus("OK", "Moved", copyuid(result)))
     return Completion(f"{command.key} completed")
 

@@ -59,8 +59,10 @@ TABLES: Mapping[SessionState, Mapping[str, Handler]] = {
     },
     SessionState.LOGOUT: {},
 }
+# RFC 3501 7.4.1: no EXPUNGE response during FETCH, STORE or SEARCH (their UID forms may).
 _NO_EXPUNGE = frozenset({"FETCH", "STORE", "SEARCH"})
 _READS_MAILBOX = _NO_EXPUNGE | {"COPY", "MOVE"}
+# RFC 3501 6.1.2, 6.4.1, 6.4.3: NOOP and CHECK report changes, EXPUNGE its own removals.
 _FORCE_REFRESH = frozenset({"NOOP", "CHECK", "EXPUNGE"})
 
 
@@ -68,6 +70,7 @@ def _handler(session: ImapSession, command: Command) -> Handler:
     handler = TABLES[session.state].get(command.key)
     if handler is None:
         selected_only = command.key in TABLES[SessionState.SELECTED]
+        # RFC 3501 3: a command outside its state is BAD and changes nothing.
         if session.state is SessionState.AUTHENTICATED and selected_only:
             raise CommandBad("No mailbox selected")
         raise CommandBad("Command not valid in this state")
@@ -83,6 +86,7 @@ async def _run(session: ImapSession, command: Command) -> Tagged | None:
         return folder_refusal(exc).response(command.tag)
     except Exception:
         log.exception("IMAP %s failed (session %s)", command.key, session.session_id)
+        # RFC 5530 3: SERVERBUG; the session goes on.
         return Tagged(command.tag, "NO", "Internal server error", code("SERVERBUG"))
     if done is None:
         return None
@@ -95,7 +99,7 @@ async def _refresh(session: ImapSession, *, allow: bool, force: bool) -> None:
         return
     try:
         updates = await view.refresh(session.store, allow_expunge=allow, force=force)
-    except FolderError:
+    except FolderError:  # RFC 3501 7.1.5: the selected mailbox was deleted: BYE
         await session.mailbox_gone()
         return
     except Exception:
@@ -111,6 +115,6 @@ async def execute(session: ImapSession, command: Command) -> None:
     tagged = await _run(session, command)
     allow = command.uid or command.name not in _NO_EXPUNGE
     await _refresh(session, allow=allow, force=command.name in _FORCE_REFRESH)
-    if tagged is not None:
+    if tagged is not None:  # RFC 3501 7.4.1: untagged updates go before the tagged reply
         await session.send(tagged)
     await session.channel.flush()

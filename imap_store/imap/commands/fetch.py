@@ -36,6 +36,7 @@ _UID = FetchAttribute("UID")
 
 def _attributes(command: Command) -> tuple[FetchAttribute, ...]:
     attributes = args_of(command, FetchArgs).attributes
+    # RFC 3501 6.4.8: UID FETCH always returns UID, asked for or not.
     if command.uid and _UID not in attributes:
         return (_UID, *attributes)
     return attributes
@@ -61,6 +62,7 @@ async def fetch(session: ImapSession, command: Command) -> Completion:
     if any(a.is_content for a in attributes) and sent:
         peek = not any(a.sets_seen for a in attributes)
         await session.audit("imap.fetch_body", mailbox=view.folder.name, uids=sent, peek=peek)
+    # RFC 2180 4.1.2: a message expunged meanwhile is skipped, and FETCH says so.
     if len(sent) < len(targets) or (len(targets) < len(pairs) and not command.uid):
         raise CommandNo("Some messages were expunged meanwhile", code("EXPUNGEISSUED"))
     return Completion(f"{command.key} completed")
@@ -69,6 +71,7 @@ async def fetch(session: ImapSession, command: Command) -> Completion:
 async def _mark_seen(
     session: ImapSession, view: MailboxView, uids: list[int], attributes: tuple[FetchAttribute, ...]
 ) -> set[int]:
+    # RFC 3501 6.4.5: a body fetch without .PEEK sets \Seen (never when read-only).
     if view.read_only or not any(a.sets_seen for a in attributes):
         return set()
     unseen = [uid for uid in uids if "\\Seen" not in view.rows[uid].flags]
@@ -92,6 +95,7 @@ async def _fetch_one(
     items: list[tuple[str, Value]] = [
         (a.response_name, item_value(a, row, flags, message)) for a in attributes
     ]
+    # RFC 3501 6.4.5: the \Seen just set is reported with the fetched items.
     if uid in seen and not any(a.name == "FLAGS" for a in attributes):
         items.append(("FLAGS", flags_value(flags)))
     await session.send(FetchData(msn, tuple(items)))

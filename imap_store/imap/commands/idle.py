@@ -27,7 +27,7 @@ async def idle(session: ImapSession, command: Command) -> Completion:
     await session.send(Continuation("idling"))
     await session.channel.flush()
     line = await _idle_until_line(session)
-    if line.strip().upper() != b"DONE":
+    if line.strip().upper() != b"DONE":  # RFC 2177 3: only DONE ends IDLE
         raise CommandBad("Expected DONE")
     return Completion("IDLE terminated")
 
@@ -63,6 +63,7 @@ async def _push_updates(session: ImapSession) -> None:
     if view is None:
         return
     try:
+        # RFC 2177 3 and RFC 3501 7.4.1: EXPUNGE may be sent while idling.
         await session.send(*await view.refresh(session.store, allow_expunge=True))
     except FolderError:
         await session.mailbox_gone()

@@ -60,6 +60,7 @@ def _bal(session: ImapSession) -> int:
 
 async def create(session: ImapSession, command: Command) -> Completion:
     """CREATE (RFC 3501 6.3.3)."""
+    # RFC 3501 6.3.3: a trailing hierarchy delimiter only says more names will follow.
     name = args_of(command, MailboxArgs).mailbox.rstrip(DELIMITER) or DELIMITER
     try:
         folder = await session.store.create_folder(_bal(session), name)
@@ -75,7 +76,7 @@ async def delete(session: ImapSession, command: Command) -> Completion:
     view = session.view
     folder = await session.store.get_folder(_bal(session), name)
     if view is not None and folder is not None and folder.id == view.folder.id:
-        session.deselect()
+        session.deselect()  # deleting the selected mailbox leaves it first, as Dovecot does
     try:
         await session.store.delete_folder(_bal(session), name)
     except FolderError as exc:
@@ -127,10 +128,13 @@ async def append(session: ImapSession, command: Command) -> Completion:
     args = args_of(command, AppendArgs)
     if any(not m.data for m in args.messages):
         raise CommandNo("Empty messages cannot be stored", code("CANNOT"))
+    # RFC 3516 4.4: parts holding NUL (literal8) are stored in a transfer encoding.
     messages = [NewMessage(without_nul(m.data), m.flags, m.internaldate) for m in args.messages]
     try:
+        # RFC 3502 6: every message of a MULTIAPPEND in one transaction, or none.
         result = await session.store.append(_bal(session), args.mailbox, messages)
     except FolderError as exc:
+        # RFC 3501 6.3.11: a missing target mailbox is NO [TRYCREATE].
         raise folder_refusal(exc, trycreate=True) from None
     await session.audit("imap.append", mailbox=args.mailbox, uids=list(result.uids),
                         sizes=[len(m.data) for m in args.messages])

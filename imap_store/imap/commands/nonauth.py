@@ -32,6 +32,7 @@ def _auth_failed() -> CommandNo:
 
 def _require_tls(session: ImapSession) -> None:
     if not session.channel.tls_active:
+        # RFC 3501 6.2.3 (LOGINDISABLED), RFC 5530 3 (PRIVACYREQUIRED); R8.
         raise CommandNo("Use STARTTLS first", code("PRIVACYREQUIRED"))
 
 
@@ -40,6 +41,7 @@ async def starttls(session: ImapSession, command: Command) -> None:
     if session.channel.tls_active:
         raise CommandBad("TLS is already active")
     await session.send(Tagged(command.tag, "OK", "Begin TLS negotiation now"))
+    # RFC 3501 11.1: the channel drops any pipelined plaintext before the handshake.
     await session.channel.start_tls()
 
 
@@ -56,6 +58,7 @@ def _logged_in(session: ImapSession, principal: Principal | None) -> Completion:
         raise _auth_failed()
     session.log_in(principal)
     caps = tuple(Atom(name) for name in session.capabilities())
+    # RFC 3501 7.1: the tagged OK carries the capabilities after login.
     return Completion("Logged in", code("CAPABILITY", *caps))
 
 
@@ -66,7 +69,7 @@ async def authenticate(session: ImapSession, command: Command) -> Completion:
     if args.mechanism != "PLAIN":
         raise CommandNo("Unsupported authentication mechanism")
     response = args.initial_response
-    if response is None:
+    if response is None:  # RFC 4959 3: no initial response, so ask with an empty challenge
         response = await _challenge(session)
     authzid, authcid, password = _decode_plain(response)
     auth = session.backend.authenticate
@@ -78,18 +81,19 @@ async def _challenge(session: ImapSession) -> bytes:
     await session.send(Continuation())
     await session.channel.flush()
     line = (await session.channel.read_line()).strip()
-    if line == b"*":
+    if line == b"*":  # RFC 3501 6.2.2: "*" cancels the exchange with BAD
         raise CommandBad("Authentication cancelled")
     return line
 
 
 def _decode_plain(response: bytes) -> tuple[str, str, str]:
     try:
+        # RFC 4959 3: "=" is an empty initial response.
         raw = b"" if response == b"=" else binascii.a2b_base64(response, strict_mode=True)
         parts = raw.decode("utf-8").split("\0")
     except (binascii.Error, UnicodeDecodeError) as exc:
         raise CommandBad("Invalid base64 or UTF-8 in SASL response") from exc
-    if len(parts) != 3 or not parts[1]:
+    if len(parts) != 3 or not parts[1]:  # RFC 4616 2: [authzid] NUL authcid NUL passwd
         raise _auth_failed()
     return parts[0], parts[1], parts[2]
 

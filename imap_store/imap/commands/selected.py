@@ -46,6 +46,7 @@ async def close(session: ImapSession, command: Command) -> Completion:
     """CLOSE (RFC 3501 6.4.2)."""
     view = session.require_view()
     if not view.read_only:
+        # RFC 3501 6.4.2: CLOSE expunges silently, and never on a read-only mailbox.
         await _expunge(session, view, None)
     session.deselect()
     return Completion("CLOSE completed")
@@ -54,6 +55,7 @@ async def close(session: ImapSession, command: Command) -> Completion:
 async def unselect(session: ImapSession, command: Command) -> Completion:
     """UNSELECT (RFC 3691)."""
     session.require_view()
+    # RFC 3691 2: like CLOSE, but nothing is expunged.
     session.deselect()
     return Completion("UNSELECT completed")
 
@@ -63,6 +65,7 @@ async def expunge(session: ImapSession, command: Command) -> Completion:
     view = session.require_view()
     writable(view)
     if command.uid:
+        # RFC 4315 2.1: UID EXPUNGE removes only the \Deleted messages of the UID set.
         uids = [uid for _, uid in view.resolve(args_of(command, SequenceArgs).sequence, uid=True)]
         if uids:
             await _expunge(session, view, uids)
@@ -87,8 +90,10 @@ async def store(session: ImapSession, command: Command) -> Completion:
     targets = view.live(pairs)
     await _store_flags(session, view, args, [uid for _, uid in targets])
     if not args.silent:
+        # RFC 3501 6.4.6: STORE answers with the flags now set, .SILENT suppresses it.
         await session.send(*(_flags_fetch(view, msn, uid, command.uid) for msn, uid in targets))
     if len(targets) < len(pairs):
+        # RFC 2180 4.2.3: the live messages are stored; the expunged ones make it NO.
         raise CommandNo("Some messages were expunged meanwhile", code("EXPUNGEISSUED"))
     return Completion(f"{command.key} completed")
 
@@ -131,8 +136,10 @@ async def search(session: ImapSession, command: Command) -> Completion:
     view = session.require_view()
     args = args_of(command, SearchArgs)
     if args.charset is not None and args.charset not in CHARSETS:
+        # RFC 3501 6.4.4: an unsupported charset is NO [BADCHARSET] with the ones we take.
         raise CommandNo("Unsupported charset", code("BADCHARSET", atoms(CHARSETS)))
     found = await run_search(view, args.criteria, _search_loader(session, view, args))
+    # RFC 3501 6.4.8: UID SEARCH answers UIDs, SEARCH sequence numbers.
     numbers = tuple(uid if command.uid else msn for msn, uid in found)
     await session.send(UntaggedData("SEARCH", numbers))
     return Completion(f"{command.key} completed")

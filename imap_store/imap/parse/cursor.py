@@ -20,10 +20,11 @@ from imap_store.imap.errors import ParseError
 
 from .framer import RawCommand
 
+# RFC 3501 9: atom-specials are "(" ")" "{" SP CTL list-wildcards quoted-specials "]".
 ATOM_SPECIALS = frozenset(b'(){ %*"\\]') | frozenset(range(0x20)) | {0x7F}
 ATOM_CHARS = frozenset(range(0x01, 0x80)) - ATOM_SPECIALS
 ASTRING_CHARS = ATOM_CHARS | {ord("]")}
-TAG_CHARS = ASTRING_CHARS - {ord("+")}
+TAG_CHARS = ASTRING_CHARS - {ord("+")}  # RFC 3501 9: `tag` excludes "+"
 LIST_CHARS = ATOM_CHARS | frozenset(b"%*]")
 _LITERAL = re.compile(rb"~?\{(\d{1,20})\+?\}\Z")
 MAX_NUMBER = 2**32 - 1
@@ -106,6 +107,7 @@ class Cursor:
         run = self.take_while(frozenset(b"0123456789"))
         if not run:
             raise ParseError("Expected number")
+        # RFC 3501 9 (`number`, 32-bit unsigned): bounded before int() reads the digits.
         if len(run) > len(str(limit)) or int(run) > limit:
             raise ParseError("Number out of range")
         return int(run)
@@ -127,7 +129,7 @@ class Cursor:
             self._pos += 1
             if byte == 0x22:
                 return bytes(out)
-            if byte == 0x5C:
+            if byte == 0x5C:  # RFC 3501 9: only `"` and `\` may be escaped in `quoted`
                 if self._pos >= len(line) or line[self._pos] not in b'"\\':
                     raise ParseError("Invalid escape in quoted string")
                 byte = line[self._pos]
@@ -140,12 +142,12 @@ class Cursor:
         match = _LITERAL.search(self._line, self._pos)
         if match is None or match.start() != self._pos:
             raise ParseError("Invalid literal")
-        if match.group().startswith(b"~") and not binary:
+        if match.group().startswith(b"~") and not binary:  # RFC 3516 4.4: literal8 in APPEND
             raise ParseError("Binary literal not allowed here")
         data = self._raw.literals[self._index]
         self._index += 1
         self._line, self._pos = self._raw.lines[self._index], 0
-        if not binary and 0 in data:
+        if not binary and 0 in data:  # RFC 3501 9: `literal` is CHAR8, NUL excluded
             raise ParseError("NUL byte in literal")
         return data
 

@@ -85,6 +85,7 @@ class FetchAttribute:
         if self.section is None:
             return self.name
         text = f"{self.name}[{self.section.render()}]"
+        # RFC 3501 7.4.2: a partial is answered with its origin only, `BODY[x]<n>`.
         return text if self.partial is None else f"{text}<{self.partial.origin}>"
 
     @property
@@ -107,15 +108,16 @@ class FetchAttribute:
     @property
     def sets_seen(self) -> bool:
         """True when fetching sets `\\Seen` (RFC 3501 6.4.5)."""
-        if self.section is not None:
+        if self.section is not None:  # RFC 3516 4.2: BINARY.SIZE sets nothing
             return not self.peek and self.name != "BINARY.SIZE"
-        return self.name in ("RFC822", "RFC822.TEXT")
+        return self.name in ("RFC822", "RFC822.TEXT")  # RFC 3501 6.4.5: RFC822.HEADER does not
 
 
 _FLAGS = FetchAttribute("FLAGS")
 _INTERNALDATE = FetchAttribute("INTERNALDATE")
 _SIZE = FetchAttribute("RFC822.SIZE")
 _ENVELOPE = FetchAttribute("ENVELOPE")
+# RFC 3501 6.4.5: the macros ALL, FAST and FULL, which cannot be mixed with other items.
 MACROS: dict[str, tuple[FetchAttribute, ...]] = {
     "FAST": (_FLAGS, _INTERNALDATE, _SIZE),
     "ALL": (_FLAGS, _INTERNALDATE, _SIZE, _ENVELOPE),
@@ -168,7 +170,7 @@ def _section(cursor: Cursor, binary: bool) -> Section:
             text = _section_text(cursor, bool(part))
     if not part and not cursor.peek_is(b"]"):
         text = _section_text(cursor, False)
-    if binary and text is not None:
+    if binary and text is not None:  # RFC 3516 4.2: `section-binary` is part numbers only
         raise ParseError("BINARY takes a part number only")
     fields = _header_list(cursor) if text in ("HEADER.FIELDS", "HEADER.FIELDS.NOT") else ()
     cursor.expect(b"]")
@@ -177,7 +179,7 @@ def _section(cursor: Cursor, binary: bool) -> Section:
 
 def _section_text(cursor: Cursor, after_part: bool) -> str:
     text = _name(cursor)
-    if text not in _TEXTS or (text == "MIME" and not after_part):
+    if text not in _TEXTS or (text == "MIME" and not after_part):  # RFC 3501 9 `section-text`
         raise ParseError("Invalid section")
     return text
 
@@ -194,6 +196,7 @@ def _header_list(cursor: Cursor) -> tuple[str, ...]:
 
 def _field_name(cursor: Cursor) -> str:
     raw = cursor.astring()
+    # RFC 5322 3.6.8: a field name is printable US-ASCII except ":".
     if not raw or any(b <= 0x20 or b >= 0x7F or b == 0x3A for b in raw):
         raise ParseError("Invalid header field name")
     return raw.decode("ascii")

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from imap_store.imap.limits import ImapLimits
 from imap_store.imap.render.response import Tagged, code
 
-_MARKER = re.compile(rb"\{(\d{1,20})(\+?)\}\Z")
+_MARKER = re.compile(rb"\{(\d{1,20})(\+?)\}\Z")  # RFC 3501 4.3 `{n}`; RFC 7888 `{n+}`
 _TAG = re.compile(rb"[\x21-\x7e]{1,64}")
 _TAIL = 32
 TOOBIG = code("TOOBIG")
@@ -155,7 +155,7 @@ class CommandReader:
         line = bytes(self._buf[:end])
         del self._buf[: end + 1]
         self._scan = 0
-        line = line[:-1] if line.endswith(b"\r") else line
+        line = line[:-1] if line.endswith(b"\r") else line  # RFC 3501 2.2: lines end in CRLF
         if self._overflow is not None:
             return self._end_overflow(line)
         if len(line) > self._limits.max_line:
@@ -186,11 +186,12 @@ class CommandReader:
         if marker is None:
             return self._complete()
         size, non_sync = int(marker.group(1)), marker.group(2) == b"+"
+        # RFC 7888 4: the size is checked before "+ go ahead" is sent or any octet read.
         if size > self.literal_limit or self._size + size > self._limits.command_limit:
             return self._too_big(non_sync)
         self._size += size
         self._literal_left = size
-        return None if non_sync else ContinuationNeeded()
+        return None if non_sync else ContinuationNeeded()  # RFC 3501 7.5: ask for the literal
 
     def _complete(self) -> CommandReady:
         raw = RawCommand(tuple(self._lines), tuple(self._literals))
@@ -202,6 +203,8 @@ class CommandReader:
         self._reset_command()
         tag = tag_of(first)
         if _is_append(first) and not non_sync:
+            # RFC 9051 7.1 (TOOBIG): an APPEND too large for the server is NO, not BAD.
             return Rejected(Tagged(tag, "NO", "Literal too large", TOOBIG))
         response = Tagged(tag, "BAD", "Literal too large", TOOBIG)
+        # RFC 7888 4: a non-synchronising literal is on its way already: close after BAD.
         return Rejected(response, fatal=non_sync)

@@ -76,7 +76,7 @@ def authenticate(cursor: Cursor) -> CommandArgs:
     mechanism = cursor.keyword()
     if not cursor.maybe(b" "):
         return AuthenticateArgs(mechanism)
-    response = cursor.take_while(_BASE64)
+    response = cursor.take_while(_BASE64)  # RFC 4959 7: initial-response = base64 / "="
     if not response:
         raise ParseError("Invalid initial response")
     return AuthenticateArgs(mechanism, response)
@@ -94,6 +94,7 @@ def list_args(cursor: Cursor) -> CommandArgs:
     reference = cursor.astring()
     cursor.sp()
     pattern = cursor.list_mailbox()
+    # RFC 3501 6.3.8: reference and pattern are kept as written (no INBOX folding).
     return ListArgs(decode_mailbox(reference, canonical=False),
                     decode_mailbox(pattern, canonical=False))
 
@@ -111,6 +112,7 @@ def store(cursor: Cursor) -> CommandArgs:
     cursor.sp()
     sequence = parse_sequence_set(cursor)
     cursor.sp()
+    # RFC 3501 6.4.6: FLAGS replaces, +FLAGS adds, -FLAGS removes.
     mode: StoreMode = "add" if cursor.maybe(b"+") else "remove" if cursor.maybe(b"-") else "replace"
     cursor.expect(b"FLAGS")
     silent = cursor.maybe(b".SILENT")
@@ -125,6 +127,7 @@ def search(cursor: Cursor) -> CommandArgs:
     if cursor.maybe(b"CHARSET "):
         charset = cursor.astring().decode("ascii", "replace").upper()
         cursor.sp()
+    # RFC 3501 6.4.4: an unknown charset is refused by the command (NO [BADCHARSET]).
     return SearchArgs(charset, parse_search(cursor, CHARSETS.get(charset or "UTF-8", "ascii")))
 
 
@@ -158,7 +161,7 @@ def id_args(cursor: Cursor) -> CommandArgs:
         cursor.sp()
         value = cursor.nstring()
         pairs.append((field, None if value is None else value.decode("utf-8", "replace")))
-        if len(pairs) > 30:
+        if len(pairs) > 30:  # RFC 2971 3.3: at most 30 field-value pairs
             raise ParseError("Too many ID fields")
     return IdArgs(tuple(pairs))
 

@@ -26,6 +26,7 @@ from .grammar_terms import decode_mailbox, flag_list
 from .search_keys import MONTHS
 
 STATUS_ITEMS = frozenset({"MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN"})
+# RFC 3501 9 (`date-time`): space-padded or two-digit day, English month, numeric zone.
 _DATE_TIME = re.compile(
     rb"( \d|\d\d)-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)")
 
@@ -56,6 +57,7 @@ def _message(cursor: Cursor) -> AppendMessage:
         cursor.sp()
     if not cursor.peek_is(b"{~"):
         raise ParseError("Expected message literal")
+    # RFC 3516 4.4: a `literal8` ("~{n}") message may hold NUL.
     return AppendMessage(flags, when, cursor.literal(binary=cursor.peek_is(b"~")))
 
 
@@ -64,7 +66,7 @@ def append(cursor: Cursor) -> CommandArgs:
     cursor.sp()
     mailbox = decode_mailbox(cursor.astring())
     messages = []
-    while cursor.maybe(b" "):
+    while cursor.maybe(b" "):  # RFC 3502 6: MULTIAPPEND, one or more messages
         messages.append(_message(cursor))
     if not messages:
         raise ParseError("APPEND needs a message")

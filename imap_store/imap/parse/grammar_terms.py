@@ -32,20 +32,21 @@ SYSTEM_FLAGS = {
 
 def decode_mailbox(raw: bytes, *, canonical: bool = True) -> str:
     """Wire mailbox name -> folder name (RFC 3501 5.1, 5.1.3)."""
+    # RFC 3501 5.1.3: mailbox names on the wire are 7-bit; no CTL either.
     if any(byte >= 0x80 or byte < 0x20 or byte == 0x7F for byte in raw):
         raise ParseError("Invalid mailbox name (8-bit or control character)")
     try:
         name = mutf7.decode(raw)
     except ValueError:
         return UNDECODABLE + raw.decode("ascii")
-    return "INBOX" if canonical and name.upper() == "INBOX" else name
+    return "INBOX" if canonical and name.upper() == "INBOX" else name  # RFC 3501 5.1
 
 
 def flag(cursor: Cursor) -> str:
     """`flag`: a system flag (canonical case) or a keyword atom."""
     if cursor.maybe(b"\\"):
         name = SYSTEM_FLAGS.get("\\" + cursor.atom("flag").lower())
-        if name is None:
+        if name is None:  # RFC 3501 2.3.2: \Recent and unknown system flags cannot be set
             raise ParseError("Invalid system flag")
         return name
     return cursor.atom("flag")

@@ -23,7 +23,7 @@ def decode(name: bytes) -> str:
     pos = 0
     while pos < len(name):
         byte = name[pos]
-        if byte == 0x26:
+        if byte == 0x26:  # RFC 3501 5.1.3: "&" starts a shift to modified BASE64
             end = name.find(b"-", pos + 1)
             if end < 0:
                 raise ValueError("unterminated shift sequence")
@@ -38,17 +38,18 @@ def decode(name: bytes) -> str:
 
 
 def _decode_shift(chunk: bytes) -> str:
-    if not chunk:
+    if not chunk:  # RFC 3501 5.1.3: "&-" is "&" itself
         return "&"
     if not _B64.issuperset(chunk) or len(chunk) % 4 == 1:
         raise ValueError("invalid modified BASE64")
+    # RFC 3501 5.1.3: "," stands for "/" and there is no "=" padding.
     padded = chunk.replace(b",", b"/") + b"=" * (-len(chunk) % 4)
     try:
         raw = base64.b64decode(padded, validate=True)
         text = raw.decode("utf-16-be")
     except (binascii.Error, UnicodeDecodeError) as exc:
         raise ValueError("invalid UTF-16 in shift sequence") from exc
-    if any(0x20 <= ord(ch) <= 0x7E for ch in text):
+    if any(0x20 <= ord(ch) <= 0x7E for ch in text):  # RFC 3501 5.1.3: sent as themselves
         raise ValueError("printable ASCII must not be encoded")
     return text
 

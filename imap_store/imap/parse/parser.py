@@ -35,14 +35,14 @@ __all__ = [
 
 def parse_command(raw: RawCommand, max_depth: int = 20) -> Command:
     """One framed command -> `Command`; ParseError when malformed."""
-    if any(0 in line for line in raw.lines):
+    if any(0 in line for line in raw.lines):  # RFC 3501 9: CHAR8 excludes NUL everywhere
         tag = tag_of(raw.lines[0])
         raise ParseError("NUL byte in command", tag=None if tag == "*" else tag)
     cursor = Cursor(raw, max_depth)
     tag = cursor.tag()
     try:
         return _command(cursor, tag)
-    except ParseError as exc:
+    except ParseError as exc:  # RFC 3501 7.1.3: BAD is tagged once the tag could be read
         raise exc.with_tag(tag) from None
 
 
@@ -50,7 +50,7 @@ def _command(cursor: Cursor, tag: str) -> Command:
     cursor.sp()
     name = cursor.keyword()
     uid = name == "UID"
-    if uid:
+    if uid:  # RFC 3501 6.4.8: UID prefixes COPY, FETCH, SEARCH, STORE (and EXPUNGE, MOVE)
         cursor.sp()
         name = cursor.keyword()
     reader = (UID_GRAMMAR if uid else GRAMMAR).get(name)

@@ -121,6 +121,7 @@ _FLAG_KEYS: dict[str, SearchKey] = {
     "DRAFT": FlagKey("\\Draft"), "UNDRAFT": FlagKey("\\Draft", False),
     "FLAGGED": FlagKey("\\Flagged"), "UNFLAGGED": FlagKey("\\Flagged", False),
     "SEEN": FlagKey("\\Seen"), "UNSEEN": FlagKey("\\Seen", False),
+    # RFC 3501 6.4.4: OLD is NOT RECENT, NEW is RECENT UNSEEN.
     "RECENT": RECENT, "OLD": NotKey(RECENT),
     "NEW": AndKey((RECENT, FlagKey("\\Seen", False))),
 }
@@ -138,7 +139,7 @@ class _SearchParser:
 
     def text(self) -> str:
         self.cursor.sp()
-        try:
+        try:  # RFC 3501 6.4.4: strings are in the command's CHARSET
             return self.cursor.astring().decode(self.charset)
         except UnicodeDecodeError as exc:
             raise ParseError("String not valid in the given charset") from exc
@@ -155,7 +156,7 @@ class _SearchParser:
         if cursor.peek_is(b"("):
             cursor.open_paren()
             return AndKey(self.keys_until(closing=True))
-        if cursor.peek_is(b"0123456789*"):
+        if cursor.peek_is(b"0123456789*"):  # RFC 3501 6.4.4: a bare sequence set is a key
             return SeqKey(parse_sequence_set(cursor))
         return self.named(cursor.keyword())
 
@@ -182,7 +183,7 @@ class _SearchParser:
             cursor.sp()
             return FlagKey(cursor.atom("keyword"), name == "KEYWORD")
         if name in ("LARGER", "SMALLER"):
-            cursor.sp()
+            cursor.sp()  # RFC 9051 6.4.4: LARGER and SMALLER take a number64
             return SizeKey("larger" if name == "LARGER" else "smaller", cursor.digits(2**63 - 1))
         if name in ("BODY", "TEXT"):
             return TextKey("body" if name == "BODY" else "text", self.text())
@@ -228,5 +229,6 @@ def parse_date(text: str) -> dt.date:
 
 def parse_search(cursor: Cursor, charset: str = "utf-8") -> SearchKey:
     """All search keys to the end of the command, ANDed."""
+    # RFC 3501 6.4.4: keys side by side must all match.
     keys = _SearchParser(cursor, charset).keys_until(closing=False)
     return keys[0] if len(keys) == 1 else AndKey(keys)

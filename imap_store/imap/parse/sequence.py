@@ -33,7 +33,7 @@ class SeqRange:
         """(low, high) with `*` replaced by `star`."""
         first = star if self.first is None else self.first
         last = star if self.last is None else self.last
-        return (first, last) if first <= last else (last, first)
+        return (first, last) if first <= last else (last, first)  # RFC 3501 9: a:b == b:a
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ class SequenceSet:
             return []
         chosen: set[int] = set()
         for rng in self.ranges:
-            low, high = rng.bounds(uids[-1])
+            low, high = rng.bounds(uids[-1])  # RFC 3501 6.4.8: `*` is the highest UID in use
             chosen.update(uids[bisect_left(uids, low) : bisect_right(uids, high)])
         return sorted(chosen)
 
@@ -77,7 +77,7 @@ class SequenceSet:
 def _seq_number(cursor: Cursor) -> int | None:
     if cursor.maybe(b"*"):
         return None
-    return cursor.nz_number()
+    return cursor.nz_number()  # RFC 3501 9 (`seq-number`): nz-number / "*", never 0
 
 
 def parse_sequence_set(cursor: Cursor) -> SequenceSet:

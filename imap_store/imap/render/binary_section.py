@@ -57,13 +57,14 @@ def decode_body(part: MimePart) -> bytes:
     """The body of `part` without its Content-Transfer-Encoding."""
     if part.is_multipart or part.encapsulated is not None:
         return part.body
-    encoding = str(part.info.get("content-transfer-encoding", "")).strip().upper()
+    encoding = (part.header_text("content-transfer-encoding") or "").upper()
     if encoding in IDENTITY:
         return part.body
     if encoding == "BASE64":
         return _base64(part.body)
     if encoding == "QUOTED-PRINTABLE":
         return quoted_printable(part.body)
+    # RFC 3516 4.3: an encoding the server cannot decode is NO [UNKNOWN-CTE].
     raise CommandNo("Unknown content transfer encoding", code("UNKNOWN-CTE"))
 
 
@@ -79,4 +80,4 @@ def binary_value(data: bytes | None) -> Literal8 | LiteralString | Nil:
     """`nstring` for data without NUL, `literal8` otherwise (RFC 3516 4.3)."""
     if data is None:
         return NIL
-    return Literal8(data) if 0 in data else LiteralString(data)
+    return Literal8(data) if 0 in data else LiteralString(data)  # RFC 3516 4.3: NUL needs literal8

@@ -25,7 +25,7 @@ def _params(pairs: Params) -> ListOf | Nil:
     flat: list[Value] = []
     for name, value in pairs:
         flat += [nstring(name), nstring(value)]
-    return ListOf(tuple(flat)) if flat else NIL
+    return ListOf(tuple(flat)) if flat else NIL  # RFC 3501 9 `body-fld-param`: NIL if none
 
 
 def _disposition(part: PartMeta) -> ListOf | Nil:
@@ -39,6 +39,7 @@ def _language(part: PartMeta) -> Value:
     tags = part.language
     if not tags:
         return NIL
+    # RFC 3501 9 (`body-fld-lang`): one tag as a string, several as a list.
     return nstring(tags[0]) if len(tags) == 1 else ListOf(tuple(nstring(t) for t in tags))
 
 
@@ -51,15 +52,17 @@ def _single(part: PartMeta, extensible: bool) -> ListOf:
         nstring(part.type), nstring(part.subtype), _params(part.params), nstring(part.id),
         nstring(part.description), nstring(part.encoding), part.size]
     if part.envelope is not None and part.message is not None:
+        # RFC 3501 7.4.2: message/rfc822 adds the inner ENVELOPE, BODY and line count.
         items += [envelope_value(part.envelope), body_structure(part.message, extensible)]
-    if part.lines is not None:
+    if part.lines is not None:  # RFC 3501 7.4.2: text parts carry their size in lines
         items.append(part.lines)
-    if extensible:
+    if extensible:  # RFC 3501 7.4.2: MD5, disposition, language, location
         items += [nstring(part.md5), *_tail(part)]
     return ListOf(tuple(items))
 
 
 def _multi(part: PartMeta, extensible: bool) -> ListOf:
+    # RFC 3501 9 (`body-type-mpart`): `1*body` with no space between the parts.
     bodies = Joined(tuple(body_structure(child, extensible) for child in part.children))
     items: list[Value] = [bodies, nstring(part.subtype)]
     if extensible:

@@ -19,13 +19,15 @@ from .response import NIL, ListOf, Nil, Value, nstring
 
 
 def _address_list(addresses: AddressList) -> ListOf | Nil:
-    if not addresses:
+    if not addresses:  # RFC 3501 7.4.2: an absent or empty address list is NIL
         return NIL
     return ListOf(tuple(ListOf(tuple(nstring(item) for item in a)) for a in addresses))
 
 
 def envelope_value(env: EnvelopeMeta) -> ListOf:
     """ENVELOPE of a message (or of a message/rfc822 part's message)."""
+    # RFC 3501 7.4.2: date, subject, from, sender, reply-to, to, cc, bcc,
+    # in-reply-to, message-id, in this order.
     lists = (env.from_, env.sender, env.reply_to, env.to, env.cc, env.bcc)
     items: list[Value] = [nstring(env.date), nstring(env.subject)]
     items += [_address_list(addresses) for addresses in lists]

@@ -38,7 +38,8 @@ def format_internaldate(value: dt.datetime) -> str:
     """`date-time`: "dd-Mon-yyyy hh:mm:ss +zzzz" with a space-padded day."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
-    month = MONTHS[value.month - 1].capitalize()
+    month = MONTHS[value.month - 1].capitalize()  # English whatever the process locale
+    # RFC 3501 9 (`date-time`): the day is space-padded, the zone numeric.
     return f"{value.day:2d}-{month}-{value.year:04d} {value:%H:%M:%S %z}"
 
 
@@ -70,6 +71,7 @@ class LoadedMessage:
 def _cut(data: bytes | None, partial: Partial | None) -> bytes | None:
     if data is None or partial is None:
         return data
+    # RFC 3501 6.4.5: a partial beyond the end gives an empty string, never an error.
     return data[partial.origin : partial.origin + partial.count]
 
 
@@ -87,7 +89,7 @@ def _row_value(attribute: FetchAttribute, row: MessageInfo, flags: frozenset[str
         return row.size
     if name == "INTERNALDATE":
         return IString(format_internaldate(row.internaldate).encode("ascii"))
-    return ListOf((row.modseq,))
+    return ListOf((row.modseq,))  # RFC 7162 3.1.4.1: MODSEQ is a parenthesised number
 
 
 def _meta_value(attribute: FetchAttribute, meta: MessageMeta) -> Value:
@@ -98,17 +100,18 @@ def _meta_value(attribute: FetchAttribute, meta: MessageMeta) -> Value:
         return envelope_value(meta.envelope)
     if name == "RFC822.HEADER":
         return LiteralString(meta.header)
+    # RFC 3501 7.4.2: BODY is BODYSTRUCTURE without the extension data.
     return body_structure(meta.structure, extensible=name == "BODYSTRUCTURE")
 
 
 def _message_value(attribute: FetchAttribute, message: LoadedMessage) -> Value:
     name, section = attribute.name, attribute.section
-    if section is None:
+    if section is None:  # RFC 3501 6.4.5: RFC822 is BODY[], RFC822.TEXT is BODY[TEXT]
         return LiteralString(message.root.body if name == "RFC822.TEXT" else message.raw)
     if name == "BODY":
         return _literal(_cut(section_bytes(message.root, section), attribute.partial))
     data = binary_bytes(message.root, section.part)
-    if name == "BINARY.SIZE":
+    if name == "BINARY.SIZE":  # RFC 3516 4.2: the size once decoded
         return NIL if data is None else len(data)
     return binary_value(_cut(data, attribute.partial))
 

@@ -24,11 +24,11 @@ def _child(part: MimePart, number: int, top: bool) -> MimePart | None:
     if part.children:
         return part.children[number - 1] if number <= len(part.children) else None
     inner = None if top else part.encapsulated
-    if inner is not None:
+    if inner is not None:  # RFC 3501 6.4.5: a message/rfc822 part opens onto its message
         return _child(inner, number, True)
     if part.is_multipart:
         return None
-    return part if number == 1 else None
+    return part if number == 1 else None  # RFC 3501 6.4.5: a single part is its own part 1
 
 
 def find_part(root: MimePart, path: tuple[int, ...]) -> MimePart | None:
@@ -48,7 +48,7 @@ def header_section(header: bytes, section: Section) -> bytes:
     wanted = {name.lower() for name in section.fields}
     keep = section.text == "HEADER.FIELDS"
     kept = [raw for name, raw in header_fields(header) if (name in wanted) == keep]
-    return b"".join(kept) + b"\r\n"
+    return b"".join(kept) + b"\r\n"  # RFC 3501 6.4.5: the blank line ends the subset
 
 
 def _message_text(message: MimePart, section: Section) -> bytes:
@@ -66,7 +66,7 @@ def section_bytes(root: MimePart, section: Section) -> bytes | None:
         return None
     if section.text is None:
         return part.body
-    if section.text == "MIME":
+    if section.text == "MIME":  # RFC 3501 6.4.5: the part's own MIME header
         return part.header
     inner = part.encapsulated
     return None if inner is None else _message_text(inner, section)

@@ -102,10 +102,12 @@ def atoms(names: Iterable[str]) -> ListOf:
 
 
 def _quote(data: bytes) -> bytes:
+    # RFC 3501 4.3: inside a quoted string only `"` and `\` are escaped.
     return b'"' + data.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
 
 
 def _literal(data: bytes) -> bytes:
+    # RFC 3501 4.3: servers send `{n}` CRLF and the octets, never waiting for a "+".
     return b"{%d}\r\n" % len(data) + data
 
 
@@ -118,10 +120,11 @@ def render_value(value: Value) -> bytes:
     if isinstance(value, Atom):
         return value.text.encode("ascii")
     if isinstance(value, IString):
+        # RFC 3501 4.3: a quoted string is 7-bit without CR, LF or NUL; the rest is a literal.
         if len(value.data) > MAX_QUOTED or not _QUOTED_UNSAFE.isdisjoint(value.data):
             return _literal(value.data)
         return _quote(value.data)
-    if isinstance(value, Literal8):
+    if isinstance(value, Literal8):  # RFC 3516 4.3: `literal8` for content holding NUL
         return b"~" + _literal(value.data)
     if isinstance(value, LiteralString):
         return _literal(value.data) if value.data else b'""'
@@ -134,6 +137,7 @@ def render_value(value: Value) -> bytes:
 
 def clean_text(text: str) -> bytes:
     """Human-readable text: one line, no CR/LF/NUL (RFC 3501 `text`)."""
+    # RFC 3501 9 (`text`): TEXT-CHAR excludes CR and LF; NUL is never sent.
     cleaned = "".join(" " if ch in "\r\n\x00" else ch for ch in text)
     return cleaned.encode("utf-8", "replace") or b"-"
 
@@ -234,7 +238,7 @@ class Continuation:
 
     def render(self) -> bytes:
         text = clean_text(self.text) if self.text else b""
-        return b"+ " + text + b"\r\n"
+        return b"+ " + text + b"\r\n"  # RFC 4959 3: an empty SASL challenge is "+ " CRLF
 
 
 def exists(count: int) -> UntaggedData:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from message.facts import MessageFacts, read_facts
 from policy.context import DataContext, MailContext, PolicyLimits, RcptContext, SessionFacts
+from policy.engine import Outcome
+from policy.reply import Reply
 from policy.trust_list import TrustList, parse_dn
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -83,17 +87,31 @@ def rcpt(recipient: str, **overrides: Any) -> RcptContext:
     return RcptContext.from_mail(base, recipient=recipient, **facts)
 
 
+def message(headers: Iterable[tuple[str, str]], content_type: str = "") -> MessageFacts:
+    """The facts the message parser reads from these header fields (and a Content-Type)."""
+    fields = list(headers) + ([("Content-Type", content_type)] if content_type else [])
+    header = "".join(f"{name}: {value}\r\n" for name, value in fields)
+    return read_facts((header + "\r\nBody\r\n").encode())
+
+
 def data(**overrides: Any) -> DataContext:
+    """A DATA context; `headers=` and `content_type=` go through the message parser."""
     mail_keys = {"session", "mail_from", "size_param", "local_domains", "limits", "trust_list"}
     base = mail(**{k: v for k, v in overrides.items() if k in mail_keys})
+    headers = overrides.pop("headers", (("From", f"Dr X <{DR_X}>"), ("To", "dr.y@op-b.mssante.fr")))
+    content_type = overrides.pop("content_type", "text/plain; charset=utf-8")
     facts: dict[str, Any] = {
         "recipients": ("dr.y@op-b.mssante.fr",),
-        "headers": (("From", f"Dr X <{DR_X}>"), ("To", "dr.y@op-b.mssante.fr")),
-        "content_type": "text/plain; charset=utf-8",
+        "message": message(headers, content_type),
         "size": 2_000,
     }
     facts.update({k: v for k, v in overrides.items() if k not in mail_keys})
     return DataContext.from_mail(base, **facts)
+
+
+def answer(outcome: Outcome) -> Reply | None:
+    """The reply the gate sends for an outcome (None: the command goes on)."""
+    return outcome.verdict.reply if outcome.verdict is not None else None
 
 
 def trust_list_xml(

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from policy.context import DataContext, PolicyLimits, RcptContext, SessionFacts
-from tests.unit.policy.factories import DR_X, SECRETARIAT, data, mail, session
+from tests.unit.policy.factories import DR_X, SECRETARIAT, data, mail, message, session
 
 
 def test_session_lowercases_and_includes_the_authenticated_bal() -> None:
@@ -73,13 +73,15 @@ def test_contexts_are_frozen_and_hold_tuples() -> None:
     ctx = DataContext.from_mail(
         mail(local_domains=frozenset({"OP-A.mssante.fr"})),
         recipients=["a@op-b.mssante.fr"],
-        headers=[["From", DR_X]],
+        message=message([("From", DR_X)]),
     )
     assert ctx.local_domains == frozenset({"op-a.mssante.fr"})
     assert ctx.recipients == ("a@op-b.mssante.fr",)
-    assert ctx.headers == (("From", DR_X),)
+    assert ctx.message.headers == (("from", DR_X),)
     with pytest.raises(dataclasses.FrozenInstanceError):
         ctx.size = 1  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ctx.message.author = ctx.message.sender  # type: ignore[misc]
 
 
 def test_rcpt_context_derives_from_mail_context() -> None:
@@ -110,13 +112,14 @@ def test_rcpt_context_derives_from_mail_context() -> None:
         ("garbage", "text/plain", None),
     ],
 )
-def test_content_type_helpers(content_type: str, mime_type: str, report_type: str | None) -> None:
+def test_content_type_facts(content_type: str, mime_type: str, report_type: str | None) -> None:
     ctx = data(content_type=content_type)
-    assert ctx.mime_type == mime_type
-    assert ctx.content_type_param("report-type") == report_type
+    assert ctx.message.mime_type == mime_type
+    assert ctx.message.report_type == report_type
 
 
-def test_header_values_are_case_insensitive_and_ordered() -> None:
-    ctx = data(headers=(("From", "a"), ("X", "1"), ("FROM", "b")))
-    assert ctx.header_values("from") == ("a", "b")
-    assert ctx.header_values("Sender") == ()
+def test_header_fields_are_lower_cased_and_ordered() -> None:
+    ctx = data(headers=(("From", "a"), ("X", "1"), ("FROM", "b")), content_type="")
+    assert ctx.message.headers == (("from", "a"), ("x", "1"), ("from", "b"))
+    assert ctx.message.author.count == 2 and ctx.message.author.mailboxes == ()
+    assert ctx.message.sender.count == 0

@@ -11,7 +11,8 @@ from policy.context import RcptContext, Stage
 from policy.engine import Mode, Outcome, PolicyEngine, RuleSpec, resolve_modes
 from policy.rules import DEFAULT_RULES, RULE_NAMES
 from policy.verdict import Action, Verdict
-from tests.unit.policy.factories import OUR_DOMAIN, mail, rcpt
+from smtp_gateway.gate import refusal
+from tests.unit.policy.factories import OUR_DOMAIN, SMALL_LIST, mail, rcpt
 
 RCPT = Stage.RCPT
 
@@ -27,11 +28,9 @@ def exploding(ctx: object) -> Verdict | None:
 REJECT = Verdict.reject("reject", replies.UNKNOWN_RECIPIENT, "no such BAL")
 TEMPFAIL = Verdict.tempfail("tempfail", replies.NO_TRUST_LIST, "no list")
 NOTE = Verdict.audit("note", "12 recipients")
-HOLD = Verdict.quarantine("hold", "suspicious")
 
 RULES = (
     RuleSpec("note", RCPT, always(NOTE)),
-    RuleSpec("hold", RCPT, always(HOLD)),
     RuleSpec("reject", RCPT, always(REJECT)),
     RuleSpec("tempfail", RCPT, always(TEMPFAIL)),
     RuleSpec("quiet", RCPT, always(None)),
@@ -60,18 +59,18 @@ def summary(outcome: Outcome) -> tuple[str | None, str | None, tuple[str, ...], 
             ("tempfail", replies.NO_TRUST_LIST.line(), ("reject",), ("note",)),
         ),
         ({"reject": Mode.OFF}, False, ("tempfail", replies.NO_TRUST_LIST.line(), (), ("note",))),
-        ({"reject": "off", "tempfail": "warn"}, False, ("hold", None, ("tempfail",), ("note",))),
+        ({"reject": "off", "tempfail": "warn"}, False, (None, None, ("tempfail",), ("note",))),
         (
-            {"reject": "off", "tempfail": "off", "hold": "warn"},
+            {"reject": "warn", "tempfail": "warn"},
             False,
-            (None, None, ("hold",), ("note",)),
+            (None, None, ("reject", "tempfail"), ("note",)),
         ),
         (
-            {"note": "warn", "reject": "off", "tempfail": "off", "hold": "off"},
+            {"note": "warn", "reject": "off", "tempfail": "off"},
             False,
             (None, None, (), ("note",)),
         ),
-        ({"note": "off", "hold": "off"}, False, ("reject", "550 5.1.1 Mailbox unknown", (), ())),
+        ({"note": "off"}, False, ("reject", "550 5.1.1 Mailbox unknown", (), ())),
         (
             {"tempfail": "ENFORCE", "reject": "Off"},
             True,
@@ -90,7 +89,7 @@ def test_soft_bounce_turns_reject_into_tempfail_and_marks_reason() -> None:
     outcome = PolicyEngine(RULES, {"note": "off"}, soft_bounce=True).evaluate(RCPT, CTX)
     assert outcome.verdict is not None
     assert outcome.verdict.action is Action.TEMPFAIL
-    assert outcome.refused and outcome.reply == replies.UNKNOWN_RECIPIENT.soft()
+    assert outcome.refused and outcome.verdict.reply == replies.UNKNOWN_RECIPIENT.soft()
     assert outcome.verdict.reason.endswith("[soft_bounce]")
 
 
@@ -99,9 +98,28 @@ def test_warnings_keep_their_original_reply_under_soft_bounce() -> None:
     assert outcome.warnings[0].reply == replies.UNKNOWN_RECIPIENT
 
 
-def test_quarantine_alone_is_not_a_refusal() -> None:
-    outcome = PolicyEngine(RULES, {"reject": "off", "tempfail": "off"}).evaluate(RCPT, CTX)
-    assert outcome.quarantine and not outcome.refused and outcome.reply is None
+# One verdict of every action a rule can return: an action added to `Action` without
+# an entry here (and without the gate acting on it) fails the test below.
+ONE_OF_EACH = {Action.ACCEPT: NOTE, Action.REJECT: REJECT, Action.TEMPFAIL: TEMPFAIL}
+
+
+@pytest.mark.parametrize("action", list(Action))
+@pytest.mark.parametrize("mode", [Mode.ENFORCE, Mode.WARN])
+def test_every_action_the_engine_returns_is_acted_on_by_the_gate(action: Action,
+                                                                 mode: Mode) -> None:
+    verdict = ONE_OF_EACH[action]
+    outcome = PolicyEngine((RuleSpec(verdict.rule, RCPT, always(verdict)),), {
+        verdict.rule: mode}).evaluate(RCPT, CTX)
+    if outcome.verdict is not None:  # the gate answers it
+        assert outcome.refused and outcome.verdict == verdict
+        reject = refusal(outcome.verdict, SMALL_LIST)
+        assert reject.reply is verdict.reply and reject.reason.startswith(verdict.rule)
+        return
+    assert (outcome.warnings + outcome.notes) == (verdict,)  # the gate audits it
+    if action is Action.ACCEPT:
+        assert outcome.notes == (verdict,)
+        with pytest.raises(ValueError):
+            refusal(verdict, SMALL_LIST)
 
 
 def test_off_rules_are_not_run() -> None:

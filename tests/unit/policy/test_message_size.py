@@ -15,7 +15,7 @@ from policy.message_size import (
 )
 from policy.reply import Reply
 from policy.rules import DEFAULT_RULES
-from tests.unit.policy.factories import VALID_PATIENT, data, mail, rcpt
+from tests.unit.policy.factories import VALID_PATIENT, answer, data, mail, rcpt
 
 MAX = 52_428_800
 PATIENT_MAX = 25_000_000
@@ -120,4 +120,4 @@ def test_limits_come_from_the_configuration() -> None:
 )
 def test_acceptance_cases(case: str, stage: Stage, ctx: object, line: str | None) -> None:
     outcome = PolicyEngine(DEFAULT_RULES).evaluate(stage, ctx)
-    assert (outcome.reply.line() if outcome.reply else None) == line, case
+    assert (reply.line() if (reply := answer(outcome)) else None) == line, case

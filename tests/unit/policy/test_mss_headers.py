@@ -9,7 +9,7 @@ from policy.context import Stage
 from policy.engine import Mode, PolicyEngine
 from policy.mss_headers import check, extract_mss_headers, mss_header_problems, parse_codecda
 from policy.rules import DEFAULT_RULES
-from tests.unit.policy.factories import DR_X, data
+from tests.unit.policy.factories import DR_X, answer, data
 
 BASE = (("From", DR_X), ("To", "dr.y@op-b.mssante.fr"))
 
@@ -86,7 +86,7 @@ def test_default_mode_is_warn_so_messages_are_never_refused_for_them() -> None:
     assert outcome.verdict is None
     assert [w.rule for w in outcome.warnings] == ["mss_headers"]
     enforced = PolicyEngine(DEFAULT_RULES, {"mss_headers": Mode.ENFORCE}).evaluate(Stage.DATA, bad)
-    assert enforced.reply is replies.INVALID_MSS_HEADER
+    assert answer(enforced) is replies.INVALID_MSS_HEADER
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from policy.patient_address import (
     is_valid_ins,
 )
 from policy.rules import DEFAULT_RULES
-from tests.unit.policy.factories import rcpt
+from tests.unit.policy.factories import answer, rcpt
 
 WORKED_EXAMPLES = ["185057512345673", "290032A00401234", "172112B03310165"]
 
@@ -170,4 +170,4 @@ def test_acceptance_cases_through_the_default_engine(
     case: str, recipient: str, reply: str | None
 ) -> None:
     outcome = PolicyEngine(DEFAULT_RULES).evaluate(Stage.RCPT, rcpt(recipient))
-    assert (outcome.reply.line() if outcome.reply else None) == reply, case
+    assert (found.line() if (found := answer(outcome)) else None) == reply, case

@@ -13,7 +13,7 @@ from policy.recipient_limit import check, check_daily_budget, check_justify
 from policy.reply import Reply
 from policy.rules import DEFAULT_RULES
 from policy.verdict import Action
-from tests.unit.policy.factories import data, mx_session, rcpt, session
+from tests.unit.policy.factories import answer, data, mx_session, rcpt, session
 
 
 def addresses(count: int, domain: str = "op-b.mssante.fr") -> tuple[str, ...]:
@@ -84,8 +84,8 @@ def test_t23_recipients_beyond_the_cap_get_452_through_the_engine() -> None:
     accepted: list[str] = []
     for recipient in addresses(53):
         outcome = engine.evaluate(Stage.RCPT, rcpt(recipient, accepted_recipients=tuple(accepted)))
-        replies_seen.append(outcome.reply)
-        if outcome.reply is None:
+        replies_seen.append(answer(outcome))
+        if answer(outcome) is None:
             accepted.append(recipient)
     assert replies_seen[:50] == [None] * 50
     assert replies_seen[50:] == [replies.TOO_MANY_RECIPIENTS] * 3

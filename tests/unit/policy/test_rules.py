@@ -11,7 +11,16 @@ from policy.context import Stage
 from policy.engine import Mode, PolicyEngine
 from policy.reply import Reply
 from policy.rules import DEFAULT_RULES, RULE_NAMES
-from tests.unit.policy.factories import DN_A, VALID_PATIENT, data, mail, mx_session, rcpt, session
+from tests.unit.policy.factories import (
+    DN_A,
+    VALID_PATIENT,
+    answer,
+    data,
+    mail,
+    mx_session,
+    rcpt,
+    session,
+)
 
 
 def test_registry_order_and_default_modes() -> None:
@@ -124,13 +133,13 @@ ENGINE = PolicyEngine(DEFAULT_RULES)
     ],
 )
 def test_default_engine_acceptance(case: str, stage: Stage, ctx: Any, reply: Reply | None) -> None:
-    assert ENGINE.evaluate(stage, ctx).reply is reply, case
+    assert answer(ENGINE.evaluate(stage, ctx)) is reply, case
 
 
 def test_soft_bounce_over_the_default_rules() -> None:
     engine = PolicyEngine(DEFAULT_RULES, soft_bounce=True)
     outcome = engine.evaluate(Stage.RCPT, rcpt("someone@laposte.net"))
-    assert outcome.reply is not None and outcome.reply.line() == (
+    assert (reply := answer(outcome)) is not None and reply.line() == (
         "450 4.7.1 Recipient outside the MSSante trust space"
     )
 
@@ -146,4 +155,4 @@ def test_warn_mode_accepts_but_reports_what_it_would_refuse() -> None:
 
 def test_unauthenticated_submission_is_stopped_at_mail() -> None:
     anon = session(authenticated_bal=None, bal_type=None, granted_bals=frozenset(), person=None)
-    assert ENGINE.evaluate(Stage.MAIL, mail(session=anon)).reply is replies.AUTH_REQUIRED
+    assert answer(ENGINE.evaluate(Stage.MAIL, mail(session=anon))) is replies.AUTH_REQUIRED

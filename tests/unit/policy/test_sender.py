@@ -8,7 +8,7 @@ import pytest
 
 from policy import replies
 from policy.reply import Reply
-from policy.sender import check_from_header, check_mail, check_null_sender, parse_mailboxes
+from policy.sender import check_from_header, check_mail, check_null_sender
 from tests.unit.policy.factories import DR_X, SECRETARIAT, data, mail, mx_session, session
 
 ANON = session(authenticated_bal=None, bal_type=None, granted_bals=frozenset(), person=None)
@@ -136,15 +136,3 @@ def test_from_header_is_not_checked_on_mx() -> None:
     )
     assert check_from_header(ctx) is None
 
-
-@pytest.mark.parametrize(
-    ("value", "parsed"),
-    [
-        ("A <A@B.fr>, c@d.fr", ("a@b.fr", "c@d.fr")),
-        ("", ()),
-        ("a@b.fr <c@d.fr>", ()),
-        ('"a@b.fr" <c@d.fr>', ("c@d.fr",)),
-    ],
-)
-def test_parse_mailboxes(value: str, parsed: tuple[str, ...]) -> None:
-    assert parse_mailboxes(value) == parsed

@@ -7,6 +7,7 @@ import pytest
 from policy import replies
 from policy.reply import Reply, SmtpReject
 from policy.verdict import Action, Verdict
+from smtp_gateway.gate import refusal
 
 
 @pytest.mark.parametrize(
@@ -17,7 +18,6 @@ from policy.verdict import Action, Verdict
         (Verdict.refuse("r", replies.TOO_MANY_RECIPIENTS, "why"), Action.TEMPFAIL, True),
         (Verdict.refuse("r", replies.MESSAGE_TOO_BIG, "why"), Action.REJECT, True),
         (Verdict.audit("r", "why"), Action.ACCEPT, False),
-        (Verdict.quarantine("r", "why"), Action.QUARANTINE, False),
     ],
 )
 def test_helpers_set_action(verdict: Verdict, action: Action, refuses: bool) -> None:
@@ -35,7 +35,7 @@ def test_helpers_set_action(verdict: Verdict, action: Action, refuses: bool) -> 
         (Action.TEMPFAIL, replies.UNKNOWN_RECIPIENT, "r"),
         (Action.TEMPFAIL, None, "r"),
         (Action.ACCEPT, replies.UNKNOWN_RECIPIENT, "r"),
-        (Action.QUARANTINE, Reply(250, "2.0.0", "OK"), "r"),
+        (Action.ACCEPT, Reply(250, "2.0.0", "OK"), "r"),
         (Action.REJECT, replies.UNKNOWN_RECIPIENT, ""),
     ],
 )
@@ -44,10 +44,16 @@ def test_inconsistent_verdicts_raise(action: Action, reply: Reply | None, rule: 
         Verdict(action, reply, rule, "reason")
 
 
-def test_to_exception_keeps_reason_internal() -> None:
-    exc = Verdict.reject("trust_space", replies.TRUST_SPACE_RECIPIENT, "x@gmail.com").to_exception()
+def test_the_gate_refusal_keeps_reason_internal() -> None:
+    verdict = Verdict.reject("trust_space", replies.TRUST_SPACE_RECIPIENT, "x@gmail.com")
+    exc = refusal(verdict, None)
     assert isinstance(exc, SmtpReject)
     assert exc.reply is replies.TRUST_SPACE_RECIPIENT
-    assert exc.reason == "trust_space: x@gmail.com"
+    assert exc.reason == "trust_space: x@gmail.com (trustlist none)"
+    assert "gmail" not in exc.reply.line()
     with pytest.raises(ValueError):
-        Verdict.audit("r", "note").to_exception()
+        refusal(Verdict.audit("r", "note"), None)
+
+
+def test_the_actions_are_accept_reject_and_tempfail() -> None:
+    assert {action.value for action in Action} == {"accept", "reject", "tempfail"}

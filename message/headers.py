@@ -1,0 +1,101 @@
+"""The one header parser: where a header section ends, its fields, their values.
+
+Owns: `split_header` (header section and body), `HeaderField` (one field:
+lower-case name, raw octets, unfolded value), `header_fields` (the fields of a
+header section in order), `field_value` (unfolded value of one raw field),
+`values_of`, `first_value` and `first_text`. `mime_tree` (IMAP) and `facts` (SMTP policy and
+audit) read headers only through these, so a message's From, Sender or
+Content-Type is the same field for the policy and for the IMAP client.
+
+Invariants:
+- byte-exact: the raw octets of the fields, in order, are the header section
+  as received (blank line excluded); nothing is re-encoded or re-folded;
+- the header section ends at the first empty line; a line ends with LF,
+  with or without CR (a bare LF is a line end too, as mail software reads it);
+- a field starts at a line that does not begin with SP or HTAB and runs over
+  the lines that do (folding); its name is what precedes the first colon,
+  with surrounding white space removed and lower-cased (a line without a
+  colon is a field whose name is the whole line);
+- nothing here raises on any input.
+
+Ref: RFC 5322 2.1 (header section, empty line, body), 2.2 (header fields),
+2.2.3 (folding and unfolding), 3.2.2 (folding white space), 4.5 (obsolete
+white space before the colon).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+# RFC 5322 2.1: the header section ends at the first empty line (CRLF CRLF; LF accepted).
+_HEADER_END = re.compile(rb"(?:\A|\n)(\r?\n)")
+# RFC 5322 2.2.3: a field's first line does not start with WSP; continuation lines do.
+_FIELD_START = re.compile(rb"^(?=[^ \t])", re.MULTILINE)
+# RFC 5322 2.2.3: unfolding removes each CRLF immediately followed by WSP.
+_FOLD = re.compile(rb"\r?\n(?=[ \t])")
+
+
+class HeaderField(NamedTuple):
+    """One header field: lower-case name and raw octets (with the line end)."""
+
+    name: str
+    raw: bytes
+
+    @property
+    def value(self) -> bytes:
+        """The unfolded value, without the surrounding white space."""
+        return field_value(self.raw)
+
+    @property
+    def text(self) -> str:
+        """The unfolded value as text, runs of white space made one space (UTF-8,
+        undecodable octets replaced)."""
+        return " ".join(self.value.decode("utf-8", "replace").split())
+
+
+def split_header(data: bytes) -> tuple[bytes, bytes]:
+    """(header section including its empty line, body); no empty line: (data, b"")."""
+    match = _HEADER_END.search(data)
+    if match is None:
+        return data, b""
+    return data[: match.end()], data[match.end() :]
+
+
+def header_fields(header: bytes) -> list[HeaderField]:
+    """The fields of a header section (as `split_header` returns it), in message order."""
+    fields = []
+    for chunk in _FIELD_START.split(header):
+        if not chunk.strip():
+            continue  # the empty line that ends the section
+        # RFC 5322 2.2: field-name ":" field-body; 4.5 allows WSP before the colon.
+        name = chunk.split(b":", 1)[0].strip().decode("ascii", "replace").lower()
+        fields.append(HeaderField(name, chunk if chunk.endswith(b"\n") else chunk + b"\r\n"))
+    return fields
+
+
+def field_value(raw: bytes) -> bytes:
+    """The unfolded, trimmed value of one raw header field (RFC 5322 2.2.3)."""
+    value = raw.split(b":", 1)[1] if b":" in raw else b""
+    return _FOLD.sub(b"", value).strip()
+
+
+def values_of(fields: list[HeaderField], name: str) -> list[bytes]:
+    """The unfolded values of every field called `name` (lower-case), in order."""
+    return [field.value for field in fields if field.name == name]
+
+
+def first_value(fields: list[HeaderField], name: str) -> bytes | None:
+    """The unfolded value of the first field called `name` (lower-case), None if absent."""
+    for field in fields:
+        if field.name == name:
+            return field.value
+    return None
+
+
+def first_text(fields: list[HeaderField], name: str) -> str | None:
+    """`HeaderField.text` of the first field called `name` (lower-case), None if absent."""
+    for field in fields:
+        if field.name == name:
+            return field.text
+    return None

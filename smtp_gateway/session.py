@@ -1,0 +1,70 @@
+"""What the gateway knows of one SMTP session and of its current transaction.
+
+Owns: `ClientSession` (the typed, frozen facts of a session, read from
+aiosmtpd's session once per transaction by `protocol.MssSMTP`), `Transaction`
+(our own per-transaction state, kept by `MssSMTP`, never on aiosmtpd's
+`Envelope`) and `peer_ip` (the one way to read a peer address).
+
+Invariants:
+- the gate, intake and the audit see a `ClientSession`, never the protocol
+  object: the only code that touches aiosmtpd types is `protocol.py` and the
+  handler hook signatures;
+- a `Transaction` exists from an accepted MAIL until the end of DATA, RSET,
+  HELO/EHLO or STARTTLS (whenever aiosmtpd starts a new envelope); its
+  `session` is the session as it was at MAIL (AUTH, EHLO and STARTTLS cannot
+  change within a transaction: RFC 4954 4, RFC 5321 4.1.4, RFC 3207 4.2).
+
+Ref: RFC 5321 3.3 (mail transactions), 4.1.4 (order of commands); R24.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from imap_store.store.interfaces import Principal
+from policy.context import MailContext
+
+from .intake import LocalRecipient
+
+
+def peer_ip(peer: object) -> str:
+    """The IP address of a socket peer name (`(host, port, ...)`); "" when unknown."""
+    return str(peer[0]) if isinstance(peer, tuple) and peer else ""
+
+
+@dataclass(frozen=True)
+class ClientSession:
+    """The facts of one SMTP session that the gate, intake and audit use."""
+
+    session_id: str
+    listener: str
+    peer_ip: str
+    tls: bool = False
+    tls_description: str = ""
+    principal: Principal | None = None
+    ehlo: str = ""
+
+    @property
+    def bal(self) -> str:
+        """The authenticated BAL address ("" before AUTH)."""
+        return self.principal.address if self.principal else ""
+
+    @property
+    def person(self) -> str:
+        """The person behind the authenticated BAL, when known ("" otherwise)."""
+        return (self.principal.person or "") if self.principal else ""
+
+
+@dataclass
+class Transaction:
+    """One mail transaction: the session at MAIL, the MAIL context, the recipients so far."""
+
+    session: ClientSession
+    mail: MailContext
+    local: list[LocalRecipient] = field(default_factory=list)
+    remote: list[str] = field(default_factory=list)
+
+    @property
+    def recipients(self) -> tuple[str, ...]:
+        """Every accepted recipient: local BALs first, then remote addresses."""
+        return tuple(r.address for r in self.local) + tuple(self.remote)

@@ -1,0 +1,56 @@
+"""Background tasks are kept, logged when they fail and cancelled at stop (no fire-and-forget)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import pytest
+
+from server.app import reload
+from server.tasks import BackgroundTasks
+from tests.protocol.conftest import running_operator
+
+
+async def test_a_failing_task_is_logged_with_its_traceback(
+        caplog: pytest.LogCaptureFixture) -> None:
+    tasks = BackgroundTasks()
+
+    async def boom() -> None:
+        raise RuntimeError("refresh failed")
+
+    with caplog.at_level(logging.ERROR, logger="mss.tasks"):
+        task = tasks.spawn(boom(), "trust-list refresh")
+        await asyncio.gather(task, return_exceptions=True)
+        await asyncio.sleep(0)
+    failed = [r for r in caplog.records if "trust-list refresh" in r.getMessage()]
+    assert failed and failed[0].exc_info and "refresh failed" in str(failed[0].exc_info[1])
+    assert len(tasks) == 0
+
+
+async def test_close_cancels_running_tasks_and_waits_for_them() -> None:
+    tasks = BackgroundTasks()
+    ended = asyncio.Event()
+
+    async def forever() -> None:
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            ended.set()
+
+    task = tasks.spawn(forever(), "poll")
+    await asyncio.sleep(0)
+    assert len(tasks) == 1
+    await tasks.close()
+    assert task.cancelled() and ended.is_set() and len(tasks) == 0
+
+
+async def test_reload_refresh_task_is_owned_and_gone_after_stop(tmp_path: Path) -> None:
+    async with running_operator(tmp_path, trust_list=False) as op:
+        assert op.running is not None
+        assert reload(op.running)
+        trust_tasks = {t for t in asyncio.all_tasks() if t.get_name().startswith("trust-list")}
+        assert any(t.get_name() == "trust-list refresh" for t in trust_tasks)
+    await asyncio.sleep(0)
+    assert all(t.done() for t in trust_tasks)
