@@ -2,10 +2,14 @@
 
 Starts an operator in-process the way the tests do (`tests.support`:
 `mss init` in a temporary folder, ports 0, SQLite, or the PostgreSQL server of
-`MSS_TEST_DATABASE_URL`), creates two BALs, then on the server's own event loop:
+`MSS_TEST_DATABASE_URL`), creates three BALs, then on the server's own event loop:
 
-- an IMAPS client (raw asyncio TLS, LOGIN then SELECT INBOX) sends `NOOP`
-  back to back and times each round trip;
+- two IMAPS clients (raw asyncio TLS, LOGIN then SELECT INBOX) send `NOOP`
+  back to back and time each round trip: one on the INBOX of a BAL that
+  receives nothing (its NOOPs wait only for the event loop: the figure of a
+  stall), one on the recipient's INBOX (the NOOP that reports the new message
+  claims `\\Recent`, a write, and waits for the delivery's commit: reported
+  apart, as `inbox_noop_*`);
 - a loop-lag probe sleeps 1 ms at a time and records how late it wakes up
   (the longest time the loop ran something else without yielding);
 - a child process (smtplib, so the sender's own CPU work stays off this
@@ -14,14 +18,15 @@ Starts an operator in-process the way the tests do (`tests.support`:
 
 Reports, as one JSON object per run, for the whole delivery (the sender's
 DATA command to its reply) and for its two phases: the worst and median NOOP
-round trip, the worst loop lag and every lag over 20 ms. "transfer" is DATA
+round trip of each client, the worst loop lag and every lag over 20 ms. "transfer" is DATA
 up to the moment the server's intake is called (the message crossing the
 wire, aiosmtpd reading it, the handler's checks); "store" is the intake call
 itself (trace headers, meta, sealing, the write transaction, commit). The
 intake call is timed by wrapping the running server's `Intake.accept`
 (instrumentation only); the sender's timestamps are `time.perf_counter()`,
 CLOCK_MONOTONIC on Linux, the same clock in both processes. Also reported:
-the median NOOP before the delivery, DATA-to-reply, intake and session times.
+the same figures for the 0.9 s before the DATA command ("idle": the noise of
+the machine), the median NOOP before the delivery, DATA-to-reply, intake and session times.
 A 100 kB message of the same shape is delivered first (warm-up, not
 measured); `--runs N` repeats the measured delivery on the same operator.
 `--trace-stalls MS` samples the event-loop thread's stack during stalls.
@@ -194,12 +199,15 @@ def overlaps(lags: list[tuple[float, float]], start: float, end: float) -> list[
     return [p for p in parts if p > 0]
 
 
-def phase(noops: list[tuple[float, float]], lags: list[tuple[float, float]],
-          start: float, end: float) -> dict[str, object]:
-    """NOOPs started in [start, end]: worst and median round trip; stalls: the worst
-    and every one over 20 ms, counting only their part inside [start, end]."""
+def phase(noops: list[tuple[float, float]], inbox: list[tuple[float, float]],
+          lags: list[tuple[float, float]], start: float, end: float) -> dict[str, object]:
+    """NOOPs started in [start, end] (another BAL's, the recipient's): worst and median
+    round trip; stalls: the worst and every one over 20 ms, their part inside [start, end]."""
     during, lag = window(noops, start, end) or [0.0], overlaps(lags, start, end) or [0.0]
+    mine = window(inbox, start, end) or [0.0]
     return {"noop_worst_ms": _ms(max(during)), "noop_median_ms": _ms(statistics.median(during)),
+            "inbox_noop_worst_ms": _ms(max(mine)),
+            "inbox_noop_median_ms": _ms(statistics.median(mine)),
             "loop_lag_worst_ms": _ms(max(lag)),
             "lags_over_20ms": sorted((_ms(x) for x in lag if x > 0.02), reverse=True)}
 
@@ -220,10 +228,11 @@ class IntakeClock:
         intake.accept = timed  # type: ignore[attr-defined]
 
 
-async def one_run(op: Operator, imap: ImapNoop, clock: IntakeClock, sender: str, rcpt: str,
-                  path: Path) -> dict[str, object]:
+async def one_run(op: Operator, imap: ImapNoop, inbox: ImapNoop, clock: IntakeClock,
+                  sender: str, rcpt: str, path: Path) -> dict[str, object]:
     stop, lags = asyncio.Event(), list[tuple[float, float]]()
-    tasks = [asyncio.create_task(imap.run(stop)), asyncio.create_task(lag_probe(stop, lags))]
+    tasks = [asyncio.create_task(imap.run(stop)), asyncio.create_task(inbox.run(stop)),
+             asyncio.create_task(lag_probe(stop, lags))]
     await asyncio.sleep(1.0)
     sent = await deliver(op, sender, rcpt, path)
     await asyncio.sleep(0.5)
@@ -232,13 +241,15 @@ async def one_run(op: Operator, imap: ImapNoop, clock: IntakeClock, sender: str,
     t_data, t_reply = sent["t_data"], sent["t_reply"]
     t_accept, t_stored = clock.marks[-2:]
     idle = window(imap.samples, 0, t_data)
-    run = {"delivery": phase(imap.samples, lags, t_data, t_reply),
-           "transfer": phase(imap.samples, lags, t_data, t_accept),
-           "store": phase(imap.samples, lags, t_accept, t_stored),
+    run = {"delivery": phase(imap.samples, inbox.samples, lags, t_data, t_reply),
+           "transfer": phase(imap.samples, inbox.samples, lags, t_data, t_accept),
+           "store": phase(imap.samples, inbox.samples, lags, t_accept, t_stored),
            "noop_median_idle_ms": _ms(statistics.median(idle)),
+           "idle": phase(imap.samples, inbox.samples, lags, t_data - 0.9, t_data),
            "data_to_reply_s": round(t_reply - t_data, 3),
            "intake_s": round(t_stored - t_accept, 3), "session_s": round(sent["session_s"], 3)}
     imap.samples.clear()
+    inbox.samples.clear()
     return run
 
 
@@ -247,6 +258,7 @@ async def main(args: argparse.Namespace) -> None:
         op = await make_operator(Path(tmp))
         async with serving(op):
             sender, rcpt = await op.add_bal("alice"), await op.add_bal("bob")
+            other = await op.add_bal("carol")
             path = Path(tmp) / "message.eml"
             path.write_bytes(big_message(sender, rcpt, args.size))
             size = path.stat().st_size
@@ -256,10 +268,12 @@ async def main(args: argparse.Namespace) -> None:
             tracer = StallTracer(args.trace_stalls / 1000) if args.trace_stalls else None
             beat = asyncio.create_task(tracer.heartbeat()) if tracer else None
             clock = IntakeClock(op.running.services.intake)  # type: ignore[union-attr]
-            imap = await ImapNoop.open(op.ports["imaps"], op.client_context(), rcpt, PASSWORD)
-            runs = [await one_run(op, imap, clock, sender, rcpt, path)
+            imap = await ImapNoop.open(op.ports["imaps"], op.client_context(), other, PASSWORD)
+            inbox = await ImapNoop.open(op.ports["imaps"], op.client_context(), rcpt, PASSWORD)
+            runs = [await one_run(op, imap, inbox, clock, sender, rcpt, path)
                     for _ in range(args.runs)]
             await imap.close()
+            await inbox.close()
             if tracer and beat:
                 tracer.stop = True
                 await beat

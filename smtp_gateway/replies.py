@@ -31,4 +31,11 @@ AIOSMTPD_REPLACEMENTS: dict[bytes, Reply] = {
     b"500 Command line too long": LINE_TOO_LONG,
 }
 
+# aiosmtpd's own lines around DATA, written as it writes them by our DATA reader
+# (`MssSMTP.smtp_DATA`), which replaces its `smtp_DATA`.
+DATA_NEED_RCPT = b"503 Error: need RCPT command"
+DATA_SYNTAX = b"501 Syntax: DATA"
+DATA_GO_AHEAD = b"354 End data with <CR><LF>.<CR><LF>"
+DATA_NOT_ASCII = b"500 Error: strict ASCII mode"
+
 __all__ = ["LOCAL_ERROR"]

@@ -3,7 +3,7 @@
 Owns: `ClientSession` (the typed, frozen facts of a session, read from
 aiosmtpd's session once per transaction by `protocol.MssSMTP`), `Transaction`
 (our own per-transaction state, kept by `MssSMTP`, never on aiosmtpd's
-`Envelope`) and `peer_ip` (the one way to read a peer address).
+`Envelope`). The peer address comes from `imap_store.store.interfaces.peer_address`.
 
 Invariants:
 - the gate, intake and the audit see a `ClientSession`, never the protocol
@@ -25,11 +25,6 @@ from imap_store.store.interfaces import Principal
 from policy.context import MailContext
 
 from .intake import LocalRecipient
-
-
-def peer_ip(peer: object) -> str:
-    """The IP address of a socket peer name (`(host, port, ...)`); "" when unknown."""
-    return str(peer[0]) if isinstance(peer, tuple) and peer else ""
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ from imap_store.imap.render.response import (
     bye,
     code,
 )
+from imap_store.store.interfaces import peer_address
 
 from .backend import ImapBackend
 from .errors import CommandBad, ConnectionLost, ParseError, SessionTimeout
@@ -81,8 +82,7 @@ class ImapConnection:
         self._framer = CommandReader(limits)
         self._out = bytearray()
         self._tls = tls_active
-        peer = writer.get_extra_info("peername")
-        self._peer = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+        self._peer = peer_address(writer.get_extra_info("peername"))
         self.session = ImapSession(backend, self, limits, hostname)
         self._task: asyncio.Task[None] | None = None
         self._waiting_input = False

@@ -17,6 +17,12 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 
+def peer_address(peername: object) -> str:
+    """The IP address of a socket's peer name (`(host, port, ...)`), as the audit
+    records it; "" when unknown. The one way SMTP and IMAP read a client's address."""
+    return str(peername[0]) if isinstance(peername, tuple) and peername else ""
+
+
 @dataclass(frozen=True)
 class Principal:
     """Who is acting: the BAL and, when known, the person behind it (R10)."""

@@ -26,6 +26,7 @@ import xml.etree.ElementTree as ET  # noqa: S405 (building only; parsing uses ex
 from dataclasses import dataclass
 from xml.parsers import expat
 
+from policy.address import split_address
 from server.config import Config
 
 REQUEST_NS = "http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006"
@@ -52,9 +53,10 @@ class ClientSettings:
     display_name: str
     servers: tuple[MailServer, ...]
 
-    def domain_of(self, address: str) -> str | None:
-        local, at, domain = address.strip().lower().rpartition("@")
-        return domain if at and local and domain in self.domains else None
+    def local_domain_of(self, address: str) -> str | None:
+        """The address's domain when it is one of ours (and the address has a local part)."""
+        local, domain = split_address(address.strip())
+        return domain if local and domain in self.domains else None
 
 
 def client_settings(cfg: Config) -> ClientSettings:

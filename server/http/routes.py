@@ -106,7 +106,7 @@ class HttpApp:
 
     async def autoconfig(self, request: web.Request) -> web.Response:
         address = query(request, "emailaddress").strip()
-        domain = self.settings.domain_of(address) if address else self._host_domain(request)
+        domain = self.settings.local_domain_of(address) if address else self._host_domain(request)
         if domain is None:
             return text_response(404, "no configuration for this address")
         return _xml(200, mozilla_config(self.settings, domain, address.lower() or None))
@@ -130,7 +130,7 @@ class HttpApp:
             return _xml(400, autodiscover_error("600", "Invalid Request"))
         if schema and schema.rstrip("/") != OUTLOOK_SCHEMA:
             return _xml(400, autodiscover_error("600", "Invalid Request"))
-        if self.settings.domain_of(address) is None:
+        if self.settings.local_domain_of(address) is None:
             return _xml(404, autodiscover_error("500", "Unknown e-mail address"))
         return _xml(200, autodiscover_response(self.settings, address.lower()))
 
