@@ -129,9 +129,9 @@ def envelope_of(header: bytes) -> EnvelopeMeta:
 
 
 def _header(part: MimePart, name: str) -> str | None:
-    for field, raw in header_fields(part.header):
-        if field == name:
-            return " ".join(text(field_value(raw)).split())
+    for field in part.fields:  # parsed once per part (`MimePart.fields` is cached)
+        if field.name == name:
+            return " ".join(text(field.value).split())
     return None
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Protocol, assert_never
 
 from imap_store.store.delivery import DeliveryStore
-from imap_store.store.interfaces import AuditEvent, AuditSink
+from imap_store.store.interfaces import AuditSink
 from message.facts import MessageFacts
 from policy.address import domain_of
 from policy.bal_types import bal_type
@@ -148,9 +148,7 @@ class PolicyGate:
 
     async def _audit(self, client: ClientSession, kind: str, stage: Stage, subject: str,
                      verdict: Verdict) -> None:
-        await self.audit.record(AuditEvent(
-            kind, protocol="smtp", session=client.session_id, peer=client.peer_ip,
-            bal=client.bal, person=client.person,
-            detail={"stage": stage.value, "subject": subject, "rule": verdict.rule,
-                    "reason": audit_reason(verdict, self.trust.current),
-                    "code": verdict.reply.code if verdict.reply else None}))
+        await self.audit.record(client.audit_event(kind, {
+            "stage": stage.value, "subject": subject, "rule": verdict.rule,
+            "reason": audit_reason(verdict, self.trust.current),
+            "code": verdict.reply.code if verdict.reply else None}))

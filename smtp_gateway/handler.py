@@ -28,7 +28,7 @@ import logging
 
 from aiosmtpd.smtp import Envelope, Session
 
-from imap_store.store.interfaces import AuditEvent, AuditSink, Authenticate
+from imap_store.store.interfaces import AuditSink, Authenticate
 from message.facts import MessageFacts, read_facts
 from policy.replies import LOCAL_ERROR
 from policy.reply import Reply, SmtpReject
@@ -51,11 +51,6 @@ async def message_facts(content: bytes) -> MessageFacts:
     return await asyncio.to_thread(read_facts, content)
 
 
-def _event(kind: str, client: ClientSession, detail: dict[str, object]) -> AuditEvent:
-    return AuditEvent(kind, protocol="smtp", session=client.session_id, peer=client.peer_ip,
-                      bal=client.bal, person=client.person, detail=detail)
-
-
 class GatewayHandler(SaslMechanisms):
     """One handler per SMTP listener."""
 
@@ -72,7 +67,7 @@ class GatewayHandler(SaslMechanisms):
 
     async def _refuse(self, client: ClientSession, exc: SmtpReject, stage: str,
                       subject: str) -> str:
-        await self.audit.record(_event("smtp.refused", client, {
+        await self.audit.record(client.audit_event("smtp.refused", {
             "stage": stage, "subject": subject, "code": exc.reply.code,
             "enhanced": exc.reply.enhanced, "reason": exc.reason}))
         return exc.reply.line()
@@ -105,7 +100,7 @@ class GatewayHandler(SaslMechanisms):
         content = envelope.original_content or b""
         facts = await message_facts(content)
         reply, committed = await self._data(server.registry, txn, content, facts)
-        event = _event("smtp.transaction", txn.session, {
+        event = txn.session.audit_event("smtp.transaction", {
             "listener": txn.session.listener, "from": txn.mail.mail_from or "<>",
             "to": list(txn.recipients), "size": len(content),
             "message_id": facts.message_id, "code": reply.code, "enhanced": reply.enhanced,

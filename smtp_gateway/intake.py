@@ -94,7 +94,7 @@ def _group_remote(recipients: Sequence[str]) -> dict[str, tuple[str, ...]]:
     return {d: tuple(r) for d, r in by_domain.items()}
 
 
-def _audit_events(mail: AcceptedMail, size: int,
+def _audit_events(mail: AcceptedMail, domains: Sequence[str], size: int,
                   result: DeliveryResult) -> list[AuditEvent]:
     """The delivery's audit records, from the UIDs and queue ids its commit allocated."""
     local = [AuditEvent(
@@ -108,7 +108,7 @@ def _audit_events(mail: AcceptedMail, size: int,
         peer=mail.trace.peer_ip, bal=mail.principal, person=mail.person,
         detail={"from": mail.mail_from, "domain": domain, "queue_id": qid,
                 "size": size, "message_id": mail.facts.message_id})
-        for domain, qid in zip(_group_remote(mail.remote), result.queue_ids, strict=True)]
+        for domain, qid in zip(domains, result.queue_ids, strict=True)]
     return local + queued
 
 
@@ -124,12 +124,12 @@ class Intake:
         header = (f"Return-Path: <{mail.mail_from}>\r\n".encode()
                   + _received(self.hostname, mail.trace, now))
         message = await asyncio.to_thread(b"".join, (header, mail.content))
+        remote = _group_remote(mail.remote)
         plan = DeliveryPlan(
             mail_from=mail.mail_from, owner_bal_id=mail.owner_bal_id,
             local=tuple(LocalCopy(r.bal_id, message) for r in mail.local),
-            remote=tuple(RemoteCopy(d, rs, message)
-                         for d, rs in _group_remote(mail.remote).items()),
+            remote=tuple(RemoteCopy(d, rs, message) for d, rs in remote.items()),
             mss_nil=mail.facts.mss_nil,
             recipients=tuple(r.address for r in mail.local) + mail.remote,
-            audit=partial(_audit_events, mail, len(message)))
+            audit=partial(_audit_events, mail, tuple(remote), len(message)))
         return await self.store.commit(plan, now)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from imap_store.store.interfaces import Principal
+from imap_store.store.interfaces import AuditEvent, Principal
 from policy.context import MailContext
 
 from .intake import LocalRecipient
@@ -48,6 +48,11 @@ class ClientSession:
     def person(self) -> str:
         """The person behind the authenticated BAL, when known ("" otherwise)."""
         return (self.principal.person or "") if self.principal else ""
+
+    def audit_event(self, kind: str, detail: dict[str, object]) -> AuditEvent:
+        """An audit event of this session (envelope facts only in `detail`, R24)."""
+        return AuditEvent(kind, protocol="smtp", session=self.session_id, peer=self.peer_ip,
+                          bal=self.bal, person=self.person, detail=detail)
 
 
 @dataclass

@@ -47,12 +47,15 @@ LINGER_SECONDS = 2.0
 
 @dataclass(frozen=True)
 class HttpLimits:
-    max_header_bytes: int = 16_384
-    max_headers: int = 64
-    max_body: int = 65_536
-    max_connections: int = 100
-    request_timeout: float = 15.0
-    idle_timeout: float = 30.0
+    """The listener's bounds: the `[http]` keys (defaults in `server.config`), then two
+    that are not configurable."""
+
+    max_header_bytes: int
+    max_headers: int
+    max_body: int
+    max_connections: int
+    request_timeout: float
+    idle_timeout: float
     max_requests: int = 100
     tls_handshake_timeout: float = 10.0
 

@@ -16,8 +16,8 @@ Invariants:
   the TLS handshake deadline (`ssl_handshake_timeout`) and the connection
   class (`Connection`, or `Refuse` over the cap). The `ssl.SSLContext` is the
   shared server context, so a SIGHUP certificate reload applies here too.
-- Every task the listener starts (`run_in_background`) is kept in a set,
-  logged if it fails, and cancelled and awaited at `shutdown`; the
+- Every task the listener starts (`run_in_background`) is kept by
+  `server.tasks.BackgroundTasks`: logged if it fails, and cancelled and awaited at `shutdown`; the
   connections' own tasks are aiohttp's, ended by `Server.shutdown`.
 - `shutdown(grace)`: stop accepting, close idle connections at once, let
   requests in flight finish for `grace / 2` seconds, then cancel them and
@@ -38,6 +38,8 @@ from collections.abc import Coroutine
 from typing import Any
 
 from aiohttp import web
+
+from server.tasks import BackgroundTasks
 
 from .connection import Connection, HttpLimits, Refuse
 from .metrics import Metrics
@@ -90,7 +92,7 @@ class HttpListener:
 
     def __init__(self, runner: web.AppRunner, site: HttpSite) -> None:
         self._runner, self._site = runner, site
-        self._background: set[asyncio.Task[None]] = set()
+        self._background = BackgroundTasks()
         self._stopped = False
 
     @property
@@ -103,14 +105,7 @@ class HttpListener:
 
     def run_in_background(self, job: Coroutine[Any, Any, None], name: str) -> None:
         """Run a maintenance job; a failure is logged, and it is cancelled at shutdown."""
-        task = asyncio.get_running_loop().create_task(job, name=f"http: {name}")
-        self._background.add(task)
-        task.add_done_callback(self._finished)
-
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._background.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            log.error("%s failed", task.get_name(), exc_info=exc)
+        self._background.spawn(job, f"http: {name}")
 
     def close(self) -> None:
         """Stop accepting connections."""
@@ -122,10 +117,7 @@ class HttpListener:
             return
         self._stopped = True
         self.close()
-        jobs = list(self._background)
-        for job in jobs:
-            job.cancel()
-        await asyncio.gather(*jobs, return_exceptions=True)
+        await self._background.close()
         server = self._runner.server
         if server is not None:
             server.pre_shutdown()

@@ -45,21 +45,24 @@ def text_response(status: int, text: str = "",
     return web.Response(status=status, body=body, headers={"Content-Type": TEXT, **(headers or {})})
 
 
+def common_headers(tls: bool) -> dict[str, str]:
+    """The headers every response carries, whichever way it is written."""
+    headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store", "Server": "mss"}
+    if tls:
+        headers["Strict-Transport-Security"] = HSTS
+    return headers
+
+
 def harden(response: web.StreamResponse, tls: bool) -> None:
     """The headers every response carries (before it is prepared)."""
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Server"] = "mss"
-    if tls:
-        response.headers["Strict-Transport-Security"] = HSTS
+    response.headers.update(common_headers(tls))
 
 
 def raw_reply(status: int, text: str, *, tls: bool) -> bytes:
     """A complete `Connection: close` response, for a transport with no request."""
     body = (text + "\n").encode()
-    hsts = f"Strict-Transport-Security: {HSTS}\r\n" if tls else ""
-    head = (f"HTTP/1.1 {status} {reason(status)}\r\nDate: {formatdate(usegmt=True)}\r\n"
-            f"Content-Type: {TEXT}\r\nContent-Length: {len(body)}\r\n"
-            "X-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\nServer: mss\r\n"
-            f"{hsts}Connection: close\r\n\r\n")
+    fields = {"Date": formatdate(usegmt=True), "Content-Type": TEXT,
+              "Content-Length": str(len(body)), **common_headers(tls), "Connection": "close"}
+    head = f"HTTP/1.1 {status} {reason(status)}\r\n" + "".join(
+        f"{name}: {value}\r\n" for name, value in fields.items()) + "\r\n"
     return head.encode("ascii") + body
