@@ -33,6 +33,8 @@ import enum
 from bisect import bisect_right
 from itertools import accumulate
 
+from imap_store.store.offload import by_size
+
 MAX_LINE = 1000
 READ_LIMIT = 128 * 1024
 STEP = 128 * 1024
@@ -150,7 +152,5 @@ async def read_data(reader: asyncio.StreamReader, assembler: DataAssembler) -> N
 
 
 async def joined(pieces: list[bytes]) -> bytes:
-    """The pieces as one bytes object; above `STEP` octets the copy runs in a worker thread."""
-    if sum(map(len, pieces)) <= STEP:
-        return b"".join(pieces)
-    return await asyncio.to_thread(b"".join, pieces)
+    """The pieces as one bytes object; a large copy runs in a worker thread (`by_size`)."""
+    return await by_size(sum(map(len, pieces)), b"".join, pieces)

@@ -15,7 +15,7 @@ Invariants:
   written with `record_after_commit` (never raises); refusals and failures
   before any commit are audited with `record` (a failure there is a 451).
 - The audit records each transaction: envelope, size, Message-ID, reply code.
-- The message facts are read on the event loop up to `FACTS_ON_LOOP_MAX`
+- The message facts are read on the event loop up to `offload.ON_LOOP_MAX`
   octets, in a worker thread above (a large message never holds the loop).
 
 Ref: RFC 5321 3.3, 4.1.1; R3, R14, R24; docs/architecture.md "Conventions" 4, 5, 7.
@@ -23,12 +23,12 @@ Ref: RFC 5321 3.3, 4.1.1; R3, R14, R24; docs/architecture.md "Conventions" 4, 5,
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from aiosmtpd.smtp import Envelope, Session
 
 from imap_store.store.interfaces import AuditSink, Authenticate
+from imap_store.store.offload import by_size
 from message.facts import MessageFacts, read_facts
 from policy.replies import LOCAL_ERROR
 from policy.reply import Reply, SmtpReject
@@ -41,14 +41,6 @@ from .sasl import SaslMechanisms
 from .session import ClientSession, Transaction
 
 log = logging.getLogger("mss.smtp")
-FACTS_ON_LOOP_MAX = 256 * 1024
-
-
-async def message_facts(content: bytes) -> MessageFacts:
-    """`read_facts`, in a worker thread when the message is over `FACTS_ON_LOOP_MAX`."""
-    if len(content) <= FACTS_ON_LOOP_MAX:
-        return read_facts(content)
-    return await asyncio.to_thread(read_facts, content)
 
 
 class GatewayHandler(SaslMechanisms):
@@ -98,7 +90,7 @@ class GatewayHandler(SaslMechanisms):
     async def handle_DATA(self, server: MssSMTP, session: Session, envelope: Envelope) -> str:
         txn = server.current_transaction()
         content = envelope.original_content or b""
-        facts = await message_facts(content)
+        facts = await by_size(len(content), read_facts, content)
         reply, committed = await self._data(server.registry, txn, content, facts)
         event = txn.session.audit_event("smtp.transaction", {
             "listener": txn.session.listener, "from": txn.mail.mail_from or "<>",

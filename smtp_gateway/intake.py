@@ -9,8 +9,8 @@ per remote domain; envelope only, never content).
 
 Invariants:
 - The message bytes are kept exactly as received; only `Return-Path:` and
-  `Received:` are prepended (RFC 5321 4.4), in a worker thread: the copy of
-  a message of up to the size limit is not made on the event loop.
+  `Received:` are prepended (RFC 5321 4.4); for a large message the copy is
+  made in a worker thread (`offload.by_size`), never on the event loop.
 - `accept` returns only after the store commit is durable; on any exception
   nothing has been stored, and no audit record of the delivery exists.
 - The delivery and its audit records commit or fail together: an audit write
@@ -23,7 +23,6 @@ Ref: docs/architecture.md "Conventions" 7; RFC 5321 4.4 (trace information), 6.1
 
 from __future__ import annotations
 
-import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from imap_store.store.delivery import (
     RemoteCopy,
 )
 from imap_store.store.interfaces import AuditEvent
+from imap_store.store.offload import by_size
 from message.facts import MessageFacts
 from policy.address import domain_of
 
@@ -123,7 +123,7 @@ class Intake:
         now = now or datetime.now(UTC)
         header = (f"Return-Path: <{mail.mail_from}>\r\n".encode()
                   + _received(self.hostname, mail.trace, now))
-        message = await asyncio.to_thread(b"".join, (header, mail.content))
+        message = await by_size(len(mail.content), b"".join, (header, mail.content))
         remote = _group_remote(mail.remote)
         plan = DeliveryPlan(
             mail_from=mail.mail_from, owner_bal_id=mail.owner_bal_id,

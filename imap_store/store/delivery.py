@@ -2,11 +2,11 @@
 
 The gateway's intake builds a `DeliveryPlan` (who gets which bytes, and the
 audit events that record the delivery), then `DeliveryStore.commit` reads the
-data keys, computes the meta and seals every copy in a worker thread, and
-only then opens ONE write transaction that inserts all of them, local INBOX
-entries and outbound queue rows alike, the sender's daily recipient count and
-the delivery's audit rows. Either everything is durably committed, or nothing
-is.
+data keys, computes the meta and seals every copy (in a worker thread for a
+large message, `offload.by_size`), and only then opens ONE write transaction
+that inserts all of them, local INBOX entries and outbound queue rows alike,
+the sender's daily recipient count and the delivery's audit rows. Either
+everything is durably committed, or nothing is.
 
 Invariants:
 - A local copy lands in the recipient's INBOX through `message_ops`'

@@ -1,8 +1,8 @@
 """Writing messages into folders: the one sealing and insert path, COPY, MOVE.
 
 Owns: `NewMessage`, `AppendResult`, `CopyResult`, `SealedMessage`; `seal_all`
-(meta computed and every copy sealed, CPU work run in a worker thread by
-`seal_off_loop`), `locked_folder` / `locked_inboxes` (folder rows locked for
+(meta computed and every copy sealed; `seal_off_loop` runs it in a worker
+thread for a large message), `locked_folder` / `locked_inboxes` (folder rows locked for
 UID allocation), `insert_sealed` (the one insert of new folder entries, used
 by SMTP delivery and IMAP APPEND alike, allocating UIDs and MODSEQ with the
 one allocator `_allocate`), and the session-level COPY/MOVE helpers.
@@ -37,7 +37,6 @@ RFC 4315 (APPENDUID, COPYUID); RFC 6851 (MOVE); RFC 7162 (MODSEQ).
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -53,6 +52,7 @@ from .crypto import DataKey
 from .folder_ops import FolderError, lookup_name
 from .models import Folder as FolderRow
 from .models import MailboxEntry, MessageContent
+from .offload import by_size
 
 META_SUFFIX = ":meta"
 
@@ -137,8 +137,9 @@ def seal_all(items: Sequence[ToSeal]) -> list[SealedMessage]:
 
 
 async def seal_off_loop(items: Sequence[ToSeal]) -> list[SealedMessage]:
-    """`seal_all` in a worker thread: parsing and AES-GCM stay off the event loop."""
-    return await asyncio.to_thread(seal_all, items)
+    """`seal_all`, in a worker thread for large messages: parsing and AES-GCM of a
+    large message stay off the event loop (`offload.by_size`)."""
+    return await by_size(sum(len(item.raw) for item in items), seal_all, items)
 
 
 async def locked_folder(s: AsyncSession, bal_id: int, name: str) -> FolderRow:

@@ -95,7 +95,7 @@ async def test_rset_drops_the_transaction(operator: Operator) -> None:
 
 async def test_large_message_facts_are_read(operator: Operator) -> None:
     alice, bob = await operator.add_bal("alice"), await operator.add_bal("bob")
-    body = ("z" * 76 + "\n") * 8000  # over 256 KiB: read in a worker thread
+    body = ("z" * 76 + "\n") * 8000  # over offload.ON_LOOP_MAX: read in a worker thread
     message = simple_message(alice, bob, body=body)
     assert len(message) > 256 * 1024
     out = await asyncio.to_thread(transaction, operator.ports["submission"],
