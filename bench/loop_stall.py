@@ -77,13 +77,14 @@ print(json.dumps({"code": code, "t_data": t1, "t_reply": t2, "session_s": t2 - t
 
 
 def big_message(sender: str, rcpt: str, size: int) -> bytes:
-    """A multipart message of about `size` octets: a short text and a random attachment."""
+    """A multipart message of about `size` octets: a short text and a random attachment
+    (a PDF header, then random octets: a type the attachment rule allows)."""
     msg = EmailMessage()
     msg["From"], msg["To"], msg["Subject"] = sender, rcpt, "Imagerie"
     msg["Message-ID"] = f"<{secrets.token_hex(8)}@bench.test>"
     msg.set_content("Ci-joint.\n")
-    msg.add_attachment(os.urandom(max(0, size - 2048) * 57 // 78), maintype="application",
-                       subtype="octet-stream", filename="scan.bin")
+    scan = b"%PDF-1.4\n" + os.urandom(max(0, size - 2048) * 57 // 78)
+    msg.add_attachment(scan, maintype="application", subtype="pdf", filename="scan.pdf")
     return msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
 
 

@@ -41,6 +41,7 @@ ADDRESS_RE = re.compile(r"^[^\s@|]{1,64}@[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9
                         r"[a-z0-9])?)+$")
 Row = Sequence[str | None]
 COL = {name: i for i, name in enumerate(COLUMNS)}
+_OTHER_SPACE = re.compile(r"[^\S ]")  # what `str.strip` removes, except the plain space
 
 
 class ExtractionError(ValueError):
@@ -78,9 +79,10 @@ def check_header(raw: bytes) -> None:
 
 
 def _padded(text: str) -> bool:
-    """Whether some field may start or end with blanks (cheap substring tests)."""
-    return (text[:1].isspace() or text[-1:].isspace() or "| " in text or " |" in text
-            or "\t" in text)
+    """Whether some field may start or end with white space (`str.strip` would change it):
+    cheap tests for spaces, and any other white space (tab, NBSP, ...) anywhere."""
+    return (text[:1] == " " or text[-1:] == " " or "| " in text or " |" in text
+            or _OTHER_SPACE.search(text) is not None)
 
 
 def _too_long(fields: list[str]) -> str:

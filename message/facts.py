@@ -1,12 +1,14 @@
-"""Facts read from a message's header section, for the SMTP policy and the audit trail.
+"""Facts read from a message (its header section, its MIME nesting), for the SMTP gateway,
+the policy and the audit trail.
 
-Owns: `MessageFacts`, `AddressFacts` and `read_facts(content)`. Only the
-header section is read, through `mime_tree.MimePart` and so `headers` (the
-one header parser: the policy checks the same From field the recipient's
-IMAP client will show). Kept: Message-ID and `X-MSS-NIL` (audit, R24,
+Owns: `MessageFacts`, `AddressFacts` and `read_facts(content)`. The header
+section is read through `mime_tree.MimePart` and so `headers` (the one
+header parser: the policy checks the same From field the recipient's IMAP
+client will show). Kept: Message-ID and `X-MSS-NIL` (audit, R24,
 statistics, R19), the content type and its `report-type`, the header fields
-(name and unfolded text) for the X-MSS-* rule, and the From and Sender
-fields read once for the sender rules.
+(name and unfolded text) for the X-MSS-* rule, the From and Sender fields
+read once for the sender rules, and how deep the MIME structure nests
+(`mime_tree.message_depth`, the gateway's bound on hostile nesting).
 
 Invariants:
 - From and Sender are read strictly (`mailboxes.strict_mailboxes`) and the
@@ -32,7 +34,7 @@ from dataclasses import dataclass
 from .address_list import Mailbox, parse_addresses
 from .headers import HeaderField, first_text, split_header, values_of
 from .mailboxes import Ambiguous, strict_mailboxes
-from .mime_tree import MimePart
+from .mime_tree import MimePart, message_depth
 
 # RFC 5322 2.2, 2.3: CR and LF occur only together, as CRLF (line ends, folding).
 _BARE_LINE_END = re.compile(rb"\r(?!\n)|(?<!\r)\n")
@@ -62,6 +64,8 @@ class MessageFacts:
     report_type: str | None
     author: AddressFacts
     sender: AddressFacts
+    nesting: int = 0
+    """Multipart and message/rfc822 levels (`mime_tree.nesting_depth`; MAX_DEPTH + 1: deeper)."""
 
 
 def _tolerant(text: str) -> tuple[str, ...]:
@@ -94,7 +98,7 @@ def _first(fields: list[HeaderField], name: str, limit: int) -> str | None:
 
 
 def read_facts(content: bytes) -> MessageFacts:
-    """The facts of a message (its header section only; CPU-bound, no I/O)."""
+    """The facts of a message (its header section, and its MIME nesting; CPU-bound, no I/O)."""
     part = MimePart(split_header(content)[0], b"")
     fields = part.fields
     report_type = part.content_param("REPORT-TYPE")
@@ -107,4 +111,5 @@ def read_facts(content: bytes) -> MessageFacts:
         mime_type=part.mime_type,
         report_type=report_type.lower() if report_type else None,
         author=address_facts(values_of(fields, "from"), bare),
-        sender=address_facts(values_of(fields, "sender"), bare))
+        sender=address_facts(values_of(fields, "sender"), bare),
+        nesting=message_depth(content))

@@ -1,6 +1,7 @@
 """The one header parser: where a header section ends, its fields, their values.
 
-Owns: `split_header` (header section and body), `HeaderField` (one field:
+Owns: `split_header` (header section and body), `header_end` (where the body
+of an entity inside a larger buffer starts, without copying), `HeaderField` (one field:
 lower-case name, raw octets, unfolded value), `header_fields` (the fields of a
 header section in order), `field_value` (unfolded value of one raw field),
 `values_of`, `first_value` and `first_text`. `mime_tree` (IMAP) and `facts` (SMTP policy and
@@ -28,8 +29,10 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-# RFC 5322 2.1: the header section ends at the first empty line (CRLF CRLF; LF accepted).
-_HEADER_END = re.compile(rb"(?:\A|\n)(\r?\n)")
+# RFC 5322 2.1: the header section ends at the first empty line (CRLF CRLF; LF accepted);
+# an empty line at the very start is checked apart (a leading `\A|` alternative slows the
+# search, and `\A` never matches at a search's start position inside a buffer).
+_HEADER_END = re.compile(rb"\n\r?\n")
 # RFC 5322 2.2.3: a field's first line does not start with WSP; continuation lines do.
 _FIELD_START = re.compile(rb"^(?=[^ \t])", re.MULTILINE)
 # RFC 5322 2.2.3: unfolding removes each CRLF immediately followed by WSP.
@@ -54,12 +57,22 @@ class HeaderField(NamedTuple):
         return " ".join(self.value.decode("utf-8", "replace").split())
 
 
+def header_end(data: bytes, start: int = 0, end: int | None = None) -> int:
+    """Where the body of the entity `data[start:end]` starts: just after the empty line
+    that ends its header section, `end` when it has none (no octet is copied)."""
+    stop = len(data) if end is None else end
+    if data.startswith(b"\n", start, stop):  # an empty header section
+        return start + 1
+    if data.startswith(b"\r\n", start, stop):
+        return start + 2
+    match = _HEADER_END.search(data, start, stop)
+    return stop if match is None else match.end()
+
+
 def split_header(data: bytes) -> tuple[bytes, bytes]:
     """(header section including its empty line, body); no empty line: (data, b"")."""
-    match = _HEADER_END.search(data)
-    if match is None:
-        return data, b""
-    return data[: match.end()], data[match.end() :]
+    at = header_end(data)
+    return data[:at], data[at:]
 
 
 def header_fields(header: bytes) -> list[HeaderField]:

@@ -135,11 +135,6 @@ def _header(part: MimePart, name: str) -> str | None:
     return None
 
 
-def _lines(body: bytes) -> int:
-    # RFC 3501 7.4.2: size in text lines (a last line without CRLF still counts).
-    return body.count(b"\n") + (1 if body and not body.endswith(b"\n") else 0)
-
-
 def _content_params(part: MimePart) -> Params:
     value = _header(part, "content-type")
     params = tuple(header_params(value)[1]) if value else ()
@@ -172,8 +167,9 @@ def _single(part: MimePart) -> PartMeta:
         params=_content_params(part), id=_header(part, "content-id"),
         description=_header(part, "content-description"),
         encoding=(_header(part, "content-transfer-encoding") or "7BIT").upper(),  # RFC 2045 6.1
-        # RFC 3501 7.4.2: size in octets of the encoded body; lines for text and message/rfc822.
-        size=len(part.body), lines=_lines(part.body) if counted else None,
+        # RFC 3501 7.4.2: size in octets of the encoded body; lines for text and message/rfc822
+        # (a last line without CRLF still counts); measured without copying the body.
+        size=part.body_size, lines=part.body_lines() if counted else None,
         md5=_header(part, "content-md5"), disposition=_disposition(part),
         language=_language(part), location=_header(part, "content-location"),
         envelope=envelope_of(inner.header) if inner is not None else None,

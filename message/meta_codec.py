@@ -6,8 +6,8 @@ arrays, ASCII only: 8-bit header octets travel as surrogate escapes), then the
 raw top-level header octets.
 
 Invariants: `decode_meta(encode_meta(m)) == m` for every computed meta; an
-unknown version or a damaged blob raises `ValueError` (the caller then falls
-back to parsing the message).
+unknown version or a damaged blob (nested too deep for the decoder included)
+raises `ValueError` (the caller then falls back to parsing the message).
 
 Ref: docs/architecture.md "IMAP engine" (computed once at delivery, stored encrypted).
 """
@@ -78,5 +78,6 @@ def decode_meta(blob: bytes) -> MessageMeta:
     try:
         envelope, structure = json.loads(blob[6 : 6 + length])
         return MessageMeta(blob[6 + length :], _envelope_in(envelope), _part_in(structure))
-    except (TypeError, IndexError, KeyError, json.JSONDecodeError) as exc:
+    # A stored meta is a few levels deep (MIME nesting is bounded): deeper is damage.
+    except (TypeError, IndexError, KeyError, RecursionError, json.JSONDecodeError) as exc:
         raise ValueError("damaged message meta blob") from exc

@@ -1,7 +1,8 @@
 """Byte-exact MIME structure of a message.
 
 Owns: `MimePart` (header bytes, body bytes, children, encapsulated message,
-its Content-Type) and `parse_message`. Header sections are read by
+its Content-Type), `parse_message`, `nesting_depth`, `multipart_closed` and
+`unclosed_part`. Header sections are read by
 `message.headers` (the one header parser; `split_header`, `header_fields`
 and `field_value` are re-exported here for the IMAP engine). The IMAP engine
 cuts BODY[section] octets from this tree and `message_meta` computes ENVELOPE
@@ -9,7 +10,12 @@ and BODYSTRUCTURE from it.
 
 Invariants: parts keep the original octets, never re-serialised; multipart
 nesting is bounded (`MAX_DEPTH`, deeper parts are leaves) so a hostile
-message cannot exhaust the stack; nothing here raises on malformed input.
+message cannot exhaust the stack; a part's body is a range of the message's
+octets, copied only when `body` is read (parsing never copies a body), so the
+memory of a parse does not grow with the nesting depth; nothing here raises
+on malformed input; a search through a body is made of calls over at most
+`WINDOW` octets each (`find_in`, `rfind_in`), so no single call holds the GIL
+for a whole large attachment.
 The content type is that of the first Content-Type field, lower-cased; a part
 without one has its default type (text/plain, message/rfc822 in a
 multipart/digest); a value that is not `type/subtype` reads as text/plain.
@@ -21,8 +27,8 @@ Ref: RFC 2045 5.1, 5.2 (Content-Type, its default), RFC 2046 5.1.1
 
 from __future__ import annotations
 
-import itertools
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -31,14 +37,16 @@ from .headers import (
     field_value,
     first_text,
     first_value,
+    header_end,
     header_fields,
     split_header,
 )
 from .mime_params import header_params
 
 MAX_DEPTH = 32
-__all__ = ["MAX_DEPTH", "MimePart", "field_value", "header_fields", "parse_message",
-           "parse_part", "split_header"]
+__all__ = ["MAX_DEPTH", "MimePart", "field_value", "header_fields", "message_depth",
+           "multipart_closed", "nesting_depth", "parse_message", "parse_part", "split_header",
+           "unclosed_part"]
 
 
 def _content_type(value: str | None, default: str) -> tuple[str, str]:
@@ -55,13 +63,43 @@ def _content_type(value: str | None, default: str) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class MimePart:
-    """One entity: its header, its body, and its structure."""
+    """One entity: its header, its body (`source[start:end]`), and its structure.
+
+    Built by hand, `MimePart(header, body)` is a part whose body is all of `body`.
+    """
 
     header: bytes
-    body: bytes
+    source: bytes
     depth: int = 0
     default_type: str = "text/plain"
     children: tuple[MimePart, ...] = field(default=(), compare=False)
+    start: int = 0
+    end: int | None = None
+    """Where the body ends in `source` (None: at its end)."""
+
+    @property
+    def _stop(self) -> int:
+        return len(self.source) if self.end is None else self.end
+
+    @cached_property
+    def body(self) -> bytes:
+        """The body octets (copied out of the message when first read)."""
+        if self.start == 0 and self.end is None:
+            return self.source
+        return self.source[self.start : self._stop]
+
+    @property
+    def body_size(self) -> int:
+        """Octets in the body (nothing copied)."""
+        return self._stop - self.start
+
+    def body_lines(self) -> int:
+        """Lines in the body, a last line without LF included (nothing copied)."""
+        stop = self._stop
+        if stop <= self.start:
+            return 0
+        lines = self.source.count(b"\n", self.start, stop)
+        return lines + (self.source[stop - 1] != 0x0A)
 
     @cached_property
     def fields(self) -> list[HeaderField]:
@@ -101,7 +139,12 @@ class MimePart:
 
     @property
     def raw(self) -> bytes:
-        """Header and body as received."""
+        """Header and body as received (the message itself for a parsed top level)."""
+        head = self.start - len(self.header)
+        if head >= 0 and self.source.startswith(self.header, head):
+            if head == 0 and self.end is None:
+                return self.source
+            return self.source[head : self._stop]
         return self.header + self.body
 
     def content_param(self, name: str) -> str | None:
@@ -126,41 +169,151 @@ class MimePart:
         """The message inside a message/rfc822 part."""
         if self.mime_type != "message/rfc822" or self.depth >= MAX_DEPTH:
             return None
-        return parse_part(self.body, self.depth + 1)
+        return parse_part(self.source, self.depth + 1, start=self.start, end=self._stop)
 
 
-def _split_multipart(body: bytes, boundary: str) -> list[bytes]:
-    mark = re.escape(boundary.encode("utf-8", "surrogateescape"))
-    tail = rb"(--)?[ \t]*(?:\r\n|\Z)"
-    # Patterns that start with a literal are searched fast (a leading `\A|`
-    # alternative made a 25 MB body take 0.2 s); the delimiter that opens the
-    # body without a CRLF before it is matched on its own.
-    first = re.compile(rb"--" + mark + tail).match(body)
-    rest = re.compile(rb"\r\n--" + mark + tail).finditer(body, first.end() if first else 0)
-    parts: list[bytes] = []
-    start: int | None = None
-    for match in itertools.chain([first] if first else [], rest):
-        if start is not None:
-            parts.append(body[start : match.start()])
-        if match.group(1):
+WINDOW = 1 << 18
+"""Octets one search call covers: a search through a 25 MB body is made of
+calls of at most this size, so that a worker thread parsing a large message
+hands the GIL back to the event loop between them."""
+
+_TAIL = re.compile(rb"(--)?[ \t]*(?:\r\n|\Z)")  # `\Z` matches at `stop`, the range's end
+
+
+def find_in(data: bytes, needle: bytes, start: int, stop: int) -> int:
+    """`data.find(needle, start, stop)`, searched `WINDOW` octets at a time."""
+    for pos in range(start, stop, WINDOW):
+        at = data.find(needle, pos, min(stop, pos + WINDOW + len(needle) - 1))
+        if at >= 0:
+            return at
+    return -1
+
+
+def rfind_in(data: bytes, needle: bytes, start: int, stop: int) -> int:
+    """`data.rfind(needle, start, stop)`, searched `WINDOW` octets at a time from the end."""
+    end = stop
+    while end > start:
+        pos = max(start, end - WINDOW)
+        at = data.rfind(needle, pos, min(stop, end + len(needle) - 1))
+        if at >= 0:
+            return at
+        end = pos
+    return -1
+
+
+def _delimiters(data: bytes, start: int, stop: int,
+                mark: bytes) -> Iterator[tuple[int, int, bool]]:
+    """(start, end, closes) of each delimiter line of the multipart body `data[start:stop]`.
+
+    RFC 2046 5.1.1: the CRLF before a delimiter belongs to it; the first
+    delimiter may open the body without one; trailing blanks are allowed.
+    """
+    pos = start
+    if data.startswith(b"--" + mark, start, stop):
+        first = _TAIL.match(data, start + 2 + len(mark), stop)
+        if first is not None:
+            yield start, first.end(), first.group(1) is not None
+            pos = first.end()
+    needle = b"\r\n--" + mark
+    while (at := find_in(data, needle, pos, stop)) >= 0:
+        tail = _TAIL.match(data, at + len(needle), stop)
+        if tail is None:
+            pos = at + 1
+            continue
+        yield at, tail.end(), tail.group(1) is not None
+        pos = tail.end()
+
+
+def _split_multipart(data: bytes, start: int, stop: int, boundary: str) -> list[tuple[int, int]]:
+    """The (start, end) of each body part of the multipart body `data[start:stop]`."""
+    spans: list[tuple[int, int]] = []
+    begin: int | None = None
+    for at, end, closes in _delimiters(data, start, stop,
+                                       boundary.encode("utf-8", "surrogateescape")):
+        if begin is not None:
+            spans.append((begin, at))
+        if closes:
             break
-        start = match.end()
-    return parts
+        begin = end
+    return spans
 
 
-def parse_part(data: bytes, depth: int = 0, default_type: str = "text/plain") -> MimePart:
-    """Parse one entity and, within the depth bound, its children."""
-    header, body = split_header(data)
-    part = MimePart(header, body, depth, default_type)
+def multipart_closed(part: MimePart) -> bool:
+    """True when a multipart body ends with its close delimiter `--boundary--` (RFC 2046 5.1.1)."""
+    if part.boundary is None:
+        return False
+    close = b"--" + part.boundary.encode("utf-8", "surrogateescape") + b"--"
+    body = part.source
+    if body.startswith(close, part.start):
+        return True
+    return find_in(body, b"\r\n" + close, part.start, part._stop) >= 0
+
+
+def unclosed_part(part: MimePart) -> MimePart | None:
+    """The body part after the last delimiter of a multipart never closed, else None.
+
+    RFC 2046 5.1.1 requires the close delimiter; without it `parse_part` keeps
+    no part after the last delimiter, while mail readers show one.
+    """
+    if part.boundary is None or multipart_closed(part) or part.depth >= MAX_DEPTH:
+        return None
+    mark = b"--" + part.boundary.encode("utf-8", "surrogateescape")
+    data, stop = part.source, part._stop
+    at = rfind_in(data, b"\r\n" + mark, part.start, stop)
+    if at >= 0:
+        at += 2
+    elif data.startswith(mark, part.start):
+        at = part.start
+    else:
+        return None
+    line_end = data.find(b"\r\n", at, stop)
+    begin = stop if line_end < 0 else line_end + 2
+    child_type = "message/rfc822" if part.subtype == "digest" else "text/plain"
+    return parse_part(data, part.depth + 1, child_type, start=begin, end=stop)
+
+
+def parse_part(data: bytes, depth: int = 0, default_type: str = "text/plain", *,
+               start: int = 0, end: int | None = None) -> MimePart:
+    """Parse the entity `data[start:end]` and, within the depth bound, its children."""
+    stop = len(data) if end is None else end
+    at = header_end(data, start, stop)
+    part = MimePart(data[start:at], data, depth, default_type, (), at, stop)
     boundary = part.boundary
     if not part.is_multipart or boundary is None or depth >= MAX_DEPTH:
         return part
     child_type = "message/rfc822" if part.subtype == "digest" else "text/plain"
-    chunks = _split_multipart(body, boundary)
-    children = tuple(parse_part(chunk, depth + 1, child_type) for chunk in chunks)
-    return MimePart(header, body, depth, default_type, children)
+    children = tuple(parse_part(data, depth + 1, child_type, start=s, end=e)
+                     for s, e in _split_multipart(data, at, stop, boundary))
+    return MimePart(part.header, data, depth, default_type, children, at, stop)
 
 
 def parse_message(data: bytes) -> MimePart:
     """The top-level message."""
     return parse_part(data)
+
+
+def _is_container(part: MimePart) -> bool:
+    return part.is_multipart or part.mime_type == "message/rfc822"
+
+
+def nesting_depth(root: MimePart) -> int:
+    """How many multipart and message/rfc822 levels nest in `root` (0 for a single part).
+
+    Exact up to `MAX_DEPTH`; `MAX_DEPTH + 1` means deeper than the tree represents
+    (a container at the depth bound). Walked without recursion.
+    """
+    deepest = 0
+    stack = [root]
+    while stack:
+        part = stack.pop()
+        deepest = max(deepest, part.depth + 1 if _is_container(part) else part.depth)
+        stack.extend(part.children)
+        inner = part.encapsulated
+        if inner is not None:
+            stack.append(inner)
+    return deepest
+
+
+def message_depth(data: bytes) -> int:
+    """`nesting_depth` of a whole message."""
+    return nesting_depth(parse_message(data))

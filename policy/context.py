@@ -3,7 +3,8 @@
 Owns: `Stage`, `SessionFacts`, `PolicyLimits`, `MailContext`, `RcptContext`,
 `DataContext`, `STAGE_CONTEXT` (which context each stage expects), and the
 protocols `MessageView` and `AuthorField`: what a DATA rule may know of the
-message, read by the message parser (the gateway passes `message.facts`).
+message, read by the message parser (the gateway passes `message.facts`);
+the message's files and the antivirus answer are `policy.content` views.
 
 Invariants:
 - every context is a frozen, keyword-only dataclass holding tuples and
@@ -34,6 +35,7 @@ from enum import Enum
 from typing import Any, Literal, Protocol
 
 from .bal_types import BAL_TYPES, BalType
+from .content import AttachmentPolicy, ContentView, ScanView
 from .operator_dn import OperatorDN
 from .trust_list import TrustList
 
@@ -209,6 +211,11 @@ class DataContext(MailContext):
     recipients: tuple[str, ...]
     message: MessageView
     size: int = 0
+    content: ContentView | None = None
+    """The message's files (`policy.content`); None when the attachment rule is off."""
+    antivirus: ScanView | None = None
+    """The antivirus answer; None when no antivirus is configured or its rule is off."""
+    attachment_policy: AttachmentPolicy = field(default_factory=AttachmentPolicy)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -216,7 +223,8 @@ class DataContext(MailContext):
 
     @classmethod
     def from_mail(cls, mail: MailContext, **facts: Any) -> DataContext:
-        """The DATA context for `mail` plus `recipients=...`, `message=...`, `size=...`."""
+        """The DATA context for `mail` plus `recipients=...`, `message=...`, `size=...` (and
+        `content=...`, `antivirus=...`, `attachment_policy=...`)."""
         return cls(**_mail_fields(mail), **facts)
 
 

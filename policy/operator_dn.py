@@ -13,6 +13,9 @@ Invariants:
   are kept as published);
 - a quote inside an unquoted value is literal (`O=CRLCC "PAUL STRAUSS"`, as
   published by ANS); `\\,`, `\\"`, `\\\\` and `\\XX` hex escapes are decoded;
+- anything malformed (no `=`, a bad attribute name, an unterminated quoted
+  value, a lone final backslash, hex escapes that are not UTF-8) raises a
+  plain `ValueError` naming the defect;
 - `+` is *not* treated as a multi-valued RDN separator: IGC-Santé operator
   certificates have single-valued RDNs, and a DN that really had one would
   then fail to match, which fails closed;
@@ -149,13 +152,17 @@ def _unescape(raw: str, text: str) -> str:
             pos += 2
         else:
             raise ValueError(f"DN value ends with a lone backslash in {text!r}")
-    return out.decode("utf-8")
+    try:
+        return out.decode("utf-8")
+    except UnicodeDecodeError:  # RFC 4514 2.4: `\XX` escapes stand for UTF-8 octets
+        raise ValueError(f"DN value escapes are not UTF-8 in {text!r}") from None
 
 
 def _escape(value: str) -> str:
     escaped = re.sub(r'([,+"\\<>;=])', r"\\\1", value)
-    if escaped.startswith((" ", "#")):
-        escaped = "\\" + escaped
-    if escaped.endswith(" "):
+    # RFC 4514 2.4: a leading space or "#" and a trailing space are escaped; a value of
+    # one space is escaped once (its leading escape covers it).
+    head = "\\" if escaped.startswith((" ", "#")) else ""
+    if escaped.endswith(" ") and len(escaped) > len(head):
         escaped = escaped[:-1] + "\\ "
-    return escaped
+    return head + escaped

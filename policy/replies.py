@@ -8,7 +8,7 @@ Invariants: one constant per distinct situation, even where two share a code
 (TOO_MANY_RECIPIENTS and DAILY_RECIPIENT_BUDGET are both 452 4.5.3), so that
 the audit and the tests can tell them apart. `ALL_REPLIES` lists them all.
 
-Ref: R1, R3, R4, R14-R16, R18, R19, R21, R28 (every code there is
+Ref: R1, R3, R4, R14-R16, R18, R19, R21, R26, R28 (every code there is
 [inferred]); RFC 5321 4.2.2-4.2.3; RFC 3463 3.1-3.8; RFC 4954 6 (530 5.7.0);
 RFC 1870 (552 5.3.4 for SIZE).
 """
@@ -48,6 +48,14 @@ NULL_SENDER_NOT_REPORT = Reply(
 
 # Content (R19)
 INVALID_MSS_HEADER = Reply(554, "5.6.0", "Invalid X-MSS header")
+
+# Attachments and content (R26)
+ATTACHMENT_NOT_ALLOWED = Reply(554, "5.7.1", "Attachment type not allowed")
+ATTACHMENT_REFUSED = Reply(554, "5.7.1", "Attachment refused by the content policy")
+MALWARE_FOUND = Reply(554, "5.7.1", "Message refused: malware detected")
+TOO_MANY_PARTS = Reply(554, "5.7.1", "Message holds too many files to check")
+MALFORMED_MIME = Reply(554, "5.6.0", "Malformed MIME structure")
+ANTIVIRUS_UNAVAILABLE = Reply(451, "4.3.0", "Content scanner unavailable, try again later")
 
 # Anything unexpected (docs/architecture.md "Conventions" 4)
 LOCAL_ERROR = Reply(451, "4.3.0", "Requested action aborted: local error in processing")

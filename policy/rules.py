@@ -27,16 +27,20 @@ enforced refusal wins, so the order decides which reply the client sees.
 | DATA  | patient_message_size    | enforce | R16: real size over MES max       |
 | DATA  | recipient_justify       | enforce | R18: audit note above threshold   |
 | DATA  | mss_headers             | warn    | R19: X-MSS-* syntax               |
+| DATA  | attachments             | enforce | R26: files checked on their type  |
+| DATA  | antivirus               | enforce | R26: ClamAV (if configured)       |
 
 No rule is registered for CONNECT or EHLO; the stages exist so that a rule
 added there needs no wiring change.
 
-Ref: docs/architecture.md "Conventions" 2 and 6; R1, R3, R4, R14-R19, R21, R28.
+Ref: docs/architecture.md "Conventions" 2 and 6; R1, R3, R4, R14-R19, R21, R26, R28.
 """
 
 from __future__ import annotations
 
 from . import (
+    antivirus,
+    attachments,
     local_recipient,
     message_size,
     mss_headers,
@@ -68,6 +72,8 @@ DEFAULT_RULES: tuple[RuleSpec, ...] = (
     RuleSpec(message_size.PATIENT_NAME, DATA, message_size.check_patient_actual),
     RuleSpec(recipient_limit.JUSTIFY_NAME, DATA, recipient_limit.check_justify),
     RuleSpec(mss_headers.NAME, DATA, mss_headers.check, Mode.WARN),
+    RuleSpec(attachments.NAME, DATA, attachments.check),
+    RuleSpec(antivirus.NAME, DATA, antivirus.check),
 )
 
 RULE_NAMES: tuple[str, ...] = tuple(dict.fromkeys(spec.name for spec in DEFAULT_RULES))

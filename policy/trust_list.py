@@ -19,6 +19,9 @@ Invariants:
   `<Nom>` or DN, or zero domains raise `TrustListError`;
 - DOCTYPE and ENTITY declarations are refused before expansion (billion
   laughs, external entities), and files over `MAX_TRUST_LIST_BYTES` too.
+- an encoding declaration expat cannot read, or a generation time that has
+  no UTC equivalent, is a `TrustListError` too: the parser raises nothing
+  else; `generated_at` is in UTC.
 
 Ref: R1 (format, namespace, one domain under several DNs), R2 (exact
 match, non-.mssante.fr names), R4 (DN per domain); XML 1.0 2.8 (DTD).
@@ -130,6 +133,8 @@ def parse_trust_list(data: bytes) -> TrustList:
         _finish(parser, builder)
     except expat.ExpatError as exc:
         raise TrustListError(f"trust list is not well-formed XML: {exc}") from None
+    except LookupError as exc:  # XML 1.0 4.3.3: an encoding declaration expat cannot read
+        raise TrustListError(f"trust list declares an unknown encoding: {exc}") from None
     return builder.result(hashlib.sha256(data).hexdigest())
 
 
@@ -249,8 +254,12 @@ def _check_root(namespace: str, local: str) -> None:
 
 
 def _parse_timestamp(text: str) -> datetime:
+    """The generation time in UTC (a time without zone is UTC)."""
     try:
         stamp = datetime.fromisoformat(text)
     except ValueError:
         raise TrustListError(f"DateDeGeneration {text!r} is not ISO-8601") from None
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+    try:
+        return stamp.astimezone(UTC) if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise TrustListError(f"DateDeGeneration {text!r} is out of range") from None

@@ -20,14 +20,26 @@ from dataclasses import dataclass, field
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from imap_store.imap.listener import ImapLimits, ImapListener, start_imap_listener
-from smtp_gateway.listener import SmtpListener, start_smtp_listener
+from imap_store.imap.listener import (
+    ImapLimits,
+    ImapListener,
+    imap_admission,
+    start_imap_listener,
+)
+from smtp_gateway.listener import SmtpListener, smtp_admission, start_smtp_listener
 
 from .config import Config, ConfigError, load
 from .http import HttpListener, start_http
 from .jobs import JobContext
+from .runtime_tuning import freeze_startup_heap, tune_process
 from .scheduler import start_scheduler
-from .services import Services, authenticator, build_services, policy_engine, policy_limits
+from .services import (
+    Services,
+    build_services,
+    content_inspection,
+    policy_engine,
+    policy_limits,
+)
 from .tls import server_context
 
 log = logging.getLogger("mss.server")
@@ -55,39 +67,48 @@ def _imap_limits(cfg: Config) -> ImapLimits:
     return ImapLimits(max_line=lim.imap_max_line, max_literal=lim.imap_max_literal,
                       idle_timeout=float(lim.imap_idle_timeout),
                       preauth_timeout=float(lim.imap_preauth_timeout),
-                      max_connections=lim.imap_max_connections)
+                      command_line_timeout=float(lim.imap_command_line_timeout),
+                      max_connections=lim.imap_max_connections,
+                      max_preauth_connections=lim.imap_max_preauth_connections,
+                      max_preauth_per_address=lim.imap_max_preauth_per_address,
+                      max_connections_per_bal=lim.imap_max_connections_per_bal,
+                      max_mime_depth=lim.max_mime_depth)
 
 
 async def start(cfg: Config) -> Running:
     """Open the store and start every enabled listener; returns the running set."""
+    tune_process()
     services = await build_services(cfg)
     ctx = server_context(cfg)
     running = Running(services, ctx)
     running.scheduler = start_scheduler(JobContext(cfg, services.trust.store))
     lst = cfg.listeners
+    # One admission per listener kind: its caps count both listeners of the kind.
+    smtp_counts, imap_limits = smtp_admission(cfg.limits), _imap_limits(cfg)
+    imap_counts = imap_admission(imap_limits)
     for name, implicit in (("submission", False), ("submissions", True)):
         conf = getattr(lst, name)
         if conf.enabled:
             running.smtp.append(await start_smtp_listener(
                 name=name, host=conf.host, port=conf.port, implicit_tls=implicit,
                 ssl_context=ctx, services=services.smtp, limits=cfg.limits,
-                hostname=cfg.server.hostname))
+                hostname=cfg.server.hostname, admission=smtp_counts))
     for name, implicit in (("imap", False), ("imaps", True)):
         conf = getattr(lst, name)
         if conf.enabled:
             imap = await start_imap_listener(
                 host=conf.host, port=conf.port, implicit_tls=implicit, ssl_context=ctx,
-                backend=services.imap_backend, limits=_imap_limits(cfg),
-                hostname=cfg.server.hostname)
+                backend=services.imap_backend, limits=imap_limits,
+                hostname=cfg.server.hostname, admission=imap_counts)
             running.imap.append((name, imap))
     if lst.http.enabled:
         running.http = await start_http(
-            cfg, services.db, authenticator(cfg, services.accounts, services.keys,
-                                            services.audit, "http"),
+            cfg, services.db, services.authenticator("http"),
             ssl_context=ctx if lst.http.tls else None)
     if lst.smtp.enabled:
         log.warning("listeners.smtp: the inter-operator MX is not served by this version")
     log.info("listening: %s", running.ports())
+    freeze_startup_heap()  # full collections stop walking the startup objects
     return running
 
 
@@ -122,6 +143,8 @@ def reload(running: Running) -> bool:
         return False
     gate = services.smtp.gate
     gate.engine, gate.limits = policy_engine(new), policy_limits(new)
+    gate.max_mime_depth = new.limits.max_mime_depth
+    gate.content = content_inspection(new)
     running.tls.load_cert_chain(new.resolve(new.tls.cert), new.resolve(new.tls.key))
     services.cfg = new
     services.trust.refresh_soon()

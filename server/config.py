@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
 import types
 import typing
@@ -21,9 +22,13 @@ from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from imap_store.store.passwords import ARGON2_FLOOR
+from message.mime_tree import MAX_DEPTH
+from policy.attachment_types import DEFAULT_ALLOWED, EXECUTABLE_TYPES, MACRO_TYPES, SCRIPT_TYPES
 from policy.bal_types import BAL_TYPES
 from policy.context import PolicyLimits
 from policy.rules import RULE_NAMES
+from smtp_gateway.antivirus import parse_address as parse_clamd_address
 
 LISTENER_NAMES = ("smtp", "submission", "submissions", "imap", "imaps", "http")
 SEARCH_PATHS = (Path("mss.toml"), Path("/etc/mss/mss.toml"))
@@ -83,12 +88,25 @@ class LimitsSection:
     patient_max_message_size: int = 25_000_000
     smtp_command_timeout: int = 300
     smtp_max_connections: int = 200
+    smtp_max_preauth_connections: int = 100
+    smtp_max_preauth_per_address: int = 10
+    smtp_max_connections_per_bal: int = 20
+    smtp_login_timeout: int = 60
+    smtp_command_line_timeout: int = 30
+    smtp_max_rcpt_commands: int = 1000
+    smtp_max_refused_rcpts: int = 20
     imap_max_connections: int = 1000
+    imap_max_preauth_connections: int = 500
+    imap_max_preauth_per_address: int = 20
+    imap_max_connections_per_bal: int = 50
+    imap_command_line_timeout: int = 30
     imap_max_line: int = 65_536
     imap_max_literal: int = 52_428_800 + 65_536
     imap_idle_timeout: int = 1800
     imap_preauth_timeout: int = 60
     shutdown_grace: int = 10
+    max_mime_depth: int = MAX_DEPTH
+    """Multipart and message/rfc822 levels a message may nest (SMTP DATA and IMAP APPEND)."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +132,58 @@ class PolicySection:
 
 
 @dataclass(frozen=True)
+class AttachmentsSection:
+    """The attachment rule (R26): allowed detected types, malformed MIME, archive bounds."""
+
+    allow: tuple[str, ...] = DEFAULT_ALLOWED
+    malformed: str = "refuse"
+    max_parts: int = 1000
+    max_archive_depth: int = 3
+    max_archive_entries: int = 1000
+    max_archive_size: int = 104_857_600
+    max_archive_ratio: int = 100
+
+
+@dataclass(frozen=True)
+class AntivirusSection:
+    """The ClamAV daemon every message is sent to (R26); "" for none."""
+
+    clamd: str = ""
+    timeout: int = 30
+
+
+# Sane ranges of the [attachments] and [antivirus] numbers (inclusive).
+CONTENT_BOUNDS = {"attachments.max_parts": (10, 100_000),
+                  "attachments.max_archive_depth": (1, 10),
+                  "attachments.max_archive_entries": (1, 100_000),
+                  "attachments.max_archive_size": (1_048_576, 4_294_967_296),
+                  "attachments.max_archive_ratio": (10, 10_000),
+                  "antivirus.timeout": (1, 600)}
+_MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*")
+
+
+def _validate_content(cfg: Config) -> None:
+    for key, (low, high) in CONTENT_BOUNDS.items():
+        section, name = key.split(".")
+        value = getattr(getattr(cfg, section), name)
+        if not low <= value <= high:
+            raise ConfigError(f"{key}: expected {low} to {high}, got {value}")
+    for i, kind in enumerate(cfg.attachments.allow):
+        if not _MEDIA_TYPE.fullmatch(kind):
+            raise ConfigError(f"attachments.allow[{i}]: expected a lower-case type/subtype, "
+                              f"got {kind!r}")
+        if kind in EXECUTABLE_TYPES | SCRIPT_TYPES | MACRO_TYPES:
+            raise ConfigError(f"attachments.allow[{i}]: {kind} is always refused (R26)")
+    if cfg.attachments.malformed not in ("refuse", "accept"):
+        raise ConfigError("attachments.malformed: expected refuse or accept")
+    if cfg.antivirus.clamd:
+        try:
+            parse_clamd_address(cfg.antivirus.clamd)
+        except ValueError as exc:
+            raise ConfigError(f"antivirus.clamd: {exc}, got {cfg.antivirus.clamd!r}") from None
+
+
+@dataclass(frozen=True)
 class RecipientsSection:
     """Recipient policy (R18): caps per BAL type, audit threshold, daily budget (0 = off)."""
 
@@ -125,7 +195,8 @@ class RecipientsSection:
 
 @dataclass(frozen=True)
 class AuthSection:
-    """Login rules (R9, R10; docs/architecture.md "Defaults"): lockout, delays, password policy."""
+    """Login rules (R9, R10; docs/architecture.md "Defaults"): lockout, delays, password
+    policy, argon2id cost and how many verifications run at once."""
 
     max_failures: int = 5
     failure_window: int = 900
@@ -135,6 +206,13 @@ class AuthSection:
     min_password_length: int = 12
     password_types: tuple[str, ...] = BAL_TYPES
     app_password_types: tuple[str, ...] = BAL_TYPES
+    argon2_memory_kib: int = 65536
+    argon2_time_cost: int = 3
+    argon2_parallelism: int = 4
+    max_verifications: int = 0
+    """argon2 verifications at once per process; 0 means the number of cores."""
+    login_wait_ms: int = 10_000
+    """How long a login waits for its address's turn, then for a verification slot."""
 
 
 # --- [http] and [http.autoconfig] ----------------------------------------------------
@@ -159,6 +237,7 @@ class HttpSection:
 
     api_tokens: tuple[str, ...] = ()
     max_connections: int = 100
+    max_connections_per_address: int = 20
     max_header_bytes: int = 16_384
     max_headers: int = 64
     max_body: int = 65_536
@@ -168,14 +247,31 @@ class HttpSection:
     autoconfig: AutoconfigSection = field(default_factory=AutoconfigSection)
 
 
+# Connection caps per listener kind (`imap_store.store.admission`): all connections, those
+# not logged in, those not logged in from one address, logged-in ones on one BAL. Each
+# applies on its own (one above its total simply never binds), and a new connection is
+# counted against all of them.
+CONNECTION_KEYS = (*(f"{kind}_{cap}" for kind in ("smtp", "imap")
+                     for cap in ("max_connections", "max_preauth_connections",
+                                 "max_preauth_per_address", "max_connections_per_bal",
+                                 "command_line_timeout")),
+                   "smtp_login_timeout", "imap_preauth_timeout")
+
+
+def _validate_connection_caps(cfg: Config) -> None:
+    for key in CONNECTION_KEYS:
+        if getattr(cfg.limits, key) < 1:
+            raise ConfigError(f"limits.{key}: must be at least 1")
+
+
 def _validate_http(cfg: Config) -> None:
     h = cfg.http
     for i, token in enumerate(h.api_tokens):
         if len(token) != 64 or any(c not in "0123456789abcdef" for c in token):
             raise ConfigError(f"http.api_tokens[{i}]: expected a SHA-256 digest in lower-case "
                               "hex (64 characters), never the token itself")
-    for key in ("max_connections", "max_header_bytes", "max_headers", "max_body",
-                "request_timeout", "idle_timeout"):
+    for key in ("max_connections", "max_connections_per_address", "max_header_bytes",
+                "max_headers", "max_body", "request_timeout", "idle_timeout"):
         if getattr(h, key) < 1:
             raise ConfigError(f"http.{key}: must be at least 1")
     if not 1 <= h.search_limit <= 100:
@@ -208,6 +304,8 @@ class Config:
     recipients: RecipientsSection = field(default_factory=RecipientsSection)
     auth: AuthSection = field(default_factory=AuthSection)
     http: HttpSection = field(default_factory=HttpSection)
+    attachments: AttachmentsSection = field(default_factory=AttachmentsSection)
+    antivirus: AntivirusSection = field(default_factory=AntivirusSection)
     log: LogSection = field(default_factory=LogSection)
 
     @property
@@ -283,16 +381,60 @@ def _validate(cfg: Config) -> None:
     if cfg.limits.patient_max_message_size > cfg.limits.max_message_size:
         raise ConfigError("limits.patient_max_message_size: exceeds limits.max_message_size")
     _validate_policy(cfg)
+    _validate_rcpt_limits(cfg)
+    _validate_mime_depth(cfg)
     _validate_http(cfg)
+    _validate_connection_caps(cfg)
+    _validate_content(cfg)
+
+
+# argon2id bounds: the OWASP minimum (ARGON2_FLOOR) up to what one server can afford.
+ARGON2_BOUNDS = {"argon2_memory_kib": (ARGON2_FLOOR.memory_kib, 1_048_576),
+                 "argon2_time_cost": (ARGON2_FLOOR.time_cost, 100),
+                 "argon2_parallelism": (ARGON2_FLOOR.parallelism, 64)}
+AUTH_BOUNDS = {**ARGON2_BOUNDS, "max_verifications": (0, 1024), "login_wait_ms": (1, 60_000)}
+
+
+def _validate_auth_cost(cfg: Config) -> None:
+    for key, (low, high) in AUTH_BOUNDS.items():
+        value = getattr(cfg.auth, key)
+        if not low <= value <= high:
+            floor = " (the OWASP minimum for argon2id)" if key in ARGON2_BOUNDS else ""
+            raise ConfigError(f"auth.{key}: expected {low}{floor} to {high}, got {value}")
 
 
 def _validate_auth(cfg: Config) -> None:
+    _validate_auth_cost(cfg)
     for key in ("password_types", "app_password_types"):
         for t in getattr(cfg.auth, key):
             if t not in BAL_TYPES:
                 raise ConfigError(f"auth.{key}: {t!r} is not a BAL type ({', '.join(BAL_TYPES)})")
     if cfg.auth.max_failures < 1 or cfg.auth.min_password_length < 8:
         raise ConfigError("auth.max_failures must be >= 1 and auth.min_password_length >= 8")
+
+
+def _validate_rcpt_limits(cfg: Config) -> None:
+    """RCPT bounds (`smtp_gateway.rcpt_limits`): room for the largest recipient cap (R18)."""
+    largest = max([*cfg.recipients.max_per_transaction.values(),
+                   PolicyLimits().default_max_recipients])
+    if cfg.limits.smtp_max_rcpt_commands < largest:
+        raise ConfigError(f"limits.smtp_max_rcpt_commands: must be at least {largest}, the "
+                          "largest recipient cap (RFC 5321 4.5.3.1.8)")
+    if cfg.limits.smtp_max_refused_rcpts < 1:
+        raise ConfigError("limits.smtp_max_refused_rcpts: must be at least 1")
+
+
+# Ordinary mail nests 3 or 4 levels (mixed > related > alternative > text); each message
+# forwarded as an attachment adds 2 (message/rfc822 > mixed). Below 8 a forward of a forward
+# would be refused; above MAX_DEPTH the parts could not be shown by FETCH or searched.
+MIME_DEPTH_BOUNDS = (8, MAX_DEPTH)
+
+
+def _validate_mime_depth(cfg: Config) -> None:
+    low, high = MIME_DEPTH_BOUNDS
+    if not low <= cfg.limits.max_mime_depth <= high:
+        raise ConfigError(f"limits.max_mime_depth: expected {low} to {high} (the deepest "
+                          f"MIME structure parsed), got {cfg.limits.max_mime_depth}")
 
 
 def _validate_policy(cfg: Config) -> None:

@@ -20,7 +20,7 @@ from imap_store.store.trustlists import TrustListStore
 
 from .cli_bal import check_new_bal
 from .config import Config, load
-from .storage import open_store
+from .storage import open_store, password_hashing
 from .trust import import_trust_list
 
 BUNDLED_TRUST_LIST = Path(__file__).parent / "data" / "listeblanchemssante.xml"
@@ -30,7 +30,7 @@ DEMO_RPPS = "10000000000"
 async def ensure_demo(cfg: Config, address: str, password_file: Path) -> None:
     db, keys = open_store(cfg)
     try:
-        accounts = Accounts(db, keys, LOCAL_ENTRIES)
+        accounts = Accounts(db, keys, LOCAL_ENTRIES, password_hashing(cfg))
         if await accounts.get(address) is None:
             check_new_bal(address, "PER", DEMO_RPPS, None)
             password = secrets.token_urlsafe(15)

@@ -9,22 +9,29 @@ Ref: docs/architecture.md "Top-level layout" (server/ is the composition root).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 
 from directory.local_entries import LOCAL_ENTRIES
 from imap_store.store.accounts import Accounts
+from imap_store.store.change_watch import FolderWatch
 from imap_store.store.db import Database
 from imap_store.store.delivery import DeliveryStore
 from imap_store.store.interfaces import Authenticate
-from imap_store.store.keys import DataKeys
+from imap_store.store.keys import DataKeys, KeyWatch
 from imap_store.store.logins import LoginChecker
 from imap_store.store.mailbox import MailboxStore
 from imap_store.store.notify import ChangeNotifier
-from imap_store.store.throttle import LoginThrottle, ThrottleSettings
+from imap_store.store.passwords import PasswordVerifier
+from imap_store.store.throttle import LoginThrottle, LoginTurns, ThrottleSettings
 from imap_store.store.trustlists import TrustListStore
+from message.archives import ScanBounds
+from policy.content import AttachmentPolicy
 from policy.context import PolicyLimits
 from policy.engine import PolicyEngine
 from policy.rules import DEFAULT_RULES
+from smtp_gateway.antivirus import ClamdScanner
+from smtp_gateway.content_check import ContentInspection
 from smtp_gateway.gate import PolicyGate
 from smtp_gateway.intake import Intake
 from smtp_gateway.listener import SmtpServices
@@ -32,7 +39,8 @@ from smtp_gateway.listener import SmtpServices
 from .audit import DatabaseAuditSink
 from .authn import Authenticator
 from .config import Config
-from .storage import app_password_key, open_store
+from .storage import app_password_key, open_store, password_hashing
+from .tasks import BackgroundTasks
 from .trust import TrustState
 
 
@@ -43,6 +51,20 @@ class ImapServices:
     store: MailboxStore
     authenticate: Authenticate
     audit: DatabaseAuditSink
+
+
+@dataclass(frozen=True)
+class Logins:
+    """The login machinery of one process, shared by every protocol's authenticator:
+    one pool of argon2 verifications, one table of per-address turns, one throttle."""
+
+    checker: LoginChecker
+    throttle: LoginThrottle
+    turns: LoginTurns
+
+    def authenticator(self, accounts: Accounts, audit: DatabaseAuditSink,
+                      protocol: str) -> Authenticator:
+        return Authenticator(accounts, self.checker, self.throttle, self.turns, audit, protocol)
 
 
 @dataclass
@@ -58,8 +80,14 @@ class Services:
     smtp: SmtpServices
     imap_backend: ImapServices
     trust: TrustState
+    logins: Logins
+    background: BackgroundTasks = field(default_factory=BackgroundTasks)
+
+    def authenticator(self, protocol: str) -> Authenticator:
+        return self.logins.authenticator(self.accounts, self.audit, protocol)
 
     async def close(self) -> None:
+        await self.background.close()
         await self.trust.stop()
         await self.db.dispose()
 
@@ -73,39 +101,62 @@ def policy_limits(cfg: Config) -> PolicyLimits:
                         daily_recipient_budget=rcpt.daily_budget or None)
 
 
-def authenticator(cfg: Config, accounts: Accounts, keys: DataKeys, audit: DatabaseAuditSink,
-                  protocol: str) -> Authenticator:
+def login_machinery(cfg: Config, accounts: Accounts, keys: DataKeys) -> Logins:
     a = cfg.auth
-    checker = LoginChecker(accounts.db, app_password_key(keys), password_types=a.password_types,
+    wait = a.login_wait_ms / 1000
+    verifier = PasswordVerifier(accounts.hashing, a.max_verifications or os.cpu_count() or 1,
+                                wait)
+    checker = LoginChecker(accounts.db, app_password_key(keys), verifier,
+                           password_types=a.password_types,
                            app_password_types=a.app_password_types)
     throttle = LoginThrottle(accounts.db, ThrottleSettings(
         max_failures=a.max_failures, window=float(a.failure_window), lockout=float(a.lockout),
         delay_base=a.delay_base_ms / 1000, delay_cap=a.delay_cap_ms / 1000))
-    return Authenticator(accounts, checker, throttle, audit, protocol)
+    return Logins(checker, throttle, LoginTurns(wait))
 
 
 def policy_engine(cfg: Config) -> PolicyEngine:
     return PolicyEngine(DEFAULT_RULES, cfg.policy.modes, cfg.policy.soft_bounce)
 
 
+def content_inspection(cfg: Config) -> ContentInspection:
+    """The `[attachments]` and `[antivirus]` settings the gateway applies at DATA (R26)."""
+    a, av = cfg.attachments, cfg.antivirus
+    bounds = ScanBounds(max_parts=a.max_parts, max_archive_depth=a.max_archive_depth,
+                        max_archive_entries=a.max_archive_entries,
+                        max_archive_size=a.max_archive_size,
+                        max_archive_ratio=a.max_archive_ratio)
+    policy = AttachmentPolicy(allowed=frozenset(a.allow),
+                              refuse_malformed=a.malformed == "refuse")
+    scanner = ClamdScanner(av.clamd, float(av.timeout)) if av.clamd else None
+    return ContentInspection(bounds, policy, scanner)
+
+
 async def build_services(cfg: Config) -> Services:
     db, keys = open_store(cfg)
     notifier = ChangeNotifier()
-    accounts = Accounts(db, keys, LOCAL_ENTRIES)
+    accounts = Accounts(db, keys, LOCAL_ENTRIES, password_hashing(cfg))
     mailbox = MailboxStore(db, keys, notifier)
     delivery = DeliveryStore(db, keys, notifier)
     audit = DatabaseAuditSink(db)
+    logins = login_machinery(cfg, accounts, keys)
     intake = Intake(delivery, cfg.server.hostname)
     trust = TrustState(TrustListStore(db))
     await trust.refresh()
     trust.start_polling()
     gate = PolicyGate(local_domains=frozenset(cfg.server.domains), delivery=delivery,
                       limits=policy_limits(cfg), engine=policy_engine(cfg),
-                      trust=trust, audit=audit)
+                      trust=trust, audit=audit, max_mime_depth=cfg.limits.max_mime_depth,
+                      content=content_inspection(cfg))
     smtp = SmtpServices(gate=gate, intake=intake, audit=audit,
-                        authenticate=authenticator(cfg, accounts, keys, audit, "smtp"))
+                        authenticate=logins.authenticator(accounts, audit, "smtp"))
     imap = ImapServices(store=mailbox,
-                        authenticate=authenticator(cfg, accounts, keys, audit, "imap"),
+                        authenticate=logins.authenticator(accounts, audit, "imap"),
                         audit=audit)
-    return Services(cfg, db, keys, accounts, mailbox, delivery, audit, intake, smtp, imap,
-                    trust)
+    services = Services(cfg, db, keys, accounts, mailbox, delivery, audit, intake, smtp, imap,
+                        trust, logins)
+    # Changes other processes make to selected folders reach IMAP sessions within 1 s.
+    services.background.spawn(FolderWatch(db, notifier).run(), "folder change watch")
+    # The key of a BAL deleted by another process leaves memory within 1 s.
+    services.background.spawn(KeyWatch(db, keys).run(), "data key watch")
+    return services

@@ -17,15 +17,29 @@ from imap_store.store.db import Database
 from imap_store.store.identities import Identities
 from imap_store.store.interfaces import AuditEvent
 from imap_store.store.keys import DataKeys
+from imap_store.store.passwords import DEFAULT_HASHING, Argon2Params, PasswordHashing
 
 from .audit import DatabaseAuditSink
-from .config import Config
+from .config import Config, ConfigError
 
 
 def open_store(cfg: Config) -> tuple[Database, DataKeys]:
-    db = Database(cfg.database.url, cfg.base_dir)
-    keys = DataKeys(FileKeyProvider(cfg.resolve(cfg.keys.kek)))
-    return db, keys
+    """The database and the data keys; a KEK file that is missing, readable by
+    group or others, or not exactly 32 bytes is a `ConfigError` naming `keys.kek`."""
+    path = cfg.resolve(cfg.keys.kek)
+    try:
+        provider = FileKeyProvider(path)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"keys.kek: {exc}") from exc
+    return Database(cfg.database.url, cfg.base_dir), DataKeys(provider)
+
+
+def password_hashing(cfg: Config) -> PasswordHashing:
+    """argon2id under the `[auth] argon2_*` parameters, for every new password hash."""
+    a = cfg.auth
+    return PasswordHashing(Argon2Params(memory_kib=a.argon2_memory_kib,
+                                        time_cost=a.argon2_time_cost,
+                                        parallelism=a.argon2_parallelism))
 
 
 def app_password_key(keys: DataKeys) -> bytes:
@@ -39,14 +53,15 @@ class AdminStore:
 
     db: Database
     keys: DataKeys
+    hashing: PasswordHashing = DEFAULT_HASHING
 
     @property
     def accounts(self) -> Accounts:
-        return Accounts(self.db, self.keys, LOCAL_ENTRIES)
+        return Accounts(self.db, self.keys, LOCAL_ENTRIES, self.hashing)
 
     @property
     def identities(self) -> Identities:
-        return Identities(self.db, app_password_key(self.keys))
+        return Identities(self.db, app_password_key(self.keys), self.hashing)
 
     async def audit(self, event: str, bal: str, detail: dict[str, Any]) -> None:
         """Record an admin action (protocol "cli") in the audit trail (R24)."""
@@ -59,6 +74,6 @@ async def admin_store(cfg: Config) -> AsyncIterator[AdminStore]:
     """Open the database for one admin verb and close it afterwards."""
     db, keys = open_store(cfg)
     try:
-        yield AdminStore(db, keys)
+        yield AdminStore(db, keys, password_hashing(cfg))
     finally:
         await db.dispose()

@@ -16,6 +16,7 @@ import hashlib
 import logging
 from pathlib import Path
 
+from imap_store.store.periodic import every
 from imap_store.store.trustlists import StoredTrustList, TrustListStore
 from policy.trust_list import TrustList, TrustListError, parse_trust_list
 
@@ -66,12 +67,11 @@ class TrustState:
         await self._tasks.close()
 
     async def _poll(self) -> None:
-        while True:
-            await asyncio.sleep(self.poll_seconds)
-            try:
-                await self.refresh()
-            except Exception:
-                log.exception("trust list poll failed; keeping the version in force")
+        # A failed poll is logged and the version in force is kept (`every`).
+        await every(self.poll_seconds, self._refresh_quietly, "trust-list poll")
+
+    async def _refresh_quietly(self) -> None:
+        await self.refresh()
 
 
 async def import_trust_list(store: TrustListStore, raw: bytes, source: str,

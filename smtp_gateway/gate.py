@@ -10,9 +10,17 @@ the rule, the reason and the trust-list version; the client never sees them.
 the gate acting on it fails type checking and the tests.
 
 It works on `ClientSession` and `Transaction` values and on the message facts
-parsed once by `message.facts`, never on the protocol object.
+parsed once by `message.facts`, never on the protocol object. A recipient the
+transaction already holds (`Transaction.holds`) is accepted again without a
+look-up or a rule: it adds nothing to the envelope or to the R18 counts.
+At DATA, a message whose MIME structure nests deeper than `max_mime_depth`
+(`limits.max_mime_depth`) is refused (`554 5.6.0`) before any rule runs:
+deeper parts could not be shown by FETCH or searched (`mime_tree.MAX_DEPTH`).
+Then the message's files are walked and the antivirus asked
+(`content_check.ContentInspection`), unless their rules are off, and the
+DATA rules decide on those facts too (`attachments`, `antivirus`).
 
-Ref: docs/architecture.md "Conventions" 1, 2, 4-6; R3, R12, R14-R16, R18, R19, R21, R24.
+Ref: docs/architecture.md "Conventions" 1, 2, 4-6; R3, R12, R14-R16, R18, R19, R21, R24, R26.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from typing import Protocol, assert_never
 from imap_store.store.delivery import DeliveryStore
 from imap_store.store.interfaces import AuditSink
 from message.facts import MessageFacts
+from message.mime_tree import MAX_DEPTH
 from policy.address import domain_of
 from policy.bal_types import bal_type
 from policy.context import (
@@ -33,12 +42,14 @@ from policy.context import (
     SessionFacts,
     Stage,
 )
-from policy.engine import PolicyEngine
+from policy.engine import Mode, PolicyEngine
 from policy.reply import SmtpReject
 from policy.trust_list import TrustList
 from policy.verdict import Action, Verdict
 
+from .content_check import ContentInspection
 from .intake import LocalRecipient
+from .replies import MIME_TOO_DEEP
 from .session import ClientSession, Transaction
 
 
@@ -81,8 +92,12 @@ class PolicyGate:
 
     def __init__(self, *, local_domains: frozenset[str], delivery: DeliveryStore,
                  limits: PolicyLimits, engine: PolicyEngine, trust: TrustSource,
-                 audit: AuditSink, listener: Listener = "submission") -> None:
+                 audit: AuditSink, listener: Listener = "submission",
+                 max_mime_depth: int = MAX_DEPTH,
+                 content: ContentInspection | None = None) -> None:
         self.local_domains = local_domains
+        self.max_mime_depth = max_mime_depth
+        self.content = content or ContentInspection()
         self.delivery = delivery
         self.limits = limits
         self.engine = engine
@@ -109,7 +124,10 @@ class PolicyGate:
         return Transaction(client, ctx)
 
     async def check_rcpt(self, txn: Transaction, address: str) -> None:
-        """RCPT TO: adds the recipient to `txn`, or SmtpReject."""
+        """RCPT TO: adds the recipient to `txn`, or SmtpReject; a repeat is accepted once."""
+        if txn.holds(address):  # RFC 5321 3.3: already accepted; one copy, no new recipient
+            txn.repeated += 1
+            return
         state, found = None, None
         if domain_of(address) in self.local_domains:
             found = await self.delivery.lookup(address)
@@ -121,19 +139,28 @@ class PolicyGate:
                                     recipients_today=await self._today(txn.session))
         await self._apply(txn.session, Stage.RCPT, ctx, address)
         if found is not None:
-            txn.local.append(LocalRecipient(found.address, found.bal_id))
+            txn.add_local(address, LocalRecipient(found.address, found.bal_id))
         else:
-            txn.remote.append(address)
+            txn.add_remote(address)
 
     async def _today(self, client: ClientSession) -> int:
         if self.limits.daily_recipient_budget is None or client.principal is None:
             return 0
         return await self.delivery.recipients_today(client.principal.bal_id)
 
-    async def check_data(self, txn: Transaction, facts: MessageFacts, size: int) -> None:
+    async def check_data(self, txn: Transaction, facts: MessageFacts, content: bytes) -> None:
         """End of DATA: nothing, or SmtpReject."""
+        if facts.nesting > self.max_mime_depth:  # before any rule: no rule reads such a message
+            raise SmtpReject(MIME_TOO_DEEP, f"MIME nesting {facts.nesting} exceeds "
+                                            f"limits.max_mime_depth {self.max_mime_depth}")
+        inspect, modes = self.content, self.engine.modes  # a rule off (or absent) reads nothing
+        files = (None if modes.get("attachments", Mode.OFF) is Mode.OFF
+                 else await inspect.files(content))
+        scan = (None if modes.get("antivirus", Mode.OFF) is Mode.OFF
+                else await inspect.scan(content))
         ctx = DataContext.from_mail(txn.mail, recipients=txn.recipients, message=facts,
-                                    size=size)
+                                    size=len(content), content=files, antivirus=scan,
+                                    attachment_policy=inspect.policy)
         await self._apply(txn.session, Stage.DATA, ctx, txn.mail.mail_from)
 
     async def _apply(self, client: ClientSession, stage: Stage, ctx: object,
@@ -149,6 +176,6 @@ class PolicyGate:
     async def _audit(self, client: ClientSession, kind: str, stage: Stage, subject: str,
                      verdict: Verdict) -> None:
         await self.audit.record(client.audit_event(kind, {
-            "stage": stage.value, "subject": subject, "rule": verdict.rule,
+            "stage": stage.value, "address": subject, "rule": verdict.rule,
             "reason": audit_reason(verdict, self.trust.current),
             "code": verdict.reply.code if verdict.reply else None}))

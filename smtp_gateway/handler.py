@@ -14,7 +14,8 @@ Invariants:
 - A committed delivery is never answered 451: its `smtp.transaction` audit is
   written with `record_after_commit` (never raises); refusals and failures
   before any commit are audited with `record` (a failure there is a 451).
-- The audit records each transaction: envelope, size, Message-ID, reply code.
+- The audit records each transaction: envelope, size, Message-ID, reply code,
+  how many RCPT commands it had and how many named a recipient already held.
 - The message facts are read on the event loop up to `offload.ON_LOOP_MAX`
   octets, in a worker thread above (a large message never holds the loop).
 
@@ -60,7 +61,7 @@ class GatewayHandler(SaslMechanisms):
     async def _refuse(self, client: ClientSession, exc: SmtpReject, stage: str,
                       subject: str) -> str:
         await self.audit.record(client.audit_event("smtp.refused", {
-            "stage": stage, "subject": subject, "code": exc.reply.code,
+            "stage": stage, "address": subject, "code": exc.reply.code,
             "enhanced": exc.reply.enhanced, "reason": exc.reason}))
         return exc.reply.line()
 
@@ -94,7 +95,8 @@ class GatewayHandler(SaslMechanisms):
         reply, committed = await self._data(server.registry, txn, content, facts)
         event = txn.session.audit_event("smtp.transaction", {
             "listener": txn.session.listener, "from": txn.mail.mail_from or "<>",
-            "to": list(txn.recipients), "size": len(content),
+            "to": list(txn.recipients), "rcpt_commands": txn.rcpt_commands,
+            "repeated": txn.repeated, "size": len(content),
             "message_id": facts.message_id, "code": reply.code, "enhanced": reply.enhanced,
             "tls": txn.session.tls_description})
         if committed:
@@ -109,19 +111,16 @@ class GatewayHandler(SaslMechanisms):
         if registry.closing:
             return SHUTTING_DOWN, False
         try:
-            await self.gate.check_data(txn, facts, len(content))
+            await self.gate.check_data(txn, facts, content)
         except SmtpReject as exc:
             await self._refuse(txn.session, exc, "DATA", txn.mail.mail_from)
             return exc.reply, False
-        registry.begin_commit()
         try:
             await self.intake.accept(_accepted(txn, content, facts))
         except Exception:
             log.exception("intake failed; message not stored (session %s)",
                           txn.session.session_id)
             return LOCAL_ERROR, False
-        finally:
-            registry.end_commit()
         return OK, True
 
 

@@ -13,22 +13,27 @@ Invariants:
   made in a worker thread (`offload.by_size`), never on the event loop.
 - `accept` returns only after the store commit is durable; on any exception
   nothing has been stored, and no audit record of the delivery exists.
+- A delivery plan never holds a mailbox twice: local recipients are made
+  distinct by BAL id, remote ones by `normalise_address` (the first spelling
+  is kept), whatever the caller passed (RFC 5321 3.3: one copy per mailbox).
 - The delivery and its audit records commit or fail together: an audit write
   that fails fails the delivery (the client gets a temporary error and
   nothing is stored), and no record of the delivery is written after its
   commit.
 
-Ref: docs/architecture.md "Conventions" 7; RFC 5321 4.4 (trace information), 6.1; R19, R24.
+Ref: docs/architecture.md "Conventions" 7; RFC 5321 3.3, 4.4 (trace information), 6.1;
+R18, R19, R24.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from functools import partial
+from typing import TypeVar
 
 from imap_store.store.delivery import (
     DeliveryPlan,
@@ -40,7 +45,9 @@ from imap_store.store.delivery import (
 from imap_store.store.interfaces import AuditEvent
 from imap_store.store.offload import by_size
 from message.facts import MessageFacts
-from policy.address import domain_of
+from policy.address import domain_of, normalise_address
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,22 @@ def _received(hostname: str, t: TraceInfo, now: datetime) -> bytes:
             f"with {t.protocol} id {t.session}{tls};\r\n\t{format_datetime(now)}\r\n").encode()
 
 
+def _first_of_each(items: Iterable[T], key: Callable[[T], Hashable]) -> tuple[T, ...]:
+    seen: set[Hashable] = set()
+    kept: list[T] = []
+    for item in items:
+        if key(item) not in seen:
+            seen.add(key(item))
+            kept.append(item)
+    return tuple(kept)
+
+
+def distinct_recipients(mail: AcceptedMail) -> AcceptedMail:
+    """`mail` with each local BAL and each remote address once, in first-seen order."""
+    return replace(mail, local=_first_of_each(mail.local, lambda r: r.bal_id),
+                   remote=_first_of_each(mail.remote, normalise_address))
+
+
 def _group_remote(recipients: Sequence[str]) -> dict[str, tuple[str, ...]]:
     by_domain: defaultdict[str, list[str]] = defaultdict(list)
     for rcpt in recipients:
@@ -121,6 +144,7 @@ class Intake:
 
     async def accept(self, mail: AcceptedMail, now: datetime | None = None) -> DeliveryResult:
         now = now or datetime.now(UTC)
+        mail = distinct_recipients(mail)
         header = (f"Return-Path: <{mail.mail_from}>\r\n".encode()
                   + _received(self.hostname, mail.trace, now))
         message = await by_size(len(mail.content), b"".join, (header, mail.content))

@@ -15,9 +15,17 @@ event loop free between them. Commands are read as aiosmtpd reads them.
 
 Invariants:
 - Every connection gets a random session id, used in audit and trace headers.
-- Past `max_connections` a new connection gets `421 4.7.0` and is closed.
-- On shutdown, idle sessions get `421 4.3.2`; a DATA commit in flight
-  finishes first (the registry waits for it).
+- Connections are admitted at accept by the listener's `Admission`
+  (`imap_store.store.admission`, see `listener`); each `MssSMTP` holds its
+  ticket, moves it to its BAL's logged-in count at AUTH (a BAL at its cap
+  gets `421 4.7.0` and the connection is closed) and releases it when the
+  connection is lost.
+- Two deadlines no traffic extends (`deadlines`): AUTH must succeed within
+  the login time from accept, and a command line must end within the line
+  time of its first octet; either answers `421 4.7.0` and closes.
+- On shutdown, idle sessions get `421 4.3.2`; a DATA in flight is answered
+  first (its commit, audit and reply), within the grace period; past it, it
+  is cancelled, so nothing is stored that the client was not told of.
 - DATA: a line over 1000 octets gets `500 5.5.2`, data over `data_size_limit`
   `552 5.3.4`, both after the final `.`; the session goes on. A pipelined
   command after the data stays in the reader. Per connection, the reader
@@ -25,8 +33,17 @@ Invariants:
   while DATA is read, 2 x 1001 octets otherwise; the kept data is bounded by
   `data_size_limit`. A client gone during DATA is logged at INFO only.
 - `decode_data` is honoured as aiosmtpd does (the gateway runs without it).
+- A command whose argument holds a control character (NUL, CR, ...) gets
+  `501 5.5.2` and is not run (`command_syntax`).
+- A failed STARTTLS handshake ends the session as aiosmtpd ends it, told to
+  the listener's `HandshakeLog` as one rate-limited WARNING line, never as a
+  session error.
+- RCPT is read as aiosmtpd reads it, within the connection's `RcptGuard`:
+  each RCPT is counted before it is read and its reply after; a limit
+  reached is answered here (`452 4.5.3`, or `421 4.7.0` and close) and
+  audited with counts only (`rcpt_limits`).
 
-Ref: RFC 5321 3.8, 4.1.1.4, 4.5.2, 4.5.3.1; docs/architecture.md "Replies".
+Ref: RFC 5321 3.8, 4.1.1.3, 4.1.1.4, 4.5.2, 4.5.3.1; docs/architecture.md "Replies".
 """
 
 from __future__ import annotations
@@ -36,12 +53,18 @@ import logging
 import secrets
 from typing import Any, AnyStr
 
-from aiosmtpd.smtp import MISSING, SMTP, Envelope, syntax
+from aiosmtpd.smtp import MISSING, SMTP, Envelope, TLSSetupException, syntax
 
-from imap_store.store.interfaces import Principal, peer_address
-from policy.replies import MESSAGE_TOO_BIG
+from imap_store.store.admission import Ticket
+from imap_store.store.interfaces import AuditSink, Principal, peer_address
+from imap_store.store.tls_failures import HandshakeLog
+from policy.replies import LOCAL_ERROR, MESSAGE_TOO_BIG
+from policy.reply import Reply
 
+from .command_syntax import guarded
 from .data_reader import READ_LIMIT, DataAssembler, DataVerdict, joined, read_data
+from .deadlines import SessionDeadlines
+from .rcpt_limits import RcptGuard, RcptLimits, RcptStop
 from .replies import (
     AIOSMTPD_REPLACEMENTS,
     DATA_GO_AHEAD,
@@ -51,7 +74,6 @@ from .replies import (
     LINE_TOO_LONG,
     OK,
     SHUTTING_DOWN,
-    TOO_MANY_CONNECTIONS,
 )
 from .session import ClientSession, Transaction
 
@@ -59,45 +81,66 @@ log = logging.getLogger("mss.smtp")
 
 
 class SessionRegistry:
-    """Live sessions of one gateway and the commits in flight, for a clean stop."""
+    """Live sessions of one gateway and the DATA commands in flight, for a clean stop.
 
-    def __init__(self, max_connections: int) -> None:
-        self.max_connections = max_connections
+    A DATA is in flight from the moment its data has been read until its reply
+    is written, so the commit, its audit record and the `250` all come before
+    the `421` of the stop. Past the grace period, the sessions still in DATA
+    are cancelled (the delivery is one transaction: cancelled, it is rolled
+    back) and waited for, then told `421` like the others.
+    """
+
+    def __init__(self) -> None:
         self.sessions: set[MssSMTP] = set()
         self.closing = False
-        self.inflight = 0
+        self.in_data: set[MssSMTP] = set()
         self._idle = asyncio.Event()
         self._idle.set()
 
-    def begin_commit(self) -> None:
-        self.inflight += 1
+    def begin_data(self, session: MssSMTP) -> None:
+        self.in_data.add(session)
         self._idle.clear()
 
-    def end_commit(self) -> None:
-        self.inflight -= 1
-        if self.inflight == 0:
+    def end_data(self, session: MssSMTP) -> None:
+        self.in_data.discard(session)
+        if not self.in_data:
             self._idle.set()
 
     async def drain(self, grace: float) -> None:
-        """Stop: wait for commits in flight, then say 421 to every session."""
+        """Stop within `grace`: DATA in flight answered, then 421 to every session."""
         self.closing = True
+        abandon_wait = min(1.0, grace / 4)
         try:
-            await asyncio.wait_for(self._idle.wait(), grace)
+            await asyncio.wait_for(self._idle.wait(), grace - abandon_wait)
         except TimeoutError:
-            pass
+            late = [t for t in (s.abandon() for s in list(self.in_data)) if t is not None]
+            log.warning("stop: %d DATA command(s) still in flight after the grace period, "
+                        "cancelled", len(late))
+            if late:
+                await asyncio.wait(late, timeout=abandon_wait)
         for proto in list(self.sessions):
             proto.say_goodbye()
 
 
 class MssSMTP(SMTP):
-    """aiosmtpd's SMTP with our replies, a session id and a connection cap."""
+    """aiosmtpd's SMTP with our replies, a session id, its admission ticket and deadlines."""
 
     def __init__(self, handler: object, *, registry: SessionRegistry, listener: str,
-                 **kwargs: Any) -> None:
+                 audit: AuditSink, rcpt_limits: RcptLimits, ticket: Ticket,
+                 line_timeout: float, tls_failures: HandshakeLog, **kwargs: Any) -> None:
         self.transaction: Transaction | None = None
         super().__init__(handler, **kwargs)
+        # RFC 5321 4.1.2: an argument holding a control character is a syntax error.
+        self._smtp_methods = guarded(self._smtp_methods, self.push)
+        self.tls_failures = tls_failures
+        self.ticket = ticket
+        self.deadlines = SessionDeadlines(login_deadline=ticket.login_deadline,
+                                          line_timeout=line_timeout, expire=self.close_with)
         self.registry = registry
         self.listener = listener
+        self.audit = audit
+        self.rcpt_guard = RcptGuard(rcpt_limits)
+        self._last_status = b""
         self.session_id = secrets.token_hex(6)
 
     def _create_envelope(self) -> Envelope:
@@ -123,32 +166,94 @@ class MssSMTP(SMTP):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if self in self.registry.sessions:  # STARTTLS upgrade of a counted session
+            self.deadlines.restart_lines()
             super().connection_made(transport)
             return
-        if self.registry.closing or len(self.registry.sessions) >= self.registry.max_connections:
-            reply = SHUTTING_DOWN if self.registry.closing else TOO_MANY_CONNECTIONS
-            transport.write(reply.line().encode() + b"\r\n")  # type: ignore[attr-defined]
+        if self.registry.closing:
+            transport.write(SHUTTING_DOWN.line().encode() + b"\r\n")  # type: ignore[attr-defined]
             transport.close()
             return
         self.registry.sessions.add(self)
+        self.deadlines.start()
         super().connection_made(transport)
 
     def connection_lost(self, error: Exception | None) -> None:
         self.registry.sessions.discard(self)
+        self.deadlines.cancel()
+        self.ticket.release()
         if self.transport is None:
             return
         super().connection_lost(error)
 
+    def data_received(self, data: bytes) -> None:
+        self.deadlines.feed(data)
+        super().data_received(data)
+
+    def admit_login(self, principal: Principal) -> bool:
+        """AUTH succeeded: count the connection on its BAL; False when the BAL is at its cap."""
+        if self.ticket.log_in(principal.bal_id) is not None:
+            return False
+        self.deadlines.logged_in()
+        return True
+
+    def close_with(self, reply: Reply) -> None:
+        """Answer `reply` and close (RFC 5321 3.8: 421 and close); the session ends."""
+        if self.transport is not None and not self.transport.is_closing():
+            log.info("closing session %s: %s", self.session_id, reply.text)
+            self.transport.write(reply.line().encode() + b"\r\n")  # type: ignore[attr-defined]
+            self.transport.close()
+
+    async def handle_exception(self, error: Exception) -> str:
+        """A failed STARTTLS handshake is told to the listener's `HandshakeLog` (aiosmtpd
+        then closes the connection; nothing is sent); anything else goes to the handler."""
+        if isinstance(error, TLSSetupException):
+            peer = self.session.peer if self.session is not None else None
+            self.tls_failures.failed(peer, error.__cause__ or error)
+            return LOCAL_ERROR.line()
+        status: str = await super().handle_exception(error)
+        return status
+
     async def push(self, status: AnyStr) -> None:
         raw = status.encode("ascii", "replace") if isinstance(status, str) else bytes(status)
         replacement = AIOSMTPD_REPLACEMENTS.get(raw)
-        await super().push(replacement.line().encode() if replacement else raw)
+        self._last_status = replacement.line().encode() if replacement else raw
+        await super().push(self._last_status)
+
+    @syntax("RCPT TO: <address>", extended=" [SP <mail-parameters>]")
+    async def smtp_RCPT(self, arg: str | None) -> None:
+        """RCPT (RFC 5321 4.1.1.3): aiosmtpd's checks and our handler, within the RCPT limits."""
+        stop = self.rcpt_guard.admit(self.transaction)
+        if stop is not None:
+            await self._rcpt_stopped(stop)
+            return
+        self._last_status = b""
+        await super().smtp_RCPT(arg)
+        self.rcpt_guard.answered(self._last_status)
+
+    async def _rcpt_stopped(self, stop: RcptStop) -> None:
+        """Answer a RCPT past a limit; audit the limit once; close when it says so."""
+        if stop.audit is not None:
+            await self.audit.record(self.client_session().audit_event("smtp.rcpt_limit",
+                                                                      stop.audit))
+        await self.push(stop.reply.line())
+        if stop.close and self.transport is not None:
+            if self._handler_coroutine is not None:  # as aiosmtpd's QUIT ends the session
+                self._handler_coroutine.cancel()
+            self.transport.close()
 
     @syntax("DATA")
     async def smtp_DATA(self, arg: str | None) -> None:
         """DATA (RFC 5321 4.1.1.4): aiosmtpd's checks and replies, our reader."""
         if not await self._data_allowed(arg):
             return
+        self.deadlines.pause_lines()  # the data and its commit have their own bounds
+        try:
+            await self._data()
+        finally:
+            self.deadlines.resume_lines()
+
+    async def _data(self) -> None:
+        """`354`, the data, then the handler's commit and its reply."""
         await self.push(DATA_GO_AHEAD)
         assembler = DataAssembler(self.data_size_limit)
         await self._receive(assembler)
@@ -159,9 +264,14 @@ class MssSMTP(SMTP):
             return
         if not await self._set_content(await joined(assembler.content())):
             return
-        status = await self._call_handler_hook("DATA") if "DATA" in self._handle_hooks else MISSING
-        self._set_post_data_state()  # type: ignore[no-untyped-call]
-        await self.push(OK.line() if status is MISSING else status)
+        self.registry.begin_data(self)
+        try:
+            status = (await self._call_handler_hook("DATA") if "DATA" in self._handle_hooks
+                      else MISSING)
+            self._set_post_data_state()  # type: ignore[no-untyped-call]
+            await self.push(OK.line() if status is MISSING else status)
+        finally:
+            self.registry.end_data(self)
 
     async def _data_allowed(self, arg: str | None) -> bool:
         """aiosmtpd's checks before `354`: HELO, AUTH, a recipient, no argument."""
@@ -220,6 +330,13 @@ class MssSMTP(SMTP):
             return ""
         cipher = ssl_obj.cipher()
         return f"version={ssl_obj.version()} cipher={cipher[0] if cipher else '?'}"
+
+    def abandon(self) -> asyncio.Task[None] | None:
+        """Cancel this session's task (a stop past its grace period); returns it."""
+        task: asyncio.Task[None] | None = self._handler_coroutine
+        if task is not None:
+            task.cancel()
+        return task
 
     def say_goodbye(self) -> None:
         """Send 421 and close (shutdown of an idle or waiting session)."""

@@ -1,10 +1,12 @@
 """Protocol-level SMTP replies of the gateway (not policy refusals).
 
 Policy refusals live in `policy.replies`; these are the gateway's own
-answers: authentication, shutdown, connection limits, and the translations
-of aiosmtpd's built-in reply lines into typed replies with enhanced codes.
+answers: authentication, shutdown, connection and RCPT limits, and the
+translations of aiosmtpd's built-in reply lines into typed replies with
+enhanced codes.
 
-Ref: RFC 4954 6 (AUTH replies); RFC 5321 4.2, 3.8 (421 on shutdown); RFC 3463.
+Ref: RFC 4954 6 (AUTH replies); RFC 5321 4.2, 3.8 (421 on shutdown), 4.5.3.1.10;
+RFC 3463.
 """
 
 from __future__ import annotations
@@ -16,12 +18,27 @@ AUTH_OK = Reply(235, "2.7.0", "Authentication successful")
 AUTH_FAILED = Reply(535, "5.7.8", "Authentication credentials invalid")
 AUTH_MALFORMED = Reply(501, "5.5.2", "Cannot decode authentication data")
 AUTH_NOT_TLS = Reply(538, "5.7.11", "Encryption required for requested authentication mechanism")
+AUTH_TEMPORARY = Reply(454, "4.7.0", "Temporary authentication failure, try again later")
 OK = Reply(250, "2.0.0", "OK")
 SENDER_OK = Reply(250, "2.1.0", "Sender OK")
 RECIPIENT_OK = Reply(250, "2.1.5", "Recipient OK")
 SHUTTING_DOWN = Reply(421, "4.3.2", "Service shutting down, try again later")
 TOO_MANY_CONNECTIONS = Reply(421, "4.7.0", "Too many connections, try again later")
+# Connection admission and deadlines (`imap_store.store.admission`, `deadlines`): RFC 5321 3.8
+TOO_MANY_FROM_ADDRESS = Reply(421, "4.7.0",
+                              "Too many connections from your address, try again later")
+TOO_MANY_FOR_MAILBOX = Reply(421, "4.7.0",
+                             "Too many connections for this mailbox, try again later")
+LOGIN_TOO_SLOW = Reply(421, "4.7.0", "Authentication took too long, closing connection")
+COMMAND_LINE_TOO_SLOW = Reply(421, "4.7.0", "Command line took too long, closing connection")
 LINE_TOO_LONG = Reply(500, "5.5.2", "Line too long")
+# RFC 5321 4.1.2 (no control characters in a command's arguments) and the MIME nesting bound
+# (`limits.max_mime_depth`; RFC 3463 3.7: 5.6.0, a media error).
+CONTROL_CHARACTER = Reply(501, "5.5.2", "Syntax error: control character in command")
+MIME_TOO_DEEP = Reply(554, "5.6.0", "Message structure nested too deeply")
+# RCPT limits (`rcpt_limits`): RFC 5321 4.5.3.1.10 (452 too many recipients), 3.8 (421, close)
+TOO_MANY_RCPT_COMMANDS = Reply(452, "4.5.3", "Too many recipients")
+TOO_MANY_REFUSED_RCPTS = Reply(421, "4.7.0", "Too many refused recipients, closing connection")
 
 # aiosmtpd writes some replies itself; the gateway replaces them (docs/architecture.md "Replies").
 AIOSMTPD_REPLACEMENTS: dict[bytes, Reply] = {

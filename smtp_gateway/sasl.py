@@ -4,9 +4,13 @@ aiosmtpd calls `auth_<MECH>(server, args)` on the handler; the password check
 is the injected `Authenticate` callable (argon2id verified in a worker thread,
 audit and brute-force rules inside it), so hashing never blocks the loop.
 aiosmtpd itself refuses AUTH before TLS (`538 5.7.11`) and does not advertise
-it there; the mechanisms also check TLS themselves (defence in depth).
+it there; the mechanisms also check TLS themselves (defence in depth). A login
+that could not be checked in time (`LoginUnavailable`) gets `454 4.7.0`; a
+login on a BAL that already holds `limits.smtp_max_connections_per_bal`
+connections gets `421 4.7.0` and the connection is closed.
 
-Ref: RFC 4954 (SMTP AUTH); RFC 4616 (PLAIN); R8, R10.
+Ref: RFC 4954 (SMTP AUTH; 6: 454 4.7.0 temporary authentication failure);
+RFC 4616 (PLAIN); R8, R10.
 """
 
 from __future__ import annotations
@@ -16,10 +20,16 @@ import binascii
 
 from aiosmtpd.smtp import AuthResult
 
-from imap_store.store.interfaces import Authenticate
+from imap_store.store.interfaces import Authenticate, LoginUnavailable
 
 from .protocol import MssSMTP
-from .replies import AUTH_FAILED, AUTH_MALFORMED, AUTH_NOT_TLS
+from .replies import (
+    AUTH_FAILED,
+    AUTH_MALFORMED,
+    AUTH_NOT_TLS,
+    AUTH_TEMPORARY,
+    TOO_MANY_FOR_MAILBOX,
+)
 
 
 def split_plain(blob: bytes) -> tuple[str, str, str] | None:
@@ -58,9 +68,15 @@ class SaslMechanisms:
         client = server.client_session()
         if not client.tls:
             return AuthResult(success=False, handled=False, message=AUTH_NOT_TLS.line())
-        principal = await self.authenticate(login, secret, client.peer_ip, authzid=authzid)
+        try:
+            principal = await self.authenticate(login, secret, client.peer_ip, authzid=authzid)
+        except LoginUnavailable:  # RFC 4954 6: 454 4.7.0, the client may try again later
+            return AuthResult(success=False, handled=False, message=AUTH_TEMPORARY.line())
         if principal is None:
             return AuthResult(success=False, handled=False, message=AUTH_FAILED.line())
+        if not server.admit_login(principal):  # the BAL holds its maximum of connections
+            server.close_with(TOO_MANY_FOR_MAILBOX)
+            return AuthResult(success=False, handled=True)
         return AuthResult(success=True, auth_data=principal)
 
     async def auth_PLAIN(self, server: MssSMTP, args: list[str]) -> AuthResult:

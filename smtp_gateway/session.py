@@ -12,9 +12,15 @@ Invariants:
 - a `Transaction` exists from an accepted MAIL until the end of DATA, RSET,
   HELO/EHLO or STARTTLS (whenever aiosmtpd starts a new envelope); its
   `session` is the session as it was at MAIL (AUTH, EHLO and STARTTLS cannot
-  change within a transaction: RFC 4954 4, RFC 5321 4.1.4, RFC 3207 4.2).
+  change within a transaction: RFC 4954 4, RFC 5321 4.1.4, RFC 3207 4.2);
+- a `Transaction` never holds a recipient twice: addresses are compared as
+  `policy.address.normalise_address` compares them (the store looks BALs up
+  by that same lower-cased form), local recipients also by BAL id; a repeat
+  is counted in `repeated` and adds nothing (RFC 5321 3.3: one copy per
+  mailbox; R18: no new recipient for the cap);
+- `rcpt_commands` counts every RCPT of the transaction (`rcpt_limits`).
 
-Ref: RFC 5321 3.3 (mail transactions), 4.1.4 (order of commands); R24.
+Ref: RFC 5321 3.3 (mail transactions), 4.1.4 (order of commands); R18, R24.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from imap_store.store.interfaces import AuditEvent, Principal
+from policy.address import normalise_address
 from policy.context import MailContext
 
 from .intake import LocalRecipient
@@ -63,8 +70,32 @@ class Transaction:
     mail: MailContext
     local: list[LocalRecipient] = field(default_factory=list)
     remote: list[str] = field(default_factory=list)
+    rcpt_commands: int = 0
+    repeated: int = 0
+    _seen: set[str] = field(default_factory=set)
 
     @property
     def recipients(self) -> tuple[str, ...]:
         """Every accepted recipient: local BALs first, then remote addresses."""
         return tuple(r.address for r in self.local) + tuple(self.remote)
+
+    def holds(self, address: str) -> bool:
+        """True when `address` (in any case) is already a recipient of this transaction."""
+        return normalise_address(address) in self._seen
+
+    def add_local(self, address: str, recipient: LocalRecipient) -> None:
+        """Add the BAL that `address` names, unless the transaction already holds it."""
+        self._seen.add(normalise_address(address))
+        if any(r.bal_id == recipient.bal_id for r in self.local):
+            self.repeated += 1
+            return
+        self._seen.add(normalise_address(recipient.address))
+        self.local.append(recipient)
+
+    def add_remote(self, address: str) -> None:
+        """Add a remote recipient, unless the transaction already holds it."""
+        if self.holds(address):
+            self.repeated += 1
+            return
+        self._seen.add(normalise_address(address))
+        self.remote.append(address)

@@ -27,6 +27,7 @@ from server import config as config_mod
 from server.app import Running, start, stop
 from server.initdir import InitOptions, init_directory
 from server.trust import import_trust_list
+from tests.error_guard import watch_running_loop
 
 DOMAIN = "op-a.mssante.fr"
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -93,6 +94,7 @@ class Operator:
         return ctx
 
     async def start(self) -> None:
+        watch_running_loop()
         self.running = await start(self.cfg)
 
     async def stop(self) -> None:

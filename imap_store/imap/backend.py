@@ -10,7 +10,8 @@ Invariants: folder names are names inside one BAL, never paths; `\\Recent` is
 never stored (`claim_recent` moves the per-folder floor); `fetch_message`
 returns decrypted RFC 5322 bytes with CRLF, `fetch_meta` only the stored
 header, ENVELOPE and BODYSTRUCTURE; folder operations raise the store's
-`FolderError` with a neutral reason; value types (`NewMessage`,
+`FolderError` with a neutral reason; a message whose stored blob or data key
+fails to authenticate raises the store's `DecryptionError`; value types (`NewMessage`,
 `AppendResult`, `CopyResult`, `FolderStatus`, `MessageMeta`) are the store's.
 Authentication is the callable's job: it audits success and failure and applies
 the brute-force rules (docs/architecture.md "Defaults"); the engine only asks.
@@ -24,13 +25,15 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Literal, Protocol
 
+from imap_store.store.crypto import DecryptionError
 from imap_store.store.folder_ops import FolderError, FolderStatus
 from imap_store.store.interfaces import AuditSink, Authenticate
 from imap_store.store.message_ops import AppendResult, CopyResult, MessagesGone, NewMessage
 from message.meta import MessageMeta
 
-__all__ = ["AppendResult", "Authenticate", "CopyResult", "FolderError", "FolderStatus",
-           "ImapBackend", "MailboxStore", "MessageMeta", "MessagesGone", "NewMessage"]
+__all__ = ["AppendResult", "Authenticate", "CopyResult", "DecryptionError", "FolderError",
+           "FolderStatus", "ImapBackend", "MailboxStore", "MessageMeta", "MessagesGone",
+           "NewMessage"]
 
 FlagMode = Literal["add", "remove", "replace"]
 
@@ -78,6 +81,10 @@ class ChangeNotifier(Protocol):
 
     async def wait(self, bal_id: int, since: int, timeout: float) -> int: ...
 
+    def watch(self, bal_id: int, folder_id: int, marker: tuple[int, int]) -> None: ...
+
+    def unwatch(self, folder_id: int) -> None: ...
+
 
 class MailboxStore(Protocol):
     """The store operations the engine uses."""
@@ -92,6 +99,12 @@ class MailboxStore(Protocol):
     async def snapshot(
         self, bal_id: int, folder_id: int
     ) -> tuple[FolderInfo, Sequence[MessageInfo]]: ...
+
+    async def changes_since(
+        self, bal_id: int, folder_id: int, modseq: int
+    ) -> tuple[FolderInfo, Sequence[MessageInfo], int]: ...
+
+    async def uids(self, bal_id: int, folder_id: int) -> Sequence[int]: ...
 
     async def fetch_message(self, bal_id: int, folder_id: int, uid: int) -> bytes | None: ...
 

@@ -10,8 +10,16 @@ Invariants:
 - STARTTLS: the OK is flushed, then every byte already received (framer and
   stream buffers) is discarded before the handshake, so plaintext pipelined
   after STARTTLS is never executed (RFC 3501 11.1; CVE-2011-0411 class);
-- reads are bounded by the autologout timer: `preauth_timeout` before login,
-  `idle_timeout` after (RFC 3501 5.4), then `* BYE` and close;
+  a failed handshake ends the connection and is one rate-limited WARNING
+  line (`imap_store.store.tls_failures`), never an error;
+- reads are bounded by the autologout timers (RFC 3501 5.4), then `* BYE`
+  and close: before login by the login deadline, `preauth_timeout` after
+  accept whatever the client sends (STARTTLS handshake included); after
+  login by `idle_timeout` between reads; and while part of a command line is
+  buffered, by `command_line_timeout` from the moment it started;
+- the connection holds its admission ticket (`imap_store.store.admission`)
+  and moves it to the logged-in counts of its BAL at login, which a BAL at
+  its connection cap refuses (`admit_login`);
 - writes go out whole (one buffer per `write`), so cancelling a connection
   never splits a response; the buffer is flushed when it reaches
   `write_buffer` bytes and at the end of every command;
@@ -47,7 +55,9 @@ from imap_store.imap.render.response import (
     bye,
     code,
 )
-from imap_store.store.interfaces import peer_address
+from imap_store.store.admission import Ticket
+from imap_store.store.interfaces import Principal, peer_address
+from imap_store.store.tls_failures import HandshakeLog
 
 from .backend import ImapBackend
 from .errors import CommandBad, ConnectionLost, ParseError, SessionTimeout
@@ -57,6 +67,9 @@ from .session import ImapSession, SessionState
 log = logging.getLogger(__name__)
 READ_CHUNK = 65_536
 CLOSE_TIMEOUT = 2.0
+IDLE_TOO_LONG = "Autologout; idle for too long"
+LOGIN_TOO_SLOW = "Autologout; login took too long"
+LINE_TOO_SLOW = "Command line took too long"
 
 
 def _drop_stream_buffer(reader: asyncio.StreamReader) -> int:
@@ -75,9 +88,14 @@ class ImapConnection:
     def __init__(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *,
         backend: ImapBackend, limits: ImapLimits, ssl_context: ssl.SSLContext,
-        hostname: str, tls_active: bool,
+        hostname: str, tls_active: bool, ticket: Ticket,
+        tls_failures: HandshakeLog | None = None,
     ) -> None:
         self._reader, self._writer = reader, writer
+        self._tls_failures = tls_failures if tls_failures is not None else HandshakeLog("imap")
+        self._ticket = ticket
+        self._line_started: float | None = None
+        self._ends_seen = 0
         self._limits, self._ssl_context = limits, ssl_context
         self._framer = CommandReader(limits)
         self._out = bytearray()
@@ -137,25 +155,56 @@ class ImapConnection:
         dropped = self._framer.discard_buffered() + _drop_stream_buffer(self._reader)
         if dropped:
             log.warning("discarded %d plaintext bytes pipelined after STARTTLS", dropped)
+        limit = self._limits.tls_handshake_timeout
+        if self.session.state is SessionState.NOT_AUTHENTICATED:
+            limit = min(limit, self._ticket.login_deadline - asyncio.get_running_loop().time())
         try:
-            async with asyncio.timeout(self._limits.tls_handshake_timeout):
+            async with asyncio.timeout(limit):
                 await self._writer.start_tls(self._ssl_context)
         except (TimeoutError, ssl.SSLError, ConnectionError, OSError) as exc:
+            # One rate-limited WARNING line (peer, OpenSSL's reason); the connection ends.
+            self._tls_failures.failed(self._writer.get_extra_info("peername"), exc)
             raise ConnectionLost from exc
         self._tls = True
 
-    def _timeout(self) -> float:
+    def admit_login(self, principal: Principal) -> bool:
+        """Count the connection as logged in on the principal's BAL; at its cap, queue
+        `* BYE`, end the session after the tagged reply and return False."""
+        if self._ticket.log_in(principal.bal_id) is None:
+            return True
+        # RFC 3501 7.1.5: BYE before the server closes the connection.
+        self._out += bye("Too many connections for this mailbox").render()
+        self.session.state = SessionState.LOGOUT
+        return False
+
+    def _read_limit(self, now: float) -> tuple[float, str]:
+        """How long the next read may wait, and the BYE text when it times out."""
         if self.session.state is SessionState.NOT_AUTHENTICATED:
-            return self._limits.preauth_timeout
-        return self._limits.idle_timeout  # RFC 3501 5.4: at least 30 minutes once logged in
+            # The login deadline runs from accept and no traffic extends it.
+            limit, text = self._ticket.login_deadline - now, LOGIN_TOO_SLOW
+        else:  # RFC 3501 5.4: at least 30 minutes once logged in
+            limit, text = self._limits.idle_timeout, IDLE_TOO_LONG
+        if not self._framer.mid_line or self._framer.ends != self._ends_seen:
+            self._line_started = None  # no line pending, or a new one since the last read
+        self._ends_seen = self._framer.ends
+        if self._line_started is None and self._framer.mid_line:
+            self._line_started = now
+        if self._line_started is not None:
+            line_left = self._line_started + self._limits.command_line_timeout - now
+            if line_left < limit:
+                limit, text = line_left, LINE_TOO_SLOW
+        return limit, text
 
     async def _fill(self) -> None:
+        limit, text = self._read_limit(asyncio.get_running_loop().time())
         self._waiting_input = True
         try:
-            async with asyncio.timeout(self._timeout()):
+            if limit <= 0:
+                raise TimeoutError
+            async with asyncio.timeout(limit):
                 data = await self._reader.read(READ_CHUNK)
         except TimeoutError as exc:
-            raise SessionTimeout from exc
+            raise SessionTimeout(text) from exc
         except (ConnectionError, ssl.SSLError) as exc:
             raise ConnectionLost from exc
         finally:
@@ -180,8 +229,8 @@ class ImapConnection:
         self._task = asyncio.current_task()
         try:
             await self._serve()
-        except SessionTimeout:  # RFC 3501 5.4: autologout says BYE first
-            await self._bye("Autologout; idle for too long")
+        except SessionTimeout as exc:  # RFC 3501 5.4: autologout says BYE first
+            await self._bye(str(exc))
         except ConnectionLost:
             pass
         except asyncio.CancelledError:
@@ -254,6 +303,7 @@ class ImapConnection:
                 await self.flush()
 
     async def _close(self) -> None:
+        self.session.release_view()
         self._writer.close()
         try:
             async with asyncio.timeout(CLOSE_TIMEOUT):

@@ -1,15 +1,22 @@
 """IMAP listeners: one asyncio server per configured address.
 
-Owns: `start_imap_listener(...) -> ImapListener`, the accept path (connection
-limit, one `ImapConnection` task per client) and shutdown (`close()` stops
-accepting; `shutdown(grace)` sends `* BYE Server shutting down` to every
-session, waits up to `grace` seconds, then drops whatever is left; a task
-cancelled there ends quietly rather than as a cancelled callback task).
+Owns: `start_imap_listener(...) -> ImapListener`, the accept path (admission,
+one `ImapConnection` task per client) and shutdown (`close()` stops
+accepting; `shutdown(grace)` abandons TLS handshakes in progress, sends
+`* BYE Server shutting down` to every session, waits up to `grace` seconds,
+then drops whatever is left; a task cancelled there ends quietly rather than
+as a cancelled callback task).
 
-Invariants: with `implicit_tls` (993) the handshake completes before the
-greeting; otherwise (143) the greeting advertises STARTTLS and LOGINDISABLED;
-beyond `max_connections` a client gets `* BYE Too many connections` and is
-closed; a failing connection never affects another.
+Invariants: every connection is admitted at accept by the listener kind's
+`Admission` (shared by the IMAP listeners of one process,
+`imap_store.store.admission`): beyond a cap a client of the clear-text
+listener gets `* BYE Too many connections` (or `... from your address`) and
+is closed, a client of the implicit-TLS listener is closed at once; with
+`implicit_tls` (993) the handshake completes within `tls_handshake_timeout`
+and the login time before the greeting; otherwise (143) the greeting
+advertises STARTTLS and LOGINDISABLED; a failed handshake (implicit or
+after STARTTLS) is one rate-limited WARNING line (`tls_failures`); a failing
+connection never affects another.
 
 Ref: RFC 3501 7.1.5 (BYE), RFC 8314 (implicit TLS), R5-style
 listener table (docs/architecture.md "Listeners").
@@ -18,18 +25,22 @@ listener table (docs/architecture.md "Listeners").
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import socket
 import ssl
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
 
 from imap_store.imap.render.response import bye
+from imap_store.store.admission import Admission, Doorway, Refusal, Ticket
+from imap_store.store.tls_failures import HandshakeLog
 
 from .backend import ImapBackend
 from .connection import ImapConnection
 from .limits import ImapLimits
 
-__all__ = ["ImapLimits", "ImapListener", "start_imap_listener"]
+__all__ = ["ImapLimits", "ImapListener", "imap_admission", "start_imap_listener"]
 log = logging.getLogger(__name__)
 
 
@@ -38,11 +49,17 @@ class ImapListener:
 
     def __init__(
         self, *, implicit_tls: bool, ssl_context: ssl.SSLContext, backend: ImapBackend,
-        limits: ImapLimits, hostname: str,
+        limits: ImapLimits, hostname: str, admission: Admission,
     ) -> None:
         self._implicit_tls = implicit_tls
         self._ssl_context, self._backend = ssl_context, backend
         self._limits, self._hostname = limits, hostname
+        # Failed handshakes, implicit (the doorway) or after STARTTLS (the connection).
+        self._tls_failures = HandshakeLog("imaps" if implicit_tls else "imap")
+        self._doorway = Doorway(admission, self._stream, _refuse,
+                                ssl_context=ssl_context if implicit_tls else None,
+                                handshake_timeout=limits.tls_handshake_timeout,
+                                failures=self._tls_failures)
         self._server: asyncio.Server | None = None
         self._connections: dict[ImapConnection, asyncio.Task[None]] = {}
         self._stopping = False
@@ -58,20 +75,20 @@ class ImapListener:
         return len(self._connections)
 
     async def _bind(self, host: str, port: int) -> None:
-        tls = self._implicit_tls
-        self._server = await asyncio.start_server(
-            self._accept, host, port,
-            ssl=self._ssl_context if tls else None,
-            ssl_handshake_timeout=self._limits.tls_handshake_timeout if tls else None,
-        )
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(self._doorway.protocol, host, port)
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if len(self._connections) >= self._limits.max_connections:
-            await _refuse(writer)
-            return
+    def _stream(self, ticket: Ticket) -> asyncio.Protocol:
+        """The stream protocol of an admitted connection (TLS done when implicit)."""
+        return _TicketStream(asyncio.StreamReader(), functools.partial(self._accept, ticket),
+                             ticket)
+
+    async def _accept(self, ticket: Ticket, reader: asyncio.StreamReader,
+                      writer: asyncio.StreamWriter) -> None:
         connection = ImapConnection(
             reader, writer, backend=self._backend, limits=self._limits,
             ssl_context=self._ssl_context, hostname=self._hostname, tls_active=self._implicit_tls,
+            ticket=ticket, tls_failures=self._tls_failures,
         )
         task = asyncio.current_task()
         assert task is not None
@@ -93,6 +110,7 @@ class ImapListener:
         """BYE to every session, wait up to `grace` s, then drop the rest."""
         self.close()
         self._stopping = True
+        await self._doorway.close()
         for connection in list(self._connections):
             connection.request_shutdown()
         tasks = list(self._connections.values())
@@ -108,23 +126,45 @@ class ImapListener:
                 await self._server.wait_closed()
 
 
-async def _refuse(writer: asyncio.StreamWriter) -> None:
-    writer.write(bye("Too many connections").render())
-    with suppress(Exception):
-        await writer.drain()
-    writer.close()
-    with suppress(Exception):
-        await writer.wait_closed()
+class _TicketStream(asyncio.StreamReaderProtocol):
+    """asyncio's stream protocol that releases the connection's ticket when it is lost."""
+
+    def __init__(self, reader: asyncio.StreamReader,
+                 connected: Callable[[asyncio.StreamReader, asyncio.StreamWriter],
+                                     Awaitable[None]],
+                 ticket: Ticket) -> None:
+        super().__init__(reader, connected)
+        self._ticket = ticket
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._ticket.release()
+        super().connection_lost(exc)
+
+
+REFUSALS = {Refusal.ADDRESS: "Too many connections from your address"}
+
+
+def _refuse(transport: asyncio.WriteTransport | None, refusal: Refusal) -> None:
+    """RFC 3501 7.1.5: BYE, then the admission gate closes the connection."""
+    if transport is not None:
+        transport.write(bye(REFUSALS.get(refusal, "Too many connections")).render())
+
+
+def imap_admission(limits: ImapLimits) -> Admission:
+    """The counts the IMAP listeners of one process share."""
+    return Admission(limits.admission_limits())
 
 
 async def start_imap_listener(
     *, host: str, port: int, implicit_tls: bool, ssl_context: ssl.SSLContext,
-    backend: ImapBackend, limits: ImapLimits, hostname: str,
+    backend: ImapBackend, limits: ImapLimits, hostname: str, admission: Admission | None = None,
 ) -> ImapListener:
-    """Bind and start serving; `port=0` picks a free port (see `sockets`)."""
+    """Bind and start serving; `port=0` picks a free port (see `sockets`). Listeners
+    given the same `admission` share its counts; without one, the listener counts alone."""
     listener = ImapListener(
         implicit_tls=implicit_tls, ssl_context=ssl_context, backend=backend,
         limits=limits, hostname=hostname,
+        admission=admission if admission is not None else imap_admission(limits),
     )
     await listener._bind(host, port)
     log.info("IMAP listener on %s:%s (implicit TLS: %s)", host, port, implicit_tls)

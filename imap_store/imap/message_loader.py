@@ -6,7 +6,9 @@ order a command visits them: nothing for index-only items, the stored meta
 whole decrypted message, one at a time.
 
 Invariants: at most one batch of metas or one whole message is held at a
-time; a message expunged meanwhile loads as None; the whole message is
+time; a message expunged meanwhile loads as None; a message whose blob or
+data key fails to authenticate raises `DecryptionError` for that message
+alone (a batch that fails is read again message by message); the whole message is
 decrypted only when an item needs it (docs/architecture.md "IMAP engine": listing a
 mailbox never decrypts whole messages).
 
@@ -20,7 +22,7 @@ from typing import Literal
 
 from imap_store.imap.render.fetch_items import LoadedMessage
 
-from .backend import MailboxStore, MessageMeta
+from .backend import DecryptionError, MailboxStore, MessageMeta
 from .view import MailboxView
 
 Need = Literal["none", "meta", "message"]
@@ -49,6 +51,10 @@ class MessageLoader:
         if uid not in self._metas:
             start = self._index.get(uid, 0)
             batch = self._order[start : start + CHUNK] if uid in self._index else [uid]
-            self._metas = await self._store.fetch_meta(view.bal_id, view.folder.id, batch)
+            try:
+                self._metas = await self._store.fetch_meta(view.bal_id, view.folder.id, batch)
+            except DecryptionError:
+                # One unreadable message must not hide the others of its batch.
+                self._metas = await self._store.fetch_meta(view.bal_id, view.folder.id, [uid])
         meta = self._metas.get(uid)
         return None if meta is None else LoadedMessage(meta=meta)

@@ -58,6 +58,12 @@ class Channel(Protocol):
 
     async def start_tls(self) -> None: ...
 
+    def admit_login(self, principal: Principal) -> bool:
+        """Count the connection as logged in on the principal's BAL; False when that BAL
+        already holds its maximum of connections (`* BYE` is queued and the session
+        ends after the tagged reply)."""
+        ...
+
 
 @dataclass(frozen=True)
 class Completion:
@@ -108,14 +114,23 @@ class ImapSession:
         self.state = SessionState.AUTHENTICATED
 
     def select(self, view: MailboxView) -> None:
-        """Enter the selected state on `view`."""
+        """Enter the selected state on `view`; its folder is watched for changes."""
+        self.release_view()
+        folder = view.folder
+        self.store.notifier.watch(view.bal_id, folder.id, (folder.uidnext, folder.highestmodseq))
         self.view = view
         self.state = SessionState.SELECTED
+
+    def release_view(self) -> None:
+        """Drop the selected view, if any, and stop watching its folder."""
+        if self.view is not None:
+            self.store.notifier.unwatch(self.view.folder.id)
+            self.view = None
 
     def deselect(self) -> None:
         """Back to the authenticated state (CLOSE, UNSELECT, failed SELECT)."""
         # RFC 3501 3 (state diagram): CLOSE and a failed SELECT lead back to authenticated.
-        self.view = None
+        self.release_view()
         if self.state is SessionState.SELECTED:
             self.state = SessionState.AUTHENTICATED
 
@@ -123,7 +138,7 @@ class ImapSession:
         """The selected mailbox was deleted elsewhere: `* BYE`, then logout."""
         # RFC 3501 7.1.5: BYE when the server must close the connection.
         await self.send(bye("Selected mailbox was deleted, have to disconnect"))
-        self.view = None
+        self.release_view()
         self.state = SessionState.LOGOUT
 
     async def send(self, *responses: Response) -> None:

@@ -137,17 +137,22 @@ class MailboxView:
     def reconcile(
         self, folder: FolderInfo, rows: Sequence[MessageInfo], *, allow_expunge: bool
     ) -> list[Response]:
-        """Adopt a snapshot; return the untagged responses that describe it."""
+        """Adopt a whole snapshot; return the untagged responses that describe it."""
+        fresh = {row.uid for row in rows}
+        gone = [uid for uid in self.uids if uid not in fresh]
+        return self._adopt(folder, rows, gone, allow_expunge)
+
+    def _adopt(self, folder: FolderInfo, changed: Sequence[MessageInfo], gone: Sequence[int],
+               allow_expunge: bool) -> list[Response]:
+        """Adopt changed rows and removed UIDs (`gone`, in UID order)."""
         self.folder = folder
-        fresh = {row.uid: row for row in rows}
-        out = self._expunges(fresh, allow_expunge)
-        out += self._keyword_changes(rows)
-        out += self._flag_changes(fresh)
-        out += self._arrivals(rows)
+        out = self._expunges(gone, allow_expunge)
+        out += self._keyword_changes(changed)
+        out += self._flag_changes(changed)
+        out += self._arrivals(changed)
         return out
 
-    def _expunges(self, fresh: dict[int, MessageInfo], allowed: bool) -> list[Response]:
-        gone = [uid for uid in self.uids if uid not in fresh]
+    def _expunges(self, gone: Sequence[int], allowed: bool) -> list[Response]:
         # RFC 3501 7.4.1: no EXPUNGE during FETCH, STORE or SEARCH; keep a ghost.
         if not allowed:
             self.ghosts.update(gone)
@@ -181,17 +186,16 @@ class MailboxView:
             UntaggedStatus("OK", "Flags permitted", code("PERMANENTFLAGS", atoms(permanent))),
         )
 
-    def _flag_changes(self, fresh: dict[int, MessageInfo]) -> list[Response]:
+    def _flag_changes(self, changed: Sequence[MessageInfo]) -> list[Response]:
         out: list[Response] = []
-        for msn, uid in enumerate(self.uids, 1):
-            row = fresh.get(uid)
-            if row is None:
+        for row in changed:
+            known = self.rows.get(row.uid)
+            if known is None:
                 continue
-            changed = row.flags != self.rows[uid].flags
-            self.rows[uid] = row
-            if changed:
-                items = (("UID", uid), ("FLAGS", flags_value(self.flags_of(uid))))
-                out.append(FetchData(msn, items))
+            self.rows[row.uid] = row
+            if row.flags != known.flags:
+                items = (("UID", row.uid), ("FLAGS", flags_value(self.flags_of(row.uid))))
+                out.append(FetchData(self._msn(row.uid), items))
         return out
 
     def _arrivals(self, rows: Sequence[MessageInfo]) -> list[Response]:
@@ -205,17 +209,27 @@ class MailboxView:
         # RFC 3501 7.3.1: EXISTS announces the new size (7.4.1: it never shrinks).
         return [exists(self.exists)] if added else []
 
-    async def refresh(
-        self, store: MailboxStore, *, allow_expunge: bool, force: bool = False
-    ) -> list[Response]:
-        """Re-read the store when it changed (or when forced)."""
+    async def refresh(self, store: MailboxStore, *, allow_expunge: bool) -> list[Response]:
+        """Catch up with the store when the BAL's version moved.
+
+        Reads only the entries changed since the view's HIGHESTMODSEQ and the
+        folder's count; when the count shows expunges the view does not know
+        of yet, the folder's UIDs too (RFC 7162 3.1.2)."""
         version = store.notifier.version(self.bal_id)
-        if version == self.version and not force and not (allow_expunge and self.ghosts):
-            return []
-        folder, rows = await store.snapshot(self.bal_id, self.folder.id)
+        if version == self.version:
+            ghosts = sorted(self.ghosts) if allow_expunge else []
+            return self._expunges(ghosts, True) if ghosts else []
+        folder, changed, count = await store.changes_since(
+            self.bal_id, self.folder.id, self.folder.highestmodseq)
         self.version = version
         last = self.uids[-1] if self.uids else 0
-        out = self.reconcile(folder, rows, allow_expunge=allow_expunge)
+        arrived = sum(1 for row in changed if row.uid > last)
+        if count == len(self.uids) - len(self.ghosts) + arrived:
+            gone = sorted(self.ghosts)
+        else:  # expunged elsewhere: which UIDs are left tells which went
+            present = set(await store.uids(self.bal_id, self.folder.id))
+            gone = [uid for uid in self.uids if uid not in present]
+        out = self._adopt(folder, changed, gone, allow_expunge)
         if self.uids and self.uids[-1] > last:
             out.append(await self._claim_recent(store, last))
         return out

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from .db import Database
 from .keys import DataKeys
 from .models import Bal, BalKey, Folder, MailboxEntry, MessageContent, Person
-from .passwords import hash_password
+from .passwords import DEFAULT_HASHING, PasswordHashing
 from .publication import DirectoryIndex, republish_state, set_published
 
 EDITABLE = ("description", "service", "responsible", "liste_rouge")
@@ -91,17 +91,19 @@ async def bal_row(s: AsyncSession, address: str) -> Bal:
 class Accounts:
     """BAL lifecycle operations on the store."""
 
-    def __init__(self, db: Database, keys: DataKeys, index: DirectoryIndex) -> None:
+    def __init__(self, db: Database, keys: DataKeys, index: DirectoryIndex,
+                 hashing: PasswordHashing = DEFAULT_HASHING) -> None:
         self.db = db
         self.keys = keys
         self.index = index
+        self.hashing = hashing
 
     async def create_bal(self, address: str, bal_type: str, *, rpps: str | None = None,
                          structure_id: str | None = None, password: str | None = None,
                          liste_rouge: bool = False) -> BalInfo:
         address = address.strip().lower()
         validate_address(address)
-        pw_hash = await hash_password(password) if password else None
+        pw_hash = await self.hashing.hash(password) if password else None
         now = datetime.now(UTC)
         async with self.db.write() as s:
             if (await s.execute(select(Bal.id).where(Bal.address == address))).first():
@@ -147,7 +149,7 @@ class Accounts:
             return [bal_info(r) for r in rows]
 
     async def set_password(self, address: str, password: str) -> None:
-        pw_hash = await hash_password(password)
+        pw_hash = await self.hashing.hash(password)
         async with self.db.write() as s:
             (await bal_row(s, address)).password_hash = pw_hash
 

@@ -49,11 +49,13 @@ from .message_ops import (
     SealedMessage,
     ToSeal,
     content_row,
+    folder_marker,
     insert_sealed,
     locked_inboxes,
     seal_off_loop,
 )
 from .models import Bal, OutboundMessage, SentRecipient
+from .models import Folder as FolderRow
 from .notify import ChangeNotifier
 
 
@@ -118,13 +120,13 @@ class DeliveryStore:
         sealed = await seal_off_loop(self._to_seal(plan, await self._keys(plan)))
         local, remote = sealed[:len(plan.local)], sealed[len(plan.local):]
         async with self.db.write() as s:
-            result = DeliveryResult(await self._store_local(s, plan, local, now),
-                                    await self._queue_remote(s, plan, remote, now))
+            uids, inboxes = await self._store_local(s, plan, local, now)
+            result = DeliveryResult(uids, await self._queue_remote(s, plan, remote, now))
             await self._count_recipients(s, plan, now)
             if plan.audit is not None:
                 add_audit(s, plan.audit(result))
-        for bal_id in {c.bal_id for c in plan.local}:
-            self.notifier.bump(bal_id)
+        for bal_id, inbox in inboxes.items():
+            self.notifier.committed(bal_id, [folder_marker(inbox)])
         return result
 
     async def recipients_today(self, bal_id: int, now: datetime | None = None) -> int:
@@ -166,10 +168,12 @@ class DeliveryStore:
         return local + [ToSeal(owner, c.message, with_meta=False) for c in plan.remote]
 
     @staticmethod
-    async def _store_local(s: AsyncSession, plan: DeliveryPlan, sealed: Sequence[SealedMessage],
-                           now: datetime) -> tuple[tuple[int, int], ...]:
+    async def _store_local(
+        s: AsyncSession, plan: DeliveryPlan, sealed: Sequence[SealedMessage], now: datetime,
+    ) -> tuple[tuple[tuple[int, int], ...], dict[int, FolderRow]]:
+        """Insert the local copies; their (BAL id, UID) pairs and the INBOX rows written."""
         if not plan.local:
-            return ()
+            return (), {}
         inboxes = await locked_inboxes(s, [c.bal_id for c in plan.local])
         uids = []
         for copy, one in zip(plan.local, sealed, strict=True):
@@ -177,7 +181,7 @@ class DeliveryStore:
                                         [(one, NewMessage(copy.message, internaldate=now))],
                                         now, plan.mss_nil)
             uids.append((copy.bal_id, added.uids[0]))
-        return tuple(uids)
+        return tuple(uids), inboxes
 
     @staticmethod
     async def _queue_remote(s: AsyncSession, plan: DeliveryPlan,

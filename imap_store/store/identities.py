@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from .accounts import RPPS_RE, AccountError, bal_row
 from .db import Database
 from .models import AppPassword, Bal, BalGrant, Person
-from .passwords import app_secret_hash, hash_password, new_app_secret
+from .passwords import DEFAULT_HASHING, PasswordHashing, app_secret_hash, new_app_secret
 
 GRANTABLE = ("ORG", "APP", "CAB")
 
@@ -67,9 +67,11 @@ async def person_bals(s: AsyncSession, person_id: int) -> tuple[str, ...]:
 class Identities:
     """Persons, grants and app passwords."""
 
-    def __init__(self, db: Database, app_key: bytes) -> None:
+    def __init__(self, db: Database, app_key: bytes,
+                 hashing: PasswordHashing = DEFAULT_HASHING) -> None:
         self.db = db
         self.app_key = app_key
+        self.hashing = hashing
 
     async def add_person(self, login: str, password: str | None, *,
                          display_name: str | None = None, rpps: str | None = None) -> PersonInfo:
@@ -78,7 +80,7 @@ class Identities:
             raise AccountError("login", f"invalid login {login!r}")
         if rpps is not None and not RPPS_RE.match(rpps):
             raise AccountError("rpps", "an RPPS has exactly 11 digits")
-        pw_hash = await hash_password(password) if password else None
+        pw_hash = await self.hashing.hash(password) if password else None
         async with self.db.write() as s:
             if (await s.execute(select(Person.id).where(Person.login == login))).first():
                 raise AccountError("login", f"person {login} already exists")

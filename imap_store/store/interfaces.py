@@ -1,7 +1,8 @@
 """Protocols that let the layers talk without importing upward.
 
 Owns: the `AuditSink` protocol (record an event) and the `Authenticate`
-protocol (one login path), plus the value types they carry. They are
+protocol (one login path, and `LoginUnavailable`, its temporary failure), plus
+the value types they carry. They are
 implemented in `server/` and passed down at wiring time.
 
 Invariant: an `AuditEvent` never carries a subject, a body or any header value
@@ -35,12 +36,19 @@ class Principal:
     """Every BAL address this principal may send as (its own BAL included)."""
 
 
+class LoginUnavailable(Exception):
+    """The attempt could not be checked in time: its turn or a verification slot
+    did not come within the configured wait. A temporary failure, never a refusal
+    of the credentials (SMTP `454 4.7.0`, IMAP `NO [UNAVAILABLE]`, HTTP 503)."""
+
+
 class Authenticate(Protocol):
     """(login, secret, peer_ip, authzid) -> the principal, or None when refused.
 
     One login path for SMTP AUTH, IMAP LOGIN/AUTHENTICATE and the HTTP API.
     `authzid` is the SASL authorization identity (RFC 4616 2): the BAL a person
     acts on with their own credentials; empty when the login is the BAL itself.
+    Raises `LoginUnavailable` when the attempt could not be checked in time.
     """
 
     def __call__(self, login: str, secret: str, peer: str,

@@ -2,7 +2,10 @@
 
 Invariants: a data key is stored only wrapped by the KEK (`bal_key.wrapped`);
 unwrapped keys stay in memory at most `ttl` seconds; `forget` drops them at
-once (BAL deletion).
+once (BAL deletion in this process); in a running server `KeyWatch` drops,
+within `interval` seconds, the keys whose row is gone (a BAL deleted by
+another process, `mss bal delete`) and those past their time, whether or not
+anything asks for a key meanwhile.
 
 Ref: docs/architecture.md "Encryption at rest".
 """
@@ -16,7 +19,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .crypto import DataKey, DecryptionError, KeyProvider, key_aad, new_data_key
+from .db import Database
 from .models import BalKey
+from .periodic import every
 
 
 class DataKeys:
@@ -50,6 +55,7 @@ class DataKeys:
         cached = self._cache.get((bal_id, version))
         if cached and cached[1] > time.monotonic():
             return cached[0]
+        self._cache.pop((bal_id, version), None)
         row = await session.get(BalKey, (bal_id, version))
         if row is None:
             raise DecryptionError(f"BAL {bal_id} key v{version} is gone")
@@ -57,6 +63,30 @@ class DataKeys:
 
     def forget(self, bal_id: int) -> None:
         for k in [k for k in self._cache if k[0] == bal_id]:
+            del self._cache[k]
+
+    def holds(self, bal_id: int) -> bool:
+        """Whether an unwrapped key of the BAL is in memory."""
+        return any(k[0] == bal_id for k in self._cache)
+
+    def holds_any(self) -> bool:
+        return bool(self._cache)
+
+    def expire(self) -> None:
+        """Drop the keys past their time."""
+        now = time.monotonic()
+        for k in [k for k, (_, until) in self._cache.items() if until <= now]:
+            del self._cache[k]
+
+    async def drop_deleted(self, session: AsyncSession) -> None:
+        """Drop the cached keys whose row is gone (their BAL was deleted elsewhere)."""
+        held = sorted({k[0] for k in self._cache})
+        present: set[tuple[int, int]] = set()
+        for start in range(0, len(held), 500):
+            rows = await session.execute(select(BalKey.bal_id, BalKey.version)
+                                         .where(BalKey.bal_id.in_(held[start:start + 500])))
+            present.update((r[0], r[1]) for r in rows)
+        for k in [k for k in self._cache if k not in present]:
             del self._cache[k]
 
     def _unwrap(self, row: BalKey) -> DataKey:
@@ -67,3 +97,20 @@ class DataKeys:
 
     def _remember(self, key: DataKey) -> None:
         self._cache[(key.bal_id, key.version)] = (key, time.monotonic() + self.ttl)
+
+
+class KeyWatch:
+    """Keeps a server's key cache true to the database; see the module docstring."""
+
+    def __init__(self, db: Database, keys: DataKeys, interval: float = 1.0) -> None:
+        self.db, self.keys, self.interval = db, keys, interval
+
+    async def poll_once(self) -> None:
+        self.keys.expire()
+        if self.keys.holds_any():
+            async with self.db.read() as s:
+                await self.keys.drop_deleted(s)
+
+    async def run(self) -> None:
+        """Poll until cancelled (`periodic.every`: a poll under way is never cut)."""
+        await every(self.interval, self.poll_once, "data key poll")

@@ -12,6 +12,10 @@ Invariants:
   argon2 work; only the audit reason differs.
 - A person acts on an ORG/APP/CAB BAL only while granted; revoking the grant
   disables the person's app passwords there too.
+- Password work goes through the process's `PasswordVerifier` (a bounded
+  number at once; `LoginUnavailable` when no slot comes in time). A hash made
+  under other argon2 parameters is replaced after a successful login, only if
+  it is still the stored one.
 
 Ref: R9, R10; RFC 4616 (PLAIN authzid/authcid).
 """
@@ -22,14 +26,14 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .db import Database
 from .identities import person_bals
 from .interfaces import Principal
 from .models import AppPassword, Bal, BalGrant, Person
-from .passwords import app_secret_hash, verify_password
+from .passwords import PasswordVerifier, app_secret_hash
 
 
 @dataclass(frozen=True)
@@ -51,11 +55,12 @@ class _Facts:
 class LoginChecker:
     """Resolves one login attempt to a principal (or a refusal reason)."""
 
-    def __init__(self, db: Database, app_key: bytes, *,
+    def __init__(self, db: Database, app_key: bytes, verifier: PasswordVerifier, *,
                  password_types: Collection[str],
                  app_password_types: Collection[str]) -> None:
         self.db = db
         self.app_key = app_key
+        self.verifier = verifier
         self.password_types = frozenset(password_types)
         self.app_password_types = frozenset(app_password_types)
 
@@ -116,15 +121,38 @@ class LoginChecker:
         holder = facts.person if delegated else facts.bal
         stored = facts.person_hash if delegated else (facts.bal.password_hash
                                                       if facts.bal else None)
-        if not await verify_password(stored, secret):
+        verified = await self.verifier.verify(stored, secret)
+        if not verified.ok:
             reason = "unknown-account" if facts.bal is None or holder is None else "bad-secret"
             return LoginOutcome(None, reason, "password")
         refused = self._refusal(facts, self.password_types)
         if refused:
             return LoginOutcome(None, refused, "password")
-        assert facts.bal is not None
+        assert facts.bal is not None and stored is not None
+        if verified.needs_rehash:
+            await self._rehash(facts, delegated, stored, secret)
         pid = facts.person.id if delegated and facts.person else facts.bal.person_id
         return LoginOutcome(await self._principal(facts.bal, pid), "ok", "password")
+
+    async def _rehash(self, facts: _Facts, delegated: bool, old: str, secret: str) -> None:
+        """Store `secret` under the configured argon2 parameters where `old` still is
+        the stored hash (the BAL's, or the person's, or their PER BAL's)."""
+        new = await self.verifier.rehash(secret)
+        if new is None:
+            return
+        async with self.db.write() as s:
+            if not delegated and facts.bal is not None:
+                await s.execute(update(Bal).where(Bal.id == facts.bal.id,
+                                                  Bal.password_hash == old)
+                                .values(password_hash=new))
+            elif facts.person is not None:
+                await s.execute(update(Person).where(Person.id == facts.person.id,
+                                                     Person.password_hash == old)
+                                .values(password_hash=new))
+                await s.execute(update(Bal).where(Bal.person_id == facts.person.id,
+                                                  Bal.bal_type == "PER",
+                                                  Bal.password_hash == old)
+                                .values(password_hash=new))
 
     @staticmethod
     def _refusal(facts: _Facts, allowed_types: frozenset[str]) -> str:

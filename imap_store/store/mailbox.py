@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from message.meta import MessageMeta
@@ -36,7 +36,7 @@ from . import folder_ops, message_ops
 from .db import Database
 from .folder_ops import FolderError, FolderStatus
 from .keys import DataKeys
-from .message_ops import AppendResult, CopyResult, NewMessage
+from .message_ops import AppendResult, CopyResult, NewMessage, folder_marker
 from .meta_reader import MetaReader
 from .models import Folder as FolderRow
 from .models import MailboxEntry, MessageContent, OutboundMessage
@@ -91,6 +91,18 @@ def chunks(items: Sequence[int]) -> Iterator[list[int]]:
         yield list(items[start : start + CHUNK])
 
 
+async def _entry_rows(s: AsyncSession, folder_id: int,
+                      *extra: ColumnElement[bool]) -> list[MessageRow]:
+    """The index rows of a folder's entries (those matching `extra`), in UID order."""
+    rows = (await s.execute(
+        select(MailboxEntry.uid, MailboxEntry.flags, MessageContent.size,
+               MailboxEntry.internaldate, MailboxEntry.modseq)
+        .join(MessageContent, MessageContent.id == MailboxEntry.content_id)
+        .where(MailboxEntry.folder_id == folder_id, *extra)
+        .order_by(MailboxEntry.uid))).all()
+    return [MessageRow(r[0], parse_flags(r[1]), r[2], _aware(r[3]), r[4]) for r in rows]
+
+
 class MailboxStore:
     """Folder and message operations for the IMAP engine."""
 
@@ -114,14 +126,29 @@ class MailboxStore:
     async def snapshot(self, bal_id: int, folder_id: int) -> tuple[Folder, list[MessageRow]]:
         async with self.db.read() as s:
             folder = await self._owned_folder(s, bal_id, folder_id)
-            rows = (await s.execute(
-                select(MailboxEntry.uid, MailboxEntry.flags, MessageContent.size,
-                       MailboxEntry.internaldate, MailboxEntry.modseq)
-                .join(MessageContent, MessageContent.id == MailboxEntry.content_id)
-                .where(MailboxEntry.folder_id == folder.id)
-                .order_by(MailboxEntry.uid))).all()
-            return _folder(folder), [
-                MessageRow(r[0], parse_flags(r[1]), r[2], _aware(r[3]), r[4]) for r in rows]
+            return _folder(folder), await _entry_rows(s, folder.id)
+
+    async def changes_since(self, bal_id: int, folder_id: int,
+                            modseq: int) -> tuple[Folder, list[MessageRow], int]:
+        """The folder, its entries whose MODSEQ is above `modseq`, and its entry count.
+
+        What a session needs to catch up from a view taken at `modseq`: new and
+        changed entries, and a count that tells whether any was expunged
+        (RFC 7162 3.1.2: every change raises the MODSEQ it is stored with)."""
+        async with self.db.read() as s:
+            folder = await self._owned_folder(s, bal_id, folder_id)
+            rows = await _entry_rows(s, folder.id, MailboxEntry.modseq > modseq)
+            count = (await s.execute(select(func.count()).select_from(MailboxEntry)
+                                     .where(MailboxEntry.folder_id == folder.id))).scalar_one()
+            return _folder(folder), rows, count
+
+    async def uids(self, bal_id: int, folder_id: int) -> list[int]:
+        """The UIDs of the folder's entries, ascending (what an expunge left)."""
+        async with self.db.read() as s:
+            folder = await self._owned_folder(s, bal_id, folder_id)
+            return list((await s.execute(
+                select(MailboxEntry.uid).where(MailboxEntry.folder_id == folder.id)
+                .order_by(MailboxEntry.uid))).scalars().all())
 
     @staticmethod
     async def _owned_folder(s: AsyncSession, bal_id: int, folder_id: int,
@@ -180,7 +207,7 @@ class MailboxStore:
                 result += [MessageRow(e.uid, parse_flags(e.flags), sizes[e.content_id],
                                       _aware(e.internaldate), e.modseq) for e in entries]
         if changed:
-            self.notifier.bump(bal_id)
+            self.notifier.committed(bal_id, [folder_marker(folder)])
         return result
 
     @staticmethod
@@ -217,7 +244,7 @@ class MailboxStore:
                 await s.execute(delete(MailboxEntry).where(MailboxEntry.id.in_(chunk)))
             await self._drop_orphans(s, [r[2] for r in doomed])
             folder.highestmodseq += 1
-        self.notifier.bump(bal_id)
+        self.notifier.committed(bal_id, [folder_marker(folder)])
         return sorted(r[1] for r in doomed)
 
     @staticmethod
@@ -277,7 +304,7 @@ class MailboxStore:
             folder = await message_ops.locked_folder(s, bal_id, name)
             result = await message_ops.insert_sealed(
                 s, folder, list(zip(sealed, messages, strict=True)), now or datetime.now(UTC))
-        self.notifier.bump(bal_id)
+        self.notifier.committed(bal_id, [folder_marker(folder)])
         return result
 
     async def copy(self, bal_id: int, folder_id: int, uids: Sequence[int],
@@ -294,6 +321,6 @@ class MailboxStore:
             if move and moved:
                 for chunk in chunks(moved):
                     await message_ops.remove_entries(s, source, chunk)
-        self.notifier.bump(bal_id)
+        self.notifier.committed(bal_id, [folder_marker(source), folder_marker(dest)])
         return CopyResult(dest.uidvalidity, tuple(moved),
                           tuple(uid for r in results for uid in r.target_uids))

@@ -166,6 +166,12 @@ async def locked_inboxes(s: AsyncSession, bal_ids: Iterable[int]) -> dict[int, F
     return found
 
 
+def folder_marker(row: FolderRow) -> tuple[int, tuple[int, int]]:
+    """A folder row's id and change marker `(uidnext, highestmodseq)`, which every
+    write moves (`_allocate`, flag changes, removals); see `notify.py`."""
+    return row.id, (row.uidnext, row.highestmodseq)
+
+
 def _allocate(folder: FolderRow, count: int) -> tuple[list[int], int]:
     first = folder.uidnext
     folder.uidnext += count

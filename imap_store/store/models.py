@@ -135,6 +135,7 @@ class MailboxEntry(Base):
     __table_args__ = (
         UniqueConstraint("folder_id", "uid"),
         Index("ix_mailbox_entry_content", "content_id"),
+        Index("ix_mailbox_entry_folder_modseq", "folder_id", "modseq"),
     )
     id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
     folder_id: Mapped[int] = mapped_column(ForeignKey("folder.id", ondelete="CASCADE"))

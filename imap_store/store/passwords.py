@@ -2,11 +2,19 @@
 
 Invariants:
 - Human passwords are argon2id hashes, verified in a worker thread, never on
-  the event loop; an unknown account costs the same hash work (a dummy hash).
+  the event loop; an unknown account costs the same hash work (a dummy hash
+  made with the configured parameters).
+- New hashes use the configured parameters (`[auth] argon2_*`), never below
+  `ARGON2_FLOOR`; a stored hash verifies with the parameters it carries, so
+  hashes made under other parameters keep working and are flagged for rehash.
+- At most `max_running` verifications (and rehashes) run at once in a process,
+  each holding its slot until its worker thread has finished; a caller waits
+  `wait` seconds at most for a slot, then gets `LoginUnavailable`.
 - App passwords are random (>= 192 bits), so a fast keyed hash suffices:
   HMAC-SHA256 under a key derived from the KEK; the secret is shown once.
 
-Ref: docs/architecture.md "Passwords"; RFC 9106 (argon2id); RFC 2104 (HMAC).
+Ref: docs/architecture.md "Passwords"; RFC 9106 (argon2id); RFC 2104 (HMAC);
+OWASP argon2id minimum (m=19 MiB, t=2, p=1).
 """
 
 from __future__ import annotations
@@ -15,29 +23,132 @@ import asyncio
 import hashlib
 import hmac
 import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-_hasher = PasswordHasher()
-_DUMMY_HASH = _hasher.hash("mss-server: not a real password")
+from .interfaces import LoginUnavailable
+
 APP_PASSWORD_BYTES = 24
+T = TypeVar("T")
 
 
-async def hash_password(password: str) -> str:
-    return await asyncio.to_thread(_hasher.hash, password)
+@dataclass(frozen=True)
+class Argon2Params:
+    """argon2id cost; the defaults are argon2-cffi's (RFC 9106 low-memory profile)."""
+
+    memory_kib: int = 65536
+    time_cost: int = 3
+    parallelism: int = 4
 
 
-def _verify(stored: str | None, password: str) -> bool:
-    try:
-        return _hasher.verify(stored or _DUMMY_HASH, password) and stored is not None
-    except (VerificationError, InvalidHashError):
-        return False
+ARGON2_FLOOR = Argon2Params(memory_kib=19456, time_cost=2, parallelism=1)
+"""The OWASP minimum for argon2id: no configured parameter may be lower."""
 
 
-async def verify_password(stored: str | None, password: str) -> bool:
-    """True only for a real hash matching; a missing hash costs the same work."""
-    return await asyncio.to_thread(_verify, stored, password)
+@dataclass(frozen=True)
+class Verified:
+    ok: bool
+    needs_rehash: bool = False
+
+
+class PasswordHashing:
+    """argon2id under one set of parameters: hashes new passwords, checks stored ones."""
+
+    def __init__(self, params: Argon2Params = Argon2Params()) -> None:
+        self.params = params
+        self._hasher = PasswordHasher(time_cost=params.time_cost,
+                                      memory_cost=params.memory_kib,
+                                      parallelism=params.parallelism)
+
+    @cached_property
+    def _dummy(self) -> str:
+        return self._hasher.hash("mss-server: not a real password")
+
+    def hash_now(self, password: str) -> str:
+        """Blocking: call it from a worker thread."""
+        return self._hasher.hash(password)
+
+    async def hash(self, password: str) -> str:
+        return await asyncio.to_thread(self._hasher.hash, password)
+
+    def verify_now(self, stored: str | None, password: str) -> Verified:
+        """Blocking: True only for a real hash matching; a missing hash costs the same work."""
+        try:
+            ok = self._hasher.verify(stored or self._dummy, password) and stored is not None
+        except (VerificationError, InvalidHashError):
+            return Verified(False)
+        return Verified(ok, ok and self._hasher.check_needs_rehash(stored or ""))
+
+
+DEFAULT_HASHING = PasswordHashing()
+
+
+class PasswordVerifier:
+    """The process's argon2 work for logins, at most `max_running` at once.
+
+    `running` and `peak` count the argon2 computations under way in worker
+    threads (counted in the thread itself, so they show what the slots really
+    allow), `started` those begun since start; `timed_out` counts the callers
+    that waited for a slot in vain.
+    """
+
+    def __init__(self, hashing: PasswordHashing, max_running: int, wait: float) -> None:
+        if max_running < 1 or wait <= 0:
+            raise ValueError("max_running must be >= 1 and wait > 0")
+        self.hashing = hashing
+        self.max_running = max_running
+        self.wait = wait
+        self._slots = asyncio.Semaphore(max_running)
+        self._count = threading.Lock()
+        self.running = 0
+        self.peak = 0
+        self.started = 0
+        self.timed_out = 0
+
+    async def verify(self, stored: str | None, password: str) -> Verified:
+        """Raises `LoginUnavailable` when no slot frees within `wait`."""
+        await self._take_slot()
+        return await self._in_thread(self.hashing.verify_now, stored, password)
+
+    async def rehash(self, password: str) -> str | None:
+        """A new hash under the configured parameters, or None when no slot is free."""
+        try:
+            await self._take_slot()
+        except LoginUnavailable:
+            return None
+        return await self._in_thread(self.hashing.hash_now, password)
+
+    async def _take_slot(self) -> None:
+        try:
+            async with asyncio.timeout(self.wait):
+                await self._slots.acquire()
+        except TimeoutError:
+            self.timed_out += 1
+            raise LoginUnavailable("no password verification slot within the wait") from None
+
+    async def _in_thread(self, fn: Callable[..., T], *args: object) -> T:
+        """Run `fn` in a worker thread; the slot is given back when the thread is done,
+        even if the caller is cancelled meanwhile."""
+        work = asyncio.ensure_future(asyncio.to_thread(self._counted, fn, *args))
+        work.add_done_callback(lambda _: self._slots.release())
+        return await asyncio.shield(work)
+
+    def _counted(self, fn: Callable[..., T], *args: object) -> T:
+        with self._count:
+            self.started += 1
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+        try:
+            return fn(*args)
+        finally:
+            with self._count:
+                self.running -= 1
 
 
 def new_app_secret() -> str:

@@ -35,6 +35,7 @@ def http_limits(cfg: Config) -> HttpLimits:
     h = cfg.http
     return HttpLimits(max_header_bytes=h.max_header_bytes, max_headers=h.max_headers,
                       max_body=h.max_body, max_connections=h.max_connections,
+                      max_connections_per_address=h.max_connections_per_address,
                       request_timeout=float(h.request_timeout),
                       idle_timeout=float(h.idle_timeout))
 

@@ -14,6 +14,8 @@ Invariants:
 - Bearer tokens are compared as SHA-256 digests (`[http] api_tokens`) in
   constant time; the configuration never holds a token itself.
 - A request with more than one `Authorization` field is refused (400).
+- Credentials that could not be checked in time (`LoginUnavailable`) get 503
+  (RFC 9110 15.6.4, a temporary condition), never 401.
 
 Ref: RFC 7617 (Basic, UTF-8), RFC 6750 2.1 (Bearer), RFC 9110 11.6.1;
 R8, R9, R10, R24.
@@ -30,7 +32,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from imap_store.store.interfaces import Authenticate
+from imap_store.store.interfaces import Authenticate, LoginUnavailable
 
 from .replies import Refusal
 
@@ -98,7 +100,10 @@ class ApiAuth:
             login, sep, password = base64.b64decode(value, validate=True).decode().partition(":")
         except ValueError:  # not base64 (binascii.Error), not ASCII, not UTF-8
             return None
-        principal = await self._authenticate(login, password, peer.ip) if sep else None
+        try:
+            principal = await self._authenticate(login, password, peer.ip) if sep else None
+        except LoginUnavailable:
+            raise Refusal(503, "authentication temporarily unavailable") from None
         if principal is None:
             return None
         caller = Caller("bal", principal.address, principal.person)

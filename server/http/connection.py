@@ -2,8 +2,10 @@
 setting for, and the refusal of connections over the cap.
 
 Owns: `HttpLimits`, `Connection` (a small subclass of aiohttp's request
-handler), `Refuse` (the protocol that answers 503 over `max_connections`) and
-`parse_refusal` (which status a malformed request gets).
+handler, holding its admission ticket until the connection is lost), `Refuse`
+(the answer `503` to a connection refused at accept, over `max_connections`
+or `max_connections_per_address`) and `parse_refusal` (which status a
+malformed request gets).
 
 Invariants:
 - aiohttp's parser (llhttp) reads the heads, bounded by `max_header_bytes` per
@@ -37,6 +39,8 @@ from aiohttp import web
 from aiohttp.http_exceptions import BadStatusLine, HttpProcessingError, LineTooLong
 from aiohttp.web_protocol import RequestHandler
 
+from imap_store.store.admission import Refusal, Ticket
+
 from .metrics import Metrics
 from .replies import harden, raw_reply, text_response
 
@@ -54,6 +58,7 @@ class HttpLimits:
     max_headers: int
     max_body: int
     max_connections: int
+    max_connections_per_address: int
     request_timeout: float
     idle_timeout: float
     max_requests: int = 100
@@ -78,7 +83,7 @@ class Connection(RequestHandler):
     """aiohttp's per-connection protocol with a head deadline and our refusals."""
 
     def __init__(self, manager: web.Server, *, limits: HttpLimits, metrics: Metrics,
-                 tls: bool) -> None:
+                 tls: bool, ticket: Ticket) -> None:
         super().__init__(manager, loop=asyncio.get_running_loop(),
                          keepalive_timeout=limits.idle_timeout,
                          access_log=None,  # type: ignore[arg-type]  # None turns it off
@@ -86,7 +91,7 @@ class Connection(RequestHandler):
                          max_field_size=limits.max_header_bytes,
                          max_headers=limits.max_headers, lingering_time=LINGER_SECONDS)
         self.number, self.tls, self.requests, self.busy = next(_numbers), tls, 0, False
-        self._limits, self._metrics = limits, metrics
+        self._limits, self._metrics, self._ticket = limits, metrics, ticket
         self._deadline: asyncio.TimerHandle | None = None
         self._heard = False
 
@@ -104,6 +109,7 @@ class Connection(RequestHandler):
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._disarm()
+        self._ticket.release()
         super().connection_lost(exc)
 
     def request_started(self) -> None:
@@ -157,14 +163,18 @@ class Connection(RequestHandler):
         return response
 
 
-class Refuse(asyncio.Protocol):
-    """Answers 503 and closes: the connection would exceed `max_connections`."""
+class Refuse:
+    """A connection refused at accept (`imap_store.store.admission`): counted, and
+    answered 503 on a clear-text listener (the admission gate then closes it; on a
+    TLS listener it is closed before any handshake, so nothing can be written)."""
 
-    def __init__(self, metrics: Metrics, tls: bool) -> None:
-        self._metrics, self._tls = metrics, tls
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+    def __call__(self, transport: asyncio.WriteTransport | None, refusal: Refusal) -> None:
         self._metrics.refused.inc()
-        assert isinstance(transport, asyncio.WriteTransport)
-        transport.write(raw_reply(503, "too many connections", tls=self._tls))
-        transport.close()
+        if transport is None:
+            return
+        text = ("too many connections from your address" if refusal is Refusal.ADDRESS
+                else "too many connections")
+        transport.write(raw_reply(503, text, tls=False))

@@ -5,17 +5,22 @@ Owns: `start_http_listener(...) -> HttpListener`, `HttpSite` (the socket) and
 `HttpListener.close()` / `shutdown(grace)`.
 
 Security statement: every input is bounded. At most `max_connections` open
-connections (beyond: `503` and close, before any byte is read); a TLS
-handshake within `tls_handshake_timeout`; request heads, bodies, timeouts and
+connections, and `max_connections_per_address` from one client address,
+counted from accept (TLS handshake included) by `imap_store.store.admission`
+(beyond: `503` and close before any byte is read on a clear-text listener;
+closed before any handshake with TLS); a TLS handshake within
+`tls_handshake_timeout`; request heads, bodies, timeouts and
 the requests-per-connection bound as `connection` and `guard` describe. A
 refused request is answered and the connection closed; a page failure becomes
 `500` and never affects another connection.
 
 Invariants:
 - The site is aiohttp's `TCPSite` with two additions it has no setting for:
-  the TLS handshake deadline (`ssl_handshake_timeout`) and the connection
-  class (`Connection`, or `Refuse` over the cap). The `ssl.SSLContext` is the
-  shared server context, so a SIGHUP certificate reload applies here too.
+  admission at accept (a `Doorway` that runs the TLS handshake within its
+  deadline, then hands the connection to `Connection`, or answers with
+  `Refuse` over a cap) and the connection class. The `ssl.SSLContext` is the
+  shared server context, so a SIGHUP certificate reload applies here too. A
+  failed handshake is one rate-limited WARNING line (`tls_failures`).
 - Every task the listener starts (`run_in_background`) is kept by
   `server.tasks.BackgroundTasks`: logged if it fails, and cancelled and awaited at `shutdown`; the
   connections' own tasks are aiohttp's, ended by `Server.shutdown`.
@@ -39,6 +44,8 @@ from typing import Any
 
 from aiohttp import web
 
+from imap_store.store.admission import Admission, AdmissionLimits, Doorway, Ticket
+from imap_store.store.tls_failures import HandshakeLog
 from server.tasks import BackgroundTasks
 
 from .connection import Connection, HttpLimits, Refuse
@@ -48,7 +55,8 @@ log = logging.getLogger("mss.http")
 
 
 class HttpSite(web.BaseSite):
-    """`TCPSite` plus the TLS handshake deadline and our connection class."""
+    """`TCPSite` plus admission at accept, the TLS handshake deadline and our
+    connection class."""
 
     def __init__(self, runner: web.AppRunner, host: str, port: int, *, limits: HttpLimits,
                  ssl_context: ssl.SSLContext | None, metrics: Metrics) -> None:
@@ -56,6 +64,14 @@ class HttpSite(web.BaseSite):
         self.host, self.port, self.limits, self.metrics = host, port, limits, metrics
         self.manager = runner.server
         self.sockets: tuple[socket.socket, ...] = ()
+        counts = Admission(AdmissionLimits(  # no login on a connection: one cap per address
+            max_connections=limits.max_connections, max_preauth=limits.max_connections,
+            max_preauth_per_address=limits.max_connections_per_address,
+            max_per_bal=limits.max_connections))
+        self.doorway = Doorway(counts, self._connection, Refuse(metrics),
+                               ssl_context=ssl_context,
+                               handshake_timeout=limits.tls_handshake_timeout,
+                               failures=HandshakeLog("http"))
 
     @property
     def name(self) -> str:
@@ -65,19 +81,15 @@ class HttpSite(web.BaseSite):
     def connection_count(self) -> int:
         return len(self.manager.connections) if self.manager is not None else 0
 
-    def _protocol(self) -> asyncio.Protocol:
-        tls = self._ssl_context is not None
-        if self.manager is None or self.connection_count() >= self.limits.max_connections:
-            return Refuse(self.metrics, tls)
-        return Connection(self.manager, limits=self.limits, metrics=self.metrics, tls=tls)
+    def _connection(self, ticket: Ticket) -> asyncio.Protocol:
+        assert self.manager is not None
+        return Connection(self.manager, limits=self.limits, metrics=self.metrics,
+                          tls=self._ssl_context is not None, ticket=ticket)
 
     async def start(self) -> None:
         await super().start()
         loop = asyncio.get_running_loop()
-        tls = self._ssl_context is not None
-        server = await loop.create_server(
-            self._protocol, self.host, self.port, ssl=self._ssl_context,
-            ssl_handshake_timeout=self.limits.tls_handshake_timeout if tls else None)
+        server = await loop.create_server(self.doorway.protocol, self.host, self.port)
         self._server = server
         self.sockets = tuple(server.sockets)
 
@@ -117,6 +129,7 @@ class HttpListener:
             return
         self._stopped = True
         self.close()
+        await self._site.doorway.close()
         await self._background.close()
         server = self._runner.server
         if server is not None:

@@ -6,6 +6,7 @@ Ref: RFC 5321 4.4 (trace headers), RFC 3501 (UID, UIDVALIDITY), RFC 2177 (IDLE).
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from email.message import EmailMessage
 
@@ -43,25 +44,38 @@ async def test_restart_keeps_messages_flags_uids_uidvalidity(operator: Operator)
     for i in range(3):
         await send(operator, alice, [bob], simple_message(alice, bob, f"m{i}"))
 
-    def flag_and_read() -> tuple[bytes, bytes]:
+    def set_flags() -> None:
         c = imaps(operator, bob)
         c.select("INBOX")
-        c.uid("STORE", "2", "+FLAGS", r"(\Flagged \Seen)")
+        assert c.uid("STORE", "2", "+FLAGS", r"(\Flagged \Seen $Urgent)")[0] == "OK"
+        assert c.uid("STORE", "3", "+FLAGS", r"(\Answered)")[0] == "OK"
+        c.logout()
+
+    def read() -> tuple[bytes, dict[int, set[bytes]], bytes]:
+        """UIDVALIDITY, the flags of each UID and UIDNEXT, read without changing anything."""
+        c = imaps(operator, bob)
+        c.select("INBOX", readonly=True)
         validity = c.response("UIDVALIDITY")[1][0]
+        uidnext = c.response("UIDNEXT")[1][0]
         typ, data = c.uid("FETCH", "1:*", "(UID FLAGS)")
         c.logout()
-        flags = b" ".join(d for d in data if isinstance(d, bytes))
-        # \Recent is session state (RFC 3501 2.3.2), not a stored flag.
-        return validity, flags.replace(b"\\Recent ", b"").replace(b" \\Recent", b"").replace(
-            b"\\Recent", b"")
+        flags = {}
+        for item in data:
+            m = re.match(rb"\d+ \(UID (\d+) FLAGS \(([^)]*)\)\)", item)
+            assert m, item
+            # \Recent is session state (RFC 3501 2.3.2), not a stored flag.
+            flags[int(m[1])] = set(m[2].split()) - {b"\\Recent"}
+        return validity, flags, uidnext
 
-    before = await asyncio.to_thread(flag_and_read)
+    await asyncio.to_thread(set_flags)
+    before = await asyncio.to_thread(read)
+    assert before[1] == {1: set(), 2: {b"\\Flagged", b"\\Seen", b"$Urgent"},
+                         3: {b"\\Answered"}}
     bodies = await fetch_all(operator, bob)
     await operator.stop()
     await operator.start()
-    after = await asyncio.to_thread(flag_and_read)
+    after = await asyncio.to_thread(read)
     assert after == before
-    assert b"\\Flagged" in after[1]
     assert await fetch_all(operator, bob) == bodies
 
 

@@ -1,6 +1,8 @@
 """SEARCH TEXT and BODY over a mailbox holding deeply nested messages, driven by
 imaplib against the real store: the search answers OK with the right UIDs
-instead of failing for the whole mailbox.
+instead of failing for the whole mailbox. The messages are stored through the
+store (as mail kept from before `limits.max_mime_depth`): APPEND and SMTP now
+refuse such nesting (tests/protocol/test_hostile_messages.py).
 
 Ref: RFC 3501 6.4.4 (SEARCH), 6.3.11 (APPEND); RFC 2046 5.1 (multipart), 5.2.1 (message/rfc822).
 """
@@ -9,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from tests.protocol.imap_support import imaps, in_thread, numbered
+from tests.protocol.imap_support import imaps, in_thread, numbered, seed
 from tests.support import Operator
 from tests.unit.test_message_text import deep_multipart, deep_rfc822
 
@@ -31,11 +33,10 @@ async def test_search_text_and_body_over_deeply_nested_messages(operator: Operat
         deep_multipart(3000, b"needle at the bottom"),
     ]
 
+    await seed(operator, bob, "INBOX", messages)
+
     def run() -> None:
         c = imaps(operator, bob)
-        for raw in messages:
-            status, data = c.append("INBOX", None, None, raw)
-            assert status == "OK", data
         assert c.select("INBOX") == ("OK", [b"6"])
         assert _uids(c.uid("SEARCH", "TEXT", '"needle at the bottom"')) == [1, 2, 4, 6]
         assert _uids(c.uid("SEARCH", "BODY", '"NEEDLE at the bottom"')) == [1, 2, 4, 6]

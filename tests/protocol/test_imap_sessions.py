@@ -9,10 +9,10 @@ Ref: RFC 3501 2.3.2, 5.2, 7.4.1; RFC 2180 4; RFC 2177.
 from __future__ import annotations
 
 import asyncio
-import re
+import socket
 
 from tests.protocol.imap_support import Raw, aio_client, in_thread, numbered, seed
-from tests.support import Operator
+from tests.support import PASSWORD, Operator
 
 
 async def _two(operator: Operator, count: int) -> tuple[str, Raw, Raw]:
@@ -45,22 +45,57 @@ async def test_expunge_is_held_back_during_fetch_store_search(operator: Operator
     two.close()
 
 
+BIG_BODY = ("x" * 74 + "\r\n") * 880  # about 66 KB a message
+
+
+class SlowReader(Raw):
+    """`Raw` with a small, fixed receive buffer: the server's writes stall (it
+    drains) as soon as the client stops reading, so a long FETCH stays in flight."""
+
+    def __init__(self, op: Operator, user: str) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 * 1024)
+        sock.settimeout(20)
+        sock.connect(("127.0.0.1", op.ports["imaps"]))
+        self.sock = op.client_context().wrap_socket(sock, server_hostname="localhost")
+        self.buf = b""
+        self.greeting = self.line()
+        assert self.cmd(b"L", b"LOGIN " + user.encode() + b' "' + PASSWORD.encode()
+                        + b'"')[-1].startswith(b"L OK")
+
+
 async def test_expunge_during_a_long_fetch_waits_for_its_end(operator: Operator) -> None:
-    _, one, two = await _two(operator, 150)
-    await in_thread(two.cmd, b"D", b"STORE 1:150 +FLAGS.SILENT (\\Deleted)")
+    """The EXPUNGE commits while the FETCH is provably in flight (message 1 read,
+    the server stalled far before message 150: 150 x 66 KB is more than the
+    socket buffers hold). The FETCH then carries every body it can, exact and
+    in order, skips the one expunged ahead of it, says EXPUNGEISSUED, and no
+    EXPUNGE is sent before it ends (RFC 3501 7.4.1, RFC 2180 4.1.2)."""
+    bob = await operator.add_bal("bob")
+    messages = [numbered(n, body=BIG_BODY) for n in range(1, 151)]
+    await seed(operator, bob, "INBOX", messages)
+    one = await in_thread(SlowReader, operator, bob)
+    two = await in_thread(Raw, operator, bob)
+    for raw in (one, two):
+        assert (await in_thread(raw.cmd, b"S", b"SELECT INBOX"))[-1].startswith(b"S OK")
 
-    def long_fetch() -> list[bytes]:
-        return one.cmd(b"F", b"FETCH 1:150 (UID BODY.PEEK[])")
+    await in_thread(one.send, b"F FETCH 1:150 (UID BODY.PEEK[])\r\n")
+    first = await in_thread(one.line)
+    assert first == b"* 1 FETCH (UID 1 BODY[] {%d}\r\n%s)" % (len(messages[0]), messages[0])
+    assert await in_thread(two.cmd, b"D", b"STORE 1,150 +FLAGS.SILENT (\\Deleted)") == [
+        b"D OK STORE completed"]
+    assert await in_thread(two.cmd, b"X", b"EXPUNGE") == [
+        b"* 150 EXPUNGE", b"* 1 EXPUNGE", b"X OK EXPUNGE completed"]
 
-    fetching = asyncio.ensure_future(in_thread(long_fetch))
-    await asyncio.sleep(0.05)
-    expunged = await in_thread(two.cmd, b"X", b"EXPUNGE")
-    fetched = await fetching
-    assert len(expunged) == 151
-    assert not any(re.match(rb"\* \d+ EXPUNGE", line) for line in fetched)
-    assert fetched[-1].startswith(b"F OK") or fetched[-1].startswith(b"F NO [EXPUNGEISSUED]")
-    after = await in_thread(one.cmd, b"N", b"NOOP")
-    assert after == [b"* %d EXPUNGE" % n for n in range(150, 0, -1)] + [b"N OK NOOP completed"]
+    rest = await in_thread(one.until_tagged, b"F")
+    expected = [b"* %d FETCH (UID %d BODY[] {%d}\r\n%s)" % (n, n, len(messages[n - 1]),
+                                                            messages[n - 1])
+                for n in range(2, 150)]
+    assert rest[:-1] == expected, [line[:40] for line in rest[:-1] if line not in expected]
+    assert rest[-1] == b"F NO [EXPUNGEISSUED] Some messages were expunged meanwhile"
+    assert await in_thread(one.cmd, b"N", b"NOOP") == [
+        b"* 150 EXPUNGE", b"* 1 EXPUNGE", b"N OK NOOP completed"]
+    assert await in_thread(one.cmd, b"G", b"FETCH 1,148 (UID)") == [
+        b"* 1 FETCH (UID 2)", b"* 148 FETCH (UID 149)", b"G OK FETCH completed"]
     one.close()
     two.close()
 

@@ -124,6 +124,8 @@ async def _refuse_smtp_transaction_audit(op: Operator) -> None:
             await s.execute(text(statement))
 
 
+@pytest.mark.server_error("mss.audit", r"audit write failed for event smtp\.transaction")
+@pytest.mark.server_error("mss.audit", r"audit record lost after commit: event smtp\.transaction")
 async def test_committed_delivery_keeps_its_250_when_its_audit_fails(
         operator: Operator, caplog: pytest.LogCaptureFixture) -> None:
     alice, bob = await operator.add_bal("alice"), await operator.add_bal("bob")
@@ -138,6 +140,8 @@ async def test_committed_delivery_keeps_its_250_when_its_audit_fails(
     assert "audit record lost after commit" in caplog.text
 
 
+@pytest.mark.server_error("mss.audit", r"audit write failed for event smtp\.transaction")
+@pytest.mark.server_error("mss.smtp", r"SMTP session error")
 async def test_refusal_audit_failure_is_a_451(operator: Operator) -> None:
     alice, bob = await operator.add_bal("alice"), await operator.add_bal("bob")
     await _refuse_smtp_transaction_audit(operator)

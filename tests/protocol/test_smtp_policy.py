@@ -29,12 +29,15 @@ async def run(op: Operator, sender: str, rcpts: list[str], message: bytes | None
 
 async def test_recipient_outside_trust_space_550_571(trusted: Operator) -> None:
     alice = await trusted.add_bal("alice")
-    out = await run(trusted, alice, ["someone@laposte.net", "x@evil-mssante.fr",
-                                     "y@mssante.fr.evil.com"])
+    outside = ["someone@laposte.net", "x@evil-mssante.fr", "y@mssante.fr.evil.com"]
+    out = await run(trusted, alice, outside)
     assert [r[:2] for r in out["rcpt"]] == [(550, "5.7.1")] * 3
     refused = await trusted.audit_rows("smtp.refused")
-    assert all("trust" in r["reason"] and "2025-03-13T14:54:10Z" in r["reason"]
-               for r in refused)
+    assert [(r["stage"], r["address"], r["code"], r["enhanced"]) for r in refused] == [
+        ("RCPT", rcpt, 550, "5.7.1") for rcpt in outside]
+    for rcpt, row in zip(outside, refused, strict=True):
+        assert row["reason"].startswith(f"trust_space: recipient {rcpt} not in trust list")
+        assert "2025-03-13T14:54:10Z" in row["reason"], row
 
 
 async def test_no_trust_list_ever_loaded_tempfails_remote(scenario) -> None:

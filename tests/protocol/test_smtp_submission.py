@@ -8,9 +8,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import smtplib
-import ssl
-
-import pytest
 
 from tests.protocol.smtp_client import simple_message, submission
 from tests.support import PASSWORD, Operator
@@ -84,22 +81,3 @@ async def test_implicit_tls_submission_delivers(operator: Operator) -> None:
     assert folder is not None
     _, rows = await services.mailbox.snapshot(operator.bals[bob].bal_id, folder.id)
     assert [r.uid for r in rows] == [1]
-
-
-@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1])
-async def test_tls_below_1_2_refused(operator: Operator, version: ssl.TLSVersion) -> None:
-    ctx = operator.client_context()
-    ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
-    ctx.maximum_version = version
-    try:
-        ctx.set_ciphers("ALL:@SECLEVEL=0")
-    except ssl.SSLError:
-        pass
-
-    def run() -> None:
-        with smtplib.SMTP_SSL("127.0.0.1", operator.ports["submissions"], timeout=20,
-                              context=ctx):
-            pass
-
-    with pytest.raises((ssl.SSLError, ConnectionResetError, smtplib.SMTPServerDisconnected)):
-        await asyncio.to_thread(run)

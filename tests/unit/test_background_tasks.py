@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from imap_store.store.periodic import every
 from server.app import reload
 from server.tasks import BackgroundTasks
 from tests.protocol.conftest import running_operator
 
 
+@pytest.mark.server_error("mss.tasks", r"background task trust-list refresh failed")
 async def test_a_failing_task_is_logged_with_its_traceback(
         caplog: pytest.LogCaptureFixture) -> None:
     tasks = BackgroundTasks()
@@ -54,3 +56,41 @@ async def test_reload_refresh_task_is_owned_and_gone_after_stop(tmp_path: Path) 
         assert any(t.get_name() == "trust-list refresh" for t in trust_tasks)
     await asyncio.sleep(0)
     assert all(t.done() for t in trust_tasks)
+
+
+async def test_a_periodic_step_under_way_ends_before_the_cancellation() -> None:
+    steps: list[str] = []
+    started = asyncio.Event()
+
+    async def step() -> None:
+        steps.append("begin")
+        started.set()
+        await asyncio.sleep(0.2)  # a transaction under way
+        steps.append("end")
+
+    task = asyncio.create_task(every(0.01, step, "test step"))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert steps == ["begin", "end"]
+
+
+@pytest.mark.server_error("imap_store.store.periodic", "test step failed")
+async def test_a_failed_periodic_step_is_logged_and_tried_again() -> None:
+    calls = 0
+    third = asyncio.Event()
+
+    async def step() -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("database gone")
+        if calls == 3:
+            third.set()
+
+    task = asyncio.create_task(every(0.01, step, "test step"))
+    await asyncio.wait_for(third.wait(), 5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task

@@ -1,6 +1,6 @@
 """Commands valid in every state: CAPABILITY, NOOP, LOGOUT, ID.
 
-Invariants: NOOP does nothing itself; the dispatcher's forced mailbox refresh
+Invariants: NOOP does nothing itself; the dispatcher's mailbox refresh
 after it is what reports new messages, expunges and flag changes (RFC 3501
 6.1.2). LOGOUT answers `* BYE` before its tagged OK and is audited.
 
@@ -33,7 +33,7 @@ async def logout(session: ImapSession, command: Command) -> Completion:
     await session.send(bye("Logging out"))  # RFC 3501 6.1.3: BYE before the tagged OK
     if session.principal is not None:
         await session.audit("imap.logout")
-    session.view = None
+    session.release_view()
     session.state = SessionState.LOGOUT
     return Completion("LOGOUT completed")
 

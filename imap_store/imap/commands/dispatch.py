@@ -6,13 +6,17 @@ becomes its tagged response ("raise deep, reply once", docs/architecture.md "Con
 
 Invariants:
 - a command not valid in the current state gets BAD and changes nothing;
-- `ImapError` renders itself (NO/BAD with its code); any other exception is
-  logged with its traceback (command name only, never arguments or content)
-  and answered `NO [SERVERBUG]`; the session always continues;
+- `ImapError` renders itself (NO/BAD with its code); `ConnectionLost` (the
+  client gone, a failed STARTTLS handshake) ends the session quietly; any
+  other exception is logged with its traceback (command name only, never
+  arguments or content) and answered `NO [SERVERBUG]`; the session continues;
 - after each command in the selected state, changes made elsewhere are
   reported before the tagged reply, except that EXPUNGE is held back after
   FETCH, STORE and SEARCH (their UID forms may report it) (RFC 3501 7.4.1);
-  NOOP, CHECK and EXPUNGE always re-read the mailbox; FETCH, STORE, SEARCH,
+  a refresh reads the store only when the BAL's change version moved (this
+  process's writers bump it at commit, the folder watcher within a second for
+  other processes' changes), so NOOP, CHECK and EXPUNGE report every change
+  without re-reading an unchanged mailbox; FETCH, STORE, SEARCH,
   COPY and MOVE also catch up before running (without EXPUNGE unless by UID,
   so the client's sequence numbers still mean what it meant), so they answer
   with current flags and see messages expunged meanwhile;
@@ -29,7 +33,7 @@ import logging
 from collections.abc import Mapping
 
 from imap_store.imap.backend import FolderError
-from imap_store.imap.errors import CommandBad, ImapError
+from imap_store.imap.errors import CommandBad, ConnectionLost, ImapError
 from imap_store.imap.parse.command import Command
 from imap_store.imap.render.response import Tagged, code
 from imap_store.imap.session import Completion, Handler, ImapSession, SessionState
@@ -62,8 +66,6 @@ TABLES: Mapping[SessionState, Mapping[str, Handler]] = {
 # RFC 3501 7.4.1: no EXPUNGE response during FETCH, STORE or SEARCH (their UID forms may).
 _NO_EXPUNGE = frozenset({"FETCH", "STORE", "SEARCH"})
 _READS_MAILBOX = _NO_EXPUNGE | {"COPY", "MOVE"}
-# RFC 3501 6.1.2, 6.4.1, 6.4.3: NOOP and CHECK report changes, EXPUNGE its own removals.
-_FORCE_REFRESH = frozenset({"NOOP", "CHECK", "EXPUNGE"})
 
 
 def _handler(session: ImapSession, command: Command) -> Handler:
@@ -84,6 +86,8 @@ async def _run(session: ImapSession, command: Command) -> Tagged | None:
         return exc.response(command.tag)
     except FolderError as exc:
         return folder_refusal(exc).response(command.tag)
+    except ConnectionLost:  # the client is gone (or its STARTTLS failed): the session ends
+        raise
     except Exception:
         log.exception("IMAP %s failed (session %s)", command.key, session.session_id)
         # RFC 5530 3: SERVERBUG; the session goes on.
@@ -93,12 +97,12 @@ async def _run(session: ImapSession, command: Command) -> Tagged | None:
     return Tagged(command.tag, "OK", done.text, done.code)
 
 
-async def _refresh(session: ImapSession, *, allow: bool, force: bool) -> None:
+async def _refresh(session: ImapSession, *, allow: bool) -> None:
     view = session.view
     if view is None or session.state is not SessionState.SELECTED:
         return
     try:
-        updates = await view.refresh(session.store, allow_expunge=allow, force=force)
+        updates = await view.refresh(session.store, allow_expunge=allow)
     except FolderError:  # RFC 3501 7.1.5: the selected mailbox was deleted: BYE
         await session.mailbox_gone()
         return
@@ -111,10 +115,11 @@ async def _refresh(session: ImapSession, *, allow: bool, force: bool) -> None:
 async def execute(session: ImapSession, command: Command) -> None:
     """Run one command and send its responses (tagged reply last)."""
     if command.name in _READS_MAILBOX:
-        await _refresh(session, allow=command.uid, force=False)
+        await _refresh(session, allow=command.uid)
     tagged = await _run(session, command)
     allow = command.uid or command.name not in _NO_EXPUNGE
-    await _refresh(session, allow=allow, force=command.name in _FORCE_REFRESH)
+    # RFC 3501 6.1.2, 6.4.1, 6.4.3: NOOP and CHECK report changes, EXPUNGE its removals.
+    await _refresh(session, allow=allow)
     if tagged is not None:  # RFC 3501 7.4.1: untagged updates go before the tagged reply
         await session.send(tagged)
     await session.channel.flush()

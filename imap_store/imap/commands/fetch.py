@@ -15,13 +15,19 @@ Invariants:
   (R24);
 - messages expunged meanwhile are skipped; for FETCH by sequence number the
   command then ends `NO [EXPUNGEISSUED]` (RFC 2180 4.1.2);
+- a message whose stored blob or data key fails to authenticate is skipped
+  and logged (BAL, folder and UID, never content); the others are sent and
+  the command ends `NO [CORRUPTION]` (RFC 5530 3);
 - BINARY of a part whose transfer encoding is unknown ends `NO [UNKNOWN-CTE]`.
 
-Ref: RFC 3501 6.4.5, 6.4.8, 7.4.2; RFC 2180 4.1; RFC 3516 4.2, 4.3.
+Ref: RFC 3501 6.4.5, 6.4.8, 7.4.2; RFC 2180 4.1; RFC 3516 4.2, 4.3; RFC 5530 3.
 """
 
 from __future__ import annotations
 
+import logging
+
+from imap_store.imap.backend import DecryptionError
 from imap_store.imap.errors import CommandNo
 from imap_store.imap.message_loader import MessageLoader, Need
 from imap_store.imap.parse.command import Command, FetchArgs
@@ -32,6 +38,7 @@ from imap_store.imap.session import Completion, Handler, ImapSession, args_of
 from imap_store.imap.view import MailboxView, flags_value
 
 _UID = FetchAttribute("UID")
+log = logging.getLogger(__name__)
 
 
 def _attributes(command: Command) -> tuple[FetchAttribute, ...]:
@@ -57,11 +64,22 @@ async def fetch(session: ImapSession, command: Command) -> Completion:
     uids = [uid for _, uid in targets]
     seen = await _mark_seen(session, view, uids, attributes)
     loader = MessageLoader(session.store, view, uids, _need(attributes))
-    sent = [uid for msn, uid in targets
-            if await _fetch_one(session, loader, msn, uid, attributes, seen)]
+    sent: list[int] = []
+    unreadable: list[int] = []
+    for msn, uid in targets:
+        try:
+            if await _fetch_one(session, loader, msn, uid, attributes, seen):
+                sent.append(uid)
+        except DecryptionError:
+            unreadable.append(uid)
     if any(a.is_content for a in attributes) and sent:
         peek = not any(a.sets_seen for a in attributes)
         await session.audit("imap.fetch_body", mailbox=view.folder.name, uids=sent, peek=peek)
+    if unreadable:
+        log.error("IMAP FETCH: %d message(s) of BAL %s folder %s failed to decrypt, "
+                  "UIDs %s (session %s)", len(unreadable), view.bal_id, view.folder.id,
+                  unreadable[:20], session.session_id)
+        raise CommandNo("Some messages could not be read", code("CORRUPTION"))
     # RFC 2180 4.1.2: a message expunged meanwhile is skipped, and FETCH says so.
     if len(sent) < len(targets) or (len(targets) < len(pairs) and not command.uid):
         raise CommandNo("Some messages were expunged meanwhile", code("EXPUNGEISSUED"))

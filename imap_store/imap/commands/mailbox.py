@@ -11,11 +11,13 @@ Invariants:
 - APPEND stores all its messages in one transaction (MULTIAPPEND, RFC 3502)
   and answers `[APPENDUID uidvalidity uid-set]` (RFC 4315); an empty message
   is refused; binary parts (literal8 with NUL) are stored base64
-  (`binary_append`, RFC 3516 4.4); APPEND and every folder change are audited (R24), never the
+  (`binary_append`, RFC 3516 4.4); a message whose MIME structure nests
+  deeper than `limits.max_mime_depth` is refused `NO [LIMIT]`, none of the
+  messages being stored; APPEND and every folder change are audited (R24), never the
   message content.
 
 Ref: RFC 3501 6.3.3-6.3.7, 6.3.10, 6.3.11; RFC 3502; RFC 4315 3;
-RFC 5530 (NONEXISTENT, ALREADYEXISTS, CANNOT, TRYCREATE).
+RFC 5530 (NONEXISTENT, ALREADYEXISTS, CANNOT, TRYCREATE, LIMIT); RFC 2046 5.1.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from imap_store.imap.listing import DELIMITER, mailbox_value
 from imap_store.imap.parse.command import AppendArgs, Command, MailboxArgs, RenameArgs, StatusArgs
 from imap_store.imap.render.response import Atom, ListOf, ResponseCode, UntaggedData, Value, code
 from imap_store.imap.session import Completion, Handler, ImapSession, args_of
+from imap_store.store.offload import by_size
+from message.mime_tree import message_depth
 
 _CODES = {"nonexistent": "NONEXISTENT", "exists": "ALREADYEXISTS", "invalid": "CANNOT",
           "inbox": "CANNOT"}
@@ -130,6 +134,7 @@ async def append(session: ImapSession, command: Command) -> Completion:
         raise CommandNo("Empty messages cannot be stored", code("CANNOT"))
     # RFC 3516 4.4: parts holding NUL (literal8) are stored in a transfer encoding.
     messages = [NewMessage(without_nul(m.data), m.flags, m.internaldate) for m in args.messages]
+    await _check_nesting(session, messages)
     try:
         # RFC 3502 6: every message of a MULTIAPPEND in one transaction, or none.
         result = await session.store.append(_bal(session), args.mailbox, messages)
@@ -139,6 +144,15 @@ async def append(session: ImapSession, command: Command) -> Completion:
     await session.audit("imap.append", mailbox=args.mailbox, uids=list(result.uids),
                         sizes=[len(m.data) for m in args.messages])
     return Completion("APPEND completed", appenduid(result.uidvalidity, result.uids))
+
+
+async def _check_nesting(session: ImapSession, messages: Sequence[NewMessage]) -> None:
+    """NO [LIMIT] when a message nests deeper than the limit (parsed off the loop when large)."""
+    limit = session.limits.max_mime_depth
+    for message in messages:
+        if await by_size(len(message.raw), message_depth, message.raw) > limit:
+            # RFC 5530 3: LIMIT, an implementation limit; deeper parts could not be shown.
+            raise CommandNo("Message structure nested too deeply", code("LIMIT"))
 
 
 def appenduid(uidvalidity: int, uids: Sequence[int]) -> ResponseCode:

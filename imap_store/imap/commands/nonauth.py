@@ -6,13 +6,16 @@ Invariants:
   (R8: LOGINDISABLED before STARTTLS);
 - every failed authentication, whatever the reason, gets the same reply
   `NO [AUTHENTICATIONFAILED] Authentication failed`; the backend's callable
-  audits it and applies the brute-force rules;
+  audits it and applies the brute-force rules; an attempt it could not check
+  in time (`LoginUnavailable`) gets `NO [UNAVAILABLE]`, a temporary failure;
 - STARTTLS answers OK itself, then the channel discards any pipelined
-  plaintext before the handshake (RFC 3501 11.1, CVE-2011-0411 class).
+  plaintext before the handshake (RFC 3501 11.1, CVE-2011-0411 class);
+- a login on a BAL that already holds its maximum of connections gets
+  `NO [UNAVAILABLE]` after the channel's `* BYE`, and the connection ends.
 
 Ref: RFC 3501 6.2.1-6.2.3, RFC 4616 (PLAIN), RFC 4959 (SASL-IR),
-RFC 5530 (PRIVACYREQUIRED, AUTHENTICATIONFAILED); RFC 4616 (authzid = the BAL a
-person acts on, checked by the authenticate callable with the grants).
+RFC 5530 (PRIVACYREQUIRED, AUTHENTICATIONFAILED, UNAVAILABLE); RFC 4616 (authzid =
+the BAL a person acts on, checked by the authenticate callable with the grants).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from imap_store.imap.errors import CommandBad, CommandNo
 from imap_store.imap.parse.command import AuthenticateArgs, Command, LoginArgs
 from imap_store.imap.render.response import Atom, Continuation, Tagged, code
 from imap_store.imap.session import Completion, Handler, ImapSession, args_of
-from imap_store.store.interfaces import Principal
+from imap_store.store.interfaces import Authenticate, LoginUnavailable, Principal
 
 
 def _auth_failed() -> CommandNo:
@@ -49,13 +52,25 @@ async def login(session: ImapSession, command: Command) -> Completion:
     """LOGIN (RFC 3501 6.2.3)."""
     args = args_of(command, LoginArgs)
     _require_tls(session)
-    auth = session.backend.authenticate
-    return _logged_in(session, await auth(args.username, args.password, session.channel.peer))
+    return _logged_in(session, await _check(session.backend.authenticate, args.username,
+                                            args.password, session.channel.peer))
+
+
+async def _check(auth: Authenticate, login: str, secret: str, peer: str,
+                 authzid: str = "") -> Principal | None:
+    try:
+        return await auth(login, secret, peer, authzid=authzid)
+    except LoginUnavailable:
+        # RFC 5530 3: UNAVAILABLE, a temporary failure; the client may try again later.
+        raise CommandNo("Authentication temporarily unavailable, try again later",
+                        code("UNAVAILABLE")) from None
 
 
 def _logged_in(session: ImapSession, principal: Principal | None) -> Completion:
     if principal is None:
         raise _auth_failed()
+    if not session.channel.admit_login(principal):  # RFC 5530 3: UNAVAILABLE
+        raise CommandNo("Too many connections for this mailbox", code("UNAVAILABLE"))
     session.log_in(principal)
     caps = tuple(Atom(name) for name in session.capabilities())
     # RFC 3501 7.1: the tagged OK carries the capabilities after login.
@@ -72,9 +87,8 @@ async def authenticate(session: ImapSession, command: Command) -> Completion:
     if response is None:  # RFC 4959 3: no initial response, so ask with an empty challenge
         response = await _challenge(session)
     authzid, authcid, password = _decode_plain(response)
-    auth = session.backend.authenticate
-    return _logged_in(session, await auth(authcid, password, session.channel.peer,
-                                          authzid=authzid))
+    return _logged_in(session, await _check(session.backend.authenticate, authcid, password,
+                                            session.channel.peer, authzid))
 
 
 async def _challenge(session: ImapSession) -> bytes:

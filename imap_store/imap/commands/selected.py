@@ -7,8 +7,9 @@ message in turn; STORE answers
 with the flags the store reports after the change (unless .SILENT) and records
 them in the view so they are not echoed again; `\\Deleted` being set and every
 expunge are audited with UIDs (R24); CLOSE expunges silently (no untagged
-EXPUNGE), UNSELECT does not expunge; the untagged EXPUNGEs of EXPUNGE come
-from the dispatcher's forced refresh that follows.
+EXPUNGE), UNSELECT does not expunge; the messages EXPUNGE removed are marked
+gone in the view, and their untagged EXPUNGEs come from the dispatcher's
+refresh that follows.
 
 Ref: RFC 3501 6.4.1-6.4.8, 7.4.1; RFC 3691 (UNSELECT); RFC 4315 2.1
 (UID EXPUNGE); RFC 5530 (EXPUNGEISSUED, READ-ONLY is RFC 3501 7.1).
@@ -77,6 +78,7 @@ async def expunge(session: ImapSession, command: Command) -> Completion:
 async def _expunge(session: ImapSession, view: MailboxView, uids: Sequence[int] | None) -> None:
     bal_id = view.bal_id
     gone = await session.store.expunge(bal_id, view.folder.id, uids)
+    view.ghosts.update(uid for uid in gone if uid in view.rows)
     if gone:
         await session.audit("imap.expunge", mailbox=view.folder.name, uids=list(gone))
 

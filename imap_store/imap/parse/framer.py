@@ -93,11 +93,19 @@ class CommandReader:
         self._literal_left: int | None = None
         self._overflow: bytes | None = None
         self.literal_limit = limits.max_literal
+        self.ends = 0
+        """Lines and literals completed so far (a line's deadline restarts after each)."""
 
     @property
     def buffered(self) -> int:
         """Bytes received and not yet consumed."""
         return len(self._buf)
+
+    @property
+    def mid_line(self) -> bool:
+        """True while part of a line is buffered (not literal octets): once events are
+        exhausted, the client has started a line and not ended it."""
+        return self._literal_left is None and bool(self._buf)
 
     def feed(self, data: bytes) -> None:
         """Add bytes received from the client."""
@@ -141,6 +149,7 @@ class CommandReader:
             return False
         self._literals.append(bytes(self._buf[:need]))
         del self._buf[:need]
+        self.ends += 1
         self._scan = 0
         self._literal_left = None
         return True
@@ -154,6 +163,7 @@ class CommandReader:
             return None
         line = bytes(self._buf[:end])
         del self._buf[: end + 1]
+        self.ends += 1
         self._scan = 0
         line = line[:-1] if line.endswith(b"\r") else line  # RFC 3501 2.2: lines end in CRLF
         if self._overflow is not None:

@@ -8,7 +8,11 @@ BODY[section]<partial> and BINARY[...] from the decrypted message; and the
 INTERNALDATE format.
 
 Invariants: bodies are always sent as literals and cut from the original
-bytes; a partial beyond the end is an empty string; a missing section is NIL;
+bytes, byte-exact even when they hold NUL: RFC 3501 9 leaves NUL out of a
+literal, but changing octets would break RFC822.SIZE, partial fetches and
+signatures (APPEND stores NUL-holding parts base64, `binary_append`; mail
+received over SMTP is kept as it came; BINARY sends such data as
+`literal8`); a partial beyond the end is an empty string; a missing section is NIL;
 month names never depend on the process locale; when only the meta was
 loaded, no item needing the message is ever asked for (the loader decides).
 

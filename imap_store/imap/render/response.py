@@ -6,7 +6,12 @@ untagged data, FETCH data and command continuation requests.
 
 Invariants: free text never carries CR, LF or NUL (it is sanitised); a string
 is sent quoted only when it is 7-bit, has no CR/LF/NUL and is short, otherwise
-as a synchronising-free server literal `{n}` (servers never wait).
+as a synchronising-free server literal `{n}` (servers never wait); a string
+(`IString`) never carries NUL, even as a literal (a NUL becomes U+FFFD);
+text read from a message header (`header_nstring`: ENVELOPE, BODYSTRUCTURE)
+also has each CR and LF made a space, as the header is unfolded. Only
+message octets (`LiteralString`: BODY[...], RFC822...) and `literal8`
+(BINARY) are sent as they are.
 
 Ref: RFC 3501 4 (data formats), 7 (responses), 9 (formal syntax: `string`,
 `nstring`, `resp-text-code`, `continue-req`); RFC 3516 4.3 (`literal8`);
@@ -22,6 +27,7 @@ from typing import Protocol, TypeAlias
 
 MAX_QUOTED = 1024
 _QUOTED_UNSAFE = frozenset(b"\r\n\x00") | frozenset(range(0x80, 0x100))
+REPLACEMENT = "\ufffd".encode()  # U+FFFD, what a NUL is sent as in a string
 
 
 class Nil:
@@ -96,6 +102,21 @@ def nstring(value: str | bytes | None) -> IString | Nil:
     return NIL if value is None else istring(value)
 
 
+def header_nstring(value: str | bytes | None) -> IString | Nil:
+    """`nstring` of text from a message header: CR and LF become spaces, NUL U+FFFD.
+
+    RFC 3501 9: `literal` is CHAR8, which excludes NUL; ENVELOPE and BODYSTRUCTURE
+    strings are header values, unfolded, so a CR or LF left in one is a stray.
+    The stored message is not changed: BODY[HEADER] still gives its octets.
+    """
+    if value is None:
+        return NIL
+    data = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else value
+    if b"\r" in data or b"\n" in data or b"\x00" in data:
+        data = data.replace(b"\r", b" ").replace(b"\n", b" ").replace(b"\x00", REPLACEMENT)
+    return IString(data)
+
+
 def atoms(names: Iterable[str]) -> ListOf:
     """A parenthesised list of atoms, e.g. a flag list."""
     return ListOf(tuple(Atom(name) for name in names))
@@ -120,9 +141,10 @@ def render_value(value: Value) -> bytes:
     if isinstance(value, Atom):
         return value.text.encode("ascii")
     if isinstance(value, IString):
-        # RFC 3501 4.3: a quoted string is 7-bit without CR, LF or NUL; the rest is a literal.
+        # RFC 3501 4.3: a quoted string is 7-bit without CR, LF or NUL; the rest is a literal,
+        # which may not hold NUL either (RFC 3501 9: CHAR8).
         if len(value.data) > MAX_QUOTED or not _QUOTED_UNSAFE.isdisjoint(value.data):
-            return _literal(value.data)
+            return _literal(value.data.replace(b"\x00", REPLACEMENT))
         return _quote(value.data)
     if isinstance(value, Literal8):  # RFC 3516 4.3: `literal8` for content holding NUL
         return b"~" + _literal(value.data)

@@ -19,6 +19,7 @@ class ChangeNotifier:
     def __init__(self) -> None:
         self._versions: dict[int, int] = {}
         self._cond: asyncio.Condition | None = None
+        self.watching: dict[int, int] = {}
 
     def version(self, bal_id: int) -> int:
         return self._versions.get(bal_id, 0)
@@ -43,6 +44,12 @@ class ChangeNotifier:
         except TimeoutError:
             pass
         return self.version(bal_id)
+
+    def watch(self, bal_id: int, folder_id: int, marker: tuple[int, int]) -> None:
+        self.watching[folder_id] = self.watching.get(folder_id, 0) + 1
+
+    def unwatch(self, folder_id: int) -> None:
+        self.watching[folder_id] -= 1
 
 
 @dataclass
@@ -105,6 +112,14 @@ class MailboxStore:
     async def snapshot(self, bal_id: int, folder_id: int) -> tuple[Folder, list[MessageRow]]:
         state = self._state(bal_id, folder_id)
         return state.folder, [state.messages[u].row for u in sorted(state.messages)]
+
+    async def changes_since(self, bal_id: int, folder_id: int,
+                            modseq: int) -> tuple[Folder, list[MessageRow], int]:
+        folder, rows = await self.snapshot(bal_id, folder_id)
+        return folder, [r for r in rows if r.modseq > modseq], len(rows)
+
+    async def uids(self, bal_id: int, folder_id: int) -> list[int]:
+        return sorted(self._state(bal_id, folder_id).messages)
 
     async def fetch_message(self, bal_id: int, folder_id: int, uid: int) -> bytes | None:
         self.fetch_count += 1

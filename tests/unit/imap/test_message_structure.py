@@ -9,6 +9,7 @@ from imap_store.imap.render.response import render_value
 from message.address_list import GroupEnd, GroupStart, Mailbox, parse_addresses
 from message.meta import MessageMeta, compute_meta, envelope_of
 from message.meta_codec import decode_meta, encode_meta
+from message.mime_tree import MAX_DEPTH
 
 
 def meta(raw: bytes) -> MessageMeta:
@@ -126,10 +127,53 @@ def test_bodystructure_multipart() -> None:
     assert value.endswith(b' "MIXED" ("BOUNDARY" "XX") NIL NIL NIL)')
 
 
+def _nested_multiparts(levels: int) -> bytes:
+    inner = b"Content-Type: text/plain\r\n\r\nleaf\r\n"
+    for i in reversed(range(levels)):
+        inner = (b"Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n%s\r\n--b%d--\r\n"
+                 % (i, i, inner, i))
+    return inner
+
+
+def _nested_messages(levels: int) -> bytes:
+    inner = b"Subject: leaf\r\n\r\nleaf\r\n"
+    for _ in range(levels):
+        inner = b"Content-Type: message/rfc822\r\n\r\n" + inner
+    return inner
+
+
+def _paren_depth(value: bytes) -> int:
+    depth = deepest = 0
+    for byte in value:
+        depth += {40: 1, 41: -1}.get(byte, 0)
+        deepest = max(deepest, depth)
+    return deepest
+
+
 def test_hostile_nesting_is_bounded() -> None:
-    msg = b"".join(
-        b"Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n" % (i, i)
-        for i in range(200))
-    root = parse_message(msg)
-    render_value(body_structure(meta(msg).structure))
-    section_bytes(root, sec((1,) * 50))
+    """200 levels (of multiparts, and of message/rfc822) are parsed down to
+    MAX_DEPTH only: below it a part is a leaf, BODYSTRUCTURE stops there and a
+    deeper section does not exist."""
+    multi = _nested_multiparts(200)
+    root = parse_message(multi)
+    part, levels = root, 0
+    while part.children:
+        assert len(part.children) == 1
+        part, levels = part.children[0], levels + 1
+    assert (levels, part.depth) == (MAX_DEPTH, MAX_DEPTH)
+    assert part.is_multipart and part.body.startswith(b"--b%d\r\n" % MAX_DEPTH)
+    assert section_bytes(root, sec((1,) * MAX_DEPTH)) == part.body
+    assert section_bytes(root, sec((1,) * (MAX_DEPTH + 1))) is None
+    assert section_bytes(root, sec((1,) * 50)) is None
+
+    messages = _nested_messages(200)
+    part, levels = parse_message(messages), 0
+    while (inner := part.encapsulated) is not None:
+        part, levels = inner, levels + 1
+    assert (levels, part.depth) == (MAX_DEPTH, MAX_DEPTH)
+    assert part.mime_type == "message/rfc822"
+
+    for msg in (multi, messages):
+        structure = render_value(body_structure(meta(msg).structure))
+        assert MAX_DEPTH <= _paren_depth(structure) <= MAX_DEPTH + 3
+        assert len(structure) < 200 * MAX_DEPTH

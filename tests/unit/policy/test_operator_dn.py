@@ -77,6 +77,13 @@ def test_malformed_dn_raises(text: str) -> None:
         parse_dn(text)
 
 
+def test_escapes_that_are_not_utf8_are_a_plain_value_error() -> None:
+    # found by tests/property: a UnicodeDecodeError with a codec message escaped parse_dn
+    with pytest.raises(ValueError, match="not UTF-8") as caught:
+        parse_dn(r"O=\C3,C=FR")
+    assert type(caught.value) is ValueError
+
+
 @pytest.mark.parametrize(
     "dn",
     [
@@ -84,6 +91,7 @@ def test_malformed_dn_raises(text: str) -> None:
         (("O", "GIP, MIPIH"), ("C", "FR")),
         (("O", 'say "hi" + <x>; y=z'), ("CN", "#hash")),
         (("O", " leading and trailing "),),
+        (("CN", " "), ("O", "# "), ("OU", "a\\ ")),
     ],
 )
 def test_format_then_parse_round_trips(dn: tuple[tuple[str, str], ...]) -> None:

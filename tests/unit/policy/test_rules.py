@@ -43,8 +43,10 @@ def test_registry_order_and_default_modes() -> None:
         ("data", "patient_message_size", "enforce"),
         ("data", "recipient_justify", "enforce"),
         ("data", "mss_headers", "warn"),
+        ("data", "attachments", "enforce"),
+        ("data", "antivirus", "enforce"),
     ]
-    assert len(RULE_NAMES) == len(set(RULE_NAMES)) == 15
+    assert len(RULE_NAMES) == len(set(RULE_NAMES)) == 17
     assert all(callable(spec.check) for spec in DEFAULT_RULES)
 
 

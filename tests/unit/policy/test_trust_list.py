@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -212,6 +212,13 @@ EXTERNAL_ENTITY = b"""<?xml version="1.0"?>
         (EXTERNAL_ENTITY, "DOCTYPE"),
         (trust_list_xml([("a.mssante.fr", DN_X)], generated=None), "DateDeGeneration"),
         (trust_list_xml([("a.mssante.fr", DN_X)], generated="yesterday"), "ISO-8601"),
+        # found by tests/property: an OverflowError, then a LookupError, escaped the parser
+        (trust_list_xml([("a.mssante.fr", DN_X)], generated="0001-01-01T00:00:00+01:00"),
+         "out of range"),
+        (trust_list_xml([("a.mssante.fr", DN_X)], generated="9999-12-31T23:59:59-01:00"),
+         "out of range"),
+        (b'<?xml version="1.0" encoding="x-unknown"?><ListeBlancheMSSante/>',
+         "unknown encoding"),
         (trust_list_xml([]), "no domain"),
         (trust_list_xml([("", DN_X)]), "without Nom"),
         (trust_list_xml([("a.mssante.fr", "")]), "without Nom or DN"),
@@ -238,3 +245,11 @@ EXTERNAL_ENTITY = b"""<?xml version="1.0"?>
 def test_broken_files_are_refused_with_a_clear_message(data: bytes, message: str) -> None:
     with pytest.raises(TrustListError, match=message):
         parse_trust_list(data)
+
+
+def test_generation_time_is_kept_in_utc() -> None:
+    parsed = parse_trust_list(trust_list_xml([("a.mssante.fr", DN_X)],
+                                             generated="2025-03-13T16:54:10+02:00"))
+    assert parsed.generated_at == datetime(2025, 3, 13, 14, 54, 10, tzinfo=UTC)
+    assert parsed.generated_at.utcoffset() == timedelta(0)
+    assert parsed.version.startswith("2025-03-13T14:54:10Z#")

@@ -1,0 +1,239 @@
+"""A selected mailbox is re-read only when it changed, and changes from other processes arrive.
+
+NOOP on an unchanged mailbox runs no SQL at all; a change made by this process
+is read incrementally (entries above the view's HIGHESTMODSEQ); a change
+committed by another process (a real child process writing the same
+database) reaches NOOP and IDLE within the folder watcher's 1 s interval.
+
+Ref: RFC 3501 6.1.2 (NOOP), 7.4.1; RFC 2177 (IDLE); RFC 7162 3.1.2.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from imap_store.store.folder_ops import FolderError
+from tests.protocol.imap_support import Raw, in_thread, numbered, seed
+from tests.support import Operator
+
+ROOT = Path(__file__).resolve().parents[2]
+BACKGROUND = {"folder change watch", "trust-list poll"}
+
+# A separate process writing the same database through the store, as an admin
+# verb or a second server process would: its own notifier, which this server
+# never sees.
+CHILD = """
+import asyncio, sys
+from pathlib import Path
+from server import config
+from server.storage import open_store
+from imap_store.store.mailbox import MailboxStore, NewMessage
+from imap_store.store.notify import ChangeNotifier
+
+async def main(cfg_path, bal_id, action):
+    cfg = config.load(Path(cfg_path))
+    db, keys = open_store(cfg)
+    store = MailboxStore(db, keys, ChangeNotifier())
+    inbox = await store.get_folder(bal_id, "INBOX")
+    if action == "append":
+        raw = b"From: a@op-b.mssante.fr\\r\\nSubject: from elsewhere\\r\\n\\r\\nbody\\r\\n"
+        await store.append(bal_id, "INBOX", [NewMessage(raw, frozenset(), None)])
+    elif action == "flag":
+        await store.set_flags(bal_id, inbox.id, [1], frozenset({"\\\\Flagged"}), "add")
+    elif action == "expunge":
+        await store.set_flags(bal_id, inbox.id, [2], frozenset({"\\\\Deleted"}), "add")
+        await store.expunge(bal_id, inbox.id)
+    await db.dispose()
+
+asyncio.run(main(sys.argv[1], int(sys.argv[2]), sys.argv[3]))
+"""
+
+
+def _other_process(op: Operator, address: str, action: str) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    subprocess.run([sys.executable, "-c", CHILD, str(op.directory / "mss.toml"),
+                    str(op.bals[address].bal_id), action], check=True, env=env, timeout=60)
+
+
+@contextmanager
+def counted_statements(op: Operator) -> Iterator[list[str]]:
+    """Every SQL statement the running server's sessions send while the block runs."""
+    assert op.running is not None
+    db = op.running.services.db
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        task = asyncio.current_task()
+        # The server's own background polls are not the command's cost.
+        if task is None or task.get_name() not in BACKGROUND:
+            seen.append(statement)
+
+    engines = {id(e.sync_engine): e.sync_engine for e in (db.read_engine, db.write_engine)}
+    for engine in engines.values():
+        event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        for engine in engines.values():
+            event.remove(engine, "before_cursor_execute", record)
+
+
+def _noop_until(client: Raw, marker: bytes, limit: float) -> tuple[float, list[bytes]]:
+    """NOOP every 50 ms until an untagged line contains `marker`; the time it took."""
+    start = time.monotonic()
+    n = 0
+    while time.monotonic() - start < limit:
+        n += 1
+        lines = client.cmd(b"N%d" % n, b"NOOP")
+        if any(marker in line for line in lines[:-1]):
+            return time.monotonic() - start, lines
+        time.sleep(0.05)
+    raise AssertionError(f"{marker!r} not reported within {limit} s")
+
+
+async def test_noop_on_an_unchanged_mailbox_runs_no_sql(operator: Operator) -> None:
+    bob = await operator.add_bal("bob")
+    await seed(operator, bob, "INBOX", [numbered(i) for i in range(1, 6)])
+    client = await in_thread(Raw, operator, bob)
+    assert (await in_thread(client.cmd, b"S", b"SELECT INBOX"))[-1].startswith(b"S OK")
+    with counted_statements(operator) as seen:
+        for i in range(20):
+            lines = await in_thread(client.cmd, b"N%d" % i, b"NOOP")
+            assert lines == [b"N%d OK NOOP completed" % i]
+    assert seen == []
+    client.close()
+
+
+async def test_a_change_in_this_process_is_read_incrementally(operator: Operator) -> None:
+    bob = await operator.add_bal("bob")
+    await seed(operator, bob, "INBOX", [numbered(i) for i in range(1, 41)])
+    watcher, writer = await in_thread(Raw, operator, bob), await in_thread(Raw, operator, bob)
+    for client in (watcher, writer):
+        assert (await in_thread(client.cmd, b"S", b"SELECT INBOX"))[-1].startswith(b"S OK")
+    assert (await in_thread(writer.cmd, b"F", b"STORE 7 +FLAGS (\\Flagged)"))[-1].startswith(
+        b"F OK")
+    await seed(operator, bob, "INBOX", [numbered(41)])
+    with counted_statements(operator) as seen:
+        lines = await in_thread(watcher.cmd, b"N", b"NOOP")
+    # The watcher's session saw UID 7 first, so it is \Recent there.
+    assert b"* 7 FETCH (UID 7 FLAGS (\\Flagged \\Recent))" in lines
+    assert b"* 41 EXISTS" in lines
+    # The changed entries only: none of the 39 unchanged rows is read again.
+    entry_reads = [s for s in seen if "FROM mailbox_entry" in s and "modseq >" not in s
+                   and "count(" not in s]
+    assert entry_reads == [], entry_reads
+    for client in (watcher, writer):
+        client.close()
+
+
+async def test_expunge_by_another_session_is_reported(operator: Operator) -> None:
+    bob = await operator.add_bal("bob")
+    await seed(operator, bob, "INBOX", [numbered(i) for i in range(1, 6)],
+               [frozenset({"\\Deleted"}) if i == 3 else frozenset() for i in range(1, 6)])
+    watcher, writer = await in_thread(Raw, operator, bob), await in_thread(Raw, operator, bob)
+    for client in (watcher, writer):
+        await in_thread(client.cmd, b"S", b"SELECT INBOX")
+    own = await in_thread(writer.cmd, b"E", b"EXPUNGE")
+    assert own == [b"* 3 EXPUNGE", b"E OK EXPUNGE completed"]
+    lines = await in_thread(watcher.cmd, b"N", b"NOOP")
+    assert lines == [b"* 3 EXPUNGE", b"N OK NOOP completed"]
+    assert (await in_thread(watcher.cmd, b"U", b"UID SEARCH ALL"))[0] == b"* SEARCH 1 2 4 5"
+    for client in (watcher, writer):
+        client.close()
+
+
+async def test_changes_from_another_process_reach_noop_within_a_second(
+        operator: Operator) -> None:
+    bob = await operator.add_bal("bob")
+    await seed(operator, bob, "INBOX", [numbered(i) for i in range(1, 4)])
+    client = await in_thread(Raw, operator, bob)
+    await in_thread(client.cmd, b"S", b"SELECT INBOX")
+    for action, marker in (("append", b"* 4 EXISTS"),
+                           ("flag", b"* 1 FETCH (UID 1 FLAGS (\\Flagged \\Recent))"),
+                           ("expunge", b"* 2 EXPUNGE")):
+        await in_thread(_other_process, operator, bob, action)
+        elapsed, _ = await in_thread(_noop_until, client, marker, 5.0)
+        assert elapsed < 1.5, (action, elapsed)
+    assert (await in_thread(client.cmd, b"U", b"UID SEARCH ALL"))[0] == b"* SEARCH 1 3 4"
+    client.close()
+
+
+async def test_idle_wakes_for_another_process_within_a_second(operator: Operator) -> None:
+    bob = await operator.add_bal("bob")
+    await seed(operator, bob, "INBOX", [numbered(1)])
+    client = await in_thread(Raw, operator, bob)
+    await in_thread(client.cmd, b"S", b"SELECT INBOX")
+    await in_thread(client.send, b"I IDLE\r\n")
+    assert (await in_thread(client.line)).startswith(b"+ ")
+    await in_thread(_other_process, operator, bob, "append")
+    start = time.monotonic()
+    line = await asyncio.wait_for(in_thread(client.line), 5)
+    assert line == b"* 2 EXISTS"
+    assert time.monotonic() - start < 1.5
+    await in_thread(client.send, b"DONE\r\n")
+    lines = await in_thread(client.until_tagged, b"I")
+    assert lines[-1].startswith(b"I OK")
+    client.close()
+
+
+async def test_watch_is_released_when_sessions_end(operator: Operator) -> None:
+    bob = await operator.add_bal("bob")
+    assert operator.running is not None
+    notifier = operator.running.services.mailbox.notifier
+    first, second = await in_thread(Raw, operator, bob), await in_thread(Raw, operator, bob)
+    for client in (first, second):
+        await in_thread(client.cmd, b"S", b"SELECT INBOX")
+    assert [w.holders for w in notifier.watched().values()] == [2]
+    await in_thread(first.cmd, b"C", b"CLOSE")
+    assert [w.holders for w in notifier.watched().values()] == [1]
+    second.close()
+    for _ in range(100):
+        if not notifier.watched():
+            break
+        await asyncio.sleep(0.02)
+    assert notifier.watched() == {}
+    first.close()
+
+
+async def test_this_process_own_change_is_not_reported_twice(operator: Operator) -> None:
+    bob = await operator.add_bal("bob")
+    await seed(operator, bob, "INBOX", [numbered(i) for i in range(1, 6)])
+    watcher, writer = await in_thread(Raw, operator, bob), await in_thread(Raw, operator, bob)
+    for client in (watcher, writer):
+        await in_thread(client.cmd, b"S", b"SELECT INBOX")
+    await in_thread(writer.cmd, b"F", b"STORE 2 +FLAGS (\\Seen)")
+    await seed(operator, bob, "INBOX", [numbered(6)])
+    assert b"* 6 EXISTS" in await in_thread(watcher.cmd, b"N", b"NOOP")
+    await in_thread(writer.cmd, b"N", b"NOOP")
+    await asyncio.sleep(2.2)  # two polls of the folder watcher
+    with counted_statements(operator) as seen:
+        for client in (watcher, writer):
+            assert await in_thread(client.cmd, b"M", b"NOOP") == [b"M OK NOOP completed"]
+    assert seen == []
+    for client in (watcher, writer):
+        client.close()
+
+
+async def test_catch_up_reads_refuse_another_bals_folder(operator: Operator) -> None:
+    alice, bob = await operator.add_bal("alice"), await operator.add_bal("bob")
+    await seed(operator, alice, "INBOX", [numbered(1)])
+    assert operator.running is not None
+    store = operator.running.services.mailbox
+    a_id, b_id = operator.bals[alice].bal_id, operator.bals[bob].bal_id
+    inbox = await store.get_folder(a_id, "INBOX")
+    assert inbox is not None
+    assert (await store.changes_since(a_id, inbox.id, 0))[2] == 1
+    for call in (store.changes_since(b_id, inbox.id, 0), store.uids(b_id, inbox.id)):
+        with pytest.raises(FolderError):
+            await call
