@@ -1,7 +1,8 @@
 """Work repeated at a fixed interval by a server process (polls of the database).
 
 Owns: `every(interval, step, what)`, the loop the store's watchers and the
-trust-list poll run in.
+trust-list poll run in, and `unbroken(work)`, which lets a piece of database
+work finish when its task is cancelled.
 
 Invariants: a failed step is logged (what failed, with its traceback) and
 tried again at the next interval; cancelling the loop (the server stopping)
@@ -14,9 +15,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+async def unbroken(work: Coroutine[Any, Any, T]) -> T:
+    """Await `work` to its end even if the awaiting task is cancelled meanwhile; the
+    cancellation goes on once `work` is done (a transaction or a connection's return
+    to its pool is never cut in the middle, nor left running after its task ended)."""
+    running = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(running)
+    except asyncio.CancelledError:
+        await running
+        raise
 
 
 async def _logged(step: Callable[[], Awaitable[None]], what: str) -> None:
@@ -30,9 +45,4 @@ async def every(interval: float, step: Callable[[], Awaitable[None]], what: str)
     """Run `step` every `interval` seconds until cancelled."""
     while True:
         await asyncio.sleep(interval)
-        running = asyncio.ensure_future(_logged(step, what))
-        try:
-            await asyncio.shield(running)
-        except asyncio.CancelledError:
-            await running  # the step ends first; the cancellation then goes on
-            raise
+        await unbroken(_logged(step, what))  # a step under way ends first

@@ -20,6 +20,7 @@ import ssl
 from directory.service import Directory
 from imap_store.store.db import Database
 from imap_store.store.interfaces import Authenticate
+from imap_store.store.periodic import unbroken
 from server.config import Config
 
 from .connection import HttpLimits
@@ -54,9 +55,13 @@ async def start_http(cfg: Config, db: Database, authenticate: Authenticate, *,
 
 
 async def _sync_local(directory: Directory) -> None:
-    """Rebuild the local published BALs' entries once at start (R13); never fatal."""
+    """Rebuild the local published BALs' entries once at start (R13); never fatal.
+
+    A stop that comes meanwhile waits for the rebuild to end (`unbroken`): cut in
+    the middle of its transaction, it would leave a connection to be reset
+    while the engine is being disposed of."""
     try:
-        seen = await directory.sync_local()
+        seen = await unbroken(directory.sync_local())
     except Exception:
         log.exception("directory: rebuilding the local entries failed")
         return
