@@ -68,10 +68,10 @@ class TrustState:
 
     async def _poll(self) -> None:
         # A failed poll is logged and the version in force is kept (`every`).
-        await every(self.poll_seconds, self._refresh_quietly, "trust-list poll")
+        await every(self.poll_seconds, self._refresh_step, "trust-list poll")
 
-    async def _refresh_quietly(self) -> None:
-        await self.refresh()
+    async def _refresh_step(self) -> None:
+        await self.refresh()  # whether a new version came in is logged by refresh
 
 
 async def import_trust_list(store: TrustListStore, raw: bytes, source: str,

@@ -26,28 +26,12 @@ import socket
 import tracemalloc
 
 from message.mime_tree import MAX_DEPTH
+from tests.nested_messages import deep_multipart, deep_rfc822
 from tests.protocol.imap_support import Raw, imaps, in_thread, numbered, seed
 from tests.protocol.smtp_client import submission
 from tests.support import DOMAIN, PASSWORD, Operator
 
 NEEDLE = b"needle at the bottom"
-
-
-def deep_multipart(levels: int, needle: bytes) -> bytes:
-    """A text part inside `levels` multipart/mixed parts (boundary b0 the innermost)."""
-    raw = b"Content-Type: text/plain\r\n\r\n" + needle + b"\r\n"
-    for i in range(levels):
-        raw = (b"Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n" % (i, i) + raw
-               + b"\r\n--b%d--\r\n" % i)
-    return b"Subject: deep\r\n" + raw
-
-
-def deep_rfc822(levels: int, needle: bytes) -> bytes:
-    """A text message inside `levels` message/rfc822 messages."""
-    raw = b"Subject: leaf\r\n\r\n" + needle + b"\r\n"
-    for i in range(levels):
-        raw = b"Subject: level %d\r\nContent-Type: message/rfc822\r\n\r\n" % i + raw
-    return raw
 
 
 def _envelope(sender: str, to: str, n: int) -> bytes:

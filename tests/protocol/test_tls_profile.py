@@ -197,6 +197,16 @@ async def tls13_off(tmp_path: Path) -> AsyncIterator[Operator]:
         yield running
 
 
+def _refuses_then_serves_tls12(op: Operator, listener: str, refused: ssl.SSLContext,
+                               served: ssl.SSLContext) -> None:
+    """`listener` refuses `refused` on its version, then serves `served` over TLS 1.2 with an
+    R6 suite and speaks its protocol."""
+    assert refusal(op, listener, refused) in VERSION_REFUSED, listener
+    got, cipher, answer = handshake(op, listener, served)
+    assert got == "TLSv1.2" and cipher in R6, (listener, got, cipher)
+    assert _spoke(listener, answer), (listener, answer[:80])
+
+
 @pytest.mark.parametrize("version", ["TLSv1", "TLSv1_1"])
 async def test_tls_below_1_2_refused_on_every_listener(operator: Operator, version: str) -> None:
     old = client(operator, maximum=getattr(ssl.TLSVersion, version))
@@ -208,10 +218,7 @@ async def test_tls_below_1_2_refused_on_every_listener(operator: Operator, versi
             assert control(port, old)[0] == expected
             assert control(port, modern)[0] == "TLSv1.2"
         for listener in LISTENERS:
-            assert refusal(operator, listener, old) in VERSION_REFUSED, listener
-            got, cipher, answer = handshake(operator, listener, modern)
-            assert got == "TLSv1.2" and cipher in R6, (listener, got, cipher)
-            assert _spoke(listener, answer), (listener, answer[:80])
+            _refuses_then_serves_tls12(operator, listener, old, modern)
 
     await asyncio.to_thread(run)
 
@@ -262,10 +269,7 @@ async def test_tls13_false_caps_every_listener_at_1_2(tmp_path: Path) -> None:
             with permissive_server(op) as port:
                 assert control(port, only13)[0] == "TLSv1.3"
             for listener in LISTENERS:
-                assert refusal(op, listener, only13) in VERSION_REFUSED, listener
-                got, cipher, answer = handshake(op, listener, default)
-                assert got == "TLSv1.2" and cipher in R6, (listener, got, cipher)
-                assert _spoke(listener, answer), (listener, answer[:80])
+                _refuses_then_serves_tls12(op, listener, only13, default)
 
         await asyncio.to_thread(run)
 

@@ -22,6 +22,7 @@ import pytest
 
 from message.address_list import Mailbox, parse_addresses
 from message.text import MessageText
+from tests.nested_messages import deep_multipart, deep_rfc822
 
 
 class ReferenceText:
@@ -315,21 +316,6 @@ def test_never_raises_on_mutated_messages() -> None:
         text.text_contains("a")
         text.header_contains("from", "x")
         assert text.sent_date is None or isinstance(text.sent_date, dt.date)
-
-
-def deep_multipart(levels: int, needle: bytes) -> bytes:
-    raw = b"Content-Type: text/plain\r\n\r\n" + needle + b"\r\n"
-    for i in range(levels):
-        raw = (b"Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n" % (i, i) + raw
-               + b"\r\n--b%d--\r\n" % i)
-    return b"Subject: deep\r\n" + raw
-
-
-def deep_rfc822(levels: int, needle: bytes) -> bytes:
-    raw = b"Subject: leaf\r\n\r\n" + needle + b"\r\n"
-    for i in range(levels):
-        raw = b"Subject: level %d\r\nContent-Type: message/rfc822\r\n\r\n" % i + raw
-    return raw
 
 
 @pytest.mark.parametrize("levels", [500, 5000])
