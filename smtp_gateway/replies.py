@@ -30,6 +30,8 @@ TOO_MANY_FROM_ADDRESS = Reply(421, "4.7.0",
 TOO_MANY_FOR_MAILBOX = Reply(421, "4.7.0",
                              "Too many connections for this mailbox, try again later")
 LOGIN_TOO_SLOW = Reply(421, "4.7.0", "Authentication took too long, closing connection")
+# The BAL was suspended or deleted, or the password of this login changed (R28).
+ACCESS_WITHDRAWN = Reply(421, "4.7.0", "Access to this mailbox was withdrawn, closing connection")
 COMMAND_LINE_TOO_SLOW = Reply(421, "4.7.0", "Command line took too long, closing connection")
 LINE_TOO_LONG = Reply(500, "5.5.2", "Line too long")
 # RFC 5321 4.1.2 (no control characters in a command's arguments) and the MIME nesting bound

@@ -7,6 +7,12 @@ within `interval` seconds, the keys whose row is gone (a BAL deleted by
 another process, `mss bal delete`) and those past their time, whether or not
 anything asks for a key meanwhile.
 
+Rotation (`rotate`) adds a newer key version; contents keep the version they
+were sealed with (read back with it), new contents take the newest version.
+The newest version of each BAL is remembered with its cached key (no read per
+delivery); `KeyWatch` forgets it within `interval` seconds when another
+process rotated, so new contents use the new key from then on.
+
 Ref: docs/architecture.md "Encryption at rest".
 """
 
@@ -15,7 +21,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .crypto import DataKey, DecryptionError, KeyProvider, key_aad, new_data_key
@@ -44,12 +50,26 @@ class DataKeys:
 
     async def current(self, session: AsyncSession, bal_id: int) -> DataKey:
         """The newest key of the BAL (used to encrypt new contents)."""
+        version = self._current.get(bal_id)
+        cached = self._cache.get((bal_id, version)) if version is not None else None
+        if cached and cached[1] > time.monotonic():
+            return cached[0]
         row = (await session.execute(
             select(BalKey).where(BalKey.bal_id == bal_id)
             .order_by(BalKey.version.desc()).limit(1))).scalar_one_or_none()
         if row is None:
             raise DecryptionError(f"BAL {bal_id} has no data key")
-        return self._unwrap(row)
+        key = self._unwrap(row)
+        self._current[bal_id] = key.version
+        return key
+
+    async def rotate(self, session: AsyncSession, bal_id: int) -> DataKey:
+        """A new, newer data key version for the BAL (the older ones stay for reading)."""
+        newest = (await session.execute(select(func.max(BalKey.version))
+                                        .where(BalKey.bal_id == bal_id))).scalar()
+        if newest is None:
+            raise DecryptionError(f"BAL {bal_id} has no data key")
+        return await self.create(session, bal_id, newest + 1)
 
     async def get(self, session: AsyncSession, bal_id: int, version: int) -> DataKey:
         cached = self._cache.get((bal_id, version))
@@ -62,6 +82,7 @@ class DataKeys:
         return self._unwrap(row)
 
     def forget(self, bal_id: int) -> None:
+        self._current.pop(bal_id, None)
         for k in [k for k in self._cache if k[0] == bal_id]:
             del self._cache[k]
 
@@ -79,7 +100,8 @@ class DataKeys:
             del self._cache[k]
 
     async def drop_deleted(self, session: AsyncSession) -> None:
-        """Drop the cached keys whose row is gone (their BAL was deleted elsewhere)."""
+        """Drop the cached keys whose row is gone (their BAL was deleted elsewhere), and
+        the newest version remembered for a BAL that has a newer one (rotated elsewhere)."""
         held = sorted({k[0] for k in self._cache})
         present: set[tuple[int, int]] = set()
         for start in range(0, len(held), 500):
@@ -88,6 +110,11 @@ class DataKeys:
             present.update((r[0], r[1]) for r in rows)
         for k in [k for k in self._cache if k not in present]:
             del self._cache[k]
+        newest: dict[int, int] = {}
+        for bal_id, version in present:
+            newest[bal_id] = max(version, newest.get(bal_id, 0))
+        for bal_id in [b for b, v in self._current.items() if newest.get(b, v + 1) != v]:
+            del self._current[bal_id]
 
     def _unwrap(self, row: BalKey) -> DataKey:
         raw = self.provider.unwrap(row.wrapped, key_aad(row.bal_id, row.version))
@@ -97,6 +124,8 @@ class DataKeys:
 
     def _remember(self, key: DataKey) -> None:
         self._cache[(key.bal_id, key.version)] = (key, time.monotonic() + self.ttl)
+        if key.version > self._current.get(key.bal_id, key.version):
+            self._current[key.bal_id] = key.version  # this process rotated
 
 
 class KeyWatch:

@@ -51,6 +51,9 @@ class Bal(Base):
     structure_id: Mapped[str | None] = mapped_column(String(64))
     display_name: Mapped[str | None] = mapped_column(String(200))
     password_hash: Mapped[str | None] = mapped_column(String(200))
+    password_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Moves with every password change (`mss bal passwd`), never with a rehash of the
+    same password: a login made with the password stands while it has not moved."""
     status: Mapped[str] = mapped_column(String(16), default="active")
     liste_rouge: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
