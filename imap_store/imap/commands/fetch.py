@@ -13,8 +13,8 @@ Invariants:
   `\\Recent`;
 - a content fetch is audited once per command with the UIDs, never content
   (R24);
-- a message another session expunged, not yet reported to this one, is
-  answered as Dovecot answers it: items the session's view holds (UID,
+- a message another session expunged, whose EXPUNGE this session is still
+  holding back, is answered as Dovecot answers it: items the session's view holds (UID,
   FLAGS, INTERNALDATE, RFC822.SIZE, MODSEQ) come from the view; when an
   item needs its content, which is gone, no FETCH response is sent for it
   (nothing is made up) and the command ends `OK [EXPUNGEISSUED]` (RFC 2180

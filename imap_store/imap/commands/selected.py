@@ -9,8 +9,8 @@ them in the view so they are not echoed again; `\\Deleted` being set and every
 expunge are audited with UIDs (R24); CLOSE expunges silently (no untagged
 EXPUNGE), UNSELECT does not expunge; the messages EXPUNGE removed are marked
 gone in the view, and their untagged EXPUNGEs come from the dispatcher's
-refresh that follows; STORE on a message another session expunged (not yet
-reported to this one) changes nothing, sends no FETCH for it and ends `OK`
+refresh that follows; STORE on a message another session expunged (its
+EXPUNGE still held back here) changes nothing, sends no FETCH for it and ends `OK`
 for the others (RFC 2180 4.2).
 
 Ref: RFC 3501 6.4.1-6.4.8, 7.4.1; RFC 2180 4.2; RFC 3691 (UNSELECT);
