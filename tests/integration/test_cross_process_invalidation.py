@@ -34,10 +34,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from directory.local_entries import LOCAL_ENTRIES
+from imap_store.store.accounts import Accounts
+from imap_store.store.keys import KeyWatch
+from server.storage import open_store, password_hashing
 from tests.integration.helpers import fetch_all, send
 from tests.protocol.imap_support import Raw, in_thread
 from tests.protocol.smtp_client import simple_message, submission
-from tests.support import PASSWORD, Operator
+from tests.support import DOMAIN, PASSWORD, Operator, is_postgres
 
 REPO = Path(__file__).resolve().parents[2]
 BOUND = 1.5
@@ -257,3 +261,31 @@ async def test_key_rotation_elsewhere_new_deliveries_use_new_key(operator: Opera
     subjects = sorted(line for body in stored.values() for line in body.split(b"\r\n")
                       if line.startswith(b"Subject: "))
     assert subjects == [b"Subject: after", b"Subject: before"]
+
+
+async def test_cached_key_never_outlives_its_bal_under_a_reused_id(operator: Operator) -> None:
+    """Another process deletes the newest BAL and creates one that gets the same id
+    (SQLite reuses the highest rowid): one poll later, the server's newest key for
+    that id is the new BAL's, not the deleted one's (whose key would seal mail
+    nothing could read). Same check on PostgreSQL, where ids are not reused."""
+    assert operator.running is not None
+    services = operator.running.services
+    alice = await operator.add_bal("alice")
+    bal_id = operator.bals[alice].bal_id
+    async with services.db.read() as s:
+        old = await services.keys.current(s, bal_id)  # cached in the server
+    other_db, other_keys = open_store(operator.cfg)  # the other process's store
+    try:
+        other = Accounts(other_db, other_keys, LOCAL_ENTRIES, password_hashing(operator.cfg))
+        await other.delete_bal(alice)
+        bob = await other.create_bal(f"bob@{DOMAIN}", "PER", rpps="10000000002",
+                                     password=PASSWORD)
+        async with other_db.read() as s:
+            new = await other_keys.current(s, bob.id)
+    finally:
+        await other_db.dispose()
+    assert bob.id == bal_id or is_postgres()
+    await KeyWatch(services.db, services.keys).poll_once()
+    async with services.db.read() as s:
+        served = await services.keys.current(s, bob.id)
+    assert served.key == new.key != old.key
