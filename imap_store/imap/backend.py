@@ -7,8 +7,9 @@ concrete classes satisfy them without importing the engine (the dependency
 goes imap -> store only).
 
 Invariants: folder names are names inside one BAL, never paths; `\\Recent` is
-never stored (`claim_recent` moves the per-folder floor); `fetch_message`
-returns decrypted RFC 5322 bytes with CRLF, `fetch_meta` only the stored
+never stored (`claim_recent` moves the per-folder floor); `fetch_message` and
+`fetch_messages` return decrypted RFC 5322 bytes with CRLF (messages gone are
+absent), `fetch_meta` only the stored
 header, ENVELOPE and BODYSTRUCTURE; folder operations raise the store's
 `FolderError` with a neutral reason; a message whose stored blob or data key
 fails to authenticate raises the store's `DecryptionError`; value types (`NewMessage`,
@@ -107,6 +108,10 @@ class MailboxStore(Protocol):
     async def uids(self, bal_id: int, folder_id: int) -> Sequence[int]: ...
 
     async def fetch_message(self, bal_id: int, folder_id: int, uid: int) -> bytes | None: ...
+
+    async def fetch_messages(
+        self, bal_id: int, folder_id: int, uids: Sequence[int]
+    ) -> Mapping[int, bytes]: ...
 
     async def set_flags(
         self,

@@ -3,14 +3,16 @@
 Owns: `MessageLoader`, which hands out one `LoadedMessage` per UID in the
 order a command visits them: nothing for index-only items, the stored meta
 (header, ENVELOPE, BODYSTRUCTURE) read in batches of `CHUNK` messages, or the
-whole decrypted message, one at a time.
+whole decrypted messages, in batches of at most `BODY_BATCH` messages and
+`BODY_BATCH_OCTETS` octets by their stored sizes (one read transaction each).
 
-Invariants: at most one batch of metas or one whole message is held at a
-time; a message expunged meanwhile loads as None; a message whose blob or
-data key fails to authenticate raises `DecryptionError` for that message
-alone (a batch that fails is read again message by message); the whole message is
-decrypted only when an item needs it (docs/architecture.md "IMAP engine": listing a
-mailbox never decrypts whole messages).
+Invariants: at most one batch of metas or one batch of whole messages is held
+at a time (a message larger than `BODY_BATCH_OCTETS` is a batch alone); a
+message expunged meanwhile loads as None; a message whose blob or data key
+fails to authenticate raises `DecryptionError` for that message alone (a
+batch that fails is read again for that message only); the whole message is
+decrypted only when an item needs it (docs/architecture.md "IMAP engine":
+listing a mailbox never decrypts whole messages).
 
 Ref: RFC 3501 6.4.4, 6.4.5.
 """
@@ -27,6 +29,8 @@ from .view import MailboxView
 
 Need = Literal["none", "meta", "message"]
 CHUNK = 200
+BODY_BATCH = 50
+BODY_BATCH_OCTETS = 4 * 1024 * 1024
 _NOTHING = LoadedMessage()
 
 
@@ -39,6 +43,7 @@ class MessageLoader:
         self._order = list(order)
         self._index = {uid: i for i, uid in enumerate(self._order)}
         self._metas: Mapping[int, MessageMeta] = {}
+        self._bodies: Mapping[int, bytes] = {}
 
     async def load(self, uid: int) -> LoadedMessage | None:
         """What the command needs of message `uid`; None when it is gone."""
@@ -46,7 +51,18 @@ class MessageLoader:
             return _NOTHING
         view = self._view
         if self.need == "message":
-            raw = await self._store.fetch_message(view.bal_id, view.folder.id, uid)
+            if uid not in self._bodies:
+                self._bodies = {}  # the previous batch is let go before the next is read
+                batch = self._body_batch(uid)
+                try:
+                    self._bodies = await self._store.fetch_messages(
+                        view.bal_id, view.folder.id, batch)
+                except DecryptionError:
+                    if len(batch) == 1:
+                        raise
+                    self._bodies = await self._store.fetch_messages(
+                        view.bal_id, view.folder.id, [uid])
+            raw = self._bodies.get(uid)
             return None if raw is None else LoadedMessage(raw)
         if uid not in self._metas:
             start = self._index.get(uid, 0)
@@ -58,3 +74,18 @@ class MessageLoader:
                 self._metas = await self._store.fetch_meta(view.bal_id, view.folder.id, [uid])
         meta = self._metas.get(uid)
         return None if meta is None else LoadedMessage(meta=meta)
+
+    def _body_batch(self, uid: int) -> list[int]:
+        """`uid` and the messages the command visits next, within the batch bounds."""
+        if uid not in self._index:
+            return [uid]
+        batch: list[int] = []
+        octets = 0
+        rows = self._view.rows
+        for nxt in self._order[self._index[uid]:self._index[uid] + BODY_BATCH]:
+            size = rows[nxt].size if nxt in rows else 0
+            if batch and octets + size > BODY_BATCH_OCTETS:
+                break
+            batch.append(nxt)
+            octets += size
+        return batch

@@ -40,6 +40,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .audit_rows import add_audit
+from .content_write import add_contents
 from .crypto import DataKey
 from .db import Database
 from .interfaces import AuditEvent
@@ -188,8 +189,7 @@ class DeliveryStore:
                             sealed: Sequence[SealedMessage], now: datetime) -> tuple[int, ...]:
         if not plan.remote:
             return ()
-        s.add_all([content_row(one, now, plan.mss_nil) for one in sealed])
-        await s.flush()
+        await add_contents(s, [content_row(one, now, plan.mss_nil) for one in sealed])
         rows = [OutboundMessage(content_id=one.content_id, domain=copy.domain,
                                 mail_from=plan.mail_from, recipients="\n".join(copy.recipients),
                                 created_at=now, next_attempt_at=now, attempts=0)

@@ -41,6 +41,7 @@ from .meta_reader import MetaReader
 from .models import Folder as FolderRow
 from .models import MailboxEntry, MessageContent, OutboundMessage
 from .notify import ChangeNotifier
+from .offload import by_size
 
 __all__ = ["AppendResult", "CopyResult", "Folder", "FolderError", "FolderStatus",
            "MailboxStore", "MessageRow", "NewMessage"]
@@ -103,6 +104,21 @@ async def _entry_rows(s: AsyncSession, folder_id: int,
     return [MessageRow(r[0], parse_flags(r[1]), r[2], _aware(r[3]), r[4]) for r in rows]
 
 
+_FOLDER_COLUMNS = (FolderRow.id, FolderRow.bal_id, FolderRow.name, FolderRow.uidvalidity,
+                   FolderRow.uidnext, FolderRow.special_use, FolderRow.subscribed,
+                   FolderRow.highestmodseq)
+
+
+async def _visible_folder(s: AsyncSession, bal_id: int, folder_id: int) -> Folder:
+    """The folder `folder_id` if it belongs to `bal_id` (read as plain columns: the
+    read paths never load an ORM object for it)."""
+    row = (await s.execute(select(*_FOLDER_COLUMNS).where(
+        FolderRow.id == folder_id, FolderRow.bal_id == bal_id))).first()
+    if row is None:
+        raise FolderError("nonexistent", "no such folder")
+    return Folder(*row)
+
+
 class MailboxStore:
     """Folder and message operations for the IMAP engine."""
 
@@ -125,8 +141,8 @@ class MailboxStore:
 
     async def snapshot(self, bal_id: int, folder_id: int) -> tuple[Folder, list[MessageRow]]:
         async with self.db.read() as s:
-            folder = await self._owned_folder(s, bal_id, folder_id)
-            return _folder(folder), await _entry_rows(s, folder.id)
+            folder = await _visible_folder(s, bal_id, folder_id)
+            return folder, await _entry_rows(s, folder.id)
 
     async def changes_since(self, bal_id: int, folder_id: int,
                             modseq: int) -> tuple[Folder, list[MessageRow], int]:
@@ -136,16 +152,16 @@ class MailboxStore:
         changed entries, and a count that tells whether any was expunged
         (RFC 7162 3.1.2: every change raises the MODSEQ it is stored with)."""
         async with self.db.read() as s:
-            folder = await self._owned_folder(s, bal_id, folder_id)
+            folder = await _visible_folder(s, bal_id, folder_id)
             rows = await _entry_rows(s, folder.id, MailboxEntry.modseq > modseq)
             count = (await s.execute(select(func.count()).select_from(MailboxEntry)
                                      .where(MailboxEntry.folder_id == folder.id))).scalar_one()
-            return _folder(folder), rows, count
+            return folder, rows, count
 
     async def uids(self, bal_id: int, folder_id: int) -> list[int]:
         """The UIDs of the folder's entries, ascending (what an expunge left)."""
         async with self.db.read() as s:
-            folder = await self._owned_folder(s, bal_id, folder_id)
+            folder = await _visible_folder(s, bal_id, folder_id)
             return list((await s.execute(
                 select(MailboxEntry.uid).where(MailboxEntry.folder_id == folder.id)
                 .order_by(MailboxEntry.uid))).scalars().all())
@@ -159,23 +175,34 @@ class MailboxStore:
         return row
 
     async def fetch_message(self, bal_id: int, folder_id: int, uid: int) -> bytes | None:
+        return (await self.fetch_messages(bal_id, folder_id, [uid])).get(uid)
+
+    async def fetch_messages(self, bal_id: int, folder_id: int,
+                             uids: Sequence[int]) -> dict[int, bytes]:
+        """The whole messages `uids` still in the folder, decrypted, read in one
+        transaction (the caller bounds how many octets it asks for at once)."""
         async with self.db.read() as s:
-            await self._owned_folder(s, bal_id, folder_id)
-            content = (await s.execute(
-                select(MessageContent).join(MailboxEntry,
-                                            MailboxEntry.content_id == MessageContent.id)
-                .where(MailboxEntry.folder_id == folder_id, MailboxEntry.uid == uid)
-            )).scalar_one_or_none()
-            if content is None:
-                return None
-            key = await self.keys.get(s, bal_id, content.key_version)
-        return key.open(content.id, content.body)
+            await _visible_folder(s, bal_id, folder_id)
+            rows: list[tuple[int, str, int, bytes]] = []
+            for chunk in chunks(uids):
+                rows += [(r[0], r[1], r[2], r[3]) for r in (await s.execute(
+                    select(MailboxEntry.uid, MessageContent.id, MessageContent.key_version,
+                           MessageContent.body)
+                    .join(MessageContent, MessageContent.id == MailboxEntry.content_id)
+                    .where(MailboxEntry.folder_id == folder_id,
+                           MailboxEntry.uid.in_(chunk)))).all()]
+            keys = {v: await self.keys.get(s, bal_id, v) for v in sorted({r[2] for r in rows})}
+
+        def open_all() -> dict[int, bytes]:
+            return {uid: keys[version].open(cid, body) for uid, cid, version, body in rows}
+
+        return await by_size(sum(len(r[3]) for r in rows), open_all)
 
     async def fetch_meta(self, bal_id: int, folder_id: int,
                          uids: Sequence[int]) -> dict[int, MessageMeta]:
         """Header, ENVELOPE and BODYSTRUCTURE of messages, without their bodies."""
         async with self.db.read() as s:
-            await self._owned_folder(s, bal_id, folder_id)
+            await _visible_folder(s, bal_id, folder_id)
         return await self._meta.read(bal_id, folder_id, uids)
 
     async def claim_recent(self, bal_id: int, folder_id: int, up_to: int, *,
@@ -232,8 +259,12 @@ class MailboxStore:
                       uids: Sequence[int] | None = None) -> list[int]:
         async with self.db.write() as s:
             folder = await self._owned_folder(s, bal_id, folder_id, lock=True)
+            # The database narrows to entries whose flags mention "Deleted"; the
+            # exact flag is checked here (a keyword such as "NotDeleted" also matches).
             q = select(MailboxEntry.id, MailboxEntry.uid, MailboxEntry.content_id,
-                       MailboxEntry.flags).where(MailboxEntry.folder_id == folder_id)
+                       MailboxEntry.flags).where(
+                MailboxEntry.folder_id == folder_id,
+                MailboxEntry.flags.contains("Deleted", autoescape=True))
             rows = (await s.execute(q)).all()
             wanted = None if uids is None else set(uids)
             doomed = [r for r in rows if "\\Deleted" in parse_flags(r[3])

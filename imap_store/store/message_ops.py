@@ -48,6 +48,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from message.meta import compute_meta
 from message.meta_codec import encode_meta
 
+from .content_write import add_contents
 from .crypto import DataKey
 from .folder_ops import FolderError, lookup_name
 from .models import Folder as FolderRow
@@ -193,8 +194,7 @@ async def insert_sealed(s: AsyncSession, folder: FolderRow,
     if any(sealed.bal_id != folder.bal_id for sealed, _ in items):
         raise ValueError("a message sealed for another BAL cannot enter this folder")
     uids, modseq = _allocate(folder, len(items))
-    s.add_all([content_row(sealed, now, mss_nil) for sealed, _ in items])
-    await s.flush()
+    await add_contents(s, [content_row(sealed, now, mss_nil) for sealed, _ in items])
     s.add_all([MailboxEntry(folder_id=folder.id, uid=uid, content_id=sealed.content_id,
                             flags=" ".join(sorted(message.flags)),
                             internaldate=(message.internaldate or now).astimezone(UTC),

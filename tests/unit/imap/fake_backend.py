@@ -122,9 +122,13 @@ class MailboxStore:
         return sorted(self._state(bal_id, folder_id).messages)
 
     async def fetch_message(self, bal_id: int, folder_id: int, uid: int) -> bytes | None:
+        return (await self.fetch_messages(bal_id, folder_id, [uid])).get(uid)
+
+    async def fetch_messages(self, bal_id: int, folder_id: int,
+                             uids: Sequence[int]) -> dict[int, bytes]:
         self.fetch_count += 1
-        msg = self._state(bal_id, folder_id).messages.get(uid)
-        return msg.raw if msg else None
+        messages = self._state(bal_id, folder_id).messages
+        return {uid: messages[uid].raw for uid in uids if uid in messages}
 
     async def set_flags(self, bal_id: int, folder_id: int, uids: Sequence[int],
                         flags: frozenset[str],
