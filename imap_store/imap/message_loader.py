@@ -1,7 +1,8 @@
 """Loading what FETCH and SEARCH need of each message, bounded in memory.
 
 Owns: `MessageLoader`, which hands out one `LoadedMessage` per UID in the
-order a command visits them: nothing for index-only items, the stored meta
+order a command visits them, with the view's row details (size, internal
+date, MODSEQ) read a batch ahead: nothing more for index-only items, the stored meta
 (header, ENVELOPE, BODYSTRUCTURE) read in batches of `CHUNK` messages, or the
 whole decrypted message, one at a time.
 
@@ -23,7 +24,7 @@ from typing import Literal
 from imap_store.imap.render.fetch_items import LoadedMessage
 
 from .backend import DecryptionError, MailboxStore, MessageMeta
-from .view import MailboxView
+from .view import DETAILS_BATCH, MailboxView
 
 Need = Literal["none", "meta", "message"]
 CHUNK = 200
@@ -39,12 +40,18 @@ class MessageLoader:
         self._order = list(order)
         self._index = {uid: i for i, uid in enumerate(self._order)}
         self._metas: Mapping[int, MessageMeta] = {}
+        self._detailed: set[int] = set()
 
     async def load(self, uid: int) -> LoadedMessage | None:
         """What the command needs of message `uid`; None when it is gone."""
+        view = self._view
+        if uid not in self._detailed:  # size, internal date, MODSEQ: a batch at a time
+            start = self._index.get(uid, 0)
+            batch = self._order[start : start + DETAILS_BATCH] if uid in self._index else [uid]
+            await view.load_details(batch)
+            self._detailed = set(batch)
         if self.need == "none":
             return _NOTHING
-        view = self._view
         if self.need == "message":
             raw = await self._store.fetch_message(view.bal_id, view.folder.id, uid)
             return None if raw is None else LoadedMessage(raw)
