@@ -84,19 +84,22 @@ def command(text):
 command('LOGIN "%s" "%s"' % (user, password))
 times = {"select": [], "fetch_envelopes": [], "uid_fetch_envelopes": [], "noop": []}
 exists = 0
+def timed(name, text):
+    t = time.perf_counter()
+    lines = command(text)
+    times[name].append(time.perf_counter() - t)
+    return lines
 for _ in range(reps):
-    t = time.perf_counter(); lines = command("SELECT INBOX"); times["select"].append(time.perf_counter() - t)
+    lines = timed("select", "SELECT INBOX")
     exists = max(int(l.split()[1]) for l in lines if l.endswith(b" EXISTS\r\n"))
     uidnext = int(re.search(rb"\[UIDNEXT (\d+)\]", b"".join(lines)).group(1))
-    t = time.perf_counter(); lines = command("FETCH %d:%d (ENVELOPE)" % (exists - 49, exists))
-    times["fetch_envelopes"].append(time.perf_counter() - t)
+    lines = timed("fetch_envelopes", "FETCH %d:%d (ENVELOPE)" % (exists - 49, exists))
     assert sum(1 for l in lines if b" FETCH (" in l and b"ENVELOPE" in l) == 50, lines[:3]
     # the mailbox was filled in one go, so its UIDs are 1..n: the 50 highest end at UIDNEXT - 1
-    t = time.perf_counter(); lines = command("UID FETCH %d:* (ENVELOPE)" % (uidnext - 50))
-    times["uid_fetch_envelopes"].append(time.perf_counter() - t)
+    lines = timed("uid_fetch_envelopes", "UID FETCH %d:* (ENVELOPE)" % (uidnext - 50))
     assert sum(1 for l in lines if b" FETCH (" in l) == 50, lines[:3]
     for _ in range(3):
-        t = time.perf_counter(); command("NOOP"); times["noop"].append(time.perf_counter() - t)
+        timed("noop", "NOOP")
 command("LOGOUT")
 print(json.dumps({"exists": exists, "times": times}))
 """

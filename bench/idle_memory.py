@@ -120,7 +120,8 @@ async def main():
         return await c.command('LOGIN "%s" "%s"' % (a["address"], a["password"]))
     codes = await asyncio.gather(*(login(j, c) for j, c in enumerate(clients)))
     say({"phase": "logins", "ok": sum(1 for x in codes if x == b"OK"),
-         "codes": sorted({x.decode() for x in codes}), "seconds": round(time.perf_counter() - t, 1)})
+         "codes": sorted({x.decode() for x in codes}),
+         "seconds": round(time.perf_counter() - t, 1)})
     sys.stdin.readline()
     for c in held + clients:
         c.w.close()

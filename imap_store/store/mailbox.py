@@ -173,11 +173,15 @@ class MailboxStore:
                       uids: Sequence[int]) -> dict[int, MessageRow]:
         """The index rows (size, internal date, MODSEQ, flags) of some entries."""
         out: dict[int, MessageRow] = {}
+        owned = select(FolderRow.id).where(FolderRow.id == folder_id, FolderRow.bal_id == bal_id)
         async with self.db.read() as s:
-            folder = await self._owned_folder(s, bal_id, folder_id)
             for chunk in chunks(sorted(uids)):
+                # the folder's owner checked in the same statement (isolation)
                 out.update((r.uid, r) for r in await _entry_rows(
-                    s, folder.id, MailboxEntry.uid.in_(chunk)))
+                    s, folder_id, MailboxEntry.uid.in_(chunk),
+                    MailboxEntry.folder_id.in_(owned.scalar_subquery())))
+            if not out:  # nothing found: say so if the folder is not this BAL's
+                await self._owned_folder(s, bal_id, folder_id)
         return out
 
     async def changes_since(self, bal_id: int, folder_id: int,
