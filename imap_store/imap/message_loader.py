@@ -50,6 +50,8 @@ class MessageLoader:
             batch = self._order[start : start + DETAILS_BATCH] if uid in self._index else [uid]
             await view.load_details(batch)
             self._detailed = set(batch)
+        if view.rows.missing([uid]):
+            return None  # its details are gone from the store: expunged meanwhile
         if self.need == "none":
             return _NOTHING
         if self.need == "message":

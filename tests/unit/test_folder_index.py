@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any, cast
 
 import pytest
 
+from imap_store.imap.message_loader import MessageLoader
 from imap_store.imap.view import MailboxView
 from imap_store.store.folder_index import FlagTexts, FolderIndex, IndexCache
 from imap_store.store.mailbox import Folder, MessageRow
@@ -90,3 +92,20 @@ def test_first_unseen_after_changes_over_the_index() -> None:
                                   version=0, details=details)
     view.apply_rows([MessageRow(2, SEEN, 1, WHEN, 10)])
     assert view.first_unseen() is None
+
+
+async def test_loader_reads_details_a_batch_ahead_and_skips_what_is_gone() -> None:
+    asked: list[list[int]] = []
+
+    async def details(uids: Sequence[int]) -> dict[int, MessageRow]:
+        asked.append(list(uids))  # UID 2 was expunged by another session meanwhile
+        return {u: MessageRow(u, NONE, 10 * u, WHEN, u) for u in uids if u != 2}
+
+    view = MailboxView.from_index(1, FOLDER, index([1, 2, 3], [NONE] * 3), read_only=False,
+                                  version=0, details=details)
+    loader = MessageLoader(cast(Any, None), view, [1, 2, 3], "none")
+    assert await loader.load(1) is not None
+    assert await loader.load(2) is None
+    assert await loader.load(3) is not None
+    assert asked == [[1, 2, 3]]
+    assert view.rows[3].size == 30
