@@ -75,6 +75,17 @@ class MessageInfo(Protocol):
     def modseq(self) -> int: ...
 
 
+class FolderIndexInfo(Protocol):
+    """A folder's UIDs and flags (`imap_store.store.folder_index.FolderIndex`)."""
+
+    @property
+    def uids(self) -> Sequence[int]: ...
+    @property
+    def flags(self) -> Sequence[frozenset[str]]: ...
+
+    def position(self, uid: int) -> int | None: ...
+
+
 class ChangeNotifier(Protocol):
     """Versions that move whenever a BAL's mailboxes change."""
 
@@ -100,6 +111,12 @@ class MailboxStore(Protocol):
     async def snapshot(
         self, bal_id: int, folder_id: int
     ) -> tuple[FolderInfo, Sequence[MessageInfo]]: ...
+
+    async def index(self, bal_id: int, folder_id: int) -> tuple[FolderInfo, FolderIndexInfo]: ...
+
+    async def details(
+        self, bal_id: int, folder_id: int, uids: Sequence[int]
+    ) -> Mapping[int, MessageInfo]: ...
 
     async def changes_since(
         self, bal_id: int, folder_id: int, modseq: int

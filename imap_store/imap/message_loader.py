@@ -1,7 +1,8 @@
 """Loading what FETCH and SEARCH need of each message, bounded in memory.
 
 Owns: `MessageLoader`, which hands out one `LoadedMessage` per UID in the
-order a command visits them: nothing for index-only items, the stored meta
+order a command visits them, with the view's row details (size, internal
+date, MODSEQ) read a batch ahead: nothing more for index-only items, the stored meta
 (header, ENVELOPE, BODYSTRUCTURE) read in batches of `CHUNK` messages, or the
 whole decrypted messages, in batches of at most `BODY_BATCH` messages and
 `BODY_BATCH_OCTETS` octets by their stored sizes (one read transaction each).
@@ -25,7 +26,7 @@ from typing import Literal
 from imap_store.imap.render.fetch_items import LoadedMessage
 
 from .backend import DecryptionError, MailboxStore, MessageMeta
-from .view import MailboxView
+from .view import DETAILS_BATCH, MailboxView
 
 Need = Literal["none", "meta", "message"]
 CHUNK = 200
@@ -44,12 +45,20 @@ class MessageLoader:
         self._index = {uid: i for i, uid in enumerate(self._order)}
         self._metas: Mapping[int, MessageMeta] = {}
         self._bodies: Mapping[int, bytes] = {}
+        self._detailed: set[int] = set()
 
     async def load(self, uid: int) -> LoadedMessage | None:
         """What the command needs of message `uid`; None when it is gone."""
+        view = self._view
+        if uid not in self._detailed:  # size, internal date, MODSEQ: a batch at a time
+            start = self._index.get(uid, 0)
+            batch = self._order[start : start + DETAILS_BATCH] if uid in self._index else [uid]
+            await view.load_details(batch)
+            self._detailed = set(batch)
+        if view.rows.missing([uid]):
+            return None  # its details are gone from the store: expunged meanwhile
         if self.need == "none":
             return _NOTHING
-        view = self._view
         if self.need == "message":
             if uid not in self._bodies:
                 self._bodies = {}  # the previous batch is let go before the next is read
@@ -76,16 +85,26 @@ class MessageLoader:
         return None if meta is None else LoadedMessage(meta=meta)
 
     def _body_batch(self, uid: int) -> list[int]:
-        """`uid` and the messages the command visits next, within the batch bounds."""
+        """`uid` and the messages the command visits next, within the batch bounds
+        (a message whose size is not known here yet ends the batch)."""
         if uid not in self._index:
             return [uid]
-        batch: list[int] = []
-        octets = 0
-        rows = self._view.rows
-        for nxt in self._order[self._index[uid]:self._index[uid] + BODY_BATCH]:
-            size = rows[nxt].size if nxt in rows else 0
-            if batch and octets + size > BODY_BATCH_OCTETS:
+        batch = [uid]
+        octets = _known_size(self._view, uid) or 0
+        for nxt in self._order[self._index[uid] + 1:self._index[uid] + BODY_BATCH]:
+            size = _known_size(self._view, nxt)
+            if size is None or octets + size > BODY_BATCH_OCTETS:
                 break
             batch.append(nxt)
             octets += size
         return batch
+
+
+def _known_size(view: MailboxView, uid: int) -> int | None:
+    row = view.rows.get(uid)
+    if row is None:
+        return None
+    try:
+        return row.size
+    except LookupError:  # an index row whose details were not read
+        return None

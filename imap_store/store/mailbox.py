@@ -1,7 +1,8 @@
 """The store as IMAP sees it: folders, snapshots, bodies, meta, flags, writes.
 
 Owns: `MailboxStore`, the one facade the IMAP engine uses, and its row
-shapes `Folder` and `MessageRow`; folder lifecycle rules live in
+shapes `Folder` and `MessageRow`; a folder's UIDs and flags for SELECT come
+from the process's `folder_index.IndexCache`; folder lifecycle rules live in
 `folder_ops`, message writes in `message_ops`, meta reads in `meta_reader`.
 
 Invariants:
@@ -34,6 +35,7 @@ from message.meta import MessageMeta
 
 from . import folder_ops, message_ops
 from .db import Database
+from .folder_index import FolderIndex, IndexCache
 from .folder_ops import FolderError, FolderStatus
 from .keys import DataKeys
 from .message_ops import AppendResult, CopyResult, NewMessage, folder_marker
@@ -43,8 +45,8 @@ from .models import MailboxEntry, MessageContent, OutboundMessage
 from .notify import ChangeNotifier
 from .offload import by_size
 
-__all__ = ["AppendResult", "CopyResult", "Folder", "FolderError", "FolderStatus",
-           "MailboxStore", "MessageRow", "NewMessage"]
+__all__ = ["AppendResult", "CopyResult", "Folder", "FolderError", "FolderIndex",
+           "FolderStatus", "MailboxStore", "MessageRow", "NewMessage"]
 CHUNK = 500
 
 
@@ -122,11 +124,13 @@ async def _visible_folder(s: AsyncSession, bal_id: int, folder_id: int) -> Folde
 class MailboxStore:
     """Folder and message operations for the IMAP engine."""
 
-    def __init__(self, db: Database, keys: DataKeys, notifier: ChangeNotifier) -> None:
+    def __init__(self, db: Database, keys: DataKeys, notifier: ChangeNotifier,
+                 indexes: IndexCache | None = None) -> None:
         self.db = db
         self.keys = keys
         self.notifier = notifier
         self._meta = MetaReader(db, keys)
+        self._indexes = indexes if indexes is not None else IndexCache()
 
     async def list_folders(self, bal_id: int) -> list[Folder]:
         async with self.db.read() as s:
@@ -143,6 +147,58 @@ class MailboxStore:
         async with self.db.read() as s:
             folder = await _visible_folder(s, bal_id, folder_id)
             return folder, await _entry_rows(s, folder.id)
+
+    async def index(self, bal_id: int, folder_id: int) -> tuple[Folder, FolderIndex]:
+        """The folder and its UIDs and flags (what SELECT needs of every entry).
+
+        Served from the process's index of the folder when its HIGHESTMODSEQ
+        has not moved, brought up to date from the entries changed since when it
+        has, read whole otherwise (`folder_index`)."""
+        texts = self._indexes.texts
+        entry = MailboxEntry.__table__.c  # Core columns: plain rows, no ORM loading
+        async with self.db.read() as s:
+            row = await self._owned_folder(s, bal_id, folder_id)
+            folder = _folder(row)
+            known = self._indexes.get(folder.id)
+            if known is not None and known.uidvalidity == folder.uidvalidity:
+                if known.highestmodseq == folder.highestmodseq:
+                    return folder, known
+                changed = (await s.execute(
+                    select(entry.uid, entry.flags).where(
+                        entry.folder_id == folder.id,
+                        entry.modseq > known.highestmodseq))).all()
+                count = (await s.execute(select(func.count()).select_from(MailboxEntry)
+                                         .where(entry.folder_id == folder.id))).scalar_one()
+                index = known.advanced(folder.uidvalidity, folder.highestmodseq,
+                                       [(r[0], texts.parse(r[1])) for r in changed], count)
+                if index is not None:
+                    self._indexes.put(index)
+                    return folder, index
+            rows = (await s.execute(select(entry.uid, entry.flags)
+                                    .where(entry.folder_id == folder.id)
+                                    .order_by(entry.uid))).all()
+        uids: list[int] = [r[0] for r in rows]
+        flag_texts: list[str] = [r[1] for r in rows]
+        parsed = {text: texts.parse(text) for text in set(flag_texts)}
+        index = FolderIndex(folder.id, folder.uidvalidity, folder.highestmodseq,
+                            uids, [parsed[text] for text in flag_texts])
+        self._indexes.put(index)
+        return folder, index
+
+    async def details(self, bal_id: int, folder_id: int,
+                      uids: Sequence[int]) -> dict[int, MessageRow]:
+        """The index rows (size, internal date, MODSEQ, flags) of some entries."""
+        out: dict[int, MessageRow] = {}
+        owned = select(FolderRow.id).where(FolderRow.id == folder_id, FolderRow.bal_id == bal_id)
+        async with self.db.read() as s:
+            for chunk in chunks(sorted(uids)):
+                # the folder's owner checked in the same statement (isolation)
+                out.update((r.uid, r) for r in await _entry_rows(
+                    s, folder_id, MailboxEntry.uid.in_(chunk),
+                    MailboxEntry.folder_id.in_(owned.scalar_subquery())))
+            if not out:  # nothing found: say so if the folder is not this BAL's
+                await self._owned_folder(s, bal_id, folder_id)
+        return out
 
     async def changes_since(self, bal_id: int, folder_id: int,
                             modseq: int) -> tuple[Folder, list[MessageRow], int]:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from imap_store.store.folder_index import FolderIndex
 from imap_store.store.folder_ops import FolderError, FolderStatus, canonical_name
 from imap_store.store.interfaces import AuditEvent, Principal
 from imap_store.store.mailbox import Folder, MessageRow
@@ -112,6 +113,16 @@ class MailboxStore:
     async def snapshot(self, bal_id: int, folder_id: int) -> tuple[Folder, list[MessageRow]]:
         state = self._state(bal_id, folder_id)
         return state.folder, [state.messages[u].row for u in sorted(state.messages)]
+
+    async def index(self, bal_id: int, folder_id: int) -> tuple[Folder, FolderIndex]:
+        folder, rows = await self.snapshot(bal_id, folder_id)
+        return folder, FolderIndex(folder.id, folder.uidvalidity, folder.highestmodseq,
+                                   [r.uid for r in rows], [r.flags for r in rows])
+
+    async def details(self, bal_id: int, folder_id: int,
+                      uids: Sequence[int]) -> dict[int, MessageRow]:
+        msgs = self._state(bal_id, folder_id).messages
+        return {u: msgs[u].row for u in uids if u in msgs}
 
     async def changes_since(self, bal_id: int, folder_id: int,
                             modseq: int) -> tuple[Folder, list[MessageRow], int]:
