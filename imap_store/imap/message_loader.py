@@ -2,7 +2,8 @@
 
 Owns: `MessageLoader`, which hands out one `LoadedMessage` per UID in the
 order a command visits them, with the view's row details (size, internal
-date, MODSEQ) read a batch ahead: nothing more for index-only items, the stored meta
+date, MODSEQ) read a batch ahead when the command needs them (`details`):
+nothing more for index-only items, the stored meta
 (header, ENVELOPE, BODYSTRUCTURE) read in batches of `CHUNK` messages, or the
 whole decrypted messages, in batches of at most `BODY_BATCH` messages and
 `BODY_BATCH_OCTETS` octets by their stored sizes (one read transaction each).
@@ -39,8 +40,9 @@ class MessageLoader:
     """Per-command loader over the selected mailbox."""
 
     def __init__(self, store: MailboxStore, view: MailboxView, order: Sequence[int],
-                 need: Need) -> None:
+                 need: Need, *, details: bool = True) -> None:
         self._store, self._view, self.need = store, view, need
+        self._details = details or need == "message"  # sizes bound the body batches
         self._order = list(order)
         self._index = {uid: i for i, uid in enumerate(self._order)}
         self._metas: Mapping[int, MessageMeta] = {}
@@ -50,13 +52,15 @@ class MessageLoader:
     async def load(self, uid: int) -> LoadedMessage | None:
         """What the command needs of message `uid`; None when it is gone."""
         view = self._view
-        if uid not in self._detailed:  # size, internal date, MODSEQ: a batch at a time
-            start = self._index.get(uid, 0)
-            batch = self._order[start : start + DETAILS_BATCH] if uid in self._index else [uid]
-            await view.load_details(batch)
-            self._detailed = set(batch)
-        if view.rows.missing([uid]):
-            return None  # its details are gone from the store: expunged meanwhile
+        if self._details:
+            if uid not in self._detailed:  # size, internal date, MODSEQ: a batch at a time
+                start = self._index.get(uid, 0)
+                batch = (self._order[start : start + DETAILS_BATCH] if uid in self._index
+                         else [uid])
+                await view.load_details(batch)
+                self._detailed = set(batch)
+            if view.rows.missing([uid]):
+                return None  # its details are gone from the store: expunged meanwhile
         if self.need == "none":
             return _NOTHING
         if self.need == "message":

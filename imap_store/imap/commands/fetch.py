@@ -67,7 +67,8 @@ async def fetch(session: ImapSession, command: Command) -> Completion:
     need = _need(attributes)
     live = [uid for _, uid in view.live(pairs)]
     seen = await _mark_seen(session, view, live, attributes)
-    loader = MessageLoader(session.store, view, live, need)
+    loader = MessageLoader(session.store, view, live, need,
+                           details=any(a.needs_details for a in attributes))
     sent: list[int] = []
     unreadable: list[int] = []
     gone = 0
