@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
+from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
@@ -250,6 +251,7 @@ class GroupWriter:
     _pg: _PgConn | None = None
     batches: int = 0
     units: int = 0
+    recent_sizes: deque[int] = field(default_factory=lambda: deque(maxlen=64))
 
     async def run(self, unit: Unit[T]) -> T:
         """Run `unit` in the next batch; its value once that batch is durably committed."""
@@ -260,6 +262,11 @@ class GroupWriter:
             self._task = loop.create_task(self._drain(), name="group commit")
         value: T = await pending.future
         return value
+
+    @property
+    def waiting(self) -> int:
+        """Units submitted and not yet taken into a batch."""
+        return len(self._pending)
 
     async def _drain(self) -> None:
         while self._pending:
@@ -285,6 +292,7 @@ class GroupWriter:
     async def _commit(self, batch: list[_Pending]) -> None:
         self.batches += 1
         self.units += len(batch)
+        self.recent_sizes.append(len(batch))
         if self.sqlite_path is not None:
             if self._thread is None:
                 self._thread = ThreadPoolExecutor(1, thread_name_prefix="mss-db-writer")
