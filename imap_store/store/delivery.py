@@ -59,6 +59,7 @@ from .message_ops import (
 )
 from .models import Bal, SentRecipient
 from .notify import ChangeNotifier
+from .recipient_cache import RecipientCache
 
 
 @dataclass(frozen=True)
@@ -110,12 +111,25 @@ class DeliveryStore:
         self.db = db
         self.keys = keys
         self.notifier = notifier
+        self.recipients: RecipientCache[RecipientState] = RecipientCache()
 
     async def lookup(self, address: str) -> RecipientState | None:
+        """The local BAL of `address` (None: unknown); an active BAL's answer is reused for
+        up to `recipients.ttl` (1 s), see `recipient_cache`: a suspension or deletion
+        made elsewhere is seen within that time, a creation or resumption at once."""
+        address = address.strip().lower()
+        found = self.recipients.get(address)
+        if found is not None:
+            return found
         async with self.db.read() as s:
             row = (await s.execute(select(Bal.id, Bal.address, Bal.status).where(
-                Bal.address == address.strip().lower()))).first()
-        return RecipientState(row[0], row[1], row[2]) if row else None
+                Bal.address == address))).first()
+        if row is None:
+            return None
+        found = RecipientState(row[0], row[1], row[2])
+        if found.status == "active":
+            self.recipients.put(address, found)
+        return found
 
     async def commit(self, plan: DeliveryPlan, now: datetime | None = None) -> DeliveryResult:
         now = now or datetime.now(UTC)
