@@ -1,17 +1,22 @@
 """Delivery into the store: plan, seal off the loop, commit in one transaction.
 
 The gateway's intake builds a `DeliveryPlan` (who gets which bytes, and the
-audit events that record the delivery), then `DeliveryStore.commit` reads the
-data keys, computes the meta and seals every copy (in a worker thread for a
-large message, `offload.by_size`), and only then opens ONE write transaction
-that inserts all of them, local INBOX entries and outbound queue rows alike,
-the sender's daily recipient count and the delivery's audit rows. Either
-everything is durably committed, or nothing is.
+audit events that record the delivery), then `DeliveryStore.commit` takes the
+data keys (from `DataKeys`' bounded cache, or read), computes the meta and
+seals every copy (in a worker thread for a large message, `offload.by_size`),
+and only then hands ONE unit of work to the database's group-commit writer
+(`group_commit.GroupWriter`): it inserts all of them, local INBOX entries and
+outbound queue rows alike, the sender's daily recipient count and the
+delivery's audit rows, as plain statements with plain values. Deliveries
+that arrive together share the writer's transaction and its one commit;
+either everything of a delivery is durably committed, or nothing is.
+`lookup` answers RCPT from a 1 s cache of active BALs (`recipient_cache`).
 
 Invariants:
 - A local copy lands in the recipient's INBOX through `message_ops`'
-  `insert_sealed`, the insert IMAP APPEND uses too: the INBOX rows are locked
-  in folder id order, each copy gets the next UID of its folder, with its meta
+  `insert_sealed_tx`, the twin of the insert IMAP APPEND uses (same rows,
+  same allocation rule): the INBOX rows are locked in folder id order, each
+  copy gets the next UID of its folder, with its meta
   (header, ENVELOPE, BODYSTRUCTURE: `message_meta`) sealed beside it (AAD
   content id + ":meta").
 - A remote copy is encrypted with the sending BAL's key, one queue row per
@@ -23,7 +28,10 @@ Invariants:
 - The plan's audit events are written as rows of the same transaction, from
   the UIDs and queue ids it allocated: a delivery without its audit rows, or
   audit rows without their delivery, is never committed.
-- Nothing is written before `commit`; an exception inside rolls back all.
+- Nothing is written before `commit`; an exception inside rolls back all of
+  the delivery (in a shared transaction, the others are run again without
+  it: `group_commit`), and `commit` returns only once the transaction
+  holding the delivery has committed.
 
 Ref: docs/architecture.md "Conventions" 8 (narrow two-phase store API);
 RFC 5321 6.1 (reliable delivery); R24.
