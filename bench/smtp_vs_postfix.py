@@ -2,8 +2,9 @@
 
 Each round runs the load client of `smtp_rate.py` (a child process, aiosmtplib,
 `--connections` reused sessions, `--messages` messages of `--size` octets)
-first against the Postfix reference on 127.0.0.1:10025 (plain SMTP, no AUTH,
-as `../shared/reference/setup-anchor.sh` sets it up; `user1@example.test`),
+first against the Postfix reference on 127.0.0.1:10025 (Postfix 3.7 smtpd on
+loopback, plain SMTP, no AUTH, delivering over LMTP into Dovecot; recipient
+`user1@example.test`),
 waits until Postfix's queue has drained into Dovecot (so that its delivery
 work does not run beside our measure), then against a fresh mss-server
 operator started in-process (submission, STARTTLS + AUTH PLAIN, every message

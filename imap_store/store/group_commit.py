@@ -265,7 +265,7 @@ class GroupWriter:
 
     @property
     def waiting(self) -> int:
-        """Units submitted and not yet taken into a batch."""
+        """Units submitted that wait for the next batch."""
         return len(self._pending)
 
     async def _drain(self) -> None:
