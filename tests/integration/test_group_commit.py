@@ -42,6 +42,16 @@ async def queued(op: Operator, count: int) -> None:
     raise AssertionError(f"{writer.waiting} units queued, expected {count}")
 
 
+async def under_way(op: Operator, batches: int) -> None:
+    """Wait until the writer has started a batch after its `batches`-th one."""
+    writer = op.running.services.db.writer  # type: ignore[union-attr]
+    for _ in range(400):
+        if writer.batches > batches:
+            return
+        await asyncio.sleep(0.025)
+    raise AssertionError("no batch started")
+
+
 async def scalar(op: Operator, query: str, **params: object) -> object:
     async with op.running.services.db.read() as s:  # type: ignore[union-attr]
         return (await s.execute(text(query), params)).scalar_one()
@@ -66,9 +76,9 @@ async def test_smtp_deliveries_arriving_together_share_a_transaction(
     for sender in senders:
         await asyncio.to_thread(sender.envelope, alice, bob)
     async with write_lock(operator):
+        batches = writer.batches
         await asyncio.to_thread(senders[0].data, simple_message(alice, bob, "s0"))
-        await queued(operator, 0)
-        await asyncio.sleep(0.2)  # the first delivery's batch is under way, waiting
+        await under_way(operator, batches)  # the first delivery's batch, waiting on the lock
         for n, sender in enumerate(senders[1:], 1):
             await asyncio.to_thread(sender.data, simple_message(alice, bob, f"s{n}"))
         await queued(operator, N - 1)
@@ -95,13 +105,13 @@ async def test_store_commits_a_batch_each_answered_after_its_commit(
     writer = operator.running.services.db.writer  # type: ignore[union-attr]
     now = datetime.now(UTC)
     async with write_lock(operator):
+        batches = writer.batches
         first = asyncio.create_task(delivery.commit(plan(operator, alice, bob, 0), now))
-        await asyncio.sleep(0.2)
+        await under_way(operator, batches)
         rest = []
         for n in range(1, N):
             rest.append(asyncio.create_task(delivery.commit(plan(operator, alice, bob, n), now)))
-            await asyncio.sleep(0)  # arrival order: task n submits before task n + 1
-        await queued(operator, N - 1)
+            await queued(operator, n)  # arrival order: unit n queued before unit n + 1
         await asyncio.sleep(0.2)
         assert not first.done() and not any(t.done() for t in rest)
     results = [await first] + [await t for t in rest]
@@ -139,14 +149,14 @@ async def test_a_failing_delivery_fails_alone_in_its_batch(operator: Operator) -
     now = datetime.now(UTC)
     targets = [bob, bob, carol, bob, bob]
     async with write_lock(operator):
+        batches = writer.batches
         first = asyncio.create_task(delivery.commit(plan(operator, alice, bob, 0), now))
-        await asyncio.sleep(0.2)
+        await under_way(operator, batches)
         rest = []
         for n, rcpt in enumerate(targets, 1):
             rest.append(asyncio.create_task(delivery.commit(plan(operator, alice, rcpt, n),
                                                             now)))
-            await asyncio.sleep(0)
-        await queued(operator, len(targets))
+            await queued(operator, n)
     outcomes = await asyncio.gather(first, *rest, return_exceptions=True)
     assert list(writer.recent_sizes)[-2:] == [1, len(targets)]
     failed = [n for n, o in enumerate(outcomes) if isinstance(o, BaseException)]
@@ -179,13 +189,15 @@ async def test_a_failing_audit_record_does_not_fail_the_deliveries_beside_it(
         for stmt in faults:
             await s.execute(text(stmt))
     now = datetime.now(UTC)
+    writer = operator.running.services.db.writer  # type: ignore[union-attr]
     async with write_lock(operator):
+        batches = writer.batches
         first = asyncio.create_task(delivery.commit(plan(operator, alice, bob, 0), now))
-        await asyncio.sleep(0.2)
+        await under_way(operator, batches)
         second = asyncio.create_task(delivery.commit(plan(operator, alice, bob, 1), now))
-        await asyncio.sleep(0)
+        await queued(operator, 1)
         bad = asyncio.create_task(audit.record(AuditEvent("refused.here")))
-        await asyncio.sleep(0)
+        await queued(operator, 2)
         third = asyncio.create_task(delivery.commit(plan(operator, alice, bob, 2), now))
         await queued(operator, 3)
     done = await asyncio.gather(first, second, bad, third, return_exceptions=True)
