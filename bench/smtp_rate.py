@@ -50,8 +50,16 @@ async def worker():
     smtp = aiosmtplib.SMTP(hostname=host, port=int(port), tls_context=ctx,
                            start_tls=ctx is not None, timeout=60)
     await smtp.connect()
-    if ctx is not None:
-        await smtp.login(login, password)
+    for attempt in range(10):  # a 454 (logins queued too long on a busy machine): retry
+        if ctx is None:
+            break
+        try:
+            await smtp.login(login, password)
+            break
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            if exc.code != 454 or attempt == 9:
+                raise
+            await asyncio.sleep(0.5)
     ready += 1
     if ready == c:
         go.set()
@@ -65,8 +73,11 @@ async def worker():
 
 async def main():
     t0 = time.perf_counter()
-    task = asyncio.gather(*(worker() for _ in range(c)))
-    await go.wait()
+    task = asyncio.ensure_future(asyncio.gather(*(worker() for _ in range(c))))
+    started = asyncio.ensure_future(go.wait())
+    await asyncio.wait([task, started], return_when=asyncio.FIRST_COMPLETED)
+    if task.done():  # a session failed before all were set up
+        task.result()
     t1 = time.perf_counter()
     await task
     t2 = time.perf_counter()
