@@ -1,7 +1,9 @@
 """Per-BAL data keys: creation, unwrapping, a short-lived cache, shredding.
 
 Invariants: a data key is stored only wrapped by the KEK (`bal_key.wrapped`);
-unwrapped keys stay in memory at most `ttl` seconds; `forget` drops them at
+unwrapped keys stay in memory at most `ttl` seconds, and `cached_current`
+(the key a delivery seals with, without reading the database) gives only a
+key still held; `forget` drops them at
 once (BAL deletion in this process); in a running server `KeyWatch` drops,
 within `interval` seconds, the keys whose row is gone (a BAL deleted by
 another process, `mss bal delete`, even when a new BAL got its id since: a
@@ -72,6 +74,15 @@ class DataKeys:
         if newest is None:
             raise DecryptionError(f"BAL {bal_id} has no data key")
         return await self.create(session, bal_id, newest + 1)
+
+    def cached_current(self, bal_id: int) -> DataKey | None:
+        """The newest key of the BAL if `current` gave it less than `ttl` seconds ago and
+        nothing dropped it since (`forget`, `expire`, `drop_deleted`); else None."""
+        version = self._current.get(bal_id)
+        cached = None if version is None else self._cache.get((bal_id, version))
+        if cached is None or cached[1] <= time.monotonic():
+            return None
+        return cached[0]
 
     async def get(self, session: AsyncSession, bal_id: int, version: int) -> DataKey:
         cached = self._cache.get((bal_id, version))

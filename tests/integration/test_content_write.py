@@ -1,5 +1,8 @@
 """New message contents, large ones streamed by COPY on PostgreSQL (store/content_write.py).
 
+Both ways in: a session's transaction (IMAP APPEND) and the group-commit
+writer's (SMTP delivery).
+
 Every column of a streamed row reads back as the ORM would have written it;
 on PostgreSQL the large row never travels as an INSERT parameter; a streamed
 row rolls back with its transaction; a large message APPENDed over IMAP reads
@@ -9,6 +12,7 @@ back byte for byte.
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +20,8 @@ import pytest
 from sqlalchemy import event, select
 
 from imap_store.store.content_write import PIECE, STREAM_ABOVE, add_contents
+from imap_store.store.delivery import DeliveryPlan, LocalCopy, RemoteCopy
+from imap_store.store.group_commit import _PgConn
 from imap_store.store.models import MessageContent
 from tests.protocol.imap_support import imaps, in_thread
 from tests.support import Operator, is_postgres
@@ -104,3 +110,44 @@ async def test_a_large_append_reads_back_byte_for_byte(operator: Operator) -> No
             client.logout()
 
     assert await in_thread(append_and_read) == message
+
+
+async def test_a_large_delivery_streams_through_the_writer(operator: Operator,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The group-commit writer's transaction takes the large local and queued copies
+    by COPY on PostgreSQL (by INSERT on SQLite); both read back whole."""
+    alice = operator.bals[await operator.add_bal("alice")].bal_id
+    bob = await operator.add_bal("bob")
+    assert operator.running is not None
+    services = operator.running.services
+    copied: list[int] = []
+    real = _PgConn.copy_binary
+
+    async def counting(self: _PgConn, table: str, columns: Sequence[str],
+                       source: AsyncIterable[bytes]) -> None:
+        async def pieces() -> AsyncIterator[bytes]:
+            async for piece in source:
+                copied.append(len(piece))
+                yield piece
+        await real(self, table, columns, pieces())
+
+    monkeypatch.setattr(_PgConn, "copy_binary", counting)
+    body = os.urandom(2 * STREAM_ABOVE).hex().encode()
+    message = b"Subject: large\r\n\r\n" + b"\r\n".join(
+        body[i:i + 76] for i in range(0, len(body), 76)) + b"\r\n"
+    plan = DeliveryPlan("alice@op-a.mssante.fr", alice,
+                        local=(LocalCopy(operator.bals[bob].bal_id, message),),
+                        remote=(RemoteCopy("op-b.mssante.fr", ("x@op-b.mssante.fr",), message),))
+    result = await services.delivery.commit(plan)
+    assert len(result.local_uids) == 1 and len(result.queue_ids) == 1
+    inbox = await services.mailbox.get_folder(operator.bals[bob].bal_id, "INBOX")
+    assert inbox is not None
+    assert await services.mailbox.fetch_message(operator.bals[bob].bal_id, inbox.id,
+                                                result.local_uids[0][1]) == message
+    async with services.db.read() as s:
+        sizes = sorted((await s.execute(select(MessageContent.size))).scalars().all())
+    assert sizes == [len(message), len(message)]
+    if is_postgres():
+        assert max(copied) == PIECE and sum(copied) > 2 * len(message)
+    else:
+        assert copied == []
