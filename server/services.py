@@ -44,6 +44,9 @@ from .tasks import BackgroundTasks
 from .trust import TrustState
 
 
+CHANGE_POLL_INTERVAL = 0.25  # seconds between two reads of the selected folders' markers
+
+
 @dataclass(frozen=True)
 class ImapServices:
     """The `ImapBackend` bundle handed to the IMAP listeners."""
@@ -155,8 +158,11 @@ async def build_services(cfg: Config) -> Services:
                         audit=audit)
     services = Services(cfg, db, keys, accounts, mailbox, delivery, audit, intake, smtp, imap,
                         trust, logins)
-    # Changes other processes make to selected folders reach IMAP sessions within 1 s.
-    services.background.spawn(FolderWatch(db, notifier).run(), "folder change watch")
+    # Changes other processes (admin verbs, the other workers of `mss serve`) make to
+    # selected folders reach IMAP sessions within 1 s: a poll every 0.25 s, one indexed
+    # SELECT per 500 selected folders.
+    services.background.spawn(FolderWatch(db, notifier, CHANGE_POLL_INTERVAL).run(),
+                              "folder change watch")
     # The key of a BAL deleted by another process leaves memory within 1 s.
     services.background.spawn(KeyWatch(db, keys).run(), "data key watch")
     return services
