@@ -43,7 +43,6 @@ from .storage import app_password_key, open_store, password_hashing
 from .tasks import BackgroundTasks
 from .trust import TrustState
 
-
 CHANGE_POLL_INTERVAL = 0.25  # seconds between two reads of the selected folders' markers
 
 

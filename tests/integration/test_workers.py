@@ -302,7 +302,7 @@ def test_killed_worker_is_replaced_and_sigterm_stops_all(served) -> None:
         time.sleep(0.1)
     now = _worker_pids(srv)
     assert now[1] != first[1] and now[0] == first[0], now
-    assert "worker 1 (pid %d) exited (signal 9)" % first[1] in srv.stderr()
+    assert f"worker 1 (pid {first[1]}) exited (signal 9)" in srv.stderr()
 
     seen: set[int] = set()  # the replacement serves too
     for _ in range(TRIES):
