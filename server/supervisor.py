@@ -143,11 +143,14 @@ class Supervisor:
                 if sig is not None and sig.si_signo in (signal.SIGTERM, signal.SIGINT):
                     self._stop_all()
                     return 0
+                if sig is not None and sig.si_signo == signal.SIGHUP:
+                    self._reload()
                 self._read_ready()
                 failed = self._reap(restart=False)
                 if failed is not None:
                     self._stop_all()
                     return failed if failed > 0 else 1
+                self._restart_due()
         return None
 
     def _spawn(self, index: int) -> None:
@@ -174,7 +177,8 @@ class Supervisor:
                 log.info("worker %d ready", index)
 
     def _reap(self, *, restart: bool) -> int | None:
-        """Collect exited workers; the exit code of one that died before it was ready."""
+        """Collect exited workers and plan their replacement; without `restart`, the exit
+        code of one that died before it was first ready (the start fails)."""
         failed = None
         while self.pids:
             pid, status = os.waitpid(-1, os.WNOHANG)
@@ -186,12 +190,12 @@ class Supervisor:
             code = _exit_code(status)
             was_ready = index in self.ready
             self.ready.discard(index)
-            if not was_ready:
+            if not (was_ready or restart):  # a first start failed: the start ends
                 failed = code if failed is None else failed
-            if restart:
-                log.warning("worker %d (pid %d) exited (%s); starting it again", index, pid,
-                            f"signal {-code}" if code < 0 else f"code {code}")
-                self.due[index] = self.started[index] + RESTART_INTERVAL
+                continue
+            log.warning("worker %d (pid %d) exited (%s); starting it again", index, pid,
+                        f"signal {-code}" if code < 0 else f"code {code}")
+            self.due[index] = self.started[index] + RESTART_INTERVAL
         return failed
 
     def _restart_due(self) -> None:
