@@ -13,6 +13,11 @@ seconds, messages per second. `bench/smtp_vs_postfix.py` runs the same client
 against the Postfix reference in the same run.
 
     .venv/bin/python bench/smtp_rate.py [--messages 600] [--connections 10] [--size 4096]
+                                        [--workers N]
+
+With `--workers N` the server is `mss serve` as a real process tree with `[server]
+workers = N` (N = 1: one process), the per-address connection cap raised so that the
+client's connections from one address are never refused by one worker's part of it.
 
 The code measured is the one `import server` finds first: `PYTHONPATH=<tree>`
 measures another checkout (the repository root is used otherwise).
@@ -24,6 +29,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -31,7 +37,16 @@ from pathlib import Path
 sys.path.append(str(Path(__file__).resolve().parent.parent))
 
 import server  # noqa: E402
-from tests.support import PASSWORD, make_operator, serving  # noqa: E402
+from server import config as config_mod  # noqa: E402
+from server.storage import admin_store  # noqa: E402
+from tests.support import (  # noqa: E402
+    DOMAIN,
+    PASSWORD,
+    Operator,
+    drop_pg_database,
+    make_operator,
+    serving,
+)
 
 CLIENT_CHILD = r"""
 import asyncio, json, ssl, sys, time
@@ -100,18 +115,58 @@ async def run_client(host: str, port: int, cafile: str, login: str, password: st
     return float(json.loads(out)["seconds"])
 
 
+async def _load(port: int, op: Operator, sender: str, rcpt: str,
+                args: argparse.Namespace) -> float:
+    return await run_client("127.0.0.1", port, str(op.ca_file), sender, PASSWORD, sender, rcpt,
+                            args)
+
+
+async def _in_process(op: Operator, args: argparse.Namespace) -> float:
+    async with serving(op):
+        sender, rcpt = await op.add_bal("alice"), await op.add_bal("bob")
+        return await _load(op.ports["submission"], op, sender, rcpt, args)
+
+
+async def _serve_process(op: Operator, args: argparse.Namespace) -> float:
+    """`mss serve` with `workers = args.workers`, as a child process."""
+    path = op.directory / "mss.toml"
+    path.write_text(path.read_text().replace(
+        "[server]\n", f"[server]\nworkers = {args.workers}\n", 1)
+        + "\n[limits]\nsmtp_max_preauth_per_address = 1000\n")
+    cfg = config_mod.load(path)
+    sender, rcpt = f"alice@{DOMAIN}", f"bob@{DOMAIN}"
+    async with admin_store(cfg) as store:
+        for address in (sender, rcpt):
+            await store.accounts.create_bal(address, "PER", password=PASSWORD,
+                                            rpps="10000000001")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "server.cli", "serve", stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, "MSS_CONFIG": str(path)})
+    try:
+        assert proc.stdout is not None
+        line = (await proc.stdout.readline()).decode()
+        ports = json.loads(line.split(" ", 2)[2].replace("'", '"'))
+        return await _load(ports["submission"], op, sender, rcpt, args)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await proc.wait()
+        if op.pg_name:
+            await drop_pg_database(op.pg_name)
+
+
 async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="mss-rate-") as tmp:
         op = await make_operator(Path(tmp))
-        async with serving(op):
-            sender, rcpt = await op.add_bal("alice"), await op.add_bal("bob")
-            seconds = await run_client("127.0.0.1", op.ports["submission"], str(op.ca_file),
-                                       sender, PASSWORD, sender, rcpt, args)
+        if args.workers:
+            seconds = await _serve_process(op, args)
+        else:
+            seconds = await _in_process(op, args)
     print(json.dumps({"tree": os.path.dirname(os.path.dirname(server.__file__)),
                       "database": "postgresql" if os.environ.get(
                           "MSS_TEST_DATABASE_URL", "").startswith("postgresql") else "sqlite",
                       "messages": args.messages, "connections": args.connections,
-                      "size": args.size, "seconds": round(seconds, 3),
+                      "size": args.size, "workers": args.workers or "in-process",
+                      "seconds": round(seconds, 3),
                       "messages_per_second": round(args.messages / seconds, 1)}))
 
 
@@ -120,4 +175,6 @@ if __name__ == "__main__":
     parser.add_argument("--messages", type=int, default=600)
     parser.add_argument("--connections", type=int, default=10)
     parser.add_argument("--size", type=int, default=4096)
+    parser.add_argument("--workers", type=int, default=0,
+                        help="run `mss serve` with this many workers (default: in-process)")
     asyncio.run(main(parser.parse_args()))

@@ -15,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -75,13 +77,20 @@ def _imap_limits(cfg: Config) -> ImapLimits:
                       max_mime_depth=lim.max_mime_depth)
 
 
-async def start(cfg: Config) -> Running:
-    """Open the store and start every enabled listener; returns the running set."""
+async def start(cfg: Config, *, sockets: Mapping[str, socket.socket] | None = None,
+                primary: bool = True) -> Running:
+    """Open the store and start every enabled listener; returns the running set.
+
+    `sockets`: listeners already bound (by `server.supervisor`), served instead of
+    binding their `host:port`. Only a `primary` process runs the scheduler and the
+    HTTP listener (`server.workers` says why)."""
     tune_process()
+    bound = sockets or {}
     services = await build_services(cfg)
     ctx = server_context(cfg)
     running = Running(services, ctx)
-    running.scheduler = start_scheduler(JobContext(cfg, services.trust.store))
+    if primary:
+        running.scheduler = start_scheduler(JobContext(cfg, services.trust.store))
     lst = cfg.listeners
     # One admission per listener kind: its caps count both listeners of the kind.
     smtp_counts, imap_limits = smtp_admission(cfg.limits), _imap_limits(cfg)
@@ -92,19 +101,19 @@ async def start(cfg: Config) -> Running:
             running.smtp.append(await start_smtp_listener(
                 name=name, host=conf.host, port=conf.port, implicit_tls=implicit,
                 ssl_context=ctx, services=services.smtp, limits=cfg.limits,
-                hostname=cfg.server.hostname, admission=smtp_counts))
+                hostname=cfg.server.hostname, admission=smtp_counts, sock=bound.get(name)))
     for name, implicit in (("imap", False), ("imaps", True)):
         conf = getattr(lst, name)
         if conf.enabled:
             imap = await start_imap_listener(
                 host=conf.host, port=conf.port, implicit_tls=implicit, ssl_context=ctx,
                 backend=services.imap_backend, limits=imap_limits,
-                hostname=cfg.server.hostname, admission=imap_counts)
+                hostname=cfg.server.hostname, admission=imap_counts, sock=bound.get(name))
             running.imap.append((name, imap))
-    if lst.http.enabled:
+    if lst.http.enabled and primary:
         running.http = await start_http(
             cfg, services.db, services.authenticator("http"),
-            ssl_context=ctx if lst.http.tls else None)
+            ssl_context=ctx if lst.http.tls else None, sock=bound.get("http"))
     if lst.smtp.enabled:
         log.warning("listeners.smtp: the inter-operator MX is not served by this version")
     log.info("listening: %s", running.ports())

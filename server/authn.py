@@ -17,6 +17,9 @@ Invariants:
   goes up to the protocol, which answers a temporary failure.
 - A successful login resets that pair's failures and records the BAL's
   last-login time (R28), once per login, never per IMAP command.
+- Under `mss serve` with several workers, the audit detail names the worker
+  that checked the attempt (`worker`: its index), so an operator can tell
+  which process served a session.
 
 Ref: R9, R10, R24, R28; docs/architecture.md "Defaults" (lockout).
 """
@@ -31,6 +34,8 @@ from imap_store.store.accounts import Accounts
 from imap_store.store.interfaces import AuditEvent, AuditSink, LoginUnavailable, Principal
 from imap_store.store.logins import LoginChecker, LoginOutcome
 from imap_store.store.throttle import LoginThrottle, LoginTurns
+
+from . import worker_role
 
 
 def _utcnow() -> datetime:
@@ -82,8 +87,12 @@ class Authenticator:
 
     async def _audit(self, outcome: LoginOutcome, login: str, account: str, peer: str) -> None:
         p = outcome.principal
+        detail: dict[str, object] = {"login": login.strip().lower()[:320],
+                                     "method": outcome.method, "reason": outcome.reason}
+        role = worker_role.current()
+        if role is not None:
+            detail["worker"] = role.index
         await self.audit.record(AuditEvent(
             "auth.success" if p else "auth.failure", protocol=self.protocol, peer=peer,
             bal=p.address if p else account, person=(p.person or "") if p else "",
-            detail={"login": login.strip().lower()[:320], "method": outcome.method,
-                    "reason": outcome.reason}))
+            detail=detail))

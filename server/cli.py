@@ -46,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--force", action="store_true")
     init.set_defaults(func=None)
     serve = sub.add_parser("serve", help="run the listeners")
-    serve.set_defaults(func=_serve)
+    serve.set_defaults(func=None)  # not a coroutine: the supervisor forks before any loop
     db = sub.add_parser("db", help="database maintenance").add_subparsers(
         dest="db_verb", required=True, metavar="ACTION")
     db.add_parser("upgrade", help="migrate the database to the newest schema").set_defaults(
@@ -72,12 +72,6 @@ def _init(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _serve(args: argparse.Namespace, cfg: config_mod.Config) -> int:
-    from server.app import serve_forever
-    await serve_forever(cfg)
-    return 0
-
-
 async def _db_upgrade(args: argparse.Namespace, cfg: config_mod.Config) -> int:
     from server.migrate import upgrade_to_head_async
     await upgrade_to_head_async(cfg.database.url, cfg.base_dir)
@@ -95,6 +89,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail(str(exc), 2)
     setup_logging(cfg.log.level)
     try:
+        if args.verb == "serve":
+            from server.supervisor import serve
+            return serve(cfg)
         code: int = asyncio.run(args.func(args, cfg))
         return code
     except AccountError as exc:

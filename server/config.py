@@ -32,6 +32,7 @@ from smtp_gateway.antivirus import parse_address as parse_clamd_address
 
 LISTENER_NAMES = ("smtp", "submission", "submissions", "imap", "imaps", "http")
 SEARCH_PATHS = (Path("mss.toml"), Path("/etc/mss/mss.toml"))
+MAX_WORKERS = 64
 
 
 class ConfigError(Exception):
@@ -42,6 +43,8 @@ class ConfigError(Exception):
 class ServerSection:
     hostname: str = "localhost"
     domains: tuple[str, ...] = ()
+    workers: int = 0
+    """`mss serve` worker processes (`server.supervisor`); 0 means the number of cores."""
 
 
 @dataclass(frozen=True)
@@ -284,6 +287,11 @@ def _validate_http(cfg: Config) -> None:
 # --- end of [http] ------------------------------------------------------------------
 
 
+def worker_count(cfg: Config) -> int:
+    """How many worker processes `mss serve` runs: `server.workers`, else the cores."""
+    return cfg.server.workers or os.cpu_count() or 1
+
+
 @dataclass(frozen=True)
 class LogSection:
     level: str = "info"
@@ -376,6 +384,9 @@ def _validate(cfg: Config) -> None:
                               "supported by this version; set it to false")
     if not cfg.server.domains:
         raise ConfigError("server.domains: at least one local domain is required")
+    if cfg.server.workers > MAX_WORKERS:
+        raise ConfigError(f"server.workers: expected 0 (the number of cores) to {MAX_WORKERS}, "
+                          f"got {cfg.server.workers}")
     if cfg.log.level not in ("debug", "info", "warning", "error"):
         raise ConfigError("log.level: expected debug, info, warning or error")
     if cfg.limits.patient_max_message_size > cfg.limits.max_message_size:

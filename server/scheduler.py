@@ -1,9 +1,10 @@
 """The in-process scheduler (APScheduler 3.11) running the jobs of `server.jobs`.
 
 Invariants: jobs run with the real clock here and with `--now` from the CLI;
-a job's exception is logged and the scheduler goes on. Every `mss serve`
-process runs its own scheduler: this version elects no leader among several
-processes sharing one PostgreSQL, so each runs the jobs (they are idempotent).
+a job's exception is logged and the scheduler goes on. Within one `mss serve`,
+only worker 0 runs the scheduler (`server.workers`); this version elects no
+leader among several `mss serve` sharing one PostgreSQL, so each of them runs
+the jobs (they are idempotent).
 
 Ref: docs/architecture.md "Scheduler", "Time".
 """

@@ -44,6 +44,8 @@ from .storage import app_password_key, open_store, password_hashing
 from .tasks import BackgroundTasks
 from .trust import TrustState
 
+CHANGE_POLL_INTERVAL = 0.25  # seconds between two reads of the selected folders' markers
+
 
 @dataclass(frozen=True)
 class ImapServices:
@@ -158,8 +160,11 @@ async def build_services(cfg: Config) -> Services:
                         audit=audit)
     services = Services(cfg, db, keys, accounts, mailbox, delivery, audit, intake, smtp, imap,
                         trust, logins)
-    # Changes other processes make to selected folders reach IMAP sessions within 1 s.
-    services.background.spawn(FolderWatch(db, notifier).run(), "folder change watch")
+    # Changes other processes (admin verbs, the other workers of `mss serve`) make to
+    # selected folders reach IMAP sessions within 1 s: a poll every 0.25 s, one indexed
+    # SELECT per 500 selected folders.
+    services.background.spawn(FolderWatch(db, notifier, CHANGE_POLL_INTERVAL).run(),
+                              "folder change watch")
     # Sessions of a BAL suspended, deleted or given a new password elsewhere end within 1 s.
     services.background.spawn(watch.run(), "login standing watch")
     # The key of a BAL deleted by another process leaves memory within 1 s.

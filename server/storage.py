@@ -23,15 +23,18 @@ from .audit import DatabaseAuditSink
 from .config import Config, ConfigError
 
 
-def open_store(cfg: Config) -> tuple[Database, DataKeys]:
-    """The database and the data keys; a KEK file that is missing, readable by
-    group or others, or not exactly 32 bytes is a `ConfigError` naming `keys.kek`."""
-    path = cfg.resolve(cfg.keys.kek)
+def key_provider(cfg: Config) -> FileKeyProvider:
+    """The KEK; a file that is missing, readable by group or others, or not exactly
+    32 bytes is a `ConfigError` naming `keys.kek`."""
     try:
-        provider = FileKeyProvider(path)
+        return FileKeyProvider(cfg.resolve(cfg.keys.kek))
     except (OSError, ValueError) as exc:
         raise ConfigError(f"keys.kek: {exc}") from exc
-    return Database(cfg.database.url, cfg.base_dir), DataKeys(provider)
+
+
+def open_store(cfg: Config) -> tuple[Database, DataKeys]:
+    """The database and the data keys (`key_provider` says when the KEK is refused)."""
+    return Database(cfg.database.url, cfg.base_dir), DataKeys(key_provider(cfg))
 
 
 def password_hashing(cfg: Config) -> PasswordHashing:

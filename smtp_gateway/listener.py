@@ -26,6 +26,7 @@ Ref: RFC 6409 (submission), RFC 8314 (implicit TLS), RFC 3207, RFC 4954 4.
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 import warnings
 from dataclasses import dataclass
@@ -130,8 +131,10 @@ class SmtpListener:
 async def start_smtp_listener(*, name: str, host: str, port: int, implicit_tls: bool,
                               ssl_context: ssl.SSLContext, services: SmtpServices,
                               limits: SmtpLimits, hostname: str,
-                              admission: Admission | None = None) -> SmtpListener:
-    """Bind and serve; listeners given the same `admission` share its counts."""
+                              admission: Admission | None = None,
+                              sock: socket.socket | None = None) -> SmtpListener:
+    """Bind and serve (or serve `sock`, already listening, instead of binding
+    `host:port`); listeners given the same `admission` share its counts."""
     registry = SessionRegistry()
     tls_failures = HandshakeLog(name)  # implicit TLS (the doorway) and STARTTLS alike
     rcpt_limits = RcptLimits(max_commands=limits.smtp_max_rcpt_commands,
@@ -156,6 +159,9 @@ async def start_smtp_listener(*, name: str, host: str, port: int, implicit_tls: 
     doorway = Doorway(admission if admission is not None else smtp_admission(limits), factory,
                       _refuse, ssl_context=ssl_context if implicit_tls else None,
                       handshake_timeout=TLS_HANDSHAKE_TIMEOUT, failures=tls_failures)
-    server = await loop.create_server(doorway.protocol, host=host, port=port,
-                                      reuse_address=True)
+    if sock is not None:
+        server = await loop.create_server(doorway.protocol, sock=sock)
+    else:
+        server = await loop.create_server(doorway.protocol, host=host, port=port,
+                                          reuse_address=True)
     return SmtpListener(name, server, registry, doorway)

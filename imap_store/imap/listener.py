@@ -74,9 +74,12 @@ class ImapListener:
         """Sessions currently open."""
         return len(self._connections)
 
-    async def _bind(self, host: str, port: int) -> None:
+    async def _bind(self, host: str, port: int, sock: socket.socket | None = None) -> None:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._doorway.protocol, host, port)
+        if sock is not None:
+            self._server = await loop.create_server(self._doorway.protocol, sock=sock)
+        else:
+            self._server = await loop.create_server(self._doorway.protocol, host, port)
 
     def _stream(self, ticket: Ticket) -> asyncio.Protocol:
         """The stream protocol of an admitted connection (TLS done when implicit)."""
@@ -158,14 +161,16 @@ def imap_admission(limits: ImapLimits) -> Admission:
 async def start_imap_listener(
     *, host: str, port: int, implicit_tls: bool, ssl_context: ssl.SSLContext,
     backend: ImapBackend, limits: ImapLimits, hostname: str, admission: Admission | None = None,
+    sock: socket.socket | None = None,
 ) -> ImapListener:
-    """Bind and start serving; `port=0` picks a free port (see `sockets`). Listeners
-    given the same `admission` share its counts; without one, the listener counts alone."""
+    """Bind and start serving; `port=0` picks a free port (see `sockets`); with `sock`
+    (already listening) serve it instead of binding. Listeners given the same
+    `admission` share its counts; without one, the listener counts alone."""
     listener = ImapListener(
         implicit_tls=implicit_tls, ssl_context=ssl_context, backend=backend,
         limits=limits, hostname=hostname,
         admission=admission if admission is not None else imap_admission(limits),
     )
-    await listener._bind(host, port)
+    await listener._bind(host, port, sock)
     log.info("IMAP listener on %s:%s (implicit TLS: %s)", host, port, implicit_tls)
     return listener

@@ -15,6 +15,7 @@ Ref: R8, R11, R14; RFC 9110, RFC 9112; docs/architecture.md "Listeners".
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
 
 from directory.service import Directory
@@ -42,14 +43,15 @@ def http_limits(cfg: Config) -> HttpLimits:
 
 
 async def start_http(cfg: Config, db: Database, authenticate: Authenticate, *,
-                     ssl_context: ssl.SSLContext | None) -> HttpListener:
+                     ssl_context: ssl.SSLContext | None,
+                     sock: socket.socket | None = None) -> HttpListener:
     """Start the `[listeners.http]` listener; TLS with `ssl_context` (the shared
     server context, so a SIGHUP certificate reload applies here too)."""
     conf, limits, metrics = cfg.listeners.http, http_limits(cfg), Metrics()
     pages = HttpApp(cfg, db, authenticate, metrics)
     listener = await start_http_listener(
         host=conf.host, port=conf.port, app=build_app(pages, limits), limits=limits,
-        ssl_context=ssl_context, metrics=metrics)
+        ssl_context=ssl_context, metrics=metrics, sock=sock)
     listener.run_in_background(_sync_local(pages.directory), "directory local entries")
     return listener
 

@@ -59,9 +59,11 @@ class HttpSite(web.BaseSite):
     connection class."""
 
     def __init__(self, runner: web.AppRunner, host: str, port: int, *, limits: HttpLimits,
-                 ssl_context: ssl.SSLContext | None, metrics: Metrics) -> None:
+                 ssl_context: ssl.SSLContext | None, metrics: Metrics,
+                 sock: socket.socket | None = None) -> None:
         super().__init__(runner, ssl_context=ssl_context)
         self.host, self.port, self.limits, self.metrics = host, port, limits, metrics
+        self._sock = sock
         self.manager = runner.server
         self.sockets: tuple[socket.socket, ...] = ()
         counts = Admission(AdmissionLimits(  # no login on a connection: one cap per address
@@ -89,7 +91,10 @@ class HttpSite(web.BaseSite):
     async def start(self) -> None:
         await super().start()
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(self.doorway.protocol, self.host, self.port)
+        if self._sock is not None:
+            server = await loop.create_server(self.doorway.protocol, sock=self._sock)
+        else:
+            server = await loop.create_server(self.doorway.protocol, self.host, self.port)
         self._server = server
         self.sockets = tuple(server.sockets)
 
@@ -140,12 +145,14 @@ class HttpListener:
 
 async def start_http_listener(*, host: str, port: int, app: web.Application,
                               limits: HttpLimits, ssl_context: ssl.SSLContext | None,
-                              metrics: Metrics) -> HttpListener:
-    """Bind and serve `app`; `port=0` picks a free port (see `sockets`)."""
+                              metrics: Metrics,
+                              sock: socket.socket | None = None) -> HttpListener:
+    """Bind and serve `app`; `port=0` picks a free port (see `sockets`); with `sock`
+    (already listening) serve it instead of binding."""
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     site = HttpSite(runner, host, port, limits=limits, ssl_context=ssl_context,
-                    metrics=metrics)
+                    metrics=metrics, sock=sock)
     try:
         await site.start()
     except BaseException:
