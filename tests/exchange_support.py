@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import ipaddress
 import socket
 import ssl
 from dataclasses import dataclass
@@ -95,7 +96,9 @@ class Pki:
                 .not_valid_after(now - dt.timedelta(days=1))
                 .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH,
                                                       ExtendedKeyUsageOID.CLIENT_AUTH]), False)
-                .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), False)
+                .add_extension(x509.SubjectAlternativeName([
+                    x509.DNSName("localhost"),
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
                 .sign(ca_key, hashes.SHA256()))
         key_pem = key.private_bytes(serialization.Encoding.PEM,
                                     serialization.PrivateFormat.PKCS8,
@@ -141,9 +144,9 @@ def standard_trust_list() -> bytes:
 
 
 async def make_peer(root: Path, pki: Pki, domain: str, *, mx_port: int,
-                    extra_toml: str = "", crl: Path | None = None) -> Operator:
+                    relay: str = "", crl: Path | None = None) -> Operator:
     """An operator of `domain` whose certificate the test CA issued (`mss init
-    --ca-cert --ca-key`), its MX on `mx_port`."""
+    --ca-cert --ca-key`), its MX on `mx_port`; `relay` replaces the `[relay]` keys."""
     url, pg_name = None, None
     if is_postgres():
         url, pg_name = await create_pg_database()
@@ -155,12 +158,14 @@ async def make_peer(root: Path, pki: Pki, domain: str, *, mx_port: int,
     path = directory / "mss.toml"
     set_ports_to_zero(path)
     text = path.read_text()
+    if relay:
+        text = text.replace("[relay]\ntransport = {}\n", "[relay]\n" + relay, 1)
     if crl is not None:
         text = text.replace("crl = []", f'crl = ["{crl}"]', 1)
     start = text.index("[listeners.smtp]")
     end = text.index("port = 0", start)
     path.write_text(text[:end] + f"port = {mx_port}" + text[end + len("port = 0"):]
-                    + "\n" + extra_toml + "\n")
+                    )
     return Operator(directory, config_mod.load(path), pg_name)
 
 

@@ -106,11 +106,15 @@ class OutboundQueue:
             .where(OutboundMessage.id.in_(ids)).order_by(OutboundMessage.id))).all()
         return [_row(r) for r in rows]
 
-    async def claim(self, now: datetime, limit: int, lease: float) -> list[QueuedMessage]:
-        """Up to `limit` due rows, claimed for `lease` seconds (attempts counted)."""
+    async def claim(self, now: datetime, limit: int, lease: float,
+                    lifetime: float | None = None) -> list[QueuedMessage]:
+        """Up to `limit` due rows (or, with `lifetime`, rows older than that many
+        seconds, due or not), claimed for `lease` seconds (attempts counted)."""
+        due = OutboundMessage.next_attempt_at <= now
+        if lifetime is not None:
+            due = or_(due, OutboundMessage.created_at <= now - timedelta(seconds=lifetime))
         async with self.db.write() as s:
-            return await self._claim(s, OutboundMessage.next_attempt_at <= now, now, limit,
-                                     lease)
+            return await self._claim(s, due, now, limit, lease)
 
     async def claim_expired(self, now: datetime, lifetime: float, limit: int,
                             lease: float) -> list[QueuedMessage]:

@@ -53,8 +53,8 @@ def failure_notice(*, sender: str, hostname: str, recipients: Sequence[tuple[str
     lines += [f"  <{rcpt}>: {reason}" for rcpt, reason in recipients]
     lines += ["", "The header of your message follows."]
     msg.set_content("\n".join(lines) + "\n")
-    msg.add_attachment(header_section(original), maintype="text", subtype="rfc822-headers",
-                       disposition="inline")
+    msg.add_attachment(header_section(original).decode("utf-8", "replace"),
+                       subtype="rfc822-headers", disposition="inline")
     return msg.as_bytes()
 
 

@@ -113,7 +113,8 @@ class RelayWorker:
             if free > 0:
                 try:
                     claimed = await self.queue.claim(datetime.now(UTC), free,
-                                                     self.settings.lease)
+                                                     self.settings.lease,
+                                                     self.settings.lifetime)
                 except Exception:
                     log.exception("relay: claiming queued messages failed")
                     claimed = []
