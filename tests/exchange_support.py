@@ -114,7 +114,9 @@ class Pki:
         assert isinstance(ca_key, rsa.RSAPrivateKey)
         now = dt.datetime.now(dt.UTC)
         builder = (x509.CertificateRevocationListBuilder().issuer_name(ca_cert.subject)
-                   .last_update(now - dt.timedelta(minutes=5)).next_update(now + next_update))
+                   .last_update(min(now - dt.timedelta(minutes=5),
+                                    now + next_update - dt.timedelta(hours=1)))
+                   .next_update(now + next_update))
         for cert in revoked:
             builder = builder.add_revoked_certificate(
                 x509.RevokedCertificateBuilder().serial_number(cert.serial_number)

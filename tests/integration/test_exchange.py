@@ -274,3 +274,60 @@ async def _plain_peer(p: Pair) -> tuple[Controller, list[str]]:
     await asyncio.to_thread(controller.start)
     p.b.running.exchange.mx = None
     return controller, received
+
+
+async def _mss(op: Operator, *args: str) -> tuple[int, str]:
+    """`mss --config ... ARGS` in-process; (exit code, stdout)."""
+    import contextlib
+    import io
+
+    def run() -> tuple[int, str]:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = cli.main(["--config", str(op.directory / "mss.toml"), *args])
+        return code, out.getvalue()
+    return await asyncio.to_thread(run)
+
+
+async def test_queue_verbs_list_show_retry_delete(tmp_path: Path) -> None:
+    import json
+
+    p = await _pair(tmp_path, retry_base=3600)  # B never runs: the message waits
+    try:
+        await _start(p.a, ALICE)
+        await send(p.a, ALICE, [BOB], simple_message(ALICE, BOB, subject="queued"))
+        await _wait_for(lambda: p.a.audit_rows("relay.deferred"))
+        code, out = await _mss(p.a, "--json", "queue", "list")
+        rows = [json.loads(line) for line in out.splitlines()]
+        assert code == 0 and len(rows) == 1
+        row = rows[0]
+        assert (row["domain"], row["from"], row["recipients"], row["attempts"]) == (
+            DOMAIN_B, ALICE, BOB, 1)
+        assert "cannot connect" in row["last_error"] and row["sending"] is False
+        assert b"queued" not in out.encode()  # no content in the listing
+        code, out = await _mss(p.a, "--json", "queue", "show", str(row["id"]))
+        assert code == 0 and json.loads(out)["id"] == row["id"]
+        assert (await _mss(p.a, "queue", "show", "999"))[0] == 1
+        assert (await _mss(p.a, "queue", "delete", "999"))[0] == 1
+        code, _ = await _mss(p.a, "queue", "retry", str(row["id"]))
+        assert code == 0
+        await _wait_for(lambda: _attempts(p.a, 2))  # tried again at once
+        await _wait_for(lambda: _not_sending(p.a))
+        code, _ = await _mss(p.a, "queue", "delete", str(row["id"]))
+        assert code == 0
+        assert await _queue_rows(p.a) == []
+        deleted = await p.a.audit_rows("queue.deleted")
+        assert deleted == [{"queue_id": row["id"], "domain": DOMAIN_B, "to": [BOB]}]
+        assert (await _mss(p.a, "queue", "list"))[1] == ""
+    finally:
+        for op in (p.a, p.b):
+            await op.stop()
+            if op.pg_name:
+                await drop_pg_database(op.pg_name)
+
+
+async def _not_sending(op: Operator) -> bool:
+    assert op.running is not None
+    async with op.running.services.db.read() as s:
+        rows = (await s.execute(text("SELECT claimed_until FROM outbound_queue"))).all()
+    return all(r[0] is None for r in rows)

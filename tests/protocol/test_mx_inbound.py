@@ -14,10 +14,14 @@ import smtplib
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 
+from server import cli
+from server.crl import cache_path
 from tests.exchange_support import (
     DOMAIN_A,
     DOMAIN_B,
@@ -127,13 +131,20 @@ async def test_bad_certificates_fail_the_handshake_and_the_audit_names_why(
         return "accepted"
 
     assert await asyncio.to_thread(run) != "accepted"
-    for _ in range(50):
-        failed = await mx.op.audit_rows("tls.handshake_failed")
-        if failed:
-            break
-        await asyncio.sleep(0.05)
+    failed = await _handshake_failures(mx.op)
     assert [(f["reason"], f["peer"]) for f in failed] == [(reason, "127.0.0.1")]
     assert await mx.op.audit_rows("tls.session") == []
+
+
+async def _handshake_failures(op: Operator) -> list[dict]:
+    """The `tls.handshake_failed` audit rows, once there is one (written as the
+    session ends, after the client saw the refusal)."""
+    for _ in range(100):
+        failed = await op.audit_rows("tls.handshake_failed")
+        if failed:
+            return failed
+        await asyncio.sleep(0.05)
+    return []
 
 
 async def test_listed_peer_delivers_to_active_bals_only(mx: Setup) -> None:
@@ -166,3 +177,48 @@ async def test_listed_peer_delivers_to_active_bals_only(mx: Setup) -> None:
     assert session["protocol"] in ("TLSv1.2", "TLSv1.3") and session["cipher"]
     txn = (await op.audit_rows("smtp.transaction"))[-1]
     assert txn["to"] == [alice] and txn["code"] == 250
+
+
+async def _job(op: Operator, name: str) -> int:
+    args = ["--config", str(op.directory / "mss.toml"), "jobs", "run", name]
+    return await asyncio.to_thread(cli.main, args)
+
+
+async def test_crl_refresh_keeps_the_last_good_crl_and_the_mx_applies_a_new_one(
+        mx: Setup, tmp_path: Path) -> None:
+    op, source = mx.op, tmp_path / "pki" / "ca.crl.pem"
+    cached = cache_path(op.cfg, str(source))
+    first = cached.read_bytes()  # refreshed at start
+    good = peer_context(op, *mx.certs["good"])
+    assert (await asyncio.to_thread(_mail, op, good))[0] == 250
+    source.write_bytes(b"not a CRL")
+    assert await _job(op, "crl-refresh") == 1
+    assert cached.read_bytes() == first
+    stranger = Pki.create(tmp_path / "stranger-crl")
+    stranger.crl([], source)  # well formed, but not signed by a CA of tls.ca_bundle
+    assert await _job(op, "crl-refresh") == 1
+    mx.pki.crl([], source, next_update=-timedelta(hours=1))  # past its nextUpdate
+    assert await _job(op, "crl-refresh") == 1
+    assert cached.read_bytes() == first
+    assert (await asyncio.to_thread(_mail, op, good))[0] == 250  # the last good CRL holds
+    good_cert = x509.load_pem_x509_certificate(mx.certs["good"][0].read_bytes())
+    revoked = x509.load_pem_x509_certificate(mx.certs["revoked"][0].read_bytes())
+    mx.pki.crl([revoked, good_cert], source)  # now "good" is revoked too
+    assert await _job(op, "crl-refresh") == 0
+    assert cached.read_bytes() != first
+
+    def refused() -> bool:
+        try:
+            _mail(op, good)
+        except (ssl.SSLError, smtplib.SMTPServerDisconnected, ConnectionError):
+            return True
+        return False
+
+    for _ in range(100):  # the running MX rebuilds its context within CRL_WATCH_SECONDS
+        if await asyncio.to_thread(refused):
+            break
+        await asyncio.sleep(0.2)
+    else:
+        raise AssertionError("the new CRL was not applied")
+    failed = await _handshake_failures(op)
+    assert failed[-1]["reason"] == "certificate revoked"
