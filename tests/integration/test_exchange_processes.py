@@ -1,0 +1,205 @@
+"""Two operators on one machine, each its own `mss serve` process, set up with the
+`mss` verbs only (the README's "two operators on one machine"): mail crosses in
+both directions through the MX ports, waits while the peer is stopped, and is
+delivered once after restarts.
+
+Ref: R4; RFC 5321 6.1; acceptance cases 1 and 2 of the exchange between operators.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import imaplib
+import json
+import os
+import re
+import signal
+import smtplib
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.exchange_support import DOMAIN_A, DOMAIN_B, Pki, free_port, standard_trust_list
+from tests.integration.helpers import strip_trace
+from tests.protocol.smtp_client import simple_message
+from tests.support import create_pg_database, drop_pg_database, is_postgres
+
+MSS = [sys.executable, "-m", "server.cli"]
+PASSWORD = "a long enough password"
+ALICE, BOB = f"alice@{DOMAIN_A}", f"bob@{DOMAIN_B}"
+
+
+@dataclass
+class Proc:
+    directory: Path
+    mx_port: int
+    pg_name: str | None = None
+    proc: subprocess.Popen[str] | None = None
+    ports: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "MSS_CONFIG": str(self.directory / "mss.toml")}
+
+    @property
+    def ca(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.directory / "certs" / "ca.pem"))
+
+    def mss(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*MSS, *args], input=stdin, text=True, env=self.env,
+                              capture_output=True, timeout=120)
+
+    def serve(self) -> None:
+        self.proc = subprocess.Popen([*MSS, "serve"], env=self.env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        match = re.match(r"mss: serving (\{.*\})", line)
+        assert match, line + (self.proc.stderr.read() if self.proc.stderr else "")
+        self.ports = json.loads(match.group(1).replace("'", '"'))
+        assert self.ports["smtp"] == self.mx_port
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            assert self.proc.wait(timeout=60) == 0
+            assert self.proc.stderr is not None
+            err = self.proc.stderr.read()
+            assert "Traceback" not in err and " ERROR " not in err, err[-2000:]
+        self.proc = None
+
+    def queue(self) -> list[dict[str, object]]:
+        done = self.mss("--json", "queue", "list")
+        assert done.returncode == 0, done.stderr
+        return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def _init(root: Path, pki: Pki, domain: str, mx_port: int, peer: str, peer_port: int,
+          url: str | None) -> Proc:
+    directory = root / domain
+    args = ["init", "--dir", str(directory), "--domain", domain, "--hostname", "localhost",
+            "--ca-cert", str(pki.ca_cert), "--ca-key", str(pki.ca_key)]
+    if url:
+        args += ["--database-url", url]
+    done = subprocess.run([*MSS, *args], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert f"CN=localhost,O=mss-server {domain},C=FR" in done.stdout
+    path = directory / "mss.toml"
+    text = re.sub(r"(?m)^port = \d+$", "port = 0", path.read_text())
+    start = text.index("[listeners.smtp]")
+    end = text.index("port = 0", start)
+    text = text[:end] + f"port = {mx_port}" + text[end + len("port = 0"):]
+    text = text.replace("[relay]\ntransport = {}\n", f'[relay]\ntransport = {{ "{peer}" = '
+                        f'"127.0.0.1:{peer_port}" }}\nretry_base = 1\nretry_max = 2\n')
+    path.write_text(text)
+    return Proc(directory, mx_port)
+
+
+@pytest.fixture
+def operators(tmp_path: Path) -> Iterator[tuple[Proc, Proc]]:
+    pki = Pki.create(tmp_path / "pki")
+    port_a, port_b = free_port(), free_port()
+    made: list[Proc] = []
+    try:
+        for domain, port, peer, peer_port, user in ((DOMAIN_A, port_a, DOMAIN_B, port_b, ALICE),
+                                                    (DOMAIN_B, port_b, DOMAIN_A, port_a, BOB)):
+            url, pg_name = (asyncio.run(create_pg_database()) if is_postgres()
+                            else (None, None))
+            op = _init(tmp_path, pki, domain, port, peer, peer_port, url)
+            op.pg_name = pg_name
+            made.append(op)
+            trust = tmp_path / "liste-blanche.xml"
+            trust.write_bytes(standard_trust_list())
+            assert op.mss("trustlist", "import", str(trust)).returncode == 0
+            added = op.mss("bal", "add", user, "--type", "PER", "--rpps", "10000000001",
+                           "--password-stdin", stdin=PASSWORD)
+            assert added.returncode == 0, added.stderr
+        yield made[0], made[1]
+    finally:
+        for op in made:
+            if op.proc is not None and op.proc.poll() is None:
+                op.proc.kill()
+                op.proc.wait()
+            if op.pg_name:
+                asyncio.run(drop_pg_database(op.pg_name))
+
+
+def _send(op: Proc, sender: str, rcpt: str, message: bytes) -> None:
+    with smtplib.SMTP("127.0.0.1", op.ports["submission"], timeout=20) as c:
+        c.starttls(context=op.ca)
+        c.login(sender, PASSWORD)
+        c.sendmail(sender, [rcpt], message)
+
+
+def _inbox(op: Proc, user: str) -> list[bytes]:
+    client = imaplib.IMAP4_SSL("127.0.0.1", op.ports["imaps"], ssl_context=op.ca, timeout=20)
+    try:
+        client.login(user, PASSWORD)
+        client.select("INBOX")
+        _typ, data = client.uid("SEARCH", "ALL")
+        found = []
+        for uid in data[0].split():
+            _typ, resp = client.uid("FETCH", uid, "(BODY.PEEK[])")
+            found.append(resp[0][1])
+        return found
+    finally:
+        client.logout()
+
+
+def _wait(check, timeout: float = 60.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = check()
+        if got:
+            return got
+        time.sleep(0.2)
+    raise AssertionError("condition not met in time")
+
+
+def test_two_serve_processes_exchange_mail_both_ways(operators: tuple[Proc, Proc]) -> None:
+    a, b = operators
+    a.serve()
+    b.serve()
+    there = simple_message(ALICE, BOB, subject="A to B")
+    back = simple_message(BOB, ALICE, subject="B to A").replace(b"test-1@", b"test-2@")
+    _send(a, ALICE, BOB, there)
+    _send(b, BOB, ALICE, back)
+    for op, user, sent in ((b, BOB, there), (a, ALICE, back)):
+        got = _wait(lambda op=op, user=user: _inbox(op, user))
+        assert len(got) == 1
+        names, original = strip_trace(got[0])
+        assert original == sent and names == [b"Return-Path", b"Received", b"Received"]
+    _wait(lambda: a.queue() == [] and b.queue() == [])
+    a.stop()
+    b.stop()
+
+
+def test_message_waits_for_a_stopped_peer_and_survives_a_restart(
+        operators: tuple[Proc, Proc]) -> None:
+    a, b = operators
+    a.serve()
+    _send(a, ALICE, BOB, simple_message(ALICE, BOB, subject="first"))
+    _wait(lambda: [r for r in a.queue() if int(r["attempts"]) >= 2])  # B not there yet
+    b.serve()
+    _wait(lambda: len(_inbox(b, BOB)) == 1)
+    _wait(lambda: a.queue() == [])
+    b.stop()
+    _send(a, ALICE, BOB, simple_message(ALICE, BOB, subject="second"))
+    _wait(lambda: [r for r in a.queue() if int(r["attempts"]) >= 1])
+    a.stop()  # A restarted while the message waits
+    b.serve()
+    a.serve()
+    _wait(lambda: len(_inbox(b, BOB)) == 2)
+    _wait(lambda: a.queue() == [])
+    time.sleep(3)  # beyond the next backoff: nothing is sent twice
+    subjects = sorted(re.search(rb"Subject: (\w+)", m).group(1)  # type: ignore[union-attr]
+                      for m in _inbox(b, BOB))
+    assert subjects == [b"first", b"second"]
+    a.stop()
+    b.stop()
