@@ -167,7 +167,7 @@ class OutboundMessage(Base):
 
     One row per (message, remote domain); the body is encrypted with the
     sending BAL's data key like any stored message. `recipients` holds the
-    recipients not yet delivered; `claimed_until` is set while one relay
+    recipients still to deliver; `claimed_until` is set while one relay
     process sends the row (`outbound.OutboundQueue.claim`).
     """
 

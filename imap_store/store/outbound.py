@@ -10,7 +10,7 @@ Invariants:
   writer) and stamps them `claimed_until = now + lease` in the same
   transaction; every later write about the row is conditional on that stamp,
   so a process whose claim lapsed changes nothing;
-- a row's `recipients` are those not yet delivered; an attempt's outcome and
+- a row's `recipients` are those still to deliver; an attempt's outcome and
   its audit records (one per recipient) commit in one transaction; the row
   and its sealed content go together when no recipient is left;
 - the message is decrypted with the sending BAL's key only to be sent, in a

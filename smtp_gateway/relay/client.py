@@ -43,7 +43,7 @@ class TrustSource(Protocol):
 
 
 class Deferred(Exception):
-    """The attempt failed for now; every recipient waits (the reason is internal)."""
+    """The attempt failed this time; every recipient waits (the reason is internal)."""
 
 
 class Refused(Exception):

@@ -237,7 +237,7 @@ async def _never_sent(p: Pair, which: str) -> None:
     assert await _stored(p.b) == 0
     created = datetime.now(UTC)
     assert await _run_job(p.a, "queue-expire", created + timedelta(days=4)) == 0
-    assert len(await _queue_rows(p.a)) == 1  # not yet past the lifetime
+    assert len(await _queue_rows(p.a)) == 1  # still within the lifetime
     assert await _run_job(p.a, "queue-expire", created + timedelta(days=5, minutes=1)) == 0
     notice = list((await _inbox(p.a, ALICE, 1)).values())[0]
     assert b"delivery time expired" in notice and f"<{BOB}>".encode() in notice

@@ -203,3 +203,65 @@ def test_message_waits_for_a_stopped_peer_and_survives_a_restart(
     assert subjects == [b"first", b"second"]
     a.stop()
     b.stop()
+
+
+QUEUED = 1000
+
+
+def _fill(op: Proc, count: int) -> None:
+    """`count` messages from alice to bob, in one submission session."""
+    with smtplib.SMTP("127.0.0.1", op.ports["submission"], timeout=60) as c:
+        c.starttls(context=op.ca)
+        c.login(ALICE, PASSWORD)
+        for i in range(count):
+            msg = simple_message(ALICE, BOB, subject=f"n{i}").replace(
+                b"<test-1@client.test>", f"<q{i}@client.test>".encode())
+            c.sendmail(ALICE, [BOB], msg)
+
+
+def _second_config(op: Proc) -> Proc:
+    """Another `mss serve` of the same operator (same database): its own listener ports,
+    no MX (one port per host), the same queue."""
+    text = (op.directory / "mss.toml").read_text()
+    start = text.index("[listeners.smtp]")
+    end = text.index(f"port = {op.mx_port}", start)
+    text = text[:end] + "enabled = false\nport = 0" + text[end + len(f"port = {op.mx_port}"):]
+    (op.directory / "mss-2.toml").write_text(text)
+    twin = Proc(op.directory, 0)
+    twin.directory = op.directory
+    return twin
+
+
+@pytest.mark.skipif(not is_postgres(), reason="several mss serve processes share one "
+                    "PostgreSQL; SQLite is one process")
+def test_two_processes_on_one_postgresql_send_each_row_once(
+        operators: tuple[Proc, Proc]) -> None:
+    a, b = operators
+    a.serve()
+    _fill(a, QUEUED)  # B is not running: everything waits
+    _wait(lambda: all(int(r["attempts"]) >= 1 for r in a.queue()) and len(a.queue()) == QUEUED,
+          timeout=300)
+    a.stop()
+    b.serve()
+    twin = _second_config(a)
+    twin_env = {**a.env, "MSS_CONFIG": str(a.directory / "mss-2.toml")}
+    assert a.mss("queue", "retry").returncode == 0  # all due now
+    twin.proc = subprocess.Popen([*MSS, "serve"], env=twin_env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+    a.serve()
+    assert twin.proc.stdout is not None and twin.proc.stdout.readline().startswith("mss: serving")
+    _wait(lambda: a.queue() == [], timeout=600)
+    client = imaplib.IMAP4_SSL("127.0.0.1", b.ports["imaps"], ssl_context=b.ca, timeout=60)
+    try:
+        client.login(BOB, PASSWORD)
+        client.select("INBOX")
+        _typ, data = client.fetch("1:*", "(BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
+    finally:
+        client.logout()
+    ids = [re.search(rb"<(q\d+)@", part[1]).group(1)  # type: ignore[union-attr]
+           for part in data if isinstance(part, tuple)]
+    assert len(ids) == QUEUED and len(set(ids)) == QUEUED
+    a.stop()
+    twin.proc.send_signal(signal.SIGTERM)
+    assert twin.proc.wait(timeout=60) == 0
+    b.stop()
