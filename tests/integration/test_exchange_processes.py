@@ -237,6 +237,10 @@ def _second_config(op: Proc) -> Proc:
 def test_two_processes_on_one_postgresql_send_each_row_once(
         operators: tuple[Proc, Proc]) -> None:
     a, b = operators
+    for op in (a, b):  # tried once while B is away, then left waiting until `queue retry`
+        path = op.directory / "mss.toml"
+        path.write_text(path.read_text().replace("retry_base = 1\nretry_max = 2\n",
+                                                 "retry_base = 3600\nretry_max = 3600\n"))
     a.serve()
     _fill(a, QUEUED)  # B is not running: everything waits
     _wait(lambda: all(int(r["attempts"]) >= 1 for r in a.queue()) and len(a.queue()) == QUEUED,
