@@ -125,9 +125,8 @@ async def stop(running: Running, grace: float) -> None:
         imap.close()
     if running.http is not None:
         running.http.close()
-    if running.exchange is not None:
-        await running.exchange.stop(grace)
-    await asyncio.gather(*(s.shutdown(grace) for s in running.smtp),
+    await asyncio.gather(*([running.exchange.stop(grace)] if running.exchange else []),
+                         *(s.shutdown(grace) for s in running.smtp),
                          *(i.shutdown(grace) for _n, i in running.imap),
                          *([running.http.shutdown(grace)] if running.http else []))
     await running.services.close()

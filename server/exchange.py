@@ -88,8 +88,8 @@ class Exchange:
         await self.tasks.close()
         if self.mx is not None:
             self.mx.close()
-            await self.mx.shutdown(grace)
-        await self.relay.stop(grace)
+        await asyncio.gather(*([self.mx.shutdown(grace)] if self.mx else []),
+                             self.relay.stop(grace))
 
 
 async def start_exchange(cfg: Config, services: Services) -> Exchange:
