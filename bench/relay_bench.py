@@ -34,8 +34,13 @@ from pathlib import Path
 
 sys.path.append(str(Path(__file__).resolve().parent.parent))
 
-from tests.exchange_support import DOMAIN_A, DOMAIN_B, Pki, free_port  # noqa: E402
-from tests.exchange_support import standard_trust_list  # noqa: E402
+from tests.exchange_support import (  # noqa: E402
+    DOMAIN_A,
+    DOMAIN_B,
+    Pki,
+    free_port,
+    standard_trust_list,  # noqa: E402
+)
 from tests.integration.test_exchange_processes import PASSWORD, Proc, _init  # noqa: E402
 
 ALICE, BOB = f"alice@{DOMAIN_A}", f"bob@{DOMAIN_B}"
