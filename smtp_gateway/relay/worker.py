@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -62,9 +63,11 @@ class RelaySettings:
 
 
 def _event(kind: str, item: QueuedMessage, rcpt: str, **detail: object) -> AuditEvent:
+    """One recipient's outcome; `process` tells which `mss serve` process acted."""
     return AuditEvent(kind, protocol="relay", session=f"relay-{item.id}", bal=item.mail_from,
                       detail={"queue_id": item.id, "from": item.mail_from, "to": rcpt,
-                              "domain": item.domain, "attempt": item.attempts, **detail})
+                              "domain": item.domain, "attempt": item.attempts,
+                              "process": os.getpid(), **detail})
 
 
 async def give_up(queue: OutboundQueue, notices: Notices, item: QueuedMessage,

@@ -42,6 +42,8 @@ class Proc:
     pg_name: str | None = None
     proc: subprocess.Popen[str] | None = None
     ports: dict[str, int] = field(default_factory=dict)
+    url: str | None = None
+    others: list[subprocess.Popen[str]] = field(default_factory=list)
 
     @property
     def env(self) -> dict[str, str]:
@@ -55,22 +57,33 @@ class Proc:
         return subprocess.run([*MSS, *args], input=stdin, text=True, env=self.env,
                               capture_output=True, timeout=120)
 
-    def serve(self) -> None:
-        self.proc = subprocess.Popen([*MSS, "serve"], env=self.env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
+    @property
+    def log(self) -> Path:
+        """The server's stderr (a file: a pipe nobody reads would fill and block it)."""
+        return self.directory / "serve.log"
+
+    def serve(self, config: Path | None = None) -> subprocess.Popen[str]:
+        env = {**self.env, **({"MSS_CONFIG": str(config)} if config else {})}
+        with self.log.open("a") as log:
+            proc = subprocess.Popen([*MSS, "serve"], env=env, stdout=subprocess.PIPE,
+                                    stderr=log, text=True)
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
         match = re.match(r"mss: serving (\{.*\})", line)
-        assert match, line + (self.proc.stderr.read() if self.proc.stderr else "")
+        assert match, line + self.log.read_text()[-3000:]
+        if config is not None:
+            self.others.append(proc)
+            return proc
+        self.proc = proc
         self.ports = json.loads(match.group(1).replace("'", '"'))
         assert self.ports["smtp"] == self.mx_port
+        return proc
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             assert self.proc.wait(timeout=60) == 0
-            assert self.proc.stderr is not None
-            err = self.proc.stderr.read()
+            err = self.log.read_text()
             assert "Traceback" not in err and " ERROR " not in err, err[-2000:]
         self.proc = None
 
@@ -112,7 +125,7 @@ def operators(tmp_path: Path) -> Iterator[tuple[Proc, Proc]]:
             url, pg_name = (asyncio.run(create_pg_database()) if is_postgres()
                             else (None, None))
             op = _init(tmp_path, pki, domain, port, peer, peer_port, url)
-            op.pg_name = pg_name
+            op.pg_name, op.url = pg_name, url
             made.append(op)
             trust = tmp_path / "liste-blanche.xml"
             trust.write_bytes(standard_trust_list())
@@ -123,9 +136,10 @@ def operators(tmp_path: Path) -> Iterator[tuple[Proc, Proc]]:
         yield made[0], made[1]
     finally:
         for op in made:
-            if op.proc is not None and op.proc.poll() is None:
-                op.proc.kill()
-                op.proc.wait()
+            for proc in [op.proc, *op.others]:
+                if proc is not None and proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
             if op.pg_name:
                 asyncio.run(drop_pg_database(op.pg_name))
 
@@ -219,17 +233,15 @@ def _fill(op: Proc, count: int) -> None:
             c.sendmail(ALICE, [BOB], msg)
 
 
-def _second_config(op: Proc) -> Proc:
-    """Another `mss serve` of the same operator (same database): its own listener ports,
-    no MX (one port per host), the same queue."""
+def _second_config(op: Proc) -> Path:
+    """The configuration of another `mss serve` of the same operator (same database):
+    its own listener ports, no MX (one port per host), the same queue."""
     text = (op.directory / "mss.toml").read_text()
     start = text.index("[listeners.smtp]")
     end = text.index(f"port = {op.mx_port}", start)
     text = text[:end] + "enabled = false\nport = 0" + text[end + len(f"port = {op.mx_port}"):]
     (op.directory / "mss-2.toml").write_text(text)
-    twin = Proc(op.directory, 0)
-    twin.directory = op.directory
-    return twin
+    return op.directory / "mss-2.toml"
 
 
 @pytest.mark.skipif(not is_postgres(), reason="several mss serve processes share one "
@@ -247,13 +259,9 @@ def test_two_processes_on_one_postgresql_send_each_row_once(
           timeout=300)
     a.stop()
     b.serve()
-    twin = _second_config(a)
-    twin_env = {**a.env, "MSS_CONFIG": str(a.directory / "mss-2.toml")}
     assert a.mss("queue", "retry").returncode == 0  # all due now
-    twin.proc = subprocess.Popen([*MSS, "serve"], env=twin_env, stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True)
+    twin = a.serve(_second_config(a))
     a.serve()
-    assert twin.proc.stdout is not None and twin.proc.stdout.readline().startswith("mss: serving")
     _wait(lambda: a.queue() == [], timeout=600)
     client = imaplib.IMAP4_SSL("127.0.0.1", b.ports["imaps"], ssl_context=b.ca, timeout=60)
     try:
@@ -266,6 +274,25 @@ def test_two_processes_on_one_postgresql_send_each_row_once(
            for part in data if isinstance(part, tuple)]
     assert len(ids) == QUEUED and len(set(ids)) == QUEUED
     a.stop()
-    twin.proc.send_signal(signal.SIGTERM)
-    assert twin.proc.wait(timeout=60) == 0
+    twin.send_signal(signal.SIGTERM)
+    assert twin.wait(timeout=60) == 0
     b.stop()
+    log = a.log.read_text()
+    assert "Traceback" not in log and " ERROR " not in log, log[-2000:]
+    assert a.url is not None
+    delivered = asyncio.run(_delivered(a.url))
+    assert len(delivered) == QUEUED and len({q for q, _ in delivered}) == QUEUED
+    assert len({p for _, p in delivered}) == 2  # both processes sent a share
+
+
+async def _delivered(url: str) -> list[tuple[int, int]]:
+    """(queue id, process) of every `relay.delivered` audit record."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch("SELECT detail FROM audit WHERE event = 'relay.delivered'")
+    finally:
+        await conn.close()
+    details = [json.loads(r["detail"]) for r in rows]
+    return [(d["queue_id"], d["process"]) for d in details]
