@@ -120,7 +120,15 @@ class TrustlistSection:
 
 @dataclass(frozen=True)
 class RelaySection:
+    """The relay (`smtp_gateway.relay`): routes, connections, retries, lifetime (seconds)."""
+
     transport: dict[str, str] = field(default_factory=dict)
+    connections: int = 10
+    retry_base: int = 60
+    retry_max: int = 3600
+    lifetime: int = 432_000
+    timeout: int = 300
+    lease: int = 1800
 
 
 @dataclass(frozen=True)
@@ -397,6 +405,20 @@ def _validate(cfg: Config) -> None:
     _validate_http(cfg)
     _validate_connection_caps(cfg)
     _validate_content(cfg)
+    _validate_relay(cfg)
+
+
+def _validate_relay(cfg: Config) -> None:
+    r = cfg.relay
+    for key in ("connections", "retry_base", "retry_max", "lifetime", "timeout", "lease"):
+        if getattr(r, key) < 1:
+            raise ConfigError(f"relay.{key}: must be at least 1")
+    if r.lease < 2 * r.timeout:
+        raise ConfigError("relay.lease: must be at least twice relay.timeout")
+    for domain, route in r.transport.items():
+        host, sep, port = route.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"relay.transport.{domain}: expected host:port, got {route!r}")
 
 
 # argon2id bounds: the OWASP minimum (ARGON2_FLOOR) up to what one server can afford.

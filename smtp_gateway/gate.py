@@ -111,7 +111,8 @@ class PolicyGate:
                             authenticated_bal=who.address if who else None,
                             bal_type=bal_type(who.bal_type) if who else None,
                             granted_bals=who.granted if who else frozenset(),
-                            person=who.person if who else None)
+                            person=who.person if who else None,
+                            peer_cert_dn=client.peer_cert_dn)
 
     async def check_mail(self, client: ClientSession, address: str,
                          options: list[str]) -> Transaction:

@@ -141,6 +141,8 @@ class Intake:
     def __init__(self, store: DeliveryStore, hostname: str) -> None:
         self.store = store
         self.hostname = hostname
+        self.queued: Callable[[], None] | None = None
+        """Told after a commit that queued remote copies (wakes the relay)."""
 
     async def accept(self, mail: AcceptedMail, now: datetime | None = None) -> DeliveryResult:
         now = now or datetime.now(UTC)
@@ -156,4 +158,7 @@ class Intake:
             mss_nil=mail.facts.mss_nil,
             recipients=tuple(r.address for r in mail.local) + mail.remote,
             audit=partial(_audit_events, mail, tuple(remote), len(message)))
-        return await self.store.commit(plan, now)
+        result = await self.store.commit(plan, now)
+        if result.queue_ids and self.queued is not None:
+            self.queued()
+        return result

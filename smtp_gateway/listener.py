@@ -92,7 +92,7 @@ def smtp_admission(limits: SmtpLimits) -> Admission:
         login_timeout=float(limits.smtp_login_timeout)))
 
 
-def _refuse(transport: asyncio.WriteTransport | None, refusal: Refusal) -> None:
+def refuse_connection(transport: asyncio.WriteTransport | None, refusal: Refusal) -> None:
     """RFC 5321 3.8: 421, then the admission gate closes the connection."""
     if transport is not None:
         transport.write(REFUSALS[refusal].line().encode() + b"\r\n")
@@ -157,7 +157,7 @@ async def start_smtp_listener(*, name: str, host: str, port: int, implicit_tls: 
                 tls_context=None if implicit_tls else ssl_context)
 
     doorway = Doorway(admission if admission is not None else smtp_admission(limits), factory,
-                      _refuse, ssl_context=ssl_context if implicit_tls else None,
+                      refuse_connection, ssl_context=ssl_context if implicit_tls else None,
                       handshake_timeout=TLS_HANDSHAKE_TIMEOUT, failures=tls_failures)
     if sock is not None:
         server = await loop.create_server(doorway.protocol, sock=sock)

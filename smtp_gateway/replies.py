@@ -41,6 +41,9 @@ MIME_TOO_DEEP = Reply(554, "5.6.0", "Message structure nested too deeply")
 # RCPT limits (`rcpt_limits`): RFC 5321 4.5.3.1.10 (452 too many recipients), 3.8 (421, close)
 TOO_MANY_RCPT_COMMANDS = Reply(452, "4.5.3", "Too many recipients")
 TOO_MANY_REFUSED_RCPTS = Reply(421, "4.7.0", "Too many refused recipients, closing connection")
+# The MX listener (R4; RFC 3207 4: 530 before STARTTLS); no AUTH there (RFC 5321 4.2.4: 502).
+STARTTLS_REQUIRED = Reply(530, "5.7.0", "Must issue a STARTTLS command first")
+NO_AUTH_HERE = Reply(502, "5.5.1", "AUTH not available on this port")
 
 # aiosmtpd writes some replies itself; the gateway replaces them (docs/architecture.md "Replies").
 AIOSMTPD_REPLACEMENTS: dict[bytes, Reply] = {
@@ -48,6 +51,7 @@ AIOSMTPD_REPLACEMENTS: dict[bytes, Reply] = {
     b"552 Error: message size exceeds fixed maximum message size": MESSAGE_TOO_BIG,
     b"500 Line too long (see RFC5321 4.5.3.1.6)": LINE_TOO_LONG,
     b"500 Command line too long": LINE_TOO_LONG,
+    b"530 Must issue a STARTTLS command first": STARTTLS_REQUIRED,
 }
 
 # aiosmtpd's own lines around DATA, written as it writes them by our DATA reader

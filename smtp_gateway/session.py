@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from imap_store.store.interfaces import AuditEvent, Principal
 from policy.address import normalise_address
 from policy.context import MailContext
+from policy.operator_dn import OperatorDN
 
 from .intake import LocalRecipient
 
@@ -45,6 +46,8 @@ class ClientSession:
     tls_description: str = ""
     principal: Principal | None = None
     ehlo: str = ""
+    peer_cert_dn: OperatorDN | None = None
+    """The verified subject DN of the peer's certificate (MX listener), None without one."""
 
     @property
     def bal(self) -> str:

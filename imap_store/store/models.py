@@ -169,7 +169,9 @@ class OutboundMessage(Base):
     """A message accepted for a remote MSSanté domain, waiting for the relay.
 
     One row per (message, remote domain); the body is encrypted with the
-    sending BAL's data key like any stored message.
+    sending BAL's data key like any stored message. `recipients` holds the
+    recipients still to deliver; `claimed_until` is set while one relay
+    process sends the row (`outbound.OutboundQueue.claim`).
     """
 
     __tablename__ = "outbound_queue"
@@ -183,6 +185,7 @@ class OutboundMessage(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class TrustListVersion(Base):
