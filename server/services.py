@@ -140,7 +140,7 @@ async def build_services(cfg: Config) -> Services:
     delivery = DeliveryStore(db, keys, notifier)
     audit = DatabaseAuditSink(db)
     logins = login_machinery(cfg, accounts, keys)
-    intake = Intake(delivery, cfg.server.hostname)
+    intake = Intake(delivery, cfg.server.hostname, frozenset(cfg.server.domains))
     trust = TrustState(TrustListStore(db))
     await trust.refresh()
     trust.start_polling()

@@ -35,7 +35,10 @@ LINE_TOO_LONG = Reply(500, "5.5.2", "Line too long")
 # RFC 5321 4.1.2 (no control characters in a command's arguments) and the MIME nesting bound
 # (`limits.max_mime_depth`; RFC 3463 3.7: 5.6.0, a media error).
 CONTROL_CHARACTER = Reply(501, "5.5.2", "Syntax error: control character in command")
+INVALID_UTF8 = Reply(501, "5.5.2", "Syntax error: command is not valid UTF-8")
 MIME_TOO_DEEP = Reply(554, "5.6.0", "Message structure nested too deeply")
+# RFC 3461 (DSN parameters RET, ENVID, NOTIFY, ORCPT); RFC 3463 3.6: 5.5.4, invalid arguments.
+DSN_PARAMETER = Reply(501, "5.5.4", "Invalid DSN parameter")
 # RCPT limits (`rcpt_limits`): RFC 5321 4.5.3.1.10 (452 too many recipients), 3.8 (421, close)
 TOO_MANY_RCPT_COMMANDS = Reply(452, "4.5.3", "Too many recipients")
 TOO_MANY_REFUSED_RCPTS = Reply(421, "4.7.0", "Too many refused recipients, closing connection")

@@ -15,7 +15,8 @@ Invariants:
   (header, ENVELOPE, BODYSTRUCTURE: `message_meta`) sealed beside it (AAD
   content id + ":meta").
 - A remote copy is encrypted with the sending BAL's key, one queue row per
-  remote domain.
+  remote domain, with the DSN parameters to pass on (RET, ENVID, and
+  NOTIFY/ORCPT of its recipients; RFC 3461).
 - Nothing CPU-bound (MIME parsing, AES-GCM) runs on the event loop or while
   the write transaction (on SQLite, the process's write lock) is held; the
   key version read before the transaction is the one recorded with each
@@ -80,6 +81,8 @@ class RemoteCopy:
     domain: str
     recipients: tuple[str, ...]
     message: bytes
+    dsn_recipients: str | None = None
+    """NOTIFY/ORCPT of these recipients (`message.dsn_params.encode_recipients`)."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,8 @@ class DeliveryPlan:
     remote: tuple[RemoteCopy, ...] = ()
     mss_nil: str | None = None
     recipients: tuple[str, ...] = ()
+    dsn_ret: str | None = None
+    dsn_envid: str | None = None
     audit: Callable[[DeliveryResult], Sequence[AuditEvent]] | None = None
 
 
@@ -192,7 +197,9 @@ class DeliveryStore:
         await add_contents(s, [content_row(one, now, plan.mss_nil) for one in sealed])
         rows = [OutboundMessage(content_id=one.content_id, domain=copy.domain,
                                 mail_from=plan.mail_from, recipients="\n".join(copy.recipients),
-                                created_at=now, next_attempt_at=now, attempts=0)
+                                created_at=now, next_attempt_at=now, attempts=0,
+                                dsn_ret=plan.dsn_ret, dsn_envid=plan.dsn_envid,
+                                dsn_recipients=copy.dsn_recipients)
                 for copy, one in zip(plan.remote, sealed, strict=True)]
         s.add_all(rows)
         await s.flush()
