@@ -22,7 +22,8 @@ Invariants:
   bounded (`MAX_FIELD`);
 - the report is 7-bit except where the original itself has 8-bit octets
   (then its part is marked `8bit`); a non-ASCII address makes the status
-  part `message/global-delivery-status` (RFC 6533);
+  part `message/global-delivery-status` (RFC 6533); in every other field a
+  non-ASCII character becomes `?`;
 - the report is from the null sender's mailer (`MAILER-DAEMON@host`) and
   marked `Auto-Submitted: auto-replied`, so that it never causes another
   report (RFC 3461 6.2, RFC 3834); the caller sends it with `MAIL FROM:<>`.
@@ -46,6 +47,7 @@ from enum import Enum
 MAX_FIELD = 900
 MAX_HEADERS = 262_144
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
 class Action(Enum):
@@ -121,9 +123,11 @@ _ENGLISH = {
 _ORDER = (Action.FAILED, Action.DELAYED, Action.DELIVERED, Action.RELAYED, Action.EXPANDED)
 
 
-def clean(value: str, limit: int = MAX_FIELD) -> str:
-    """`value` without control characters (no header line can be added), bounded."""
-    return _CONTROL.sub(" ", value)[:limit].strip()
+def clean(value: str, limit: int = MAX_FIELD, *, ascii_only: bool = True) -> str:
+    """`value` without control characters (no header line can be added), bounded;
+    non-ASCII characters become `?` unless `ascii_only` is false (addresses)."""
+    value = _CONTROL.sub(" ", value)[:limit].strip()
+    return value if not ascii_only or value.isascii() else _NON_ASCII.sub("?", value)
 
 
 def header_section(message: bytes, limit: int = MAX_HEADERS) -> bytes:
@@ -139,7 +143,7 @@ def _address_type(address: str) -> str:
 
 
 def _recipient_fields(r: RecipientStatus) -> list[str]:
-    final = clean(r.final_recipient)
+    final = clean(r.final_recipient, ascii_only=False)
     lines = []
     if r.original_recipient:
         lines.append(f"Original-Recipient: {clean(r.original_recipient)}")
@@ -181,7 +185,7 @@ def human_text(req: ReportRequest) -> str:
             for r in req.recipients:
                 if r.action is action:
                     detail = f" ({clean(r.diagnostic)})" if r.diagnostic else ""
-                    out.append(f"  <{clean(r.final_recipient)}>{detail}")
+                    out.append(f"  <{clean(r.final_recipient, ascii_only=False)}>{detail}")
             out.append("")
         return out
     lines = section(_FRENCH)
@@ -209,7 +213,7 @@ def build_report(req: ReportRequest, token: str | None = None) -> bytes:
     fields = status_fields(req)
     status_type = ("message/delivery-status" if fields.isascii()
                    else "message/global-delivery-status")
-    sender = clean(req.sender, 320)
+    sender = clean(req.sender, 320, ascii_only=False)
     head = [
         f"From: Mail Delivery System <MAILER-DAEMON@{host}>",
         f"To: <{sender}>",
