@@ -30,7 +30,8 @@ from smtp_gateway.dkim import (
 DOMAIN = "op-a.mssante.fr"
 MESSAGE = (b"From: Dr A <dr.a@op-a.mssante.fr>\r\nTo: dr.b@op-b.mssante.fr\r\n"
            b"Subject: =?utf-8?q?R=C3=A9sultats?=\r\nDate: Sun, 29 Nov 2026 12:00:00 +0000\r\n"
-           b"Message-ID: <m1@op-a.mssante.fr>\r\nDisposition-Notification-To: dr.a@op-a.mssante.fr\r\n"
+           b"Message-ID: <m1@op-a.mssante.fr>\r\n"
+           b"Disposition-Notification-To: dr.a@op-a.mssante.fr\r\n"
            b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
            b"Content-Transfer-Encoding: 8bit\r\n\r\nR\xc3\xa9sultat normal.\r\n")
 PEM, PUBLIC = new_key(2048)
