@@ -196,6 +196,22 @@ async def test_extensions_advertised_and_malformed_values_refused(operator: Oper
     assert [(code, msg.split(b" ")[0]) for code, msg in got] == (
         [(501, b"5.5.4")] * 6 + [(250, b"2.1.5")])
 
+    def utf8() -> list[tuple[int, bytes]]:
+        """SMTPUTF8 is offered, so arguments are read as UTF-8: invalid UTF-8 is refused."""
+        with submission(operator.ports["submission"], operator.client_context()) as c:
+            c.login(alice, PASSWORD)
+            out = []
+            for line in (f"MAIL FROM:<{alice}> SMTPUTF8".encode(),
+                         b"RCPT TO:<caf\xc3(@op-a.mssante.fr>",
+                         "RCPT TO:<café@op-a.mssante.fr>".encode()):
+                c.send(line + b"\r\n")
+                out.append(c.getreply())
+            return out
+    mail_reply, invalid, unknown = await asyncio.to_thread(utf8)
+    assert mail_reply[0] == 250
+    assert (invalid[0], invalid[1].split(b" ")[0]) == (501, b"5.5.2")
+    assert (unknown[0], unknown[1].split(b" ")[0]) == (550, b"5.1.1")
+
 
 @pytest.fixture
 async def trusted(tmp_path: Path) -> AsyncIterator[Operator]:
