@@ -185,6 +185,8 @@ class Intake:
 
     async def _report_success(self, mail: AcceptedMail, message: bytes, now: datetime) -> None:
         """The success report owed for `mail`'s local recipients, into intake (R22)."""
+        if not mail.mail_from or not mail.local or not mail.dsn.recipients:
+            return  # nothing asked (the common case): no work on the delivery path
         try:
             report = await by_size(len(message), partial(
                 success_report, reporting_mta=self.hostname, mail_from=mail.mail_from,

@@ -43,7 +43,9 @@ Invariants:
   reached is answered here (`452 4.5.3`, or `421 4.7.0` and close) and
   audited with counts only (`rcpt_limits`).
 - EHLO advertises PIPELINING, ENHANCEDSTATUSCODES and DSN besides what
-  aiosmtpd writes (SIZE, 8BITMIME, SMTPUTF8 when enabled, STARTTLS, AUTH).
+  aiosmtpd writes (SIZE, 8BITMIME, SMTPUTF8 when enabled, STARTTLS, AUTH);
+  every other reply but the greeting, 334 and 354 carries an enhanced code
+  (aiosmtpd's own lines get the code of their class, `with_enhanced_code`).
 - MAIL and RCPT: the DSN parameters (RET, ENVID, NOTIFY, ORCPT) are taken
   from the argument as the client wrote it, before aiosmtpd (which refuses
   them and upper-cases parameters) reads the rest; a malformed one is
@@ -59,6 +61,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Any, AnyStr
 
 from aiosmtpd.smtp import MISSING, SMTP, Envelope, TLSSetupException, syntax
@@ -85,6 +88,7 @@ from .replies import (
     LINE_TOO_LONG,
     OK,
     SHUTTING_DOWN,
+    with_enhanced_code,
 )
 from .session import ClientSession, Transaction
 
@@ -241,12 +245,12 @@ class MssSMTP(SMTP):
     async def push(self, status: AnyStr) -> None:
         raw = status.encode("ascii", "replace") if isinstance(status, str) else bytes(status)
         replacement = AIOSMTPD_REPLACEMENTS.get(raw)
-        self._last_status = replacement.line().encode() if replacement else raw
+        self._last_status = with_enhanced_code(replacement.line().encode() if replacement
+                                               else raw)
         await super().push(self._last_status)
 
-    @syntax("EHLO hostname")
-    async def smtp_EHLO(self, hostname: str) -> None:
-        """EHLO: aiosmtpd's reply lines (and the handler's), plus `EXTENSIONS`."""
+    async def _as_written(self, command: Callable[[], Awaitable[None]]) -> list[str]:
+        """The reply lines `command` writes, collected instead of sent."""
         lines: list[str] = []
 
         async def collect(status: AnyStr) -> None:
@@ -255,11 +259,24 @@ class MssSMTP(SMTP):
 
         self.push = collect  # type: ignore[method-assign]
         try:
-            await super().smtp_EHLO(hostname)
+            await command()
         finally:
             del self.push
-        for line in advertise(lines):
-            await self.push(line)
+        return lines
+
+    @syntax("EHLO hostname")
+    async def smtp_EHLO(self, hostname: str) -> None:
+        """EHLO: aiosmtpd's reply lines (and the handler's), plus `EXTENSIONS`; as written
+        otherwise (no enhanced code on EHLO, RFC 2034 3)."""
+        for line in advertise(await self._as_written(lambda: super(MssSMTP, self)
+                                                     .smtp_EHLO(hostname))):
+            await super().push(line)
+
+    @syntax("HELO hostname")
+    async def smtp_HELO(self, hostname: str) -> None:
+        """HELO: aiosmtpd's reply, as written (no enhanced code, RFC 2034 3)."""
+        for line in await self._as_written(lambda: super(MssSMTP, self).smtp_HELO(hostname)):
+            await super().push(line)
 
     def _take_dsn(self, keyword: str, arg: str | None) -> tuple[str | None, str, dict[str, str]]:
         """(the argument for aiosmtpd, the address, the DSN parameters as written).

@@ -197,17 +197,21 @@ async def test_extensions_advertised_and_malformed_values_refused(operator: Oper
         [(501, b"5.5.4")] * 6 + [(250, b"2.1.5")])
 
     def utf8() -> list[tuple[int, bytes]]:
-        """SMTPUTF8 is offered, so arguments are read as UTF-8: invalid UTF-8 is refused."""
+        """SMTPUTF8 is offered, so arguments are read as UTF-8: invalid UTF-8 is refused;
+        replies written by aiosmtpd carry an enhanced code."""
         with submission(operator.ports["submission"], operator.client_context()) as c:
             c.login(alice, PASSWORD)
             out = []
-            for line in (f"MAIL FROM:<{alice}> SMTPUTF8".encode(),
+            for line in (b"NOOP", b"RCPT TO:<x@op-a.mssante.fr>",
+                         f"MAIL FROM:<{alice}> SMTPUTF8".encode(),
                          b"RCPT TO:<caf\xc3(@op-a.mssante.fr>",
                          "RCPT TO:<café@op-a.mssante.fr>".encode()):
                 c.send(line + b"\r\n")
                 out.append(c.getreply())
             return out
-    mail_reply, invalid, unknown = await asyncio.to_thread(utf8)
+    noop, early, mail_reply, invalid, unknown = await asyncio.to_thread(utf8)
+    # ENHANCEDSTATUSCODES: aiosmtpd's own replies carry one too
+    assert (noop, early) == ((250, b"2.0.0 OK"), (503, b"5.5.1 Error: need MAIL command"))
     assert mail_reply[0] == 250
     assert (invalid[0], invalid[1].split(b" ")[0]) == (501, b"5.5.2")
     assert (unknown[0], unknown[1].split(b" ")[0]) == (550, b"5.1.1")
