@@ -59,7 +59,7 @@ _dkimpy_log.disabled = True
 
 
 class DnsUnavailable(Exception):
-    """A key record lookup that failed for now (timeout, server failure)."""
+    """A key record lookup that failed temporarily (timeout, server failure)."""
 
 
 async def dns_resolver(name: str, timeout: float = DEFAULT_TIMEOUT) -> bytes | None:
