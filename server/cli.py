@@ -21,6 +21,7 @@ from .cli_access import add_access_parsers, add_person_parsers
 from .cli_admin import add_admin_parsers
 from .cli_bal import add_bal_parsers
 from .cli_directory import add_directory_parsers
+from .cli_dkim import add_dkim_parsers
 from .cli_output import fail
 from .cli_queue import add_queue_parsers
 from .initdir import InitOptions, InitRefused, init_directory
@@ -57,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     add_admin_parsers(sub)
     add_directory_parsers(sub)
     add_queue_parsers(sub)
+    add_dkim_parsers(sub)
     return p
 
 

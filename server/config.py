@@ -132,6 +132,34 @@ class RelaySection:
 
 
 @dataclass(frozen=True)
+class DsnSection:
+    """Delivery status notifications (R22): a delay report once a message waits this long."""
+
+    delay_after: int = 14400
+
+
+@dataclass(frozen=True)
+class DkimSection:
+    """The operator's DKIM key (`mss dkim keygen` writes it) and its DNS selector."""
+
+    selector: str = "mss"
+    key: str = "keys/dkim.key"
+
+
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_SELECTOR = re.compile(rf"{_LABEL}(?:\.{_LABEL})*", re.IGNORECASE)
+
+
+def _validate_dsn_dkim(cfg: Config) -> None:
+    if not 60 <= cfg.dsn.delay_after <= 30 * 86400:
+        raise ConfigError("dsn.delay_after: expected 60 to 2592000 seconds")
+    if not _SELECTOR.fullmatch(cfg.dkim.selector) or len(cfg.dkim.selector) > 253:
+        raise ConfigError(f"dkim.selector: {cfg.dkim.selector!r} is not a DNS name")
+    if not cfg.dkim.key:
+        raise ConfigError("dkim.key: a key file path is required")
+
+
+@dataclass(frozen=True)
 class PolicySection:
     """Rule modes (`enforce`, `warn`, `off`) and the global soft bounce.
 
@@ -322,6 +350,8 @@ class Config:
     http: HttpSection = field(default_factory=HttpSection)
     attachments: AttachmentsSection = field(default_factory=AttachmentsSection)
     antivirus: AntivirusSection = field(default_factory=AntivirusSection)
+    dsn: DsnSection = field(default_factory=DsnSection)
+    dkim: DkimSection = field(default_factory=DkimSection)
     log: LogSection = field(default_factory=LogSection)
 
     @property
@@ -406,6 +436,7 @@ def _validate(cfg: Config) -> None:
     _validate_connection_caps(cfg)
     _validate_content(cfg)
     _validate_relay(cfg)
+    _validate_dsn_dkim(cfg)
 
 
 def _validate_relay(cfg: Config) -> None:

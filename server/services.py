@@ -145,7 +145,7 @@ async def build_services(cfg: Config) -> Services:
     audit = DatabaseAuditSink(db)
     watch = BalWatch(db, notifier)
     logins = login_machinery(cfg, accounts, keys, watch)
-    intake = Intake(delivery, cfg.server.hostname)
+    intake = Intake(delivery, cfg.server.hostname, frozenset(cfg.server.domains))
     trust = TrustState(TrustListStore(db))
     await trust.refresh()
     trust.start_polling()

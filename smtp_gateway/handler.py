@@ -141,7 +141,7 @@ def _accepted(txn: Transaction, content: bytes, facts: MessageFacts) -> Accepted
     return AcceptedMail(
         mail_from=txn.mail.mail_from, owner_bal_id=principal.bal_id if principal else None,
         local=tuple(txn.local), remote=tuple(txn.remote), content=content, facts=facts,
-        trace=trace, principal=client.bal, person=client.person)
+        trace=trace, principal=client.bal, person=client.person, dsn=txn.dsn)
 
 
 def _withdrawn(client: ClientSession) -> bool:

@@ -19,6 +19,8 @@ Invariants:
 - A failed TLS handshake, implicit or after STARTTLS, is one rate-limited
   WARNING line naming the listener, the client and OpenSSL's reason
   (`imap_store.store.tls_failures`), never an error with a traceback.
+- SMTPUTF8 is offered (RFC 6531): command arguments are read as UTF-8, and
+  one that is not valid UTF-8 is refused (`command_syntax`).
 
 Ref: RFC 6409 (submission), RFC 8314 (implicit TLS), RFC 3207, RFC 4954 4.
 """
@@ -153,7 +155,7 @@ async def start_smtp_listener(*, name: str, host: str, port: int, implicit_tls: 
                 line_timeout=float(limits.smtp_command_line_timeout), hostname=hostname,
                 ident="mss-server", data_size_limit=limits.max_message_size,
                 auth_required=True, auth_require_tls=not implicit_tls, require_starttls=False,
-                timeout=limits.smtp_command_timeout, enable_SMTPUTF8=False, decode_data=False,
+                timeout=limits.smtp_command_timeout, enable_SMTPUTF8=True, decode_data=False,
                 tls_context=None if implicit_tls else ssl_context)
 
     doorway = Doorway(admission if admission is not None else smtp_admission(limits), factory,

@@ -20,7 +20,8 @@ Invariants:
   (header, ENVELOPE, BODYSTRUCTURE: `message_meta`) sealed beside it (AAD
   content id + ":meta").
 - A remote copy is encrypted with the sending BAL's key, one queue row per
-  remote domain.
+  remote domain, with the DSN parameters to pass on (RET, ENVID, and
+  NOTIFY/ORCPT of its recipients; RFC 3461).
 - Nothing CPU-bound (MIME parsing, AES-GCM) runs on the event loop or while
   the write transaction (on SQLite, the process's write lock) is held; the
   key version read before the transaction is the one recorded with each
@@ -91,6 +92,8 @@ class RemoteCopy:
     domain: str
     recipients: tuple[str, ...]
     message: bytes
+    dsn_recipients: str | None = None
+    """NOTIFY/ORCPT of these recipients (`message.dsn_params.encode_recipients`)."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,8 @@ class DeliveryPlan:
     remote: tuple[RemoteCopy, ...] = ()
     mss_nil: str | None = None
     recipients: tuple[str, ...] = ()
+    dsn_ret: str | None = None
+    dsn_envid: str | None = None
     audit: Callable[[DeliveryResult], Sequence[AuditEvent]] | None = None
 
 
@@ -231,8 +236,9 @@ class DeliveryStore:
         for copy, one in zip(plan.remote, sealed, strict=True):
             rows = await tx.fetch(
                 "INSERT INTO outbound_queue (content_id, domain, mail_from, recipients, "
-                "created_at, next_attempt_at, attempts) VALUES ($1, $2, $3, $4, $5, $6, 0) "
-                "RETURNING id", one.content_id, copy.domain, plan.mail_from,
-                "\n".join(copy.recipients), now, now)
+                "created_at, next_attempt_at, attempts, dsn_ret, dsn_envid, dsn_recipients) "
+                "VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $9) RETURNING id",
+                one.content_id, copy.domain, plan.mail_from, "\n".join(copy.recipients), now,
+                now, plan.dsn_ret, plan.dsn_envid, copy.dsn_recipients)
             ids.append(int(rows[0][0]))
         return tuple(ids)

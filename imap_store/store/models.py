@@ -186,6 +186,11 @@ class OutboundMessage(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # DSN parameters (RFC 3461) to pass on: RET, ENVID as written (xtext), and NOTIFY/ORCPT
+    # per recipient (`message.dsn_params.encode_recipients`); None when not given.
+    dsn_ret: Mapped[str | None] = mapped_column(String(4))
+    dsn_envid: Mapped[str | None] = mapped_column(String(100))
+    dsn_recipients: Mapped[str | None] = mapped_column(Text)
 
 
 class TrustListVersion(Base):
