@@ -25,7 +25,7 @@ Invariants:
 - Nothing CPU-bound (MIME parsing, AES-GCM) runs on the event loop or while
   the write transaction (on SQLite, the process's write lock) is held; the
   key version read before the transaction is the one recorded with each
-  content (see `message_ops`: no key rotation in this version).
+  content (see `message_ops` on a rotation made meanwhile).
 - The plan's audit events are written as rows of the same transaction, from
   the UIDs and queue ids it allocated: a delivery without its audit rows, or
   audit rows without their delivery, is never committed.

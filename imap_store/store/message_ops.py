@@ -15,8 +15,10 @@ Invariants:
   and seals before its write transaction opens, so that transaction only
   inserts. A content records the key version it was sealed with and is read
   back with that version, so a key created between the read and the write
-  would not make it unreadable; this version never creates a second key
-  version (no rotation), so the version read is also the newest at commit.
+  would not make it unreadable. After a rotation (`DataKeys.rotate`) made by
+  another process, a content may still be sealed with the previous version
+  for up to the key watch's interval (1 s); it stays readable, and every
+  content sealed after that uses the new version.
 - all the messages of one call are written in ONE transaction (MULTIAPPEND
   is all or nothing, RFC 3502 6); UIDs are allocated from `folder.uidnext`
   on the folder row locked in that transaction (`SELECT ... FOR UPDATE` on

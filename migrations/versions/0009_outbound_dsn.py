@@ -1,8 +1,8 @@
 """The DSN parameters of each outbound queue row (RFC 3461), to pass on to the next server:
 RET, ENVID as the client wrote it, and NOTIFY/ORCPT per recipient.
 
-Revision ID: 0008
-Revises: 0006
+Revision ID: 0009
+Revises: 0008
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008"
-down_revision = "0006"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
