@@ -23,6 +23,10 @@ under a temporary folder, or a fresh database on the PostgreSQL server of
   `pg_stat_activity`, and each new one as the server's pool opens it, before
   its first use) and their calls are counted too. Not counted: the
   PostgreSQL WAL writer and checkpointer, which the cluster's databases share;
+- the group-commit writer of the store (trees that have one), which runs its
+  statements without SQLAlchemy: its statements, rows, transactions and
+  commits are counted by wrapping its connection classes, as the messages' and
+  commands' own work;
 - thread hops: work handed from the event loop to another thread: every item
   put on an aiosqlite connection's queue (one statement, fetch, commit,
   rollback or cursor close each) and every `loop.run_in_executor` call on the
@@ -387,6 +391,40 @@ def instrument_engines(meter: Meter, db: Any) -> None:
             event.listen(sync, "connect", lambda _dbapi, record: _on_pg_connect(meter, record))
 
 
+def instrument_writer(meter: Meter) -> None:
+    """Count the statements and transactions of the group-commit writer (a tree that has
+    one: `imap_store.store.group_commit`), which bypasses SQLAlchemy. Its work is the
+    messages' and commands' own, so it is counted as theirs, whichever task or thread
+    (the SQLite writer thread) runs it; its thread hop is the loop's `run_in_executor`."""
+    try:
+        from imap_store.store import group_commit
+    except ImportError:
+        return
+    def statement(orig: Any) -> Any:
+        async def method(self: Any, sql: str, *args: Any) -> Any:
+            verb = sql.lstrip().split(None, 1)[0].upper()
+            meter.live["sql"] += 1
+            meter.live[f"sql_{verb}"] += 1
+            meter.statements[" ".join(sql.split())[:110]] += 1
+            result = await orig(self, sql, *args)
+            if isinstance(result, list):
+                meter.live["rows"] += len(result)
+            return result
+        return method
+
+    def ending(orig: Any, key: str) -> Any:
+        async def method(self: Any) -> Any:
+            meter.live[key] += 1
+            return await orig(self)
+        return method
+
+    for cls in (group_commit._SqliteConn, group_commit._PgConn):  # noqa: SLF001
+        for name in ("fetch", "execute", "executemany"):
+            setattr(cls, name, statement(getattr(cls, name)))
+        for key in ("begin", "commit", "rollback"):
+            setattr(cls, key, ending(getattr(cls, key), key))
+
+
 def _on_pg_connect(meter: Meter, record: Any) -> None:
     """A new PostgreSQL connection: trace its backend before the server uses it."""
     from sqlalchemy.util import await_only
@@ -595,6 +633,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         async with serving(op):
             assert op.running is not None
             instrument_engines(meter, op.running.services.db)
+            instrument_writer(meter)
             instrument_loop(meter, asyncio.get_running_loop())
             sender, rcpt = await op.add_bal("alice"), await op.add_bal("carol")
             warm_rcpt = await op.add_bal("dave")

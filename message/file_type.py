@@ -4,7 +4,8 @@ Owns: `detect(data)`, the canonical MIME type of a file's content, the constants
 naming each type it returns (`KINDS`), `is_eicar(data)` and `looks_like_zip`.
 
 How a type is decided:
-- the magic bytes are matched by puremagic (a kept library) on the first
+- the magic bytes are matched by puremagic (a kept library; its table
+  indexed by `signatures.magic_matches`, same answers) on the first
   `HEAD` octets, and its matches are mapped onto the canonical names below (an
   executable match wins over any other: fail closed);
 - ZIP and OLE2 containers are returned as `ZIP` and `OLE`; `message.archives`
@@ -34,6 +35,8 @@ import hashlib
 from collections.abc import Iterable
 
 import puremagic
+
+from .signatures import magic_matches
 
 HEAD = 64 * 1024
 
@@ -118,7 +121,7 @@ def _match_kind(mime: str, extension: str, name: str) -> str | None:
 def _signature_kinds(head: bytes) -> tuple[list[str], list[str]]:
     """(canonical kinds, other MIME types) of puremagic's matches, best first."""
     try:
-        matches = puremagic.magic_string(head)
+        matches = magic_matches(head)
     except (puremagic.PureError, ValueError, IndexError):
         return [], []
     kinds: list[str] = []

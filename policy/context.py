@@ -204,6 +204,16 @@ class MessageView(Protocol):
         """The Sender field(s)."""
 
 
+class DkimView(Protocol):
+    """The DKIM outcome of a message: `pass`, `fail`, `permerror`, `temperror` or `none`."""
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def detail(self) -> str: ...
+
+
 @dataclass(frozen=True, kw_only=True)
 class DataContext(MailContext):
     """End of DATA: accepted recipients, the parsed message, its real size."""
@@ -215,6 +225,8 @@ class DataContext(MailContext):
     """The message's files (`policy.content`); None when the attachment rule is off."""
     antivirus: ScanView | None = None
     """The antivirus answer; None when no antivirus is configured or its rule is off."""
+    dkim: DkimView | None = None
+    """The DKIM outcome of a message from another operator (MX); None when not verified."""
     attachment_policy: AttachmentPolicy = field(default_factory=AttachmentPolicy)
 
     def __post_init__(self) -> None:
@@ -224,7 +236,7 @@ class DataContext(MailContext):
     @classmethod
     def from_mail(cls, mail: MailContext, **facts: Any) -> DataContext:
         """The DATA context for `mail` plus `recipients=...`, `message=...`, `size=...` (and
-        `content=...`, `antivirus=...`, `attachment_policy=...`)."""
+        `content=...`, `antivirus=...`, `dkim=...`, `attachment_policy=...`)."""
         return cls(**_mail_fields(mail), **facts)
 
 

@@ -29,6 +29,7 @@ enforced refusal wins, so the order decides which reply the client sees.
 | DATA  | mss_headers             | warn    | R19: X-MSS-* syntax               |
 | DATA  | attachments             | enforce | R26: files checked on their type  |
 | DATA  | antivirus               | enforce | R26: ClamAV (if configured)       |
+| DATA  | dkim                    | warn    | R4: DKIM fails (MX, if verified)  |
 
 No rule is registered for CONNECT or EHLO; the stages exist so that a rule
 added there needs no wiring change.
@@ -41,6 +42,7 @@ from __future__ import annotations
 from . import (
     antivirus,
     attachments,
+    dkim,
     local_recipient,
     message_size,
     mss_headers,
@@ -74,6 +76,7 @@ DEFAULT_RULES: tuple[RuleSpec, ...] = (
     RuleSpec(mss_headers.NAME, DATA, mss_headers.check, Mode.WARN),
     RuleSpec(attachments.NAME, DATA, attachments.check),
     RuleSpec(antivirus.NAME, DATA, antivirus.check),
+    RuleSpec(dkim.NAME, DATA, dkim.check, Mode.WARN),
 )
 
 RULE_NAMES: tuple[str, ...] = tuple(dict.fromkeys(spec.name for spec in DEFAULT_RULES))

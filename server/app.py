@@ -31,6 +31,7 @@ from imap_store.imap.listener import (
 from smtp_gateway.listener import SmtpListener, smtp_admission, start_smtp_listener
 
 from .config import Config, ConfigError, load
+from .exchange import Exchange, start_exchange
 from .http import HttpListener, start_http
 from .jobs import JobContext
 from .runtime_tuning import freeze_startup_heap, tune_process
@@ -55,9 +56,12 @@ class Running:
     smtp: list[SmtpListener] = field(default_factory=list)
     imap: list[tuple[str, ImapListener]] = field(default_factory=list)
     http: HttpListener | None = None
+    exchange: Exchange | None = None
 
     def ports(self) -> dict[str, int]:
         found = {lst.name: lst.port for lst in self.smtp}
+        if self.exchange is not None and self.exchange.mx is not None:
+            found["smtp"] = self.exchange.mx.port
         found.update({name: lst.sockets[0].getsockname()[1] for name, lst in self.imap})
         if self.http is not None:
             found["http"] = self.http.sockets[0].getsockname()[1]
@@ -114,8 +118,7 @@ async def start(cfg: Config, *, sockets: Mapping[str, socket.socket] | None = No
         running.http = await start_http(
             cfg, services.db, services.authenticator("http"),
             ssl_context=ctx if lst.http.tls else None, sock=bound.get("http"))
-    if lst.smtp.enabled:
-        log.warning("listeners.smtp: the inter-operator MX is not served by this version")
+    running.exchange = await start_exchange(cfg, services, sock=bound.get("smtp"))  # MX, relay
     log.info("listening: %s", running.ports())
     freeze_startup_heap()  # full collections stop walking the startup objects
     return running
@@ -131,7 +134,8 @@ async def stop(running: Running, grace: float) -> None:
         imap.close()
     if running.http is not None:
         running.http.close()
-    await asyncio.gather(*(s.shutdown(grace) for s in running.smtp),
+    await asyncio.gather(*([running.exchange.stop(grace)] if running.exchange else []),
+                         *(s.shutdown(grace) for s in running.smtp),
                          *(i.shutdown(grace) for _n, i in running.imap),
                          *([running.http.shutdown(grace)] if running.http else []))
     await running.services.close()
@@ -155,6 +159,8 @@ def reload(running: Running) -> bool:
     gate.max_mime_depth = new.limits.max_mime_depth
     gate.content = content_inspection(new)
     running.tls.load_cert_chain(new.resolve(new.tls.cert), new.resolve(new.tls.key))
+    if running.exchange is not None:
+        running.exchange.reload(new)
     services.cfg = new
     services.trust.refresh_soon()
     log.info("configuration reloaded from %s", new.path)

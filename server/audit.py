@@ -17,8 +17,9 @@ Ref: R24; docs/architecture.md "AuditSink".
 from __future__ import annotations
 
 import logging
+from functools import partial
 
-from imap_store.store.audit_rows import audit_row
+from imap_store.store.audit_rows import insert_audit
 from imap_store.store.db import Database
 from imap_store.store.interfaces import AuditEvent
 
@@ -26,7 +27,9 @@ log = logging.getLogger("mss.audit")
 
 
 class DatabaseAuditSink:
-    """Writes each event as one row, in its own short transaction."""
+    """Writes each event as one row through the database's group-commit writer: records
+    that arrive together share a transaction, and `record` returns once its row is
+    durable (a record waits at most for the batch under way, then its own)."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -37,10 +40,8 @@ class DatabaseAuditSink:
         return self._lost
 
     async def record(self, event: AuditEvent) -> None:
-        row = audit_row(event)
         try:
-            async with self.db.write() as s:
-                s.add(row)
+            await self.db.writer.run(partial(insert_audit, events=(event,)))
         except Exception:
             log.exception("audit write failed for event %s", event.event)
             raise

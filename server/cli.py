@@ -21,7 +21,9 @@ from .cli_access import add_access_parsers, add_person_parsers
 from .cli_admin import add_admin_parsers
 from .cli_bal import add_bal_parsers
 from .cli_directory import add_directory_parsers
+from .cli_dkim import add_dkim_parsers
 from .cli_output import fail
+from .cli_queue import add_queue_parsers
 from .initdir import InitOptions, InitRefused, init_directory
 from .logsetup import setup_logging
 
@@ -55,6 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     add_person_parsers(sub)
     add_admin_parsers(sub)
     add_directory_parsers(sub)
+    add_queue_parsers(sub)
+    add_dkim_parsers(sub)
     return p
 
 

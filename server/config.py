@@ -120,7 +120,43 @@ class TrustlistSection:
 
 @dataclass(frozen=True)
 class RelaySection:
+    """The relay (`smtp_gateway.relay`): routes, connections, retries, lifetime (seconds)."""
+
     transport: dict[str, str] = field(default_factory=dict)
+    connections: int = 10
+    retry_base: int = 60
+    retry_max: int = 3600
+    lifetime: int = 432_000
+    timeout: int = 300
+    lease: int = 1800
+
+
+@dataclass(frozen=True)
+class DsnSection:
+    """Delivery status notifications (R22): a delay report once a message waits this long."""
+
+    delay_after: int = 14400
+
+
+@dataclass(frozen=True)
+class DkimSection:
+    """The operator's DKIM key (`mss dkim keygen` writes it) and its DNS selector."""
+
+    selector: str = "mss"
+    key: str = "keys/dkim.key"
+
+
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_SELECTOR = re.compile(rf"{_LABEL}(?:\.{_LABEL})*", re.IGNORECASE)
+
+
+def _validate_dsn_dkim(cfg: Config) -> None:
+    if not 60 <= cfg.dsn.delay_after <= 30 * 86400:
+        raise ConfigError("dsn.delay_after: expected 60 to 2592000 seconds")
+    if not _SELECTOR.fullmatch(cfg.dkim.selector) or len(cfg.dkim.selector) > 253:
+        raise ConfigError(f"dkim.selector: {cfg.dkim.selector!r} is not a DNS name")
+    if not cfg.dkim.key:
+        raise ConfigError("dkim.key: a key file path is required")
 
 
 @dataclass(frozen=True)
@@ -314,6 +350,8 @@ class Config:
     http: HttpSection = field(default_factory=HttpSection)
     attachments: AttachmentsSection = field(default_factory=AttachmentsSection)
     antivirus: AntivirusSection = field(default_factory=AntivirusSection)
+    dsn: DsnSection = field(default_factory=DsnSection)
+    dkim: DkimSection = field(default_factory=DkimSection)
     log: LogSection = field(default_factory=LogSection)
 
     @property
@@ -397,6 +435,21 @@ def _validate(cfg: Config) -> None:
     _validate_http(cfg)
     _validate_connection_caps(cfg)
     _validate_content(cfg)
+    _validate_relay(cfg)
+    _validate_dsn_dkim(cfg)
+
+
+def _validate_relay(cfg: Config) -> None:
+    r = cfg.relay
+    for key in ("connections", "retry_base", "retry_max", "lifetime", "timeout", "lease"):
+        if getattr(r, key) < 1:
+            raise ConfigError(f"relay.{key}: must be at least 1")
+    if r.lease < 2 * r.timeout:
+        raise ConfigError("relay.lease: must be at least twice relay.timeout")
+    for domain, route in r.transport.items():
+        host, sep, port = route.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"relay.transport.{domain}: expected host:port, got {route!r}")
 
 
 # argon2id bounds: the OWASP minimum (ARGON2_FLOOR) up to what one server can afford.

@@ -3,9 +3,9 @@
 Invariants: each job takes the clock (`now`) as a parameter and is idempotent
 per period; a failed job changes nothing it cannot finish and says why.
 Names are fixed by the contract (docs/architecture.md "Time"). This version
-defines `trustlist-refresh` only; the other contract names (`crl-refresh`,
-`retention`, `quota-warn`, `inactivity`, `audit-purge`, `queue-expire`) are
-refused as unknown jobs.
+defines `trustlist-refresh`, `crl-refresh` and `queue-expire` (`relay_jobs`);
+the other contract names (`retention`, `quota-warn`, `inactivity`,
+`audit-purge`) are refused as unknown jobs.
 
 Ref: docs/architecture.md "Time"; R1 (trust-list refresh, keep the last good).
 """
@@ -22,6 +22,7 @@ from datetime import datetime
 from imap_store.store.trustlists import TrustListStore
 from policy.trust_list import TrustListError
 
+from . import relay_jobs
 from .config import Config
 from .trust import import_trust_list
 
@@ -72,8 +73,13 @@ async def trustlist_refresh(ctx: JobContext, now: datetime) -> JobResult:
                      f"sha256 {info.sha256} ({info.domains} domains)")
 
 
-JOBS: dict[str, Job] = {"trustlist-refresh": trustlist_refresh}
-SCHEDULE: dict[str, dict[str, int]] = {"trustlist-refresh": {"hours": 6}}
+JOBS: dict[str, Job] = {"trustlist-refresh": trustlist_refresh,
+                        "crl-refresh": relay_jobs.crl_refresh,
+                        "queue-expire": relay_jobs.queue_expire}
+# `queue-expire` is not scheduled: in `mss serve` the relay gives up expired rows itself
+# (`smtp_gateway.relay.worker`); the job is for `mss jobs run` and scripts.
+SCHEDULE: dict[str, dict[str, int]] = {"trustlist-refresh": {"hours": 6},
+                                       "crl-refresh": {"hours": 1}}
 
 
 def job_names() -> list[str]:

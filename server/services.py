@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from directory.local_entries import LOCAL_ENTRIES
 from imap_store.store.accounts import Accounts
+from imap_store.store.bal_watch import BalWatch
 from imap_store.store.change_watch import FolderWatch
 from imap_store.store.db import Database
 from imap_store.store.delivery import DeliveryStore
@@ -103,14 +104,15 @@ def policy_limits(cfg: Config) -> PolicyLimits:
                         daily_recipient_budget=rcpt.daily_budget or None)
 
 
-def login_machinery(cfg: Config, accounts: Accounts, keys: DataKeys) -> Logins:
+def login_machinery(cfg: Config, accounts: Accounts, keys: DataKeys,
+                    watch: BalWatch | None = None) -> Logins:
     a = cfg.auth
     wait = a.login_wait_ms / 1000
     verifier = PasswordVerifier(accounts.hashing, a.max_verifications or os.cpu_count() or 1,
                                 wait)
     checker = LoginChecker(accounts.db, app_password_key(keys), verifier,
                            password_types=a.password_types,
-                           app_password_types=a.app_password_types)
+                           app_password_types=a.app_password_types, watch=watch)
     throttle = LoginThrottle(accounts.db, ThrottleSettings(
         max_failures=a.max_failures, window=float(a.failure_window), lockout=float(a.lockout),
         delay_base=a.delay_base_ms / 1000, delay_cap=a.delay_cap_ms / 1000))
@@ -141,8 +143,9 @@ async def build_services(cfg: Config) -> Services:
     mailbox = MailboxStore(db, keys, notifier)
     delivery = DeliveryStore(db, keys, notifier)
     audit = DatabaseAuditSink(db)
-    logins = login_machinery(cfg, accounts, keys)
-    intake = Intake(delivery, cfg.server.hostname)
+    watch = BalWatch(db, notifier)
+    logins = login_machinery(cfg, accounts, keys, watch)
+    intake = Intake(delivery, cfg.server.hostname, frozenset(cfg.server.domains))
     trust = TrustState(TrustListStore(db))
     await trust.refresh()
     trust.start_polling()
@@ -162,6 +165,8 @@ async def build_services(cfg: Config) -> Services:
     # SELECT per 500 selected folders.
     services.background.spawn(FolderWatch(db, notifier, CHANGE_POLL_INTERVAL).run(),
                               "folder change watch")
+    # Sessions of a BAL suspended, deleted or given a new password elsewhere end within 1 s.
+    services.background.spawn(watch.run(), "login standing watch")
     # The key of a BAL deleted by another process leaves memory within 1 s.
     services.background.spawn(KeyWatch(db, keys).run(), "data key watch")
     return services

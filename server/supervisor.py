@@ -51,7 +51,7 @@ from .workers import run_worker
 log = logging.getLogger("mss.supervisor")
 
 SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD}
-SERVED = ("submission", "submissions", "imap", "imaps", "http")  # the order of the ports line
+SERVED = ("submission", "submissions", "smtp", "imap", "imaps", "http")  # the ports line's order
 BACKLOG = 100  # asyncio's default for the listeners it binds itself
 RESTART_INTERVAL = 1.0  # seconds between two starts of one worker index
 STOP_MARGIN = 10.0  # beyond shutdown_grace, before the workers left are killed

@@ -35,6 +35,7 @@ from policy.address import domain_of
 from policy.bal_types import bal_type
 from policy.context import (
     DataContext,
+    DkimView,
     Listener,
     MailContext,
     PolicyLimits,
@@ -111,7 +112,8 @@ class PolicyGate:
                             authenticated_bal=who.address if who else None,
                             bal_type=bal_type(who.bal_type) if who else None,
                             granted_bals=who.granted if who else frozenset(),
-                            person=who.person if who else None)
+                            person=who.person if who else None,
+                            peer_cert_dn=client.peer_cert_dn)
 
     async def check_mail(self, client: ClientSession, address: str,
                          options: list[str]) -> Transaction:
@@ -148,8 +150,9 @@ class PolicyGate:
             return 0
         return await self.delivery.recipients_today(client.principal.bal_id)
 
-    async def check_data(self, txn: Transaction, facts: MessageFacts, content: bytes) -> None:
-        """End of DATA: nothing, or SmtpReject."""
+    async def check_data(self, txn: Transaction, facts: MessageFacts, content: bytes,
+                         dkim: DkimView | None = None) -> None:
+        """End of DATA: nothing, or SmtpReject. `dkim`: the verified signatures (MX)."""
         if facts.nesting > self.max_mime_depth:  # before any rule: no rule reads such a message
             raise SmtpReject(MIME_TOO_DEEP, f"MIME nesting {facts.nesting} exceeds "
                                             f"limits.max_mime_depth {self.max_mime_depth}")
@@ -160,7 +163,7 @@ class PolicyGate:
                 else await inspect.scan(content))
         ctx = DataContext.from_mail(txn.mail, recipients=txn.recipients, message=facts,
                                     size=len(content), content=files, antivirus=scan,
-                                    attachment_policy=inspect.policy)
+                                    dkim=dkim, attachment_policy=inspect.policy)
         await self._apply(txn.session, Stage.DATA, ctx, txn.mail.mail_from)
 
     async def _apply(self, client: ClientSession, stage: Stage, ctx: object,

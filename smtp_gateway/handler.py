@@ -16,6 +16,10 @@ Invariants:
   before any commit are audited with `record` (a failure there is a 451).
 - The audit records each transaction: envelope, size, Message-ID, reply code,
   how many RCPT commands it had and how many named a recipient already held.
+- An authenticated session whose login no longer stands (its BAL suspended
+  or deleted, or the password it used changed, in any process: the
+  principal's `Standing`) gets `421 4.7.0` at its next MAIL or DATA, nothing
+  is accepted, and the connection is closed (RFC 5321 3.8).
 - The message facts are read on the event loop up to `offload.ON_LOOP_MAX`
   octets, in a worker thread above (a large message never holds the loop).
 
@@ -37,7 +41,7 @@ from policy.reply import Reply, SmtpReject
 from .gate import PolicyGate
 from .intake import AcceptedMail, Intake, TraceInfo
 from .protocol import MssSMTP, SessionRegistry
-from .replies import OK, RECIPIENT_OK, SENDER_OK, SHUTTING_DOWN
+from .replies import ACCESS_WITHDRAWN, OK, RECIPIENT_OK, SENDER_OK, SHUTTING_DOWN
 from .sasl import SaslMechanisms
 from .session import ClientSession, Transaction
 
@@ -68,6 +72,8 @@ class GatewayHandler(SaslMechanisms):
     async def handle_MAIL(self, server: MssSMTP, session: Session, envelope: Envelope,
                           address: str, mail_options: list[str]) -> str:
         client = server.client_session()
+        if _withdrawn(client):
+            return _end_withdrawn(server)
         try:
             txn = await self.gate.check_mail(client, address, mail_options)
         except SmtpReject as exc:
@@ -90,6 +96,8 @@ class GatewayHandler(SaslMechanisms):
 
     async def handle_DATA(self, server: MssSMTP, session: Session, envelope: Envelope) -> str:
         txn = server.current_transaction()
+        if _withdrawn(txn.session):
+            return _end_withdrawn(server)
         content = envelope.original_content or b""
         facts = await by_size(len(content), read_facts, content)
         reply, committed = await self._data(server.registry, txn, content, facts)
@@ -133,4 +141,14 @@ def _accepted(txn: Transaction, content: bytes, facts: MessageFacts) -> Accepted
     return AcceptedMail(
         mail_from=txn.mail.mail_from, owner_bal_id=principal.bal_id if principal else None,
         local=tuple(txn.local), remote=tuple(txn.remote), content=content, facts=facts,
-        trace=trace, principal=client.bal, person=client.person)
+        trace=trace, principal=client.bal, person=client.person, dsn=txn.dsn)
+
+
+def _withdrawn(client: ClientSession) -> bool:
+    return client.principal is not None and client.principal.standing.withdrawn
+
+
+def _end_withdrawn(server: MssSMTP) -> str:
+    """`421 4.7.0` and close: the session's login no longer stands (RFC 5321 3.8)."""
+    server.close_with(ACCESS_WITHDRAWN)
+    return ACCESS_WITHDRAWN.line()

@@ -20,16 +20,25 @@ Invariants:
   that fails fails the delivery (the client gets a temporary error and
   nothing is stored), and no record of the delivery is written after its
   commit.
+- The DSN parameters of the transaction go with each outbound queue row
+  (RET, ENVID, NOTIFY/ORCPT of its recipients), to be passed on.
+- After the commit, the local recipients that asked NOTIFY=SUCCESS are
+  reported to the sender (`dsn.success_report`) by a message that enters
+  here, from the null sender: into the sender's INBOX when it is a local
+  BAL, queued for its domain otherwise (sealed with the key of the first
+  reported BAL). A report is never reported on (its sender is null). A
+  report that cannot be written is logged; the delivery stands (R22).
 
 Ref: docs/architecture.md "Conventions" 7; RFC 5321 3.3, 4.4 (trace information), 6.1;
-R18, R19, R24.
+RFC 3461 5.2.2, 6.2; R18, R19, R22, R24.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from functools import partial
@@ -44,10 +53,14 @@ from imap_store.store.delivery import (
 )
 from imap_store.store.interfaces import AuditEvent
 from imap_store.store.offload import by_size
-from message.facts import MessageFacts
+from message.dsn_params import encode_recipients
+from message.facts import MessageFacts, read_facts
 from policy.address import domain_of, normalise_address
 
+from .dsn import DsnRequest, success_report
+
 T = TypeVar("T")
+log = logging.getLogger("mss.smtp")
 
 
 @dataclass(frozen=True)
@@ -80,6 +93,9 @@ class AcceptedMail:
     trace: TraceInfo
     principal: str = ""
     person: str = ""
+    dsn: DsnRequest = field(default_factory=DsnRequest)
+    report: str = ""
+    """For a delivery status report: the action it reports (audited), "" otherwise."""
 
 
 def _safe_helo(helo: str) -> str:
@@ -124,13 +140,15 @@ def _audit_events(mail: AcceptedMail, domains: Sequence[str], size: int,
         "delivery.local", protocol="smtp", session=mail.trace.session,
         peer=mail.trace.peer_ip, bal=rcpt.address, person=mail.person,
         detail={"from": mail.mail_from, "uid": uid, "size": size,
-                "message_id": mail.facts.message_id, "x_mss_nil": mail.facts.mss_nil})
+                "message_id": mail.facts.message_id, "x_mss_nil": mail.facts.mss_nil}
+        | ({"report": mail.report} if mail.report else {}))
         for rcpt, (_bal, uid) in zip(mail.local, result.local_uids, strict=True)]
     queued = [AuditEvent(
         "delivery.queued", protocol="smtp", session=mail.trace.session,
         peer=mail.trace.peer_ip, bal=mail.principal, person=mail.person,
         detail={"from": mail.mail_from, "domain": domain, "queue_id": qid,
-                "size": size, "message_id": mail.facts.message_id})
+                "size": size, "message_id": mail.facts.message_id}
+        | ({"report": mail.report} if mail.report else {}))
         for domain, qid in zip(domains, result.queue_ids, strict=True)]
     return local + queued
 
@@ -138,9 +156,13 @@ def _audit_events(mail: AcceptedMail, domains: Sequence[str], size: int,
 class Intake:
     """Commits accepted mail, and its audit records, to local INBOXes and the outbound queue."""
 
-    def __init__(self, store: DeliveryStore, hostname: str) -> None:
+    def __init__(self, store: DeliveryStore, hostname: str,
+                 local_domains: frozenset[str] = frozenset()) -> None:
         self.store = store
         self.hostname = hostname
+        self.queued: Callable[[], None] | None = None
+        """Told after a commit that queued remote copies (wakes the relay)."""
+        self.local_domains = local_domains
 
     async def accept(self, mail: AcceptedMail, now: datetime | None = None) -> DeliveryResult:
         now = now or datetime.now(UTC)
@@ -152,8 +174,49 @@ class Intake:
         plan = DeliveryPlan(
             mail_from=mail.mail_from, owner_bal_id=mail.owner_bal_id,
             local=tuple(LocalCopy(r.bal_id, message) for r in mail.local),
-            remote=tuple(RemoteCopy(d, rs, message) for d, rs in remote.items()),
+            remote=tuple(RemoteCopy(d, rs, message, encode_recipients(
+                {r: mail.dsn.of(r) for r in rs})) for d, rs in remote.items()),
             mss_nil=mail.facts.mss_nil,
             recipients=tuple(r.address for r in mail.local) + mail.remote,
+            dsn_ret=mail.dsn.mail.ret.value if mail.dsn.mail.ret else None,
+            dsn_envid=mail.dsn.mail.envid,
             audit=partial(_audit_events, mail, tuple(remote), len(message)))
-        return await self.store.commit(plan, now)
+        result = await self.store.commit(plan, now)
+        if result.queue_ids and self.queued is not None:
+            self.queued()
+        await self._report_success(mail, message, now)
+        return result
+
+    async def _report_success(self, mail: AcceptedMail, message: bytes, now: datetime) -> None:
+        """The success report owed for `mail`'s local recipients, into intake (R22)."""
+        if not mail.mail_from or not mail.local or not mail.dsn.recipients:
+            return  # nothing asked (the common case): no work on the delivery path
+        try:
+            report = await by_size(len(message), partial(
+                success_report, reporting_mta=self.hostname, mail_from=mail.mail_from,
+                delivered=[r.address for r in mail.local], mail=mail.dsn.mail,
+                recipients=mail.dsn.recipients, original=message, arrival=now, now=now))
+            if report is not None:
+                await self._deliver_report(mail, report, now)
+        except Exception:
+            log.exception("delivery report not written (session %s)", mail.trace.session)
+
+    async def _deliver_report(self, mail: AcceptedMail, report: bytes, now: datetime) -> None:
+        trace = TraceInfo(helo=self.hostname, peer_ip="127.0.0.1", protocol="LOCAL",
+                          session=mail.trace.session)
+        local: tuple[LocalRecipient, ...] = ()
+        remote: tuple[str, ...] = ()
+        owner = None
+        state = await self.store.lookup(mail.mail_from)
+        if state is not None and state.status == "active":
+            local = (LocalRecipient(state.address, state.bal_id),)
+        elif state is not None or domain_of(mail.mail_from) in self.local_domains:
+            log.info("delivery report dropped: its sender is no active BAL (session %s)",
+                     mail.trace.session)
+            return
+        else:
+            remote, owner = (mail.mail_from,), mail.local[0].bal_id
+        facts = await by_size(len(report), read_facts, report)
+        await self.accept(AcceptedMail(
+            mail_from="", owner_bal_id=owner, local=local, remote=remote, content=report,
+            facts=facts, trace=trace, report="delivered"), now)

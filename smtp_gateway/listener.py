@@ -19,6 +19,8 @@ Invariants:
 - A failed TLS handshake, implicit or after STARTTLS, is one rate-limited
   WARNING line naming the listener, the client and OpenSSL's reason
   (`imap_store.store.tls_failures`), never an error with a traceback.
+- SMTPUTF8 is offered (RFC 6531): command arguments are read as UTF-8, and
+  one that is not valid UTF-8 is refused (`command_syntax`).
 
 Ref: RFC 6409 (submission), RFC 8314 (implicit TLS), RFC 3207, RFC 4954 4.
 """
@@ -92,7 +94,7 @@ def smtp_admission(limits: SmtpLimits) -> Admission:
         login_timeout=float(limits.smtp_login_timeout)))
 
 
-def _refuse(transport: asyncio.WriteTransport | None, refusal: Refusal) -> None:
+def refuse_connection(transport: asyncio.WriteTransport | None, refusal: Refusal) -> None:
     """RFC 5321 3.8: 421, then the admission gate closes the connection."""
     if transport is not None:
         transport.write(REFUSALS[refusal].line().encode() + b"\r\n")
@@ -153,11 +155,11 @@ async def start_smtp_listener(*, name: str, host: str, port: int, implicit_tls: 
                 line_timeout=float(limits.smtp_command_line_timeout), hostname=hostname,
                 ident="mss-server", data_size_limit=limits.max_message_size,
                 auth_required=True, auth_require_tls=not implicit_tls, require_starttls=False,
-                timeout=limits.smtp_command_timeout, enable_SMTPUTF8=False, decode_data=False,
+                timeout=limits.smtp_command_timeout, enable_SMTPUTF8=True, decode_data=False,
                 tls_context=None if implicit_tls else ssl_context)
 
     doorway = Doorway(admission if admission is not None else smtp_admission(limits), factory,
-                      _refuse, ssl_context=ssl_context if implicit_tls else None,
+                      refuse_connection, ssl_context=ssl_context if implicit_tls else None,
                       handshake_timeout=TLS_HANDSHAKE_TIMEOUT, failures=tls_failures)
     if sock is not None:
         server = await loop.create_server(doorway.protocol, sock=sock)

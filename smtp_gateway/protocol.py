@@ -42,8 +42,18 @@ Invariants:
   each RCPT is counted before it is read and its reply after; a limit
   reached is answered here (`452 4.5.3`, or `421 4.7.0` and close) and
   audited with counts only (`rcpt_limits`).
+- EHLO advertises PIPELINING, ENHANCEDSTATUSCODES and DSN besides what
+  aiosmtpd writes (SIZE, 8BITMIME, SMTPUTF8 when enabled, STARTTLS, AUTH);
+  every other reply but the greeting, 334 and 354 carries an enhanced code
+  (aiosmtpd's own lines get the code of their class, `with_enhanced_code`).
+- MAIL and RCPT: the DSN parameters (RET, ENVID, NOTIFY, ORCPT) are taken
+  from the argument as the client wrote it, before aiosmtpd (which refuses
+  them and upper-cases parameters) reads the rest; a malformed one is
+  answered `501 5.5.4` and the command is not run; the accepted ones are
+  kept on the transaction (`dsn`).
 
-Ref: RFC 5321 3.8, 4.1.1.3, 4.1.1.4, 4.5.2, 4.5.3.1; docs/architecture.md "Replies".
+Ref: RFC 5321 3.8, 4.1.1.3, 4.1.1.4, 4.5.2, 4.5.3.1; RFC 2920 (PIPELINING); RFC 2034
+(ENHANCEDSTATUSCODES); RFC 3461 (DSN); docs/architecture.md "Replies".
 """
 
 from __future__ import annotations
@@ -51,6 +61,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Any, AnyStr
 
 from aiosmtpd.smtp import MISSING, SMTP, Envelope, TLSSetupException, syntax
@@ -58,12 +69,14 @@ from aiosmtpd.smtp import MISSING, SMTP, Envelope, TLSSetupException, syntax
 from imap_store.store.admission import Ticket
 from imap_store.store.interfaces import AuditSink, Principal, peer_address
 from imap_store.store.tls_failures import HandshakeLog
+from message.dsn_params import DsnParamError, parse_mail_dsn, parse_rcpt_dsn
 from policy.replies import LOCAL_ERROR, MESSAGE_TOO_BIG
 from policy.reply import Reply
 
 from .command_syntax import guarded
 from .data_reader import READ_LIMIT, DataAssembler, DataVerdict, joined, read_data
 from .deadlines import SessionDeadlines
+from .dsn import take_dsn_params
 from .rcpt_limits import RcptGuard, RcptLimits, RcptStop
 from .replies import (
     AIOSMTPD_REPLACEMENTS,
@@ -71,13 +84,29 @@ from .replies import (
     DATA_NEED_RCPT,
     DATA_NOT_ASCII,
     DATA_SYNTAX,
+    DSN_PARAMETER,
     LINE_TOO_LONG,
     OK,
     SHUTTING_DOWN,
+    with_enhanced_code,
 )
 from .session import ClientSession, Transaction
 
 log = logging.getLogger("mss.smtp")
+
+# Extensions aiosmtpd does not advertise itself (it writes SIZE, 8BITMIME, SMTPUTF8,
+# STARTTLS and AUTH): commands are read in order, so PIPELINING holds; replies carry
+# enhanced codes; DSN parameters are read by `MssSMTP._take_dsn`.
+EXTENSIONS = ("PIPELINING", "ENHANCEDSTATUSCODES", "DSN")
+
+
+def advertise(lines: list[str], extensions: tuple[str, ...] = EXTENSIONS) -> list[str]:
+    """EHLO reply lines with `extensions` added before the last line (none twice)."""
+    if len(lines) < 2 or not lines[-1].startswith("250 "):
+        return lines
+    present = {line[4:].split(" ")[0].upper() for line in lines[1:]}
+    extra = [f"250-{ext}" for ext in extensions if ext not in present]
+    return lines[:-1] + extra + lines[-1:]
 
 
 class SessionRegistry:
@@ -216,8 +245,76 @@ class MssSMTP(SMTP):
     async def push(self, status: AnyStr) -> None:
         raw = status.encode("ascii", "replace") if isinstance(status, str) else bytes(status)
         replacement = AIOSMTPD_REPLACEMENTS.get(raw)
-        self._last_status = replacement.line().encode() if replacement else raw
+        self._last_status = with_enhanced_code(replacement.line().encode() if replacement
+                                               else raw)
         await super().push(self._last_status)
+
+    async def _as_written(self, command: Callable[[], Awaitable[None]]) -> list[str]:
+        """The reply lines `command` writes, collected instead of sent."""
+        lines: list[str] = []
+
+        async def collect(status: AnyStr) -> None:
+            lines.append(status.decode("ascii", "replace") if isinstance(status, bytes)
+                         else status)
+
+        self.push = collect  # type: ignore[method-assign]
+        try:
+            await command()
+        finally:
+            del self.push
+        return lines
+
+    @syntax("EHLO hostname")
+    async def smtp_EHLO(self, hostname: str) -> None:
+        """EHLO: aiosmtpd's reply lines (and the handler's), plus `EXTENSIONS`; as written
+        otherwise (no enhanced code on EHLO, RFC 2034 3)."""
+        for line in advertise(await self._as_written(lambda: super(MssSMTP, self)
+                                                     .smtp_EHLO(hostname))):
+            await super().push(line)
+
+    @syntax("HELO hostname")
+    async def smtp_HELO(self, hostname: str) -> None:
+        """HELO: aiosmtpd's reply, as written (no enhanced code, RFC 2034 3)."""
+        for line in await self._as_written(lambda: super(MssSMTP, self).smtp_HELO(hostname)):
+            await super().push(line)
+
+    def _take_dsn(self, keyword: str, arg: str | None) -> tuple[str | None, str, dict[str, str]]:
+        """(the argument for aiosmtpd, the address, the DSN parameters as written).
+
+        Only once EHLO (and AUTH where required) went through: otherwise the
+        argument is left whole, for aiosmtpd to refuse as it does.
+        """
+        session = self.session
+        if (arg is None or session is None or not session.extended_smtp
+                or (self._auth_required and not session.authenticated)):
+            return arg, "", {}
+        body = self._strip_command_keyword(keyword, arg)
+        if body is None:
+            return arg, "", {}
+        address, rest = self._getaddr(body)
+        if not address or not rest:
+            return arg, address or "", {}
+        kept, params = take_dsn_params(rest)
+        head = body[:len(body) - len(rest)].rstrip()
+        return f"{keyword}{head} {kept}".rstrip(), address, params
+
+    async def _dsn_refused(self, exc: DsnParamError) -> None:
+        log.info("malformed DSN parameter (session %s): %s", self.session_id, exc)
+        await self.push(DSN_PARAMETER.line())
+
+    @syntax("MAIL FROM: <address>", extended=" [SP <mail-parameters>]")
+    async def smtp_MAIL(self, arg: str | None) -> None:
+        """MAIL (RFC 5321 4.1.1.2): the DSN parameters read here, the rest by aiosmtpd."""
+        try:
+            arg, _address, params = self._take_dsn("FROM:", arg)
+            dsn = parse_mail_dsn(params)
+        except DsnParamError as exc:
+            await self._dsn_refused(exc)
+            return
+        before = self.transaction
+        await super().smtp_MAIL(arg)
+        if self.transaction is not None and self.transaction is not before:
+            self.transaction.dsn.mail = dsn
 
     @syntax("RCPT TO: <address>", extended=" [SP <mail-parameters>]")
     async def smtp_RCPT(self, arg: str | None) -> None:
@@ -227,7 +324,15 @@ class MssSMTP(SMTP):
             await self._rcpt_stopped(stop)
             return
         self._last_status = b""
-        await super().smtp_RCPT(arg)
+        try:
+            arg, address, params = self._take_dsn("TO:", arg)
+            dsn = parse_rcpt_dsn(params)
+        except DsnParamError as exc:
+            await self._dsn_refused(exc)
+        else:
+            await super().smtp_RCPT(arg)
+            if self._last_status.startswith(b"250") and self.transaction is not None:
+                self.transaction.dsn.add_recipient(address, dsn)
         self.rcpt_guard.answered(self._last_status)
 
     async def _rcpt_stopped(self, stop: RcptStop) -> None:

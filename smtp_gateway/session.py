@@ -18,7 +18,8 @@ Invariants:
   by that same lower-cased form), local recipients also by BAL id; a repeat
   is counted in `repeated` and adds nothing (RFC 5321 3.3: one copy per
   mailbox; R18: no new recipient for the cap);
-- `rcpt_commands` counts every RCPT of the transaction (`rcpt_limits`).
+- `rcpt_commands` counts every RCPT of the transaction (`rcpt_limits`);
+- `dsn` holds the DSN parameters of MAIL and of each accepted RCPT (R22).
 
 Ref: RFC 5321 3.3 (mail transactions), 4.1.4 (order of commands); R18, R24.
 """
@@ -30,7 +31,9 @@ from dataclasses import dataclass, field
 from imap_store.store.interfaces import AuditEvent, Principal
 from policy.address import normalise_address
 from policy.context import MailContext
+from policy.operator_dn import OperatorDN
 
+from .dsn import DsnRequest
 from .intake import LocalRecipient
 
 
@@ -45,6 +48,8 @@ class ClientSession:
     tls_description: str = ""
     principal: Principal | None = None
     ehlo: str = ""
+    peer_cert_dn: OperatorDN | None = None
+    """The verified subject DN of the peer's certificate (MX listener), None without one."""
 
     @property
     def bal(self) -> str:
@@ -72,6 +77,7 @@ class Transaction:
     remote: list[str] = field(default_factory=list)
     rcpt_commands: int = 0
     repeated: int = 0
+    dsn: DsnRequest = field(default_factory=DsnRequest)
     _seen: set[str] = field(default_factory=set)
 
     @property

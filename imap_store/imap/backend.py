@@ -7,8 +7,9 @@ concrete classes satisfy them without importing the engine (the dependency
 goes imap -> store only).
 
 Invariants: folder names are names inside one BAL, never paths; `\\Recent` is
-never stored (`claim_recent` moves the per-folder floor); `fetch_message`
-returns decrypted RFC 5322 bytes with CRLF, `fetch_meta` only the stored
+never stored (`claim_recent` moves the per-folder floor); `fetch_message` and
+`fetch_messages` return decrypted RFC 5322 bytes with CRLF (messages gone are
+absent), `fetch_meta` only the stored
 header, ENVELOPE and BODYSTRUCTURE; folder operations raise the store's
 `FolderError` with a neutral reason; a message whose stored blob or data key
 fails to authenticate raises the store's `DecryptionError`; value types (`NewMessage`,
@@ -74,6 +75,17 @@ class MessageInfo(Protocol):
     def modseq(self) -> int: ...
 
 
+class FolderIndexInfo(Protocol):
+    """A folder's UIDs and flags (`imap_store.store.folder_index.FolderIndex`)."""
+
+    @property
+    def uids(self) -> Sequence[int]: ...
+    @property
+    def flags(self) -> Sequence[frozenset[str]]: ...
+
+    def position(self, uid: int) -> int | None: ...
+
+
 class ChangeNotifier(Protocol):
     """Versions that move whenever a BAL's mailboxes change."""
 
@@ -100,6 +112,12 @@ class MailboxStore(Protocol):
         self, bal_id: int, folder_id: int
     ) -> tuple[FolderInfo, Sequence[MessageInfo]]: ...
 
+    async def index(self, bal_id: int, folder_id: int) -> tuple[FolderInfo, FolderIndexInfo]: ...
+
+    async def details(
+        self, bal_id: int, folder_id: int, uids: Sequence[int]
+    ) -> Mapping[int, MessageInfo]: ...
+
     async def changes_since(
         self, bal_id: int, folder_id: int, modseq: int
     ) -> tuple[FolderInfo, Sequence[MessageInfo], int]: ...
@@ -107,6 +125,10 @@ class MailboxStore(Protocol):
     async def uids(self, bal_id: int, folder_id: int) -> Sequence[int]: ...
 
     async def fetch_message(self, bal_id: int, folder_id: int, uid: int) -> bytes | None: ...
+
+    async def fetch_messages(
+        self, bal_id: int, folder_id: int, uids: Sequence[int]
+    ) -> Mapping[int, bytes]: ...
 
     async def set_flags(
         self,

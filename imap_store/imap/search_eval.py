@@ -1,8 +1,9 @@
 """Evaluating SEARCH criteria against the selected mailbox.
 
 Owns: `run_search(view, key, load)`: the (msn, uid) pairs that match, in
-ascending order, and `content_need(key)`. Flag, size, UID, sequence and
-internal-date keys use the view's cached rows only; header and sent-date keys
+ascending order, and `content_need(key)`. Flag, UID and sequence keys use
+the view's cached rows only, size and internal-date keys the rows' details
+(read first for the whole view, `needs_row_details`); header and sent-date keys
 need the stored header only (`"header"`); BODY and TEXT decrypt the message
 (`"body"`), once per message and only when the criteria need it.
 
@@ -76,6 +77,19 @@ def content_need(key: SearchKey) -> Need:
     return "none"
 
 
+def needs_row_details(key: SearchKey) -> bool:
+    """True when evaluating `key` reads a message's size or internal date."""
+    if isinstance(key, SizeKey) or (isinstance(key, DateKey) and key.field == "internal"):
+        return True
+    if isinstance(key, NotKey):
+        return needs_row_details(key.key)
+    if isinstance(key, OrKey):
+        return needs_row_details(key.left) or needs_row_details(key.right)
+    if isinstance(key, AndKey):
+        return any(needs_row_details(k) for k in key.keys)
+    return False
+
+
 def needs_content(key: SearchKey) -> bool:
     """True when evaluating `key` needs the message (header or body)."""
     return content_need(key) != "none"
@@ -138,6 +152,8 @@ def matches(key: SearchKey, cand: Candidate) -> bool:
 async def run_search(view: MailboxView, key: SearchKey, load: Loader) -> list[tuple[int, int]]:
     """The (msn, uid) pairs of the view that match `key`."""
     content = needs_content(key)
+    if needs_row_details(key):
+        await view.load_details(uid for uid in view.uids if uid not in view.ghosts)
     last_uid = view.uids[-1] if view.uids else 0
     found = []
     for msn, uid in enumerate(view.uids, 1):

@@ -7,7 +7,8 @@ implements, and the handler contract (`Handler` returning a `Completion`).
 
 Invariants: a handler either returns the text of a tagged OK, returns None
 after answering itself (STARTTLS), or raises an `ImapError`; the session never
-writes to a socket itself, only through its `Channel`; audit events carry
+writes to a socket itself, only through its `Channel`; a session whose login
+no longer stands (`Principal.standing`) says `* BYE` and ends; audit events carry
 UIDs, folder names and counts, never message content (R24).
 
 Ref: RFC 3501 3 (state and flow diagram), 6 (commands by state).
@@ -27,7 +28,7 @@ from imap_store.store.interfaces import AuditEvent, Principal
 
 from .backend import ImapBackend, MailboxStore
 from .capabilities import capabilities
-from .errors import CommandBad
+from .errors import CommandBad, ConnectionLost
 from .limits import ImapLimits
 from .view import MailboxView
 
@@ -140,6 +141,20 @@ class ImapSession:
         await self.send(bye("Selected mailbox was deleted, have to disconnect"))
         self.release_view()
         self.state = SessionState.LOGOUT
+
+    def login_withdrawn(self) -> bool:
+        """True when the login no longer stands: its BAL was suspended or deleted, or
+        the BAL password it was made with changed, in any process (`bal_watch`)."""
+        return self.principal is not None and self.principal.standing.withdrawn
+
+    async def end_withdrawn(self) -> None:
+        """`* BYE`, sent at once, then the connection ends (`ConnectionLost`)."""
+        # RFC 3501 7.1.5: BYE when the server must close the connection.
+        await self.send(bye("Access to this mailbox was withdrawn"))
+        self.release_view()
+        self.state = SessionState.LOGOUT
+        await self.channel.flush()
+        raise ConnectionLost
 
     async def send(self, *responses: Response) -> None:
         """Queue untagged responses to the client."""

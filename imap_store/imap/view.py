@@ -22,10 +22,12 @@ Ref: RFC 3501 2.3.2 (\\Recent), 5.2, 5.5, 7.3.1, 7.3.2, 7.4.1; RFC 2180 4.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from bisect import bisect_left
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from imap_store.imap.parse.sequence import SequenceSet
 from imap_store.imap.render.response import (
@@ -46,6 +48,118 @@ from .errors import CommandBad
 
 log = logging.getLogger(__name__)
 SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
+DETAILS_BATCH = 2000
+DetailReader = Callable[[Sequence[int]], Awaitable[Mapping[int, MessageInfo]]]
+
+
+class IndexBase(Protocol):
+    """The UIDs and flags a view starts from (`imap_store.store.folder_index.FolderIndex`)."""
+
+    @property
+    def uids(self) -> Sequence[int]: ...
+    @property
+    def flags(self) -> Sequence[frozenset[str]]: ...
+
+    def position(self, uid: int) -> int | None: ...
+
+
+@dataclass(frozen=True)
+class IndexRow:
+    """A message known from the index: its flags as this view knows them; size,
+    internal date and MODSEQ from the details read for it (`RowTable.load`)."""
+
+    uid: int
+    flags: frozenset[str]
+    detail: MessageInfo | None
+
+    def _known(self) -> MessageInfo:
+        if self.detail is None:
+            raise LookupError(f"details of UID {self.uid} were not loaded")
+        return self.detail
+
+    @property
+    def size(self) -> int:
+        return self._known().size
+
+    @property
+    def internaldate(self) -> dt.datetime:
+        return self._known().internaldate
+
+    @property
+    def modseq(self) -> int:
+        return self._known().modseq
+
+
+class RowTable:
+    """uid -> index row of the view: rows the view adopted whole, over a shared
+    index of UIDs and flags (never changed here) that SELECT started from.
+
+    Size, internal date and MODSEQ of an index-only message are read on demand
+    (`load`, before FETCH and SEARCH use them); its flags stay the view's."""
+
+    def __init__(self, base: IndexBase | None = None,
+                 rows: Iterable[MessageInfo] = ()) -> None:
+        self._base = base
+        self._rows: dict[int, MessageInfo] = {row.uid: row for row in rows}
+        self._gone: set[int] = set()
+        self._details: dict[int, MessageInfo] = {}
+
+    def _base_flags(self, uid: int) -> frozenset[str] | None:
+        if self._base is None or uid in self._gone:
+            return None
+        pos = self._base.position(uid)
+        return None if pos is None else self._base.flags[pos]
+
+    def __contains__(self, uid: object) -> bool:
+        return isinstance(uid, int) and (uid in self._rows
+                                         or self._base_flags(uid) is not None)
+
+    def __getitem__(self, uid: int) -> MessageInfo:
+        row = self.get(uid)
+        if row is None:
+            raise KeyError(uid)
+        return row
+
+    def get(self, uid: int) -> MessageInfo | None:
+        row = self._rows.get(uid)
+        if row is not None:
+            return row
+        flags = self._base_flags(uid)
+        return None if flags is None else IndexRow(uid, flags, self._details.get(uid))
+
+    def __setitem__(self, uid: int, row: MessageInfo) -> None:
+        self._rows[uid] = row
+
+    def __delitem__(self, uid: int) -> None:
+        if uid not in self:
+            raise KeyError(uid)
+        self._rows.pop(uid, None)
+        self._details.pop(uid, None)
+        self._gone.add(uid)
+
+    def untouched_flags(self, uids: Sequence[int]) -> Sequence[frozenset[str]] | None:
+        """The index's flags when `uids` are exactly its UIDs and nothing was
+        changed over it (the view as SELECT opened it), else None."""
+        base = self._base
+        if base is None or self._rows or self._gone or len(uids) != len(base.uids):
+            return None
+        return base.flags if not uids or (uids[0] == base.uids[0]
+                                          and uids[-1] == base.uids[-1]) else None
+
+    def missing(self, uids: Iterable[int]) -> list[int]:
+        """Which of these messages have no size, internal date and MODSEQ here yet."""
+        return [uid for uid in uids if uid not in self._rows and uid not in self._details
+                and self._base_flags(uid) is not None]
+
+    async def load(self, read: DetailReader | None, uids: Iterable[int]) -> None:
+        """Read the details of those of `uids` that lack them, in batches."""
+        todo = self.missing(uids)
+        if read is None or not todo:
+            return
+        if len(self._details) > 4 * DETAILS_BATCH:
+            self._details.clear()  # bounded: what one command needs at a time
+        for start in range(0, len(todo), DETAILS_BATCH):
+            self._details.update(await read(todo[start : start + DETAILS_BATCH]))
 
 
 def flags_value(flags: Iterable[str]) -> ListOf:
@@ -63,10 +177,11 @@ class MailboxView:
     read_only: bool
     version: int
     uids: list[int] = field(default_factory=list)
-    rows: dict[int, MessageInfo] = field(default_factory=dict)
+    rows: RowTable = field(default_factory=RowTable)
     ghosts: set[int] = field(default_factory=set)
     keywords: frozenset[str] = frozenset()
     recent: set[int] = field(default_factory=set)
+    details: DetailReader | None = None
 
     @classmethod
     def open(
@@ -76,11 +191,32 @@ class MailboxView:
         """A view of a freshly taken snapshot; UIDs above `recent_floor` are recent."""
         view = cls(bal_id, folder, read_only, version)
         view.uids = [row.uid for row in rows]
-        view.rows = {row.uid: row for row in rows}
+        view.rows = RowTable(rows=rows)
         view.keywords = _keywords(rows)
         if recent_floor is not None:
             view.recent = {row.uid for row in rows if row.uid > recent_floor}
         return view
+
+    @classmethod
+    def from_index(
+        cls, bal_id: int, folder: FolderInfo, index: IndexBase, *, read_only: bool,
+        version: int, details: DetailReader, recent_floor: int | None = None,
+    ) -> MailboxView:
+        """A view of a folder index (UIDs and flags); the other row fields are
+        read through `details` when a command needs them (`load_details`)."""
+        view = cls(bal_id, folder, read_only, version)
+        view.uids = list(index.uids)
+        view.rows = RowTable(base=index)
+        view.details = details
+        view.keywords = frozenset(f for flags in set(index.flags) for f in flags
+                                  if not f.startswith("\\"))
+        if recent_floor is not None:
+            view.recent = set(view.uids[bisect_left(view.uids, recent_floor + 1):])
+        return view
+
+    async def load_details(self, uids: Iterable[int]) -> None:
+        """Make size, internal date and MODSEQ of these messages available in `rows`."""
+        await self.rows.load(self.details, uids)
 
     def flags_of(self, uid: int) -> frozenset[str]:
         """The flags this session reports for a message (`\\Recent` included)."""
@@ -102,8 +238,13 @@ class MailboxView:
 
     def first_unseen(self) -> int | None:
         """MSN of the first message without `\\Seen` (SELECT's `[UNSEEN n]`)."""
+        fresh = self.rows.untouched_flags(self.uids)
+        if fresh is not None:  # just opened from an index: its flags, in UID order
+            return next((msn for msn, flags in enumerate(fresh, 1) if "\\Seen" not in flags),
+                        None)
+        rows = self.rows
         for msn, uid in enumerate(self.uids, 1):
-            if "\\Seen" not in self.rows[uid].flags:
+            if "\\Seen" not in rows[uid].flags:
                 return msn
         return None
 

@@ -8,6 +8,8 @@ Invariants:
   by the caller before `create_bal` (the policy's `new_bal_problem`); the
   store checks the address form and stores the type it is given.
 - A suspended BAL refuses logins and its incoming mail gets 550 5.2.1 (R28).
+- Every password change moves the BAL's `password_epoch` (a rehash of the same
+  password does not), which ends the sessions logged in with the old one.
 - `delete_bal` removes the BAL, its contents and its data keys (crypto-shred).
 
 Publication (R13): a BAL is published at creation unless on liste rouge,
@@ -151,7 +153,10 @@ class Accounts:
     async def set_password(self, address: str, password: str) -> None:
         pw_hash = await self.hashing.hash(password)
         async with self.db.write() as s:
-            (await bal_row(s, address)).password_hash = pw_hash
+            row = await bal_row(s, address)
+            row.password_hash = pw_hash
+            # The sessions logged in with the old password end (`bal_watch`).
+            row.password_epoch = (row.password_epoch or 0) + 1
 
     async def set_metadata(self, address: str, changes: dict[str, object]) -> BalInfo:
         """Edit the R12 metadata; anything else (address, type) is refused."""

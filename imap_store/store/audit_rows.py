@@ -1,9 +1,11 @@
 """Audit events as rows of the append-only `audit` table (R24).
 
-Owns: turning an `AuditEvent` into an `AuditRecord` row, the one place where
-the detail is filtered and serialised; `add_audit` adds rows to a session the
-caller's transaction commits (a delivery writes its audit this way, so the
-delivery and its audit commit or fail together).
+Owns: turning an `AuditEvent` into an `AuditRecord` row (or the same row as
+plain values, `audit_values`), the one place where the detail is filtered and
+serialised; `add_audit` adds rows to a session the caller's transaction
+commits, `insert_audit` inserts them in a group-commit writer transaction (a
+delivery writes its audit this way, so the delivery and its audit commit or
+fail together).
 
 Invariants:
 - `detail` is JSON of envelope facts; keys that could carry content or
@@ -22,6 +24,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from .group_commit import WriteTx
 from .interfaces import AuditEvent
 from .models import AuditRecord
 
@@ -44,3 +47,20 @@ def audit_row(event: AuditEvent) -> AuditRecord:
 def add_audit(s: AsyncSession, events: Iterable[AuditEvent]) -> None:
     """Add the rows of `events` to the caller's transaction."""
     s.add_all([audit_row(e) for e in events])
+
+
+AUDIT_INSERT = ("INSERT INTO audit (ts, event, protocol, session, peer, bal, person, detail) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+
+
+def audit_values(event: AuditEvent) -> tuple[object, ...]:
+    """The row recording `event` now, as `AUDIT_INSERT` parameters."""
+    return (datetime.now(UTC), event.event, event.protocol, event.session, event.peer,
+            event.bal, event.person, clean_detail(event.detail))
+
+
+async def insert_audit(tx: WriteTx, events: Iterable[AuditEvent]) -> None:
+    """Insert the rows of `events` in the writer transaction `tx`."""
+    rows = [audit_values(e) for e in events]
+    if rows:
+        await tx.executemany(AUDIT_INSERT, rows)

@@ -1,14 +1,16 @@
 """Database access: engines, sessions, and the SQLite durability settings.
 
 Owns: turning the configured URL into async engines, the read/write session
-factories, and per-connection PRAGMAs.
+factories, per-connection PRAGMAs, and the group-commit writer of the
+database (`writer`, `group_commit.GroupWriter`).
 
 Invariants:
 - SQLite runs in WAL mode with `synchronous=FULL` (a commit is on disk when it
   returns) and `secure_delete=ON` (deleted rows, e.g. wrapped data keys, are
   overwritten, which crypto-shredding relies on).
 - SQLite write transactions start with `BEGIN IMMEDIATE` and are serialised
-  in-process by a lock, so a write never fails on a lock upgrade.
+  in-process by a lock, so a write never fails on a lock upgrade; the
+  group-commit writer's batches take the same lock.
 
 Ref: docs/architecture.md "Storage"; SQLite WAL and PRAGMA documentation.
 """
@@ -29,6 +31,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+from .group_commit import GroupWriter
 
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -86,6 +90,11 @@ class Database:
         self._read = async_sessionmaker(self.read_engine, expire_on_commit=False)
         self._write = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        # units of work committed in groups (deliveries, audit records): `group_commit`
+        self.writer = (GroupWriter(sqlite_path=self.url.database, sqlite_pragmas=SQLITE_PRAGMAS,
+                                   sqlite_lock=self._write_lock) if self.is_sqlite
+                       else GroupWriter(pg_dsn=self.url.set(drivername="postgresql")
+                                        .render_as_string(hide_password=False)))
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -113,6 +122,7 @@ class Database:
             await driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def dispose(self) -> None:
+        await self.writer.close()
         await self.read_engine.dispose()
         if self.write_engine is not self.read_engine:
             await self.write_engine.dispose()

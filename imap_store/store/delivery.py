@@ -1,29 +1,38 @@
 """Delivery into the store: plan, seal off the loop, commit in one transaction.
 
 The gateway's intake builds a `DeliveryPlan` (who gets which bytes, and the
-audit events that record the delivery), then `DeliveryStore.commit` reads the
-data keys, computes the meta and seals every copy (in a worker thread for a
-large message, `offload.by_size`), and only then opens ONE write transaction
-that inserts all of them, local INBOX entries and outbound queue rows alike,
-the sender's daily recipient count and the delivery's audit rows. Either
-everything is durably committed, or nothing is.
+audit events that record the delivery), then `DeliveryStore.commit` takes the
+data keys (from `DataKeys`' bounded cache, or read), computes the meta and
+seals every copy (in a worker thread for a large message, `offload.by_size`),
+and only then hands ONE unit of work to the database's group-commit writer
+(`group_commit.GroupWriter`): it inserts all of them, local INBOX entries and
+outbound queue rows alike, the sender's daily recipient count and the
+delivery's audit rows, as plain statements with plain values. Deliveries
+that arrive together share the writer's transaction and its one commit;
+either everything of a delivery is durably committed, or nothing is.
+`lookup` answers RCPT from a 1 s cache of active BALs (`recipient_cache`).
 
 Invariants:
 - A local copy lands in the recipient's INBOX through `message_ops`'
-  `insert_sealed`, the insert IMAP APPEND uses too: the INBOX rows are locked
-  in folder id order, each copy gets the next UID of its folder, with its meta
+  `insert_sealed_tx`, the twin of the insert IMAP APPEND uses (same rows,
+  same allocation rule): the INBOX rows are locked in folder id order, each
+  copy gets the next UID of its folder, with its meta
   (header, ENVELOPE, BODYSTRUCTURE: `message_meta`) sealed beside it (AAD
   content id + ":meta").
 - A remote copy is encrypted with the sending BAL's key, one queue row per
-  remote domain.
+  remote domain, with the DSN parameters to pass on (RET, ENVID, and
+  NOTIFY/ORCPT of its recipients; RFC 3461).
 - Nothing CPU-bound (MIME parsing, AES-GCM) runs on the event loop or while
   the write transaction (on SQLite, the process's write lock) is held; the
   key version read before the transaction is the one recorded with each
-  content (see `message_ops`: no key rotation in this version).
+  content (see `message_ops` on a rotation made meanwhile).
 - The plan's audit events are written as rows of the same transaction, from
   the UIDs and queue ids it allocated: a delivery without its audit rows, or
   audit rows without their delivery, is never committed.
-- Nothing is written before `commit`; an exception inside rolls back all.
+- Nothing is written before `commit`; an exception inside rolls back all of
+  the delivery (in a shared transaction, the others are run again without
+  it: `group_commit`), and `commit` returns only once the transaction
+  holding the delivery has committed.
 
 Ref: docs/architecture.md "Conventions" 8 (narrow two-phase store API);
 RFC 5321 6.1 (reliable delivery); R24.
@@ -35,28 +44,32 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from .audit_rows import add_audit
+from .audit_rows import insert_audit
+from .content_write import insert_contents
 from .crypto import DataKey
 from .db import Database
+from .group_commit import WriteTx
 from .interfaces import AuditEvent
 from .keys import DataKeys
 from .message_ops import (
+    CONTENT_INSERT,
+    FolderState,
     NewMessage,
     SealedMessage,
     ToSeal,
-    content_row,
-    folder_marker,
-    insert_sealed,
-    locked_inboxes,
+    content_values,
+    insert_sealed_tx,
+    locked_inbox_states,
     seal_off_loop,
+    state_marker,
 )
-from .models import Bal, OutboundMessage, SentRecipient
-from .models import Folder as FolderRow
+from .models import Bal, SentRecipient
 from .notify import ChangeNotifier
+from .recipient_cache import RecipientCache
 
 
 @dataclass(frozen=True)
@@ -79,6 +92,8 @@ class RemoteCopy:
     domain: str
     recipients: tuple[str, ...]
     message: bytes
+    dsn_recipients: str | None = None
+    """NOTIFY/ORCPT of these recipients (`message.dsn_params.encode_recipients`)."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +113,8 @@ class DeliveryPlan:
     remote: tuple[RemoteCopy, ...] = ()
     mss_nil: str | None = None
     recipients: tuple[str, ...] = ()
+    dsn_ret: str | None = None
+    dsn_envid: str | None = None
     audit: Callable[[DeliveryResult], Sequence[AuditEvent]] | None = None
 
 
@@ -108,26 +125,47 @@ class DeliveryStore:
         self.db = db
         self.keys = keys
         self.notifier = notifier
+        self.recipients: RecipientCache[RecipientState] = RecipientCache()
 
     async def lookup(self, address: str) -> RecipientState | None:
+        """The local BAL of `address` (None: unknown); an active BAL's answer is reused for
+        up to `recipients.ttl` (1 s), see `recipient_cache`: a suspension or deletion
+        made elsewhere is seen within that time, a creation or resumption at once."""
+        address = address.strip().lower()
+        found = self.recipients.get(address)
+        if found is not None:
+            return found
         async with self.db.read() as s:
             row = (await s.execute(select(Bal.id, Bal.address, Bal.status).where(
-                Bal.address == address.strip().lower()))).first()
-        return RecipientState(row[0], row[1], row[2]) if row else None
+                Bal.address == address))).first()
+        if row is None:
+            return None
+        found = RecipientState(row[0], row[1], row[2])
+        if found.status == "active":
+            self.recipients.put(address, found)
+        return found
 
     async def commit(self, plan: DeliveryPlan, now: datetime | None = None) -> DeliveryResult:
         now = now or datetime.now(UTC)
         sealed = await seal_off_loop(self._to_seal(plan, await self._keys(plan)))
         local, remote = sealed[:len(plan.local)], sealed[len(plan.local):]
-        async with self.db.write() as s:
-            uids, inboxes = await self._store_local(s, plan, local, now)
-            result = DeliveryResult(uids, await self._queue_remote(s, plan, remote, now))
-            await self._count_recipients(s, plan, now)
-            if plan.audit is not None:
-                add_audit(s, plan.audit(result))
+        result, inboxes = await self.db.writer.run(
+            partial(self._write, plan, local, remote, now))
         for bal_id, inbox in inboxes.items():
-            self.notifier.committed(bal_id, [folder_marker(inbox)])
+            self.notifier.committed(bal_id, [state_marker(inbox)])
         return result
+
+    @classmethod
+    async def _write(cls, plan: DeliveryPlan, local: Sequence[SealedMessage],
+                     remote: Sequence[SealedMessage], now: datetime,
+                     tx: WriteTx) -> tuple[DeliveryResult, dict[int, FolderState]]:
+        """The delivery's unit of work: every row it writes, in the writer's transaction."""
+        uids, inboxes = await cls._store_local(tx, plan, local, now)
+        result = DeliveryResult(uids, await cls._queue_remote(tx, plan, remote, now))
+        await cls._count_recipients(tx, plan, now)
+        if plan.audit is not None:
+            await insert_audit(tx, plan.audit(result))
+        return result, inboxes
 
     async def recipients_today(self, bal_id: int, now: datetime | None = None) -> int:
         """Distinct recipients `bal_id` sent to on the current UTC day (R18)."""
@@ -136,25 +174,29 @@ class DeliveryStore:
             return int((await s.execute(select(func.count()).select_from(SentRecipient).where(
                 SentRecipient.bal_id == bal_id, SentRecipient.day == day))).scalar_one())
 
-    async def _count_recipients(self, s: AsyncSession, plan: DeliveryPlan,
-                                now: datetime) -> None:
+    @staticmethod
+    async def _count_recipients(tx: WriteTx, plan: DeliveryPlan, now: datetime) -> None:
         if plan.owner_bal_id is None or not plan.recipients:
             return
         day = now.strftime("%Y-%m-%d")
-        known = set((await s.execute(select(SentRecipient.rcpt_hash).where(
-            SentRecipient.bal_id == plan.owner_bal_id, SentRecipient.day == day))).scalars())
-        for rcpt in {r.lower() for r in plan.recipients}:
-            digest = hashlib.sha256(rcpt.encode()).hexdigest()
-            if digest not in known:
-                s.add(SentRecipient(bal_id=plan.owner_bal_id, day=day, rcpt_hash=digest))
+        digests = sorted({hashlib.sha256(r.lower().encode()).hexdigest()
+                          for r in plan.recipients})
+        await tx.executemany(
+            "INSERT INTO sent_recipient (bal_id, day, rcpt_hash) VALUES ($1, $2, $3) "
+            "ON CONFLICT DO NOTHING", [(plan.owner_bal_id, day, d) for d in digests])
 
     async def _keys(self, plan: DeliveryPlan) -> dict[int, DataKey]:
-        """The current data key of every BAL the plan writes for (read before sealing)."""
+        """The current data key of every BAL the plan writes for (read before sealing;
+        from `DataKeys`' bounded cache when it holds it)."""
         bal_ids = {c.bal_id for c in plan.local}
         if plan.remote and plan.owner_bal_id is not None:
             bal_ids.add(plan.owner_bal_id)
-        async with self.db.read() as s:
-            return {b: await self.keys.current(s, b) for b in sorted(bal_ids)}
+        found = {b: k for b in bal_ids if (k := self.keys.cached_current(b)) is not None}
+        missing = sorted(bal_ids - set(found))
+        if missing:
+            async with self.db.read() as s:
+                found.update({b: await self.keys.current(s, b) for b in missing})
+        return found
 
     @staticmethod
     def _to_seal(plan: DeliveryPlan, keys: dict[int, DataKey]) -> list[ToSeal]:
@@ -169,31 +211,34 @@ class DeliveryStore:
 
     @staticmethod
     async def _store_local(
-        s: AsyncSession, plan: DeliveryPlan, sealed: Sequence[SealedMessage], now: datetime,
-    ) -> tuple[tuple[tuple[int, int], ...], dict[int, FolderRow]]:
+        tx: WriteTx, plan: DeliveryPlan, sealed: Sequence[SealedMessage], now: datetime,
+    ) -> tuple[tuple[tuple[int, int], ...], dict[int, FolderState]]:
         """Insert the local copies; their (BAL id, UID) pairs and the INBOX rows written."""
         if not plan.local:
             return (), {}
-        inboxes = await locked_inboxes(s, [c.bal_id for c in plan.local])
+        inboxes = await locked_inbox_states(tx, [c.bal_id for c in plan.local])
         uids = []
         for copy, one in zip(plan.local, sealed, strict=True):
-            added = await insert_sealed(s, inboxes[copy.bal_id],
-                                        [(one, NewMessage(copy.message, internaldate=now))],
-                                        now, plan.mss_nil)
+            added = await insert_sealed_tx(tx, inboxes[copy.bal_id],
+                                           [(one, NewMessage(copy.message, internaldate=now))],
+                                           now, plan.mss_nil)
             uids.append((copy.bal_id, added.uids[0]))
         return tuple(uids), inboxes
 
     @staticmethod
-    async def _queue_remote(s: AsyncSession, plan: DeliveryPlan,
+    async def _queue_remote(tx: WriteTx, plan: DeliveryPlan,
                             sealed: Sequence[SealedMessage], now: datetime) -> tuple[int, ...]:
         if not plan.remote:
             return ()
-        s.add_all([content_row(one, now, plan.mss_nil) for one in sealed])
-        await s.flush()
-        rows = [OutboundMessage(content_id=one.content_id, domain=copy.domain,
-                                mail_from=plan.mail_from, recipients="\n".join(copy.recipients),
-                                created_at=now, next_attempt_at=now, attempts=0)
-                for copy, one in zip(plan.remote, sealed, strict=True)]
-        s.add_all(rows)
-        await s.flush()
-        return tuple(row.id for row in rows)
+        await insert_contents(tx, CONTENT_INSERT,
+                              [content_values(one, now, plan.mss_nil) for one in sealed])
+        ids = []
+        for copy, one in zip(plan.remote, sealed, strict=True):
+            rows = await tx.fetch(
+                "INSERT INTO outbound_queue (content_id, domain, mail_from, recipients, "
+                "created_at, next_attempt_at, attempts, dsn_ret, dsn_envid, dsn_recipients) "
+                "VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $9) RETURNING id",
+                one.content_id, copy.domain, plan.mail_from, "\n".join(copy.recipients), now,
+                now, plan.dsn_ret, plan.dsn_envid, copy.dsn_recipients)
+            ids.append(int(rows[0][0]))
+        return tuple(ids)

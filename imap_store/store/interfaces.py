@@ -2,7 +2,7 @@
 
 Owns: the `AuditSink` protocol (record an event) and the `Authenticate`
 protocol (one login path, and `LoginUnavailable`, its temporary failure), plus
-the value types they carry. They are
+the value types they carry (`Principal` and its `Standing`). They are
 implemented in `server/` and passed down at wiring time.
 
 Invariant: an `AuditEvent` never carries a subject, a body or any header value
@@ -24,6 +24,19 @@ def peer_address(peername: object) -> str:
     return str(peername[0]) if isinstance(peername, tuple) and peername else ""
 
 
+class Standing:
+    """Whether a login still stands. It is withdrawn (never restored) when its BAL is
+    suspended or deleted, or, for a login made with the BAL's own password, when that
+    password changes; `bal_watch.BalWatch` withdraws it, the protocols end the session."""
+
+    __slots__ = ("__weakref__", "bal_id", "password_epoch", "withdrawn")
+
+    def __init__(self, bal_id: int = 0, password_epoch: int | None = None) -> None:
+        self.bal_id = bal_id
+        self.password_epoch = password_epoch
+        self.withdrawn = False
+
+
 @dataclass(frozen=True)
 class Principal:
     """Who is acting: the BAL and, when known, the person behind it (R10)."""
@@ -34,6 +47,8 @@ class Principal:
     person: str | None = None
     granted: frozenset[str] = frozenset()
     """Every BAL address this principal may send as (its own BAL included)."""
+    standing: Standing = field(default_factory=Standing, compare=False, repr=False)
+    """Withdrawn when the login no longer stands (see `Standing`)."""
 
 
 class LoginUnavailable(Exception):

@@ -1,11 +1,20 @@
 """Per-BAL data keys: creation, unwrapping, a short-lived cache, shredding.
 
 Invariants: a data key is stored only wrapped by the KEK (`bal_key.wrapped`);
-unwrapped keys stay in memory at most `ttl` seconds; `forget` drops them at
+unwrapped keys stay in memory at most `ttl` seconds, and `cached_current`
+(the key a delivery seals with, without reading the database) gives only a
+key still held; `forget` drops them at
 once (BAL deletion in this process); in a running server `KeyWatch` drops,
 within `interval` seconds, the keys whose row is gone (a BAL deleted by
-another process, `mss bal delete`) and those past their time, whether or not
-anything asks for a key meanwhile.
+another process, `mss bal delete`, even when a new BAL got its id since: a
+key is known by its row's creation time too) and those past their time,
+whether or not anything asks for a key meanwhile.
+
+Rotation (`rotate`) adds a newer key version; contents keep the version they
+were sealed with (read back with it), new contents take the newest version.
+The newest version of each BAL is remembered with its cached key (no read per
+delivery); `KeyWatch` forgets it within `interval` seconds when another
+process rotated, so new contents use the new key from then on.
 
 Ref: docs/architecture.md "Encryption at rest".
 """
@@ -15,7 +24,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .crypto import DataKey, DecryptionError, KeyProvider, key_aad, new_data_key
@@ -30,26 +39,50 @@ class DataKeys:
     def __init__(self, provider: KeyProvider, ttl: float = 60.0) -> None:
         self.provider = provider
         self.ttl = ttl
-        self._cache: dict[tuple[int, int], tuple[DataKey, float]] = {}
+        self._cache: dict[tuple[int, int], tuple[DataKey, float, datetime]] = {}
         self._current: dict[int, int] = {}
 
     async def create(self, session: AsyncSession, bal_id: int, version: int = 1) -> DataKey:
         raw = new_data_key()
         wrapped = self.provider.wrap(raw, key_aad(bal_id, version))
+        created = datetime.now(UTC)
         session.add(BalKey(bal_id=bal_id, version=version, kek_id=self.provider.kek_id,
-                           wrapped=wrapped, created_at=datetime.now(UTC)))
+                           wrapped=wrapped, created_at=created))
         key = DataKey(bal_id, version, raw)
-        self._remember(key)
+        self._remember(key, created)
         return key
 
     async def current(self, session: AsyncSession, bal_id: int) -> DataKey:
         """The newest key of the BAL (used to encrypt new contents)."""
+        version = self._current.get(bal_id)
+        cached = self._cache.get((bal_id, version)) if version is not None else None
+        if cached and cached[1] > time.monotonic():
+            return cached[0]
         row = (await session.execute(
             select(BalKey).where(BalKey.bal_id == bal_id)
             .order_by(BalKey.version.desc()).limit(1))).scalar_one_or_none()
         if row is None:
             raise DecryptionError(f"BAL {bal_id} has no data key")
-        return self._unwrap(row)
+        key = self._unwrap(row)
+        self._current[bal_id] = key.version
+        return key
+
+    async def rotate(self, session: AsyncSession, bal_id: int) -> DataKey:
+        """A new, newer data key version for the BAL (the older ones stay for reading)."""
+        newest = (await session.execute(select(func.max(BalKey.version))
+                                        .where(BalKey.bal_id == bal_id))).scalar()
+        if newest is None:
+            raise DecryptionError(f"BAL {bal_id} has no data key")
+        return await self.create(session, bal_id, newest + 1)
+
+    def cached_current(self, bal_id: int) -> DataKey | None:
+        """The newest key of the BAL if `current` gave it less than `ttl` seconds ago and
+        nothing dropped it since (`forget`, `expire`, `drop_deleted`); else None."""
+        version = self._current.get(bal_id)
+        cached = None if version is None else self._cache.get((bal_id, version))
+        if cached is None or cached[1] <= time.monotonic():
+            return None
+        return cached[0]
 
     async def get(self, session: AsyncSession, bal_id: int, version: int) -> DataKey:
         cached = self._cache.get((bal_id, version))
@@ -62,6 +95,7 @@ class DataKeys:
         return self._unwrap(row)
 
     def forget(self, bal_id: int) -> None:
+        self._current.pop(bal_id, None)
         for k in [k for k in self._cache if k[0] == bal_id]:
             del self._cache[k]
 
@@ -75,28 +109,44 @@ class DataKeys:
     def expire(self) -> None:
         """Drop the keys past their time."""
         now = time.monotonic()
-        for k in [k for k, (_, until) in self._cache.items() if until <= now]:
+        for k in [k for k, (_, until, _) in self._cache.items() if until <= now]:
             del self._cache[k]
 
     async def drop_deleted(self, session: AsyncSession) -> None:
-        """Drop the cached keys whose row is gone (their BAL was deleted elsewhere)."""
+        """Drop the cached keys whose row is gone (their BAL was deleted elsewhere), and
+        the newest version remembered for a BAL that has a newer one (rotated elsewhere)."""
         held = sorted({k[0] for k in self._cache})
-        present: set[tuple[int, int]] = set()
+        present: dict[tuple[int, int], datetime] = {}
         for start in range(0, len(held), 500):
-            rows = await session.execute(select(BalKey.bal_id, BalKey.version)
+            rows = await session.execute(select(BalKey.bal_id, BalKey.version, BalKey.created_at)
                                          .where(BalKey.bal_id.in_(held[start:start + 500])))
-            present.update((r[0], r[1]) for r in rows)
-        for k in [k for k in self._cache if k not in present]:
+            present.update(((r[0], r[1]), _stamp(r[2])) for r in rows)
+        # A row with another creation time is another BAL's key under a reused id.
+        for k in [k for k, c in self._cache.items() if present.get(k) != c[2]]:
             del self._cache[k]
+            self._current.pop(k[0], None)
+        newest: dict[int, int] = {}
+        for bal_id, version in present:
+            newest[bal_id] = max(version, newest.get(bal_id, 0))
+        for bal_id in [b for b, v in self._current.items() if newest.get(b, v + 1) != v]:
+            del self._current[bal_id]
 
     def _unwrap(self, row: BalKey) -> DataKey:
         raw = self.provider.unwrap(row.wrapped, key_aad(row.bal_id, row.version))
         key = DataKey(row.bal_id, row.version, raw)
-        self._remember(key)
+        self._remember(key, row.created_at)
         return key
 
-    def _remember(self, key: DataKey) -> None:
-        self._cache[(key.bal_id, key.version)] = (key, time.monotonic() + self.ttl)
+    def _remember(self, key: DataKey, created: datetime) -> None:
+        until = time.monotonic() + self.ttl
+        self._cache[(key.bal_id, key.version)] = (key, until, _stamp(created))
+        if key.version > self._current.get(key.bal_id, key.version):
+            self._current[key.bal_id] = key.version  # this process rotated
+
+
+def _stamp(when: datetime) -> datetime:
+    """A key row's creation time as both databases give it back (naive UTC)."""
+    return when.astimezone(UTC).replace(tzinfo=None) if when.tzinfo else when
 
 
 class KeyWatch:

@@ -12,6 +12,10 @@ Invariants:
   argon2 work; only the audit reason differs.
 - A person acts on an ORG/APP/CAB BAL only while granted; revoking the grant
   disables the person's app passwords there too.
+- Every principal carries a `Standing` issued by the process's `BalWatch`
+  (with the BAL's password epoch when the BAL's own password was used), so
+  a suspension, deletion or password change made by any process ends the
+  sessions it concerns.
 - Password work goes through the process's `PasswordVerifier` (a bounded
   number at once; `LoginUnavailable` when no slot comes in time). A hash made
   under other argon2 parameters is replaced after a successful login, only if
@@ -29,9 +33,10 @@ from datetime import UTC, datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from .bal_watch import BalWatch
 from .db import Database
 from .identities import person_bals
-from .interfaces import Principal
+from .interfaces import Principal, Standing
 from .models import AppPassword, Bal, BalGrant, Person
 from .passwords import PasswordVerifier, app_secret_hash
 
@@ -57,8 +62,10 @@ class LoginChecker:
 
     def __init__(self, db: Database, app_key: bytes, verifier: PasswordVerifier, *,
                  password_types: Collection[str],
-                 app_password_types: Collection[str]) -> None:
+                 app_password_types: Collection[str],
+                 watch: BalWatch | None = None) -> None:
         self.db = db
+        self.watch = watch
         self.app_key = app_key
         self.verifier = verifier
         self.password_types = frozenset(password_types)
@@ -113,7 +120,7 @@ class LoginChecker:
             app = await s.get(AppPassword, facts.app.id)
             if app is not None:
                 app.last_used_at = datetime.now(UTC)
-        return LoginOutcome(await self._principal(facts.bal, facts.app.person_id),
+        return LoginOutcome(await self._principal(facts.bal, facts.app.person_id, None),
                             "ok", "app-password")
 
     async def _password_outcome(self, facts: _Facts, secret: str,
@@ -132,7 +139,9 @@ class LoginChecker:
         if verified.needs_rehash:
             await self._rehash(facts, delegated, stored, secret)
         pid = facts.person.id if delegated and facts.person else facts.bal.person_id
-        return LoginOutcome(await self._principal(facts.bal, pid), "ok", "password")
+        # Only a login made with the BAL's own password falls with a change of it.
+        epoch = None if delegated else facts.bal.password_epoch
+        return LoginOutcome(await self._principal(facts.bal, pid, epoch), "ok", "password")
 
     async def _rehash(self, facts: _Facts, delegated: bool, old: str, secret: str) -> None:
         """Store `secret` under the configured argon2 parameters where `old` still is
@@ -166,9 +175,12 @@ class LoginChecker:
             return "method-not-allowed-for-type"
         return ""
 
-    async def _principal(self, bal: Bal, person_id: int | None) -> Principal:
+    async def _principal(self, bal: Bal, person_id: int | None,
+                         password_epoch: int | None) -> Principal:
         async with self.db.read() as s:
             person = await s.get(Person, person_id) if person_id else None
             granted = await person_bals(s, person_id) if person_id else ()
+        standing = (self.watch.issue(bal.id, password_epoch) if self.watch is not None
+                    else Standing(bal.id, password_epoch))
         return Principal(bal.id, bal.address, bal.bal_type, person.login if person else None,
-                         frozenset(granted) | {bal.address})
+                         frozenset(granted) | {bal.address}, standing)

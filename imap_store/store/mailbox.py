@@ -1,7 +1,8 @@
 """The store as IMAP sees it: folders, snapshots, bodies, meta, flags, writes.
 
 Owns: `MailboxStore`, the one facade the IMAP engine uses, and its row
-shapes `Folder` and `MessageRow`; folder lifecycle rules live in
+shapes `Folder` and `MessageRow`; a folder's UIDs and flags for SELECT come
+from the process's `folder_index.IndexCache`; folder lifecycle rules live in
 `folder_ops`, message writes in `message_ops`, meta reads in `meta_reader`.
 
 Invariants:
@@ -34,6 +35,7 @@ from message.meta import MessageMeta
 
 from . import folder_ops, message_ops
 from .db import Database
+from .folder_index import FolderIndex, IndexCache
 from .folder_ops import FolderError, FolderStatus
 from .keys import DataKeys
 from .message_ops import AppendResult, CopyResult, NewMessage, folder_marker
@@ -41,9 +43,10 @@ from .meta_reader import MetaReader
 from .models import Folder as FolderRow
 from .models import MailboxEntry, MessageContent, OutboundMessage
 from .notify import ChangeNotifier
+from .offload import by_size
 
-__all__ = ["AppendResult", "CopyResult", "Folder", "FolderError", "FolderStatus",
-           "MailboxStore", "MessageRow", "NewMessage"]
+__all__ = ["AppendResult", "CopyResult", "Folder", "FolderError", "FolderIndex",
+           "FolderStatus", "MailboxStore", "MessageRow", "NewMessage"]
 CHUNK = 500
 
 
@@ -103,14 +106,31 @@ async def _entry_rows(s: AsyncSession, folder_id: int,
     return [MessageRow(r[0], parse_flags(r[1]), r[2], _aware(r[3]), r[4]) for r in rows]
 
 
+_FOLDER_COLUMNS = (FolderRow.id, FolderRow.bal_id, FolderRow.name, FolderRow.uidvalidity,
+                   FolderRow.uidnext, FolderRow.special_use, FolderRow.subscribed,
+                   FolderRow.highestmodseq)
+
+
+async def _visible_folder(s: AsyncSession, bal_id: int, folder_id: int) -> Folder:
+    """The folder `folder_id` if it belongs to `bal_id` (read as plain columns: the
+    read paths never load an ORM object for it)."""
+    row = (await s.execute(select(*_FOLDER_COLUMNS).where(
+        FolderRow.id == folder_id, FolderRow.bal_id == bal_id))).first()
+    if row is None:
+        raise FolderError("nonexistent", "no such folder")
+    return Folder(*row)
+
+
 class MailboxStore:
     """Folder and message operations for the IMAP engine."""
 
-    def __init__(self, db: Database, keys: DataKeys, notifier: ChangeNotifier) -> None:
+    def __init__(self, db: Database, keys: DataKeys, notifier: ChangeNotifier,
+                 indexes: IndexCache | None = None) -> None:
         self.db = db
         self.keys = keys
         self.notifier = notifier
         self._meta = MetaReader(db, keys)
+        self._indexes = indexes if indexes is not None else IndexCache()
 
     async def list_folders(self, bal_id: int) -> list[Folder]:
         async with self.db.read() as s:
@@ -125,8 +145,60 @@ class MailboxStore:
 
     async def snapshot(self, bal_id: int, folder_id: int) -> tuple[Folder, list[MessageRow]]:
         async with self.db.read() as s:
-            folder = await self._owned_folder(s, bal_id, folder_id)
-            return _folder(folder), await _entry_rows(s, folder.id)
+            folder = await _visible_folder(s, bal_id, folder_id)
+            return folder, await _entry_rows(s, folder.id)
+
+    async def index(self, bal_id: int, folder_id: int) -> tuple[Folder, FolderIndex]:
+        """The folder and its UIDs and flags (what SELECT needs of every entry).
+
+        Served from the process's index of the folder when its HIGHESTMODSEQ
+        has not moved, brought up to date from the entries changed since when it
+        has, read whole otherwise (`folder_index`)."""
+        texts = self._indexes.texts
+        entry = MailboxEntry.__table__.c  # Core columns: plain rows, no ORM loading
+        async with self.db.read() as s:
+            row = await self._owned_folder(s, bal_id, folder_id)
+            folder = _folder(row)
+            known = self._indexes.get(folder.id)
+            if known is not None and known.uidvalidity == folder.uidvalidity:
+                if known.highestmodseq == folder.highestmodseq:
+                    return folder, known
+                changed = (await s.execute(
+                    select(entry.uid, entry.flags).where(
+                        entry.folder_id == folder.id,
+                        entry.modseq > known.highestmodseq))).all()
+                count = (await s.execute(select(func.count()).select_from(MailboxEntry)
+                                         .where(entry.folder_id == folder.id))).scalar_one()
+                index = known.advanced(folder.uidvalidity, folder.highestmodseq,
+                                       [(r[0], texts.parse(r[1])) for r in changed], count)
+                if index is not None:
+                    self._indexes.put(index)
+                    return folder, index
+            rows = (await s.execute(select(entry.uid, entry.flags)
+                                    .where(entry.folder_id == folder.id)
+                                    .order_by(entry.uid))).all()
+        uids: list[int] = [r[0] for r in rows]
+        flag_texts: list[str] = [r[1] for r in rows]
+        parsed = {text: texts.parse(text) for text in set(flag_texts)}
+        index = FolderIndex(folder.id, folder.uidvalidity, folder.highestmodseq,
+                            uids, [parsed[text] for text in flag_texts])
+        self._indexes.put(index)
+        return folder, index
+
+    async def details(self, bal_id: int, folder_id: int,
+                      uids: Sequence[int]) -> dict[int, MessageRow]:
+        """The index rows (size, internal date, MODSEQ, flags) of some entries."""
+        out: dict[int, MessageRow] = {}
+        owned = select(FolderRow.id).where(FolderRow.id == folder_id, FolderRow.bal_id == bal_id)
+        async with self.db.read() as s:
+            for chunk in chunks(sorted(uids)):
+                # the folder's owner checked in the same statement (isolation)
+                out.update((r.uid, r) for r in await _entry_rows(
+                    s, folder_id, MailboxEntry.uid.in_(chunk),
+                    MailboxEntry.folder_id.in_(owned.scalar_subquery())))
+            if not out:  # nothing found: say so if the folder is not this BAL's
+                await self._owned_folder(s, bal_id, folder_id)
+        return out
 
     async def changes_since(self, bal_id: int, folder_id: int,
                             modseq: int) -> tuple[Folder, list[MessageRow], int]:
@@ -136,16 +208,16 @@ class MailboxStore:
         changed entries, and a count that tells whether any was expunged
         (RFC 7162 3.1.2: every change raises the MODSEQ it is stored with)."""
         async with self.db.read() as s:
-            folder = await self._owned_folder(s, bal_id, folder_id)
+            folder = await _visible_folder(s, bal_id, folder_id)
             rows = await _entry_rows(s, folder.id, MailboxEntry.modseq > modseq)
             count = (await s.execute(select(func.count()).select_from(MailboxEntry)
                                      .where(MailboxEntry.folder_id == folder.id))).scalar_one()
-            return _folder(folder), rows, count
+            return folder, rows, count
 
     async def uids(self, bal_id: int, folder_id: int) -> list[int]:
         """The UIDs of the folder's entries, ascending (what an expunge left)."""
         async with self.db.read() as s:
-            folder = await self._owned_folder(s, bal_id, folder_id)
+            folder = await _visible_folder(s, bal_id, folder_id)
             return list((await s.execute(
                 select(MailboxEntry.uid).where(MailboxEntry.folder_id == folder.id)
                 .order_by(MailboxEntry.uid))).scalars().all())
@@ -159,23 +231,34 @@ class MailboxStore:
         return row
 
     async def fetch_message(self, bal_id: int, folder_id: int, uid: int) -> bytes | None:
+        return (await self.fetch_messages(bal_id, folder_id, [uid])).get(uid)
+
+    async def fetch_messages(self, bal_id: int, folder_id: int,
+                             uids: Sequence[int]) -> dict[int, bytes]:
+        """The whole messages `uids` still in the folder, decrypted, read in one
+        transaction (the caller bounds how many octets it asks for at once)."""
         async with self.db.read() as s:
-            await self._owned_folder(s, bal_id, folder_id)
-            content = (await s.execute(
-                select(MessageContent).join(MailboxEntry,
-                                            MailboxEntry.content_id == MessageContent.id)
-                .where(MailboxEntry.folder_id == folder_id, MailboxEntry.uid == uid)
-            )).scalar_one_or_none()
-            if content is None:
-                return None
-            key = await self.keys.get(s, bal_id, content.key_version)
-        return key.open(content.id, content.body)
+            await _visible_folder(s, bal_id, folder_id)
+            rows: list[tuple[int, str, int, bytes]] = []
+            for chunk in chunks(uids):
+                rows += [(r[0], r[1], r[2], r[3]) for r in (await s.execute(
+                    select(MailboxEntry.uid, MessageContent.id, MessageContent.key_version,
+                           MessageContent.body)
+                    .join(MessageContent, MessageContent.id == MailboxEntry.content_id)
+                    .where(MailboxEntry.folder_id == folder_id,
+                           MailboxEntry.uid.in_(chunk)))).all()]
+            keys = {v: await self.keys.get(s, bal_id, v) for v in sorted({r[2] for r in rows})}
+
+        def open_all() -> dict[int, bytes]:
+            return {uid: keys[version].open(cid, body) for uid, cid, version, body in rows}
+
+        return await by_size(sum(len(r[3]) for r in rows), open_all)
 
     async def fetch_meta(self, bal_id: int, folder_id: int,
                          uids: Sequence[int]) -> dict[int, MessageMeta]:
         """Header, ENVELOPE and BODYSTRUCTURE of messages, without their bodies."""
         async with self.db.read() as s:
-            await self._owned_folder(s, bal_id, folder_id)
+            await _visible_folder(s, bal_id, folder_id)
         return await self._meta.read(bal_id, folder_id, uids)
 
     async def claim_recent(self, bal_id: int, folder_id: int, up_to: int, *,
@@ -232,8 +315,12 @@ class MailboxStore:
                       uids: Sequence[int] | None = None) -> list[int]:
         async with self.db.write() as s:
             folder = await self._owned_folder(s, bal_id, folder_id, lock=True)
+            # The database narrows to entries whose flags mention "Deleted"; the
+            # exact flag is checked here (a keyword such as "NotDeleted" also matches).
             q = select(MailboxEntry.id, MailboxEntry.uid, MailboxEntry.content_id,
-                       MailboxEntry.flags).where(MailboxEntry.folder_id == folder_id)
+                       MailboxEntry.flags).where(
+                MailboxEntry.folder_id == folder_id,
+                MailboxEntry.flags.contains("Deleted", autoescape=True))
             rows = (await s.execute(q)).all()
             wanted = None if uids is None else set(uids)
             doomed = [r for r in rows if "\\Deleted" in parse_flags(r[3])

@@ -3,22 +3,29 @@
 Owns: `NewMessage`, `AppendResult`, `CopyResult`, `SealedMessage`; `seal_all`
 (meta computed and every copy sealed; `seal_off_loop` runs it in a worker
 thread for a large message), `locked_folder` / `locked_inboxes` (folder rows locked for
-UID allocation), `insert_sealed` (the one insert of new folder entries, used
-by SMTP delivery and IMAP APPEND alike, allocating UIDs and MODSEQ with the
-one allocator `_allocate`), and the session-level COPY/MOVE helpers.
+UID allocation), `insert_sealed` (the insert of new folder entries in a
+session, IMAP APPEND, allocating UIDs and MODSEQ with the allocator
+`_allocate`), its twin `insert_sealed_tx` with `locked_inbox_states` (the same
+rows and the same allocation rule as plain statements in a group-commit
+writer transaction, `group_commit.WriteTx`: SMTP delivery), and the
+session-level COPY/MOVE helpers.
 
 Invariants:
 - Sealing needs no session and no lock: the caller reads the data key first
   and seals before its write transaction opens, so that transaction only
   inserts. A content records the key version it was sealed with and is read
   back with that version, so a key created between the read and the write
-  would not make it unreadable; this version never creates a second key
-  version (no rotation), so the version read is also the newest at commit.
+  would not make it unreadable. After a rotation (`DataKeys.rotate`) made by
+  another process, a content may still be sealed with the previous version
+  for up to the key watch's interval (1 s); it stays readable, and every
+  content sealed after that uses the new version.
 - all the messages of one call are written in ONE transaction (MULTIAPPEND
   is all or nothing, RFC 3502 6); UIDs are allocated from `folder.uidnext`
   on the folder row locked in that transaction (`SELECT ... FOR UPDATE` on
   PostgreSQL, the write lock on SQLite), ascending in the order given, so
   they are unique and strictly ascending per folder under concurrent writers;
+  deliveries that share a group-commit transaction each read the row as the
+  previous one left it, so the rule holds within a batch too;
 - a body is sealed with AAD (BAL id, content id, key version) and its meta
   with the content id suffixed `:meta`, so neither can be swapped for the
   other or moved to another row or BAL; subject and addresses exist only in
@@ -48,8 +55,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from message.meta import compute_meta
 from message.meta_codec import encode_meta
 
+from .content_write import add_contents, insert_contents
 from .crypto import DataKey
 from .folder_ops import FolderError, lookup_name
+from .group_commit import WriteTx
 from .models import Folder as FolderRow
 from .models import MailboxEntry, MessageContent
 from .offload import by_size
@@ -193,14 +202,78 @@ async def insert_sealed(s: AsyncSession, folder: FolderRow,
     if any(sealed.bal_id != folder.bal_id for sealed, _ in items):
         raise ValueError("a message sealed for another BAL cannot enter this folder")
     uids, modseq = _allocate(folder, len(items))
-    s.add_all([content_row(sealed, now, mss_nil) for sealed, _ in items])
-    await s.flush()
+    await add_contents(s, [content_row(sealed, now, mss_nil) for sealed, _ in items])
     s.add_all([MailboxEntry(folder_id=folder.id, uid=uid, content_id=sealed.content_id,
                             flags=" ".join(sorted(message.flags)),
                             internaldate=(message.internaldate or now).astimezone(UTC),
                             modseq=modseq)
                for uid, (sealed, message) in zip(uids, items, strict=True)])
     await s.flush()
+    return AppendResult(folder.uidvalidity, tuple(uids))
+
+
+@dataclass
+class FolderState:
+    """A folder row as plain values, locked in the caller's writer transaction."""
+
+    id: int
+    bal_id: int
+    uidvalidity: int
+    uidnext: int
+    highestmodseq: int
+
+
+CONTENT_INSERT = ("INSERT INTO message_content (id, bal_id, key_version, size, body, mss_nil, "
+                  "received_at, meta) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+ENTRY_INSERT = ("INSERT INTO mailbox_entry (folder_id, uid, content_id, flags, internaldate, "
+                "modseq) VALUES ($1, $2, $3, $4, $5, $6)")
+
+
+async def locked_inbox_states(tx: WriteTx, bal_ids: Iterable[int]) -> dict[int, FolderState]:
+    """`locked_inboxes` in a writer transaction: the INBOX rows as plain values."""
+    wanted = sorted(set(bal_ids))
+    marks = ", ".join(f"${n}" for n in range(1, len(wanted) + 1))
+    sql = ("SELECT id, bal_id, uidvalidity, uidnext, highestmodseq FROM folder "  # noqa: S608
+           f"WHERE name = 'INBOX' AND bal_id IN ({marks}) ORDER BY id FOR UPDATE")  # $n only
+    rows = await tx.fetch(sql, *wanted)
+    found = {int(r[1]): FolderState(*(int(v) for v in r)) for r in rows}
+    if set(found) != set(wanted):
+        raise LookupError("a recipient BAL has no INBOX")
+    return found
+
+
+def state_marker(folder: FolderState) -> tuple[int, tuple[int, int]]:
+    """`folder_marker` of a `FolderState`."""
+    return folder.id, (folder.uidnext, folder.highestmodseq)
+
+
+def content_values(sealed: SealedMessage, now: datetime,
+                   mss_nil: str | None) -> tuple[object, ...]:
+    """The `message_content` row of a sealed message, as `CONTENT_INSERT` parameters."""
+    return (sealed.content_id, sealed.bal_id, sealed.key_version, sealed.size, sealed.body,
+            mss_nil, now, sealed.meta)
+
+
+async def insert_sealed_tx(tx: WriteTx, folder: FolderState,
+                           items: Sequence[tuple[SealedMessage, NewMessage]],
+                           now: datetime, mss_nil: str | None = None) -> AppendResult:
+    """`insert_sealed` in a writer transaction (`folder` locked by the caller): the same
+    rows, UIDs and MODSEQ from the same allocation rule, without ORM objects."""
+    if any(sealed.bal_id != folder.bal_id for sealed, _ in items):
+        raise ValueError("a message sealed for another BAL cannot enter this folder")
+    first = folder.uidnext
+    uids = list(range(first, first + len(items)))
+    folder.uidnext += len(items)
+    folder.highestmodseq += 1
+    modseq = folder.highestmodseq
+    await insert_contents(tx, CONTENT_INSERT, [content_values(sealed, now, mss_nil)
+                                               for sealed, _ in items])
+    await tx.executemany(ENTRY_INSERT, [
+        (folder.id, uid, sealed.content_id, " ".join(sorted(message.flags)),
+         (message.internaldate or now).astimezone(UTC), modseq)
+        for uid, (sealed, message) in zip(uids, items, strict=True)])
+    await tx.execute("UPDATE folder SET uidnext = $1, highestmodseq = $2 WHERE id = $3",
+                     folder.uidnext, folder.highestmodseq, folder.id)
     return AppendResult(folder.uidvalidity, tuple(uids))
 
 

@@ -51,6 +51,9 @@ class Bal(Base):
     structure_id: Mapped[str | None] = mapped_column(String(64))
     display_name: Mapped[str | None] = mapped_column(String(200))
     password_hash: Mapped[str | None] = mapped_column(String(200))
+    password_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Moves with every password change (`mss bal passwd`), never with a rehash of the
+    same password: a login made with the password stands while it has not moved."""
     status: Mapped[str] = mapped_column(String(16), default="active")
     liste_rouge: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -166,7 +169,9 @@ class OutboundMessage(Base):
     """A message accepted for a remote MSSanté domain, waiting for the relay.
 
     One row per (message, remote domain); the body is encrypted with the
-    sending BAL's data key like any stored message.
+    sending BAL's data key like any stored message. `recipients` holds the
+    recipients still to deliver; `claimed_until` is set while one relay
+    process sends the row (`outbound.OutboundQueue.claim`).
     """
 
     __tablename__ = "outbound_queue"
@@ -180,6 +185,12 @@ class OutboundMessage(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # DSN parameters (RFC 3461) to pass on: RET, ENVID as written (xtext), and NOTIFY/ORCPT
+    # per recipient (`message.dsn_params.encode_recipients`); None when not given.
+    dsn_ret: Mapped[str | None] = mapped_column(String(4))
+    dsn_envid: Mapped[str | None] = mapped_column(String(100))
+    dsn_recipients: Mapped[str | None] = mapped_column(Text)
 
 
 class TrustListVersion(Base):

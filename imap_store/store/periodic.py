@@ -27,6 +27,9 @@ async def unbroken(work: Coroutine[Any, Any, T]) -> T:
     cancellation goes on once `work` is done (a transaction or a connection's return
     to its pool is never cut in the middle, nor left running after its task ended)."""
     running = asyncio.ensure_future(work)
+    caller = asyncio.current_task()
+    if caller is not None:  # the work is known by its caller's name (logs, tests)
+        running.set_name(caller.get_name())
     try:
         return await asyncio.shield(running)
     except asyncio.CancelledError:

@@ -28,7 +28,7 @@ from tests.protocol.imap_support import Raw, in_thread, numbered, seed
 from tests.support import Operator
 
 ROOT = Path(__file__).resolve().parents[2]
-BACKGROUND = {"folder change watch", "trust-list poll"}
+BACKGROUND = {"folder change watch", "trust-list poll", "login standing watch", "data key watch"}
 
 # A separate process writing the same database through the store, as an admin
 # verb or a second server process would: its own notifier, which this server

@@ -99,6 +99,7 @@ async def test_store_refuses_another_bals_folder_ids(operator: Operator) -> None
     assert secret is not None and await store.get_folder(b_id, "Secret") is None
     calls = [
         store.snapshot(b_id, secret.id), store.fetch_message(b_id, secret.id, 1),
+        store.fetch_messages(b_id, secret.id, [1]),
         store.fetch_meta(b_id, secret.id, [1]), store.status(b_id, "Secret"),
         store.set_flags(b_id, secret.id, [1], frozenset({"\\Deleted"}), "add"),
         store.expunge(b_id, secret.id), store.copy(b_id, secret.id, [1], "INBOX"),

@@ -135,13 +135,13 @@ async def test_meta_fetches_never_decrypt_the_whole_message(operator: Operator,
     _, raw = await _selected(operator, [NESTED, EIGHT_BIT, TEXT])
     store = operator.running.services.mailbox  # type: ignore[union-attr]
     opened: list[int] = []
-    real = store.fetch_message
+    real = store.fetch_messages
 
-    async def spy(bal_id: int, folder_id: int, uid: int) -> bytes | None:
-        opened.append(uid)
-        return await real(bal_id, folder_id, uid)
+    async def spy(bal_id: int, folder_id: int, uids: list[int]) -> dict[int, bytes]:
+        opened.extend(uids)
+        return await real(bal_id, folder_id, uids)
 
-    monkeypatch.setattr(store, "fetch_message", spy)
+    monkeypatch.setattr(store, "fetch_messages", spy)
     items = (b"(UID FLAGS RFC822.SIZE INTERNALDATE ENVELOPE BODYSTRUCTURE BODY RFC822.HEADER"
              b" BODY.PEEK[HEADER.FIELDS (From To Subject Date Message-ID)]"
              b" BODY.PEEK[HEADER.FIELDS.NOT (Received)] BODY.PEEK[HEADER])")
@@ -181,7 +181,7 @@ async def test_delivered_messages_carry_their_meta(operator: Operator, monkeypat
     async def refuse(*_args: object) -> bytes:
         raise AssertionError("the whole message was decrypted")
 
-    monkeypatch.setattr(services.mailbox, "fetch_message", refuse)
+    monkeypatch.setattr(services.mailbox, "fetch_messages", refuse)
     raw = await in_thread(Raw, operator, bob)
     await in_thread(raw.cmd, b"S", b"EXAMINE INBOX")
     lines = await in_thread(raw.cmd, b"F", b"FETCH 1 (BODYSTRUCTURE ENVELOPE)")

@@ -1,5 +1,5 @@
-"""The TLS profile of every listener (465, 587 STARTTLS, 993, 143 STARTTLS,
-HTTP), driven with Python's OpenSSL client.
+"""The TLS profile of every listener (465, 587 STARTTLS, 25 STARTTLS, 993, 143
+STARTTLS, HTTP), driven with Python's OpenSSL client.
 
 Each refusal is shown to come from the server: the same client context first
 completes a handshake with a permissive control server (TLS 1.0 and every
@@ -30,11 +30,12 @@ from server import config as config_mod
 from server.tls import R6_CIPHERS
 from tests.support import Operator, make_operator, serving
 
-LISTENERS = ("submissions", "submission", "imaps", "imap", "http")
+LISTENERS = ("submissions", "submission", "smtp", "imaps", "imap", "http")
 R6 = R6_CIPHERS.split(":")
 # TLS 1.2 suites outside R6 (T3 names the first one).
 NOT_R6 = ("AES128-SHA", "ECDHE-RSA-AES128-SHA", "ECDHE-RSA-AES256-SHA",
-          "ECDHE-RSA-CHACHA20-POLY1305", "AES256-SHA256", "AES256-GCM-SHA384")
+          "ECDHE-RSA-CHACHA20-POLY1305", "AES256-SHA256", "AES256-GCM-SHA384",
+          "NULL-SHA256", "ECDHE-RSA-NULL-SHA")
 VERSION_REFUSED = {"TLSV1_ALERT_PROTOCOL_VERSION", "closed"}
 SUITE_REFUSED = {"SSLV3_ALERT_HANDSHAKE_FAILURE", "closed"}
 
@@ -56,8 +57,8 @@ def _smtp_reply_done(data: bytes) -> bool:
 
 
 def _starttls(listener: str, sock: socket.socket) -> None:
-    """The plaintext part of STARTTLS on 587 and 143; nothing on the others."""
-    if listener == "submission":
+    """The plaintext part of STARTTLS on 587, 25 and 143; nothing on the others."""
+    if listener in ("submission", "smtp"):
         assert _until(sock, _smtp_reply_done).startswith(b"220 ")
         sock.sendall(b"EHLO client.test\r\n")
         assert b"STARTTLS" in _until(sock, _smtp_reply_done)
@@ -73,7 +74,7 @@ def _speak(listener: str, tls: ssl.SSLSocket) -> bytes:
     """One exchange over the new TLS session: the listener's protocol answers."""
     if listener == "submissions":
         assert _until(tls, _smtp_reply_done).startswith(b"220 ")
-    if listener in ("submissions", "submission"):
+    if listener in ("submissions", "submission", "smtp"):
         tls.sendall(b"EHLO client.test\r\n")
         return _until(tls, _smtp_reply_done)
     if listener == "imaps":
@@ -119,7 +120,7 @@ def refusal(op: Operator, listener: str, ctx: ssl.SSLContext) -> str:
 
 def client(op: Operator, *, maximum: ssl.TLSVersion = ssl.TLSVersion.MAXIMUM_SUPPORTED,
            minimum: ssl.TLSVersion = ssl.TLSVersion.MINIMUM_SUPPORTED,
-           ciphers: str = "ALL:@SECLEVEL=0") -> ssl.SSLContext:
+           ciphers: str = "ALL:COMPLEMENTOFALL:@SECLEVEL=0") -> ssl.SSLContext:
     """The operator's CA trusted, every protocol version and suite this OpenSSL
     build has allowed unless narrowed."""
     ctx = op.client_context()
@@ -127,7 +128,7 @@ def client(op: Operator, *, maximum: ssl.TLSVersion = ssl.TLSVersion.MAXIMUM_SUP
         warnings.simplefilter("ignore", DeprecationWarning)  # TLS 1.0/1.1 on purpose
         ctx.minimum_version = minimum
         ctx.maximum_version = maximum
-    ctx.set_ciphers(ciphers)
+    ctx.set_ciphers(ciphers if "@" in ciphers else ciphers + ":@SECLEVEL=0")
     return ctx
 
 
@@ -139,7 +140,7 @@ def permissive_server(op: Operator) -> Iterator[int]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
-    ctx.set_ciphers("ALL:@SECLEVEL=0")
+    ctx.set_ciphers("ALL:COMPLEMENTOFALL:@SECLEVEL=0")
     certs = op.directory / "certs"
     ctx.load_cert_chain(certs / "server.pem", certs / "server.key")
     listener = socket.create_server(("127.0.0.1", 0))
@@ -177,7 +178,7 @@ def control(port: int, ctx: ssl.SSLContext) -> tuple[str | None, str]:
 
 
 def _spoke(listener: str, answer: bytes) -> bool:
-    if listener in ("submissions", "submission"):
+    if listener in ("submissions", "submission", "smtp"):
         return answer.startswith(b"250-") and b"\r\n250 " in answer
     if listener in ("imaps", "imap"):
         return b"* CAPABILITY IMAP4rev1" in answer

@@ -3,8 +3,8 @@ NAMESPACE, ENABLE (also valid once a mailbox is selected).
 
 Invariants: SELECT/EXAMINE first leave any selected mailbox (`* OK [CLOSED]`)
 and stay deselected when the new one does not exist (RFC 3501 6.3.1); the
-view is built from a snapshot taken after reading the notifier version, so no
-change can be missed; SELECT claims the folder's new messages as `\\Recent`
+view is built from the folder's index (UIDs and flags) taken after reading the
+notifier version, so no change can be missed; SELECT claims the folder's new messages as `\\Recent`
 for this session, EXAMINE only reports them (RFC 3501 6.3.2); every
 SELECT/EXAMINE is audited (R24). ENABLE enables nothing: no extension this
 engine offers needs enabling, so `* ENABLED` is empty.
@@ -14,6 +14,8 @@ RFC 5161 (ENABLE); RFC 7162 3.2.11 ([CLOSED]).
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 from imap_store.imap.errors import CommandNo
 from imap_store.imap.listing import DELIMITER, list_responses, lsub_responses
@@ -64,12 +66,13 @@ async def _load_view(session: ImapSession, name: str, read_only: bool) -> Mailbo
     if folder is None:
         raise CommandNo("Mailbox does not exist", code("NONEXISTENT"))
     version = store.notifier.version(bal_id)  # read before the snapshot: no change is missed
-    folder, rows = await store.snapshot(bal_id, folder.id)
-    top = rows[-1].uid if rows else 0
+    folder, index = await store.index(bal_id, folder.id)
+    top = index.uids[-1] if index.uids else 0
     # RFC 3501 6.3.2: EXAMINE reports \Recent but does not take it from other sessions.
     floor = await store.claim_recent(bal_id, folder.id, top, claim=not read_only)
-    return MailboxView.open(bal_id, folder, rows, read_only=read_only, version=version,
-                            recent_floor=floor)
+    return MailboxView.from_index(bal_id, folder, index, read_only=read_only, version=version,
+                                  details=partial(store.details, bal_id, folder.id),
+                                  recent_floor=floor)
 
 
 def _select_responses(view: MailboxView) -> list[Response]:

@@ -5,7 +5,8 @@ Invariants:
   `NO [TRYCREATE]` (RFC 3501 6.4.7) and nothing is copied;
 - COPY and MOVE are all or nothing: when a message of the set was expunged
   meanwhile, the command ends `NO [EXPUNGEISSUED]` and nothing changes
-  (RFC 2180 4.4);
+  (RFC 2180 4.4; Dovecot fails and rolls back COPY the same way, while
+  FETCH and STORE answer OK for what is left);
 - COPY answers `[COPYUID uidvalidity source-set target-set]` in its tagged OK
   (RFC 4315 3); MOVE sends it in an untagged OK before the EXPUNGEs of the
   moved messages, which the dispatcher's refresh reports before the tagged OK

@@ -21,8 +21,11 @@ Invariants:
   so the client's sequence numbers still mean what it meant), so they answer
   with current flags and see messages expunged meanwhile;
 - when the selected mailbox was deleted by another session, the session
-  gets `* BYE` and ends (RFC 3501 7.1.5); a `FolderError` escaping a handler
-  becomes its NO with the matching response code.
+  gets `* BYE` and ends (RFC 3501 7.1.5); so does a session whose login no
+  longer stands (its BAL suspended or deleted, or the password it logged in
+  with changed, by any process): its next command gets `* BYE`, not run;
+  a `FolderError` escaping a handler becomes its NO with the matching
+  response code.
 
 Ref: RFC 3501 3, 5.2, 5.5, 7.4.1.
 """
@@ -114,6 +117,8 @@ async def _refresh(session: ImapSession, *, allow: bool) -> None:
 
 async def execute(session: ImapSession, command: Command) -> None:
     """Run one command and send its responses (tagged reply last)."""
+    if session.login_withdrawn():  # suspended, deleted or new password, in any process
+        await session.end_withdrawn()
     if command.name in _READS_MAILBOX:
         await _refresh(session, allow=command.uid)
     tagged = await _run(session, command)

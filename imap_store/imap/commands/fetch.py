@@ -13,14 +13,18 @@ Invariants:
   `\\Recent`;
 - a content fetch is audited once per command with the UIDs, never content
   (R24);
-- messages expunged meanwhile are skipped; for FETCH by sequence number the
-  command then ends `NO [EXPUNGEISSUED]` (RFC 2180 4.1.2);
+- a message another session expunged, whose EXPUNGE this session is still
+  holding back, is answered as Dovecot answers it: items the session's view holds (UID,
+  FLAGS, INTERNALDATE, RFC822.SIZE, MODSEQ) come from the view; when an
+  item needs its content, which is gone, no FETCH response is sent for it
+  (nothing is made up) and the command ends `OK [EXPUNGEISSUED]` (RFC 2180
+  4.1, RFC 5530 3); FETCH never fails because of an expunge;
 - a message whose stored blob or data key fails to authenticate is skipped
   and logged (BAL, folder and UID, never content); the others are sent and
   the command ends `NO [CORRUPTION]` (RFC 5530 3);
 - BINARY of a part whose transfer encoding is unknown ends `NO [UNKNOWN-CTE]`.
 
-Ref: RFC 3501 6.4.5, 6.4.8, 7.4.2; RFC 2180 4.1; RFC 3516 4.2, 4.3; RFC 5530 3.
+Ref: RFC 3501 6.4.5, 6.4.8, 7.4.1, 7.4.2; RFC 2180 4.1; RFC 3516 4.2, 4.3; RFC 5530 3.
 """
 
 from __future__ import annotations
@@ -60,16 +64,22 @@ async def fetch(session: ImapSession, command: Command) -> Completion:
     view = session.require_view()
     attributes = _attributes(command)
     pairs = view.resolve(args_of(command, FetchArgs).sequence, uid=command.uid)
-    targets = view.live(pairs)
-    uids = [uid for _, uid in targets]
-    seen = await _mark_seen(session, view, uids, attributes)
-    loader = MessageLoader(session.store, view, uids, _need(attributes))
+    need = _need(attributes)
+    live = [uid for _, uid in view.live(pairs)]
+    seen = await _mark_seen(session, view, live, attributes)
+    loader = MessageLoader(session.store, view, live, need,
+                           details=any(a.needs_details for a in attributes))
     sent: list[int] = []
     unreadable: list[int] = []
-    for msn, uid in targets:
+    gone = 0
+    for msn, uid in pairs:
         try:
-            if await _fetch_one(session, loader, msn, uid, attributes, seen):
+            if need != "none" and uid in view.ghosts:
+                gone += 1  # its content went with it: nothing to send
+            elif await _fetch_one(session, loader, msn, uid, attributes, seen):
                 sent.append(uid)
+            else:
+                gone += 1
         except DecryptionError:
             unreadable.append(uid)
     if any(a.is_content for a in attributes) and sent:
@@ -80,9 +90,9 @@ async def fetch(session: ImapSession, command: Command) -> Completion:
                   "UIDs %s (session %s)", len(unreadable), view.bal_id, view.folder.id,
                   unreadable[:20], session.session_id)
         raise CommandNo("Some messages could not be read", code("CORRUPTION"))
-    # RFC 2180 4.1.2: a message expunged meanwhile is skipped, and FETCH says so.
-    if len(sent) < len(targets) or (len(targets) < len(pairs) and not command.uid):
-        raise CommandNo("Some messages were expunged meanwhile", code("EXPUNGEISSUED"))
+    if gone:
+        # RFC 2180 4.1, RFC 5530 3: the others were sent; OK says some had gone.
+        return Completion("Some messages were expunged meanwhile", code("EXPUNGEISSUED"))
     return Completion(f"{command.key} completed")
 
 

@@ -6,7 +6,9 @@ interval); each change is re-read from a snapshot and sent (EXPUNGE is allowed
 during IDLE) and flushed immediately; both waits are cancelled when either
 the line arrives or the session ends. The autologout timer applies to the
 line read (RFC 2177: clients re-issue IDLE at least every 29 minutes). When
-the selected mailbox is deleted meanwhile, the session says BYE and ends.
+the selected mailbox is deleted meanwhile, or the login stops standing (its
+BAL suspended or deleted, its password changed: the watch wakes IDLE), the
+session says BYE and ends.
 
 Ref: RFC 2177; RFC 3501 5.4, 7.4.1.
 """
@@ -42,6 +44,8 @@ async def _idle_until_line(session: ImapSession) -> bytes:
             if reader.done():
                 return reader.result()
             waiter.result()
+            if session.login_withdrawn():
+                await session.end_withdrawn()
             await _push_updates(session)
             if session.state is SessionState.LOGOUT:
                 return b"DONE"

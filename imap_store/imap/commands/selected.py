@@ -9,10 +9,12 @@ them in the view so they are not echoed again; `\\Deleted` being set and every
 expunge are audited with UIDs (R24); CLOSE expunges silently (no untagged
 EXPUNGE), UNSELECT does not expunge; the messages EXPUNGE removed are marked
 gone in the view, and their untagged EXPUNGEs come from the dispatcher's
-refresh that follows.
+refresh that follows; STORE on a message another session expunged (its
+EXPUNGE still held back here) changes nothing, sends no FETCH for it and ends `OK`
+for the others (RFC 2180 4.2).
 
-Ref: RFC 3501 6.4.1-6.4.8, 7.4.1; RFC 3691 (UNSELECT); RFC 4315 2.1
-(UID EXPUNGE); RFC 5530 (EXPUNGEISSUED, READ-ONLY is RFC 3501 7.1).
+Ref: RFC 3501 6.4.1-6.4.8, 7.4.1; RFC 2180 4.2; RFC 3691 (UNSELECT);
+RFC 4315 2.1 (UID EXPUNGE); RFC 3501 7.1 (READ-ONLY).
 """
 
 from __future__ import annotations
@@ -94,9 +96,8 @@ async def store(session: ImapSession, command: Command) -> Completion:
     if not args.silent:
         # RFC 3501 6.4.6: STORE answers with the flags now set, .SILENT suppresses it.
         await session.send(*(_flags_fetch(view, msn, uid, command.uid) for msn, uid in targets))
-    if len(targets) < len(pairs):
-        # RFC 2180 4.2.3: the live messages are stored; the expunged ones make it NO.
-        raise CommandNo("Some messages were expunged meanwhile", code("EXPUNGEISSUED"))
+    # RFC 2180 4.2: a message expunged meanwhile is left alone (there is nothing to
+    # store on) and not reported; the command still succeeds, as Dovecot answers.
     return Completion(f"{command.key} completed")
 
 

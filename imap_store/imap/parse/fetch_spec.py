@@ -31,6 +31,7 @@ SECTIONED = frozenset({"BODY", "BODY.PEEK", "BINARY", "BINARY.PEEK", "BINARY.SIZ
 _TEXTS = frozenset({"HEADER", "HEADER.FIELDS", "HEADER.FIELDS.NOT", "TEXT", "MIME"})
 CONTENT = frozenset({"RFC822", "RFC822.HEADER", "RFC822.TEXT"})
 META_ITEMS = frozenset({"ENVELOPE", "BODY", "BODYSTRUCTURE", "RFC822.HEADER"})
+DETAIL_ITEMS = frozenset({"RFC822.SIZE", "INTERNALDATE", "MODSEQ"})
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,12 @@ class FetchAttribute:
         if self.section is not None:
             return self.name == "BODY" and not self.section.part and self.section.is_header
         return self.name in META_ITEMS
+
+    @property
+    def needs_details(self) -> bool:
+        """True when the item is a row detail (size, internal date, MODSEQ), which a
+        view opened from the folder index reads on demand."""
+        return self.section is None and self.name in DETAIL_ITEMS
 
     @property
     def needs_message(self) -> bool:

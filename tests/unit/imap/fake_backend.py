@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from imap_store.store.folder_index import FolderIndex
 from imap_store.store.folder_ops import FolderError, FolderStatus, canonical_name
 from imap_store.store.interfaces import AuditEvent, Principal
 from imap_store.store.mailbox import Folder, MessageRow
@@ -113,6 +114,16 @@ class MailboxStore:
         state = self._state(bal_id, folder_id)
         return state.folder, [state.messages[u].row for u in sorted(state.messages)]
 
+    async def index(self, bal_id: int, folder_id: int) -> tuple[Folder, FolderIndex]:
+        folder, rows = await self.snapshot(bal_id, folder_id)
+        return folder, FolderIndex(folder.id, folder.uidvalidity, folder.highestmodseq,
+                                   [r.uid for r in rows], [r.flags for r in rows])
+
+    async def details(self, bal_id: int, folder_id: int,
+                      uids: Sequence[int]) -> dict[int, MessageRow]:
+        msgs = self._state(bal_id, folder_id).messages
+        return {u: msgs[u].row for u in uids if u in msgs}
+
     async def changes_since(self, bal_id: int, folder_id: int,
                             modseq: int) -> tuple[Folder, list[MessageRow], int]:
         folder, rows = await self.snapshot(bal_id, folder_id)
@@ -122,9 +133,13 @@ class MailboxStore:
         return sorted(self._state(bal_id, folder_id).messages)
 
     async def fetch_message(self, bal_id: int, folder_id: int, uid: int) -> bytes | None:
+        return (await self.fetch_messages(bal_id, folder_id, [uid])).get(uid)
+
+    async def fetch_messages(self, bal_id: int, folder_id: int,
+                             uids: Sequence[int]) -> dict[int, bytes]:
         self.fetch_count += 1
-        msg = self._state(bal_id, folder_id).messages.get(uid)
-        return msg.raw if msg else None
+        messages = self._state(bal_id, folder_id).messages
+        return {uid: messages[uid].raw for uid in uids if uid in messages}
 
     async def set_flags(self, bal_id: int, folder_id: int, uids: Sequence[int],
                         flags: frozenset[str],

@@ -78,10 +78,10 @@ def test_server_bug_is_no_serverbug(server: ServerThread, tls: TlsMaterial,
     server.deliver(message(1))
     store = server.backend.store
 
-    async def broken(bal_id: int, folder_id: int, uid: int) -> bytes | None:
+    async def broken(bal_id: int, folder_id: int, uids: list[int]) -> dict[int, bytes]:
         raise RuntimeError("disk on fire")
 
-    store.fetch_message = broken  # type: ignore[method-assign]
+    store.fetch_messages = broken  # type: ignore[method-assign]
     client = RawClient(server.tls_port, tls)
     client.login()
     client.cmd(b"s", b"SELECT INBOX")

@@ -45,8 +45,9 @@ def test_registry_order_and_default_modes() -> None:
         ("data", "mss_headers", "warn"),
         ("data", "attachments", "enforce"),
         ("data", "antivirus", "enforce"),
+        ("data", "dkim", "warn"),
     ]
-    assert len(RULE_NAMES) == len(set(RULE_NAMES)) == 17
+    assert len(RULE_NAMES) == len(set(RULE_NAMES)) == 18
     assert all(callable(spec.check) for spec in DEFAULT_RULES)
 
 

@@ -1,0 +1,334 @@
+"""Group commit: units of write work run by one writer, in shared transactions.
+
+Owns: `GroupWriter` (one per `Database`: `Database.writer`), `WriteTx` (what a
+unit of work sees: plain SQL with `$1`-style parameters, rows as tuples),
+`Unit`. A unit of work is an `async def unit(tx) -> T` that awaits nothing but
+`tx`, reads and writes plain values (no ORM objects) and has no effect outside
+the database, so that it can be run again.
+
+Invariants:
+- Units submitted while a batch is being committed form the next batch; a
+  batch runs its units in arrival order in ONE transaction, ended by one
+  commit (one fsync: SQLite `synchronous=FULL`, PostgreSQL
+  `synchronous_commit`). No unit waits for others to arrive: a unit alone
+  is a batch of one.
+- `run` returns (or raises) only after the commit of the transaction that
+  holds the unit's work has returned: an answer given on it is durable.
+- A failure fails only what it must: when a unit raises or the commit fails,
+  the batch is rolled back and each of its units runs again alone, in its
+  own transaction, and is answered with its own outcome.
+- A unit whose caller went away (its `run` cancelled) before its
+  transaction commits is never committed: it is dropped before it runs, and
+  a transaction in which a caller went away before COMMIT is rolled back and
+  its other units run again alone.
+- On SQLite, units run in one dedicated thread on its own connection
+  (`BEGIN IMMEDIATE`, the PRAGMAs of `db.SQLITE_PRAGMAS`), while the event
+  loop holds the process's write lock: writes stay serialised with the
+  session writers of `Database.write`, and a batch costs the loop one
+  thread hop. On PostgreSQL, units run on one dedicated asyncpg connection
+  of the writer, on the event loop.
+
+Ref: docs/architecture.md "Storage"; SQLite "Atomic Commit", PostgreSQL
+"Reliability and the Write-Ahead Log" (one WAL flush per commit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+from collections import deque
+from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
+Row = tuple[Any, ...]
+
+
+class WriteTx(Protocol):
+    """The transaction a unit of work runs in: SQL with `$1`, `$2`... parameters."""
+
+    async def fetch(self, sql: str, *args: object) -> list[Row]: ...
+
+    async def execute(self, sql: str, *args: object) -> None: ...
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> None: ...
+
+
+Unit = Callable[[WriteTx], Awaitable[T]]
+
+
+class _Conn(WriteTx, Protocol):
+    async def begin(self) -> None: ...
+
+    async def commit(self) -> None: ...
+
+    async def rollback(self) -> None: ...
+
+
+@lru_cache(maxsize=256)
+def sqlite_sql(sql: str) -> str:
+    """`$n` parameters as SQLite's `?n`; row locks are the write lock on SQLite."""
+    return re.sub(r"\$(\d+)", r"?\1", sql).replace(" FOR UPDATE", "")
+
+
+def sqlite_value(value: object) -> object:
+    """A parameter as SQLAlchemy stores it in SQLite (datetimes: UTC text, microseconds)."""
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC)
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+    return value
+
+
+class _SqliteConn:
+    """The writer thread's connection; used only in that thread."""
+
+    def __init__(self, path: str, pragmas: Sequence[str]) -> None:
+        self.path, self.pragmas = path, pragmas
+        self.conn: sqlite3.Connection | None = None
+
+    def _open(self) -> sqlite3.Connection:
+        if self.conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)
+            for pragma in self.pragmas:
+                conn.execute(pragma)
+            self.conn = conn
+        return self.conn
+
+    async def begin(self) -> None:
+        self._open().execute("BEGIN IMMEDIATE")
+
+    async def commit(self) -> None:
+        self._open().execute("COMMIT")
+
+    async def rollback(self) -> None:
+        conn = self._open()
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+
+    async def fetch(self, sql: str, *args: object) -> list[Row]:
+        return self._open().execute(sqlite_sql(sql), [sqlite_value(a) for a in args]).fetchall()
+
+    async def execute(self, sql: str, *args: object) -> None:
+        self._open().execute(sqlite_sql(sql), [sqlite_value(a) for a in args])
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
+        self._open().executemany(sqlite_sql(sql), [[sqlite_value(a) for a in r] for r in rows])
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+class _PgConn:
+    """The writer's asyncpg connection (opened on first use, reopened after a loss)."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self.conn: Any = None
+
+    async def _open(self) -> Any:
+        if self.conn is None or self.conn.is_closed():
+            import asyncpg  # the PostgreSQL driver, present only where it is used
+
+            self.conn = await asyncpg.connect(self.dsn)
+        return self.conn
+
+    async def begin(self) -> None:
+        await (await self._open()).execute("BEGIN")
+
+    async def commit(self) -> None:
+        await (await self._open()).execute("COMMIT")
+
+    async def rollback(self) -> None:
+        if self.conn is not None and not self.conn.is_closed() and self.conn.is_in_transaction():
+            try:
+                await self.conn.execute("ROLLBACK")
+            except Exception:  # a broken connection: drop it, the next batch reopens
+                self.conn.terminate()
+
+    async def fetch(self, sql: str, *args: object) -> list[Row]:
+        return [tuple(r) for r in await (await self._open()).fetch(sql, *args)]
+
+    async def execute(self, sql: str, *args: object) -> None:
+        await (await self._open()).execute(sql, *args)
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
+        await (await self._open()).executemany(sql, list(rows))
+
+    async def copy_binary(self, table: str, columns: Sequence[str],
+                          source: AsyncIterable[bytes]) -> None:
+        """`COPY table (columns) FROM STDIN (FORMAT binary)` fed from `source`, each
+        piece sent when the connection's transport has drained the previous one."""
+        await (await self._open()).copy_to_table(table, source=source, columns=list(columns),
+                                                 format="binary")
+
+    async def close(self) -> None:
+        if self.conn is not None and not self.conn.is_closed():
+            await self.conn.close()
+        self.conn = None
+
+
+@dataclass
+class _Pending:
+    unit: Unit[Any]
+    future: asyncio.Future[Any]
+    done: bool = False
+    result: Any = None
+    error: BaseException | None = None
+    abandoned: bool = False
+
+    @property
+    def gone(self) -> bool:
+        """The caller went away, or was told the writer stopped (read from the writer
+        thread too: attribute reads only)."""
+        return self.abandoned or self.future.cancelled()
+
+
+def drive(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine that never suspends (the SQLite path) to its end, synchronously."""
+    try:
+        coro.send(None)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+    coro.close()
+    raise RuntimeError("a unit of work awaited something other than its transaction")
+
+
+async def run_batch(conn: _Conn, batch: Sequence[_Pending]) -> None:
+    """Run `batch` as one transaction; on any failure, each unit again alone."""
+    live = [p for p in batch if not p.gone]
+    if len(live) > 1:
+        try:
+            await conn.begin()
+            results = [await p.unit(conn) for p in live]
+            if any(p.gone for p in live):
+                raise _CallerGone
+            await conn.commit()
+        except Exception:
+            await conn.rollback()
+        else:
+            for p, value in zip(live, results, strict=True):
+                p.done, p.result = True, value
+            return
+    for p in live:
+        await _run_alone(conn, p)
+
+
+class _CallerGone(Exception):
+    """A caller went away before COMMIT: the transaction is run again without it."""
+
+
+async def _run_alone(conn: _Conn, p: _Pending) -> None:
+    if p.gone:
+        return
+    try:
+        await conn.begin()
+        value = await p.unit(conn)
+        if p.gone:
+            await conn.rollback()
+            return
+        await conn.commit()
+    except Exception as exc:
+        await conn.rollback()
+        p.done, p.error = True, exc
+        return
+    p.done, p.result = True, value
+
+
+@dataclass
+class GroupWriter:
+    """Runs units of work in batches: see the module docstring."""
+
+    sqlite_path: str | None = None
+    sqlite_pragmas: Sequence[str] = ()
+    sqlite_lock: asyncio.Lock | None = None
+    pg_dsn: str | None = None
+    _pending: list[_Pending] = field(default_factory=list)
+    _task: asyncio.Task[None] | None = None
+    _thread: ThreadPoolExecutor | None = None
+    _sqlite: _SqliteConn | None = None
+    _pg: _PgConn | None = None
+    batches: int = 0
+    units: int = 0
+    recent_sizes: deque[int] = field(default_factory=lambda: deque(maxlen=64))
+
+    async def run(self, unit: Unit[T]) -> T:
+        """Run `unit` in the next batch; its value once that batch is durably committed."""
+        loop = asyncio.get_running_loop()
+        pending = _Pending(unit, loop.create_future())
+        self._pending.append(pending)
+        if self._task is None or self._task.done():
+            self._task = loop.create_task(self._drain(), name="group commit")
+        value: T = await pending.future
+        return value
+
+    @property
+    def waiting(self) -> int:
+        """Units submitted that wait for the next batch."""
+        return len(self._pending)
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                await self._commit(batch)
+            finally:
+                self._answer(batch)
+
+    @staticmethod
+    def _answer(batch: Sequence[_Pending]) -> None:
+        for p in batch:
+            if p.future.done():
+                continue
+            if not p.done:
+                p.abandoned = True
+                p.future.set_exception(RuntimeError("the writer stopped before this unit ran"))
+            elif p.error is not None:
+                p.future.set_exception(p.error)
+            else:
+                p.future.set_result(p.result)
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        self.batches += 1
+        self.units += len(batch)
+        self.recent_sizes.append(len(batch))
+        if self.sqlite_path is not None:
+            if self._thread is None:
+                self._thread = ThreadPoolExecutor(1, thread_name_prefix="mss-db-writer")
+                self._sqlite = _SqliteConn(self.sqlite_path, self.sqlite_pragmas)
+            conn, thread = self._sqlite, self._thread
+            assert conn is not None and self.sqlite_lock is not None
+            async with self.sqlite_lock:
+                await asyncio.get_running_loop().run_in_executor(
+                    thread, drive, run_batch(conn, batch))
+            return
+        if self._pg is None:
+            if self.pg_dsn is None:
+                raise RuntimeError("the writer has no database")
+            self._pg = _PgConn(self.pg_dsn)
+        await run_batch(self._pg, batch)
+
+    async def close(self) -> None:
+        """Stop: a batch under way is cancelled (its callers get an error), connections closed."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        if self._pg is not None:
+            with suppress(Exception):  # a connection already broken: nothing to close cleanly
+                await self._pg.close()
+            self._pg = None
+        if self._thread is not None and self._sqlite is not None:
+            self._thread.submit(self._sqlite.close)
+            self._thread.shutdown(wait=False)
+            self._thread, self._sqlite = None, None

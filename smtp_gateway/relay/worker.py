@@ -1,0 +1,217 @@
+"""The relay worker: drains the outbound queue inside `mss serve`.
+
+Owns: `RelaySettings` (the `[relay]` keys), `RelayWorker` (claims due rows,
+at most `connections` at once, sends each to its domain's route, records the
+outcome per recipient) and `give_up` (the end of a message's life: the
+sender told, the row gone; used by the worker and by the `queue-expire` job).
+
+Invariants:
+- a row is claimed before it is sent (`OutboundQueue.claim`): two processes
+  on one database never send the same row at once; a claim lasts `lease`
+  seconds and every attempt ends well within it (`timeout` per command, the
+  whole attempt bounded by half the lease);
+- each recipient ends delivered (`250` after DATA), refused (`5xx`: the
+  sender gets a failure notice at once), or waits for the next attempt
+  (`4xx`, no route, TLS or certificate failure) after an exponential backoff
+  from `retry_base` to `retry_max` seconds; a message older than `lifetime`
+  seconds is given up and the sender told. Each outcome is audited per
+  recipient in the same transaction that records it;
+- never clear text, never an unverified peer (`client.send`);
+- at stop, new claims stop, attempts under way get the grace period, then
+  are cancelled; a cancelled attempt that had not sent its data gives its
+  row back at once, one that had keeps its claim until the lease ends (the
+  peer may have taken it: RFC 5321 6.1's duplicate window, and the only one).
+
+Ref: R4, R7, R24; RFC 5321 4.5.4.1 (retry strategy), 4.5.5, 6.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import ssl
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from imap_store.store.interfaces import AuditEvent
+from imap_store.store.outbound import OutboundQueue, QueuedMessage
+
+from .client import Attempt, Deferred, Refused, TrustSource, send
+from .notice import Notices
+from .routing import NoRoute, routes_for
+
+log = logging.getLogger("mss.relay")
+EXPIRED = "delivery time expired, no further attempt"
+
+
+@dataclass(frozen=True)
+class RelaySettings:
+    transport: dict[str, str] = field(default_factory=dict)
+    connections: int = 10
+    retry_base: float = 60.0
+    retry_max: float = 3600.0
+    lifetime: float = 432_000.0
+    timeout: float = 300.0
+    lease: float = 1800.0
+    poll: float = 1.0
+
+    def backoff(self, attempts: int) -> float:
+        """Seconds before attempt `attempts + 1` (1 after the first attempt)."""
+        return float(min(self.retry_max, self.retry_base * 2.0 ** max(attempts - 1, 0)))
+
+
+def _event(kind: str, item: QueuedMessage, rcpt: str, **detail: object) -> AuditEvent:
+    """One recipient's outcome; `process` tells which `mss serve` process acted."""
+    return AuditEvent(kind, protocol="relay", session=f"relay-{item.id}", bal=item.mail_from,
+                      detail={"queue_id": item.id, "from": item.mail_from, "to": rcpt,
+                              "domain": item.domain, "attempt": item.attempts,
+                              "process": os.getpid(), **detail})
+
+
+async def give_up(queue: OutboundQueue, notices: Notices, item: QueuedMessage,
+                  reasons: Sequence[tuple[str, str]], original: bytes | None,
+                  remaining: Sequence[str] = (), next_attempt_at: datetime | None = None,
+                  delivered: Sequence[AuditEvent] = (), now: datetime | None = None) -> bool:
+    """Tell the sender about `reasons` ((recipient, reason) pairs), then record them;
+    the `remaining` recipients keep waiting. False when the claim had lapsed."""
+    now = now or datetime.now(UTC)
+    if original is None:
+        original = await queue.message(item)
+    told = await notices.tell(sender=item.mail_from, recipients=reasons, original=original,
+                              queue_id=item.id, now=now)
+    events = [*delivered, *(_event("relay.failed", item, rcpt, reason=reason,
+                                   notice=told is not None) for rcpt, reason in reasons)]
+    return await queue.settle(item, remaining, next_attempt_at or now, None, events)
+
+
+class RelayWorker:
+    """Sends due rows; `wake()` when intake queued something new."""
+
+    def __init__(self, *, queue: OutboundQueue, notices: Notices, trust: TrustSource,
+                 context: Callable[[], ssl.SSLContext], settings: RelaySettings,
+                 ehlo_name: str) -> None:
+        self.queue = queue
+        self.notices = notices
+        self.trust = trust
+        self.context = context
+        self.settings = settings
+        self.ehlo_name = ehlo_name
+        self._wake = asyncio.Event()
+        self._attempts: dict[asyncio.Task[None], QueuedMessage] = {}
+        self._data_sent: set[int] = set()
+        self._stopping = False
+        self._loop_task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._loop_task = asyncio.get_running_loop().create_task(self._run(), name="relay")
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            free = self.settings.connections - len(self._attempts)
+            if free > 0:
+                try:
+                    claimed = await self.queue.claim(datetime.now(UTC), free,
+                                                     self.settings.lease,
+                                                     self.settings.lifetime)
+                except Exception:
+                    log.exception("relay: claiming queued messages failed")
+                    claimed = []
+                for item in claimed:
+                    task = asyncio.get_running_loop().create_task(self._attempt(item))
+                    self._attempts[task] = item
+                    task.add_done_callback(self._done)
+                if len(claimed) == free:
+                    continue
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.settings.poll)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        item = self._attempts.pop(task, None)
+        if item is not None:
+            self._data_sent.discard(item.id)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("relay: attempt on queue row %s failed", item.id if item else "?",
+                      exc_info=task.exception())
+        self._wake.set()
+
+    async def stop(self, grace: float) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._loop_task is not None:
+            await asyncio.gather(self._loop_task, return_exceptions=True)
+        pending = list(self._attempts)
+        if pending:
+            _done, late = await asyncio.wait(pending, timeout=grace)
+            items = [self._attempts[t] for t in late if t in self._attempts]
+            keep = {i.id for i in items if i.id in self._data_sent}
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+            for item in items:
+                if item.id not in keep:
+                    await self.queue.release(item)
+
+    async def _attempt(self, item: QueuedMessage) -> None:
+        now = datetime.now(UTC)
+        if item.created_at + timedelta(seconds=self.settings.lifetime) <= now:
+            await give_up(self.queue, self.notices, item,
+                          [(r, EXPIRED) for r in item.recipients], None, now=now)
+            return
+        message = await self.queue.message(item)
+        try:
+            async with asyncio.timeout(self.settings.lease / 2):
+                outcome: Attempt | Exception = await self._send(item, message)
+        except (Deferred, Refused, TimeoutError) as exc:
+            outcome = exc
+        await self._record(item, message, outcome)
+
+    async def _send(self, item: QueuedMessage, message: bytes) -> Attempt:
+        try:
+            routes = await routes_for(item.domain, self.settings.transport)
+        except (NoRoute, ValueError) as exc:
+            raise Deferred(str(exc)) from None
+        reasons = []
+        for route in routes:
+            try:
+                return await send(route, context=self.context(), ehlo_name=self.ehlo_name,
+                                  domain=item.domain, trust=self.trust,
+                                  mail_from=item.mail_from, recipients=item.recipients,
+                                  message=message, timeout=self.settings.timeout,
+                                  on_data=lambda: self._data_sent.add(item.id))
+            except Deferred as exc:
+                reasons.append(str(exc))
+        raise Deferred("; ".join(reasons) or "no route")
+
+    async def _record(self, item: QueuedMessage, message: bytes,
+                      outcome: Attempt | Exception) -> None:
+        now = datetime.now(UTC)
+        later = now + timedelta(seconds=self.settings.backoff(item.attempts))
+        if isinstance(outcome, Refused):
+            await give_up(self.queue, self.notices, item,
+                          [(r, str(outcome)) for r in item.recipients], message, now=now)
+            return
+        if not isinstance(outcome, Attempt):
+            reason = str(outcome) or type(outcome).__name__
+            log.info("relay: queue row %s to %s deferred: %s", item.id, item.domain, reason)
+            await self.queue.settle(item, item.recipients, later, reason, [
+                _event("relay.deferred", item, r, reason=reason) for r in item.recipients])
+            return
+        delivered = [_event("relay.delivered", item, r, **outcome.tls) for r in outcome.accepted]
+        waiting = list(outcome.deferred)
+        deferred = [_event("relay.deferred", item, r, reason=why)
+                    for r, why in outcome.deferred.items()]
+        if outcome.refused:
+            await give_up(self.queue, self.notices, item, list(outcome.refused.items()),
+                          message, remaining=waiting, next_attempt_at=later,
+                          delivered=delivered + deferred, now=now)
+            return
+        error = "; ".join(outcome.deferred.values()) or None
+        await self.queue.settle(item, waiting, later, error, delivered + deferred)
