@@ -1,9 +1,12 @@
 """One session's view of its selected mailbox.
 
-Owns: `MailboxView`: the MSN <-> UID map, the cached index rows (flags, size,
-internal date), the known keywords, the notifier version last seen, and the
-reconciliation of that state with a fresh store snapshot into the untagged
-responses the client must see (EXPUNGE, EXISTS, FETCH FLAGS, FLAGS).
+Owns: `MailboxView`: the MSN <-> UID map, the cached index rows (`RowTable`:
+flags for every message, from the folder index SELECT started from and the
+session's changes over it; size, internal date and MODSEQ read on demand and
+held for the command that needs them), the known keywords, the notifier
+version last seen, and the reconciliation of that state with a fresh store
+snapshot into the untagged responses the client must see (EXPUNGE, EXISTS,
+FETCH FLAGS, FLAGS).
 
 Invariants:
 - message sequence numbers change only through `* n EXPUNGE` responses; when
@@ -157,7 +160,7 @@ class RowTable:
         if read is None or not todo:
             return
         if len(self._details) > 4 * DETAILS_BATCH:
-            self._details.clear()  # bounded: what one command needs at a time
+            self._details.clear()  # kept only until a later command needs others
         for start in range(0, len(todo), DETAILS_BATCH):
             self._details.update(await read(todo[start : start + DETAILS_BATCH]))
 
