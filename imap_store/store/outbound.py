@@ -10,6 +10,8 @@ Invariants:
   writer) and stamps them `claimed_until = now + lease` in the same
   transaction; every later write about the row is conditional on that stamp,
   so a process whose claim lapsed changes nothing;
+- an idle queue costs a read per poll: `claim` takes the write lock only when
+  an unclaimed row matches (the write transaction checks again);
 - a row's `recipients` are those still to deliver; an attempt's outcome and
   its audit records (one per recipient) commit in one transaction; the row
   and its sealed content go together when no recipient is left;
@@ -113,15 +115,25 @@ class OutboundQueue:
         due = OutboundMessage.next_attempt_at <= now
         if lifetime is not None:
             due = or_(due, OutboundMessage.created_at <= now - timedelta(seconds=lifetime))
+        if not await self._any(due, now):
+            return []  # an idle queue is polled by a read: no write lock taken
         async with self.db.write() as s:
             return await self._claim(s, due, now, limit, lease)
+
+    async def _any(self, where: object, now: datetime) -> bool:
+        """Whether an unclaimed row matches `where` (read only)."""
+        async with self.db.read() as s:
+            return (await s.execute(select(OutboundMessage.id).where(
+                where, _unclaimed(now)).limit(1))).first() is not None  # type: ignore[arg-type]
 
     async def claim_expired(self, now: datetime, lifetime: float, limit: int,
                             lease: float) -> list[QueuedMessage]:
         """Up to `limit` rows older than `lifetime` seconds, claimed to be given up."""
-        cutoff = now - timedelta(seconds=lifetime)
+        expired = OutboundMessage.created_at <= now - timedelta(seconds=lifetime)
+        if not await self._any(expired, now):
+            return []
         async with self.db.write() as s:
-            return await self._claim(s, OutboundMessage.created_at <= cutoff, now, limit, lease)
+            return await self._claim(s, expired, now, limit, lease)
 
     async def message(self, item: QueuedMessage) -> bytes:
         """The row's message, decrypted with the sending BAL's key."""

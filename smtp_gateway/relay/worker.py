@@ -146,6 +146,11 @@ class RelayWorker:
         self._stopping = True
         self._wake.set()
         if self._loop_task is not None:
+            # A claim waiting for the database's write lock does not hold the stop
+            # past its grace: the loop is cancelled (its claim transaction rolls back).
+            _ended, running = await asyncio.wait([self._loop_task], timeout=grace)
+            for task in running:
+                task.cancel()
             await asyncio.gather(self._loop_task, return_exceptions=True)
         pending = list(self._attempts)
         if pending:
