@@ -110,6 +110,9 @@ def _init(root: Path, pki: Pki, domain: str, mx_port: int, peer: str, peer_port:
     text = text[:end] + f"port = {mx_port}" + text[end + len("port = 0"):]
     text = text.replace("[relay]\ntransport = {}\n", f'[relay]\ntransport = {{ "{peer}" = '
                         f'"127.0.0.1:{peer_port}" }}\nretry_base = 1\nretry_max = 2\n')
+    # One worker per `mss serve`: the relay's audit names the sending process by its id,
+    # and the two-process test counts the `mss serve` processes that sent.
+    text = text.replace("[server]\n", "[server]\nworkers = 1\n", 1)
     path.write_text(text)
     return Proc(directory, mx_port)
 
