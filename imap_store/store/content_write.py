@@ -71,11 +71,11 @@ async def insert_contents(tx: WriteTx, insert_sql: str, values: Sequence[Content
     """Write content rows in a writer transaction: `insert_sql` (parameters in
     `COLUMNS` order) for the small ones, a streamed COPY for the large ones when
     the transaction takes one."""
-    streamed = [v for v in values if v[3] > STREAM_ABOVE] if isinstance(tx, CopyTx) else []
-    small = [v for v in values if not any(v is w for w in streamed)]
-    if streamed:
-        assert isinstance(tx, CopyTx)
-        await tx.copy_binary("message_content", COLUMNS, _binary_rows(streamed))
+    copy = tx.copy_binary if isinstance(tx, CopyTx) else None
+    streamed = [v for v in values if copy is not None and v[3] > STREAM_ABOVE]
+    small = [v for v in values if copy is None or v[3] <= STREAM_ABOVE]
+    if copy is not None and streamed:
+        await copy("message_content", COLUMNS, _binary_rows(streamed))
     if small:
         await tx.executemany(insert_sql, small)
 
