@@ -18,9 +18,11 @@ Ref: R7; RFC 5280 5 (CRL profile), 6.3 (CRL validation).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
+import tempfile
 import urllib.request
 from dataclasses import dataclass
 from datetime import datetime
@@ -103,10 +105,19 @@ def check_crl(crl: x509.CertificateRevocationList, cas: list[x509.Certificate],
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
+    """Replace `path` in one step. The temporary name is unique: the exchange's start
+    and the `crl-refresh` job (and every worker process) may refresh the same source
+    at once, and a shared temporary name lets one rename the other's file away."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
 
 
 def refresh_one(cfg: Config, source: str, now: datetime) -> CrlResult:
