@@ -27,14 +27,13 @@ from __future__ import annotations
 
 import weakref
 from collections import defaultdict
-
-from sqlalchemy import select
+from functools import partial
 
 from .db import Database
 from .interfaces import Standing
-from .models import Bal
 from .notify import ChangeNotifier
 from .periodic import every
+from .read_pool import fetch_in
 
 CHUNK = 500
 DEFAULT_INTERVAL = 1.0
@@ -70,10 +69,10 @@ class BalWatch:
         ids = sorted(by_bal)
         for start in range(0, len(ids), CHUNK):
             chunk = ids[start : start + CHUNK]
-            async with self.db.read() as s:
-                rows = (await s.execute(select(Bal.id, Bal.status, Bal.password_epoch)
-                                        .where(Bal.id.in_(chunk)))).all()
-            state = {r[0]: (r[1], r[2]) for r in rows}
+            rows = await self.db.reader.run(partial(
+                fetch_in, "SELECT id, status, password_epoch FROM bal WHERE id IN ({ids})",
+                chunk))
+            state = {int(r[0]): (r[1], int(r[2])) for r in rows}
             for bal_id in chunk:
                 self._judge(bal_id, by_bal[bal_id], state.get(bal_id))
 

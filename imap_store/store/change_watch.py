@@ -18,12 +18,12 @@ moves with every change).
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from functools import partial
 
 from .db import Database
-from .models import Folder
 from .notify import ChangeNotifier, Marker
 from .periodic import every
+from .read_pool import fetch_in
 
 CHUNK = 500
 DEFAULT_INTERVAL = 1.0
@@ -48,11 +48,9 @@ class FolderWatch:
                 self.notifier.observe(folder_id, markers.get(folder_id))
 
     async def _markers(self, ids: list[int]) -> dict[int, Marker]:
-        async with self.db.read() as s:
-            rows = (await s.execute(
-                select(Folder.id, Folder.uidnext, Folder.highestmodseq)
-                .where(Folder.id.in_(ids)))).all()
-        return {r[0]: (r[1], r[2]) for r in rows}
+        rows = await self.db.reader.run(partial(
+            fetch_in, "SELECT id, uidnext, highestmodseq FROM folder WHERE id IN ({ids})", ids))
+        return {int(r[0]): (int(r[1]), int(r[2])) for r in rows}
 
     async def run(self) -> None:
         """Poll until cancelled (`periodic.every`: a poll under way is never cut)."""

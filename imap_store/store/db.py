@@ -1,8 +1,9 @@
 """Database access: engines, sessions, and the SQLite durability settings.
 
 Owns: turning the configured URL into async engines, the read/write session
-factories, per-connection PRAGMAs, and the group-commit writer of the
-database (`writer`, `group_commit.GroupWriter`).
+factories, per-connection PRAGMAs, the group-commit writer of the database
+(`writer`, `group_commit.GroupWriter`) and its pool of plain read
+transactions (`reader`, `read_pool.ReadPool`).
 
 Invariants:
 - SQLite runs in WAL mode with `synchronous=FULL` (a commit is on disk when it
@@ -33,6 +34,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from .group_commit import GroupWriter
+from .read_pool import ReadPool
 
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -91,10 +93,14 @@ class Database:
         self._write = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         # units of work committed in groups (deliveries, audit records): `group_commit`
+        pg_dsn = (None if self.is_sqlite else self.url.set(drivername="postgresql")
+                  .render_as_string(hide_password=False))
         self.writer = (GroupWriter(sqlite_path=self.url.database, sqlite_pragmas=SQLITE_PRAGMAS,
                                    sqlite_lock=self._write_lock) if self.is_sqlite
-                       else GroupWriter(pg_dsn=self.url.set(drivername="postgresql")
-                                        .render_as_string(hide_password=False)))
+                       else GroupWriter(pg_dsn=pg_dsn))
+        # whole read transactions as plain statements, one hop each: `read_pool`
+        self.reader = (ReadPool(sqlite_path=self.url.database, sqlite_pragmas=SQLITE_PRAGMAS)
+                       if self.is_sqlite else ReadPool(pg_dsn=pg_dsn, pg_size=pool_size))
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -123,6 +129,7 @@ class Database:
 
     async def dispose(self) -> None:
         await self.writer.close()
+        await self.reader.close()
         await self.read_engine.dispose()
         if self.write_engine is not self.read_engine:
             await self.write_engine.dispose()

@@ -67,8 +67,9 @@ from .message_ops import (
     seal_off_loop,
     state_marker,
 )
-from .models import Bal, SentRecipient
+from .models import SentRecipient
 from .notify import ChangeNotifier
+from .read_pool import fetch_in
 from .recipient_cache import RecipientCache
 
 
@@ -135,12 +136,11 @@ class DeliveryStore:
         found = self.recipients.get(address)
         if found is not None:
             return found
-        async with self.db.read() as s:
-            row = (await s.execute(select(Bal.id, Bal.address, Bal.status).where(
-                Bal.address == address))).first()
-        if row is None:
+        rows = await self.db.reader.run(partial(
+            fetch_in, "SELECT id, address, status FROM bal WHERE address IN ({ids})", [address]))
+        if not rows:
             return None
-        found = RecipientState(row[0], row[1], row[2])
+        found = RecipientState(int(rows[0][0]), rows[0][1], rows[0][2])
         if found.status == "active":
             self.recipients.put(address, found)
         return found

@@ -22,15 +22,23 @@ Ref: docs/architecture.md "Encryption at rest".
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from functools import partial
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .crypto import DataKey, DecryptionError, KeyProvider, key_aad, new_data_key
 from .db import Database
+from .group_commit import Row, Unit
 from .models import BalKey
 from .periodic import every
+from .read_pool import as_datetime
+
+ReadRun = Callable[[Unit[Any]], Awaitable[Any]]
+"""How a read unit is run: `Database.reader.run`."""
 
 
 class DataKeys:
@@ -94,6 +102,33 @@ class DataKeys:
             raise DecryptionError(f"BAL {bal_id} key v{version} is gone")
         return self._unwrap(row)
 
+    def cached(self, bal_id: int, version: int) -> DataKey | None:
+        """The key `version` of the BAL if held and still within its time."""
+        cached = self._cache.get((bal_id, version))
+        return cached[0] if cached and cached[1] > time.monotonic() else None
+
+    async def read_key(self, read: ReadRun, bal_id: int, version: int) -> DataKey:
+        """`get` through a read unit (`read_pool.ReadPool.run`), without a session."""
+        key = self.cached(bal_id, version)
+        if key is not None:
+            return key
+        rows = await read(partial(_key_rows, _KEY_SQL, bal_id, version))
+        if not rows:
+            raise DecryptionError(f"BAL {bal_id} key v{version} is gone")
+        return self._unwrap_values(*rows[0])
+
+    async def read_current(self, read: ReadRun, bal_id: int) -> DataKey:
+        """`current` through a read unit, without a session."""
+        key = self.cached_current(bal_id)
+        if key is not None:
+            return key
+        rows = await read(partial(_key_rows, _CURRENT_SQL, bal_id))
+        if not rows:
+            raise DecryptionError(f"BAL {bal_id} has no data key")
+        key = self._unwrap_values(*rows[0])
+        self._current[bal_id] = key.version
+        return key
+
     def forget(self, bal_id: int) -> None:
         self._current.pop(bal_id, None)
         for k in [k for k in self._cache if k[0] == bal_id]:
@@ -132,9 +167,13 @@ class DataKeys:
             del self._current[bal_id]
 
     def _unwrap(self, row: BalKey) -> DataKey:
-        raw = self.provider.unwrap(row.wrapped, key_aad(row.bal_id, row.version))
-        key = DataKey(row.bal_id, row.version, raw)
-        self._remember(key, row.created_at)
+        return self._unwrap_values(row.bal_id, row.version, row.wrapped, row.created_at)
+
+    def _unwrap_values(self, bal_id: int, version: int, wrapped: bytes,
+                       created_at: object) -> DataKey:
+        raw = self.provider.unwrap(bytes(wrapped), key_aad(bal_id, version))
+        key = DataKey(bal_id, version, raw)
+        self._remember(key, as_datetime(created_at))
         return key
 
     def _remember(self, key: DataKey, created: datetime) -> None:
@@ -142,6 +181,18 @@ class DataKeys:
         self._cache[(key.bal_id, key.version)] = (key, until, _stamp(created))
         if key.version > self._current.get(key.bal_id, key.version):
             self._current[key.bal_id] = key.version  # this process rotated
+
+
+_KEY_SQL = ("SELECT bal_id, version, wrapped, created_at FROM bal_key "
+            "WHERE bal_id = $1 AND version = $2")
+_CURRENT_SQL = ("SELECT bal_id, version, wrapped, created_at FROM bal_key "
+                "WHERE bal_id = $1 ORDER BY version DESC LIMIT 1")
+
+
+async def _key_rows(sql: str, *args_and_tx: Any) -> list[Row]:
+    *args, tx = args_and_tx
+    rows: list[Row] = await tx.fetch(sql, *args)
+    return rows
 
 
 def _stamp(when: datetime) -> datetime:

@@ -1,12 +1,12 @@
 """Reading the stored meta of messages, in batches, without their bodies.
 
-Owns: `MetaReader.read(bal_id, folder_id, uids)`: decrypts the meta blobs of
-up to `CHUNK` messages per query; a message stored before metas existed (or
+Owns: `MetaReader.read(bal_id, folder_id, uids)`: decrypts the meta blobs
+read by one read unit (`mailbox_sql.sealed_parts`); a message stored before metas existed (or
 whose meta does not decode) is parsed once from its body and its meta is
 written back, so the next FETCH finds it.
 
-Invariants: the caller has checked that the folder belongs to `bal_id`; the
-query joins on that folder id, so only its entries are read; a meta blob is
+Invariants: the read unit checks that the folder belongs to `bal_id` and
+joins on that folder id, so only its entries are read; a meta blob is
 opened with AAD (BAL id, content id + ":meta", key version); nothing read
 here is logged.
 
@@ -17,20 +17,19 @@ decrypts the whole message); RFC 3501 7.4.2.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import update
 
 from message.meta import MessageMeta, compute_meta
 from message.meta_codec import decode_meta, encode_meta
 
+from . import mailbox_sql
 from .crypto import DecryptionError
 from .db import Database
 from .keys import DataKeys
 from .message_ops import META_SUFFIX
-from .models import MailboxEntry, MessageContent
-
-CHUNK = 500
+from .models import MessageContent
 
 
 class MetaReader:
@@ -42,17 +41,18 @@ class MetaReader:
 
     async def read(self, bal_id: int, folder_id: int,
                    uids: Sequence[int]) -> dict[int, MessageMeta]:
+        """The metas of the entries `uids` still in the folder (one read unit, which
+        checks that the folder is the BAL's: `FolderError` otherwise)."""
         out: dict[int, MessageMeta] = {}
         missing: list[tuple[int, str]] = []
-        async with self.db.read() as s:
-            for start in range(0, len(uids), CHUNK):
-                chunk = list(uids[start : start + CHUNK])
-                for uid, cid, version, blob in await self._rows(s, folder_id, chunk):
-                    meta = await self._open(s, bal_id, cid, version, blob)
-                    if meta is None:
-                        missing.append((uid, cid))
-                    else:
-                        out[uid] = meta
+        rows = await self.db.reader.run(
+            partial(mailbox_sql.sealed_parts, "meta", bal_id, folder_id, list(uids)))
+        for uid, cid, version, blob in rows:
+            meta = await self._open(bal_id, cid, version, blob)
+            if meta is None:
+                missing.append((uid, cid))
+            else:
+                out[uid] = meta
         for uid, cid in missing:
             try:
                 out[uid] = await self._backfill(bal_id, cid)
@@ -60,21 +60,11 @@ class MetaReader:
                 continue
         return out
 
-    @staticmethod
-    async def _rows(s: AsyncSession, folder_id: int,
-                    uids: list[int]) -> Sequence[tuple[int, str, int, bytes | None]]:
-        rows = (await s.execute(
-            select(MailboxEntry.uid, MessageContent.id, MessageContent.key_version,
-                   MessageContent.meta)
-            .join(MessageContent, MessageContent.id == MailboxEntry.content_id)
-            .where(MailboxEntry.folder_id == folder_id, MailboxEntry.uid.in_(uids)))).all()
-        return [(r[0], r[1], r[2], r[3]) for r in rows]
-
-    async def _open(self, s: AsyncSession, bal_id: int, cid: str, version: int,
+    async def _open(self, bal_id: int, cid: str, version: int,
                     blob: bytes | None) -> MessageMeta | None:
         if blob is None:
             return None
-        key = await self.keys.get(s, bal_id, version)
+        key = await self.keys.read_key(self.db.reader.run, bal_id, version)
         try:
             return decode_meta(key.open(cid + META_SUFFIX, blob))
         except (DecryptionError, ValueError):

@@ -28,7 +28,8 @@ from tests.protocol.imap_support import Raw, in_thread, numbered, seed
 from tests.support import Operator
 
 ROOT = Path(__file__).resolve().parents[2]
-BACKGROUND = {"folder change watch", "trust-list poll", "login standing watch", "data key watch"}
+BACKGROUND = {"folder change watch", "trust-list poll", "login standing watch", "data key watch",
+              "relay"}
 
 # A separate process writing the same database through the store, as an admin
 # verb or a second server process would: its own notifier, which this server
@@ -66,25 +67,61 @@ def _other_process(op: Operator, address: str, action: str) -> None:
                     str(op.bals[address].bal_id), action], check=True, env=env, timeout=60)
 
 
+class _Recorded:
+    """A unit's transaction that notes each statement it runs."""
+
+    def __init__(self, tx: Any, seen: list[str] | None) -> None:
+        self.tx, self.seen = tx, seen
+
+    def _note(self, sql: str) -> None:
+        if self.seen is not None:
+            self.seen.append(sql)
+
+    async def fetch(self, sql: str, *args: Any) -> Any:
+        self._note(sql)
+        return await self.tx.fetch(sql, *args)
+
+    async def execute(self, sql: str, *args: Any) -> Any:
+        self._note(sql)
+        return await self.tx.execute(sql, *args)
+
+    async def executemany(self, sql: str, rows: Any) -> Any:
+        self._note(sql)
+        return await self.tx.executemany(sql, rows)
+
+
+def _foreground() -> bool:
+    """The server's own background polls are not a command's cost."""
+    task = asyncio.current_task()
+    return task is None or task.get_name() not in BACKGROUND
+
+
 @contextmanager
 def counted_statements(op: Operator) -> Iterator[list[str]]:
-    """Every SQL statement the running server's sessions send while the block runs."""
+    """Every SQL statement the running server's sessions send while the block runs:
+    through the engines (SQLAlchemy) and as units of the read pool and the writer."""
     assert op.running is not None
     db = op.running.services.db
     seen: list[str] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        task = asyncio.current_task()
-        # The server's own background polls are not the command's cost.
-        if task is None or task.get_name() not in BACKGROUND:
+        if _foreground():
             seen.append(statement)
+
+    def counting(run: Any) -> Any:
+        async def counted(unit: Any) -> Any:
+            target = seen if _foreground() else None
+            return await run(lambda tx: unit(_Recorded(tx, target)))
+        return counted
 
     engines = {id(e.sync_engine): e.sync_engine for e in (db.read_engine, db.write_engine)}
     for engine in engines.values():
         event.listen(engine, "before_cursor_execute", record)
+    db.reader.run, db.writer.run = counting(db.reader.run), counting(db.writer.run)
     try:
         yield seen
     finally:
+        del db.reader.run, db.writer.run  # the class's methods again
         for engine in engines.values():
             event.remove(engine, "before_cursor_execute", record)
 
@@ -133,6 +170,7 @@ async def test_a_change_in_this_process_is_read_incrementally(operator: Operator
     entry_reads = [s for s in seen if "FROM mailbox_entry" in s and "modseq >" not in s
                    and "count(" not in s]
     assert entry_reads == [], entry_reads
+    assert any("modseq >" in s for s in seen), seen  # the catch-up read itself was counted
     for client in (watcher, writer):
         client.close()
 

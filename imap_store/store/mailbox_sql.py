@@ -1,0 +1,341 @@
+"""The IMAP store's hot operations as units of plain statements.
+
+Owns: the read units `MailboxStore` runs on `Database.reader` (a folder's
+index or its changes since a MODSEQ, entry details, bodies, metas, STATUS,
+LIST) and the write units it gives the group-commit writer
+(`Database.writer`: flag changes, expunges, the `\\Recent` claim, APPEND's
+insert). Each is one whole transaction: one hop for the event loop, no ORM
+object, rows as tuples of plain values.
+
+Invariants:
+- Every unit is scoped by `bal_id`: the folder row is read with
+  `id = $folder AND bal_id = $bal` (or by name inside the BAL) before any
+  entry, and entries are read by that folder id only (isolation); a folder
+  of another BAL is `FolderError("nonexistent")`.
+- A write unit locks its folder row (`FOR UPDATE`; the write lock on
+  SQLite) before it reads entries, raises the folder's `highestmodseq` when
+  it changes anything, gives each changed entry that MODSEQ, and returns
+  the folder's marker for `notify.ChangeNotifier.committed`.
+- Write units have no effect outside the database (the writer may run one
+  again after a failed batch).
+- Contents no entry or queue row references any more are deleted in the
+  transaction that orphaned them.
+
+Ref: RFC 3501 6.3.10 (STATUS), 6.4.3 (EXPUNGE), 6.4.5 (FETCH), 6.4.6
+(STORE); RFC 7162 (MODSEQ); RFC 2180 4.1 (expunged meanwhile).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from .folder_ops import FolderError, FolderStatus, lookup_name
+from .group_commit import Row, WriteTx
+from .message_ops import (
+    AppendResult,
+    FolderState,
+    NewMessage,
+    SealedMessage,
+    insert_sealed_tx,
+    state_marker,
+)
+from .read_pool import as_datetime
+
+CHUNK = 500
+FOLDER_COLUMNS = ("id, bal_id, name, uidvalidity, uidnext, special_use, subscribed, "
+                  "highestmodseq, recent_uid")
+_ENTRY_ROW = ("SELECT e.uid, e.flags, c.size, e.internaldate, e.modseq FROM mailbox_entry e "
+              "JOIN message_content c ON c.id = e.content_id WHERE e.folder_id = $1")
+Marker = tuple[int, tuple[int, int]]
+
+
+@dataclass(frozen=True)
+class FolderValues:
+    """A folder row as plain values."""
+
+    id: int
+    bal_id: int
+    name: str
+    uidvalidity: int
+    uidnext: int
+    special_use: str | None
+    subscribed: bool
+    highestmodseq: int
+    recent_uid: int
+
+    @classmethod
+    def of(cls, row: Row) -> FolderValues:
+        return cls(int(row[0]), int(row[1]), row[2], int(row[3]), int(row[4]), row[5],
+                   bool(row[6]), int(row[7]), int(row[8]))
+
+    @property
+    def marker(self) -> Marker:
+        return self.id, (self.uidnext, self.highestmodseq)
+
+
+@dataclass(frozen=True)
+class EntryValues:
+    """What an index row of an entry gives (flags as stored text)."""
+
+    uid: int
+    flags: str
+    size: int
+    internaldate: datetime
+    modseq: int
+
+
+def chunks(items: Sequence[int]) -> Iterator[list[int]]:
+    """Bounded IN lists (SQLite and asyncpg cap bound parameters)."""
+    for start in range(0, len(items), CHUNK):
+        yield list(items[start : start + CHUNK])
+
+
+def marks(first: int, count: int) -> str:
+    """`$first, ..., $(first+count-1)`: the placeholders of an IN list."""
+    return ", ".join(f"${n}" for n in range(first, first + count))
+
+
+def _entries(rows: list[Row]) -> list[EntryValues]:
+    return [EntryValues(int(r[0]), r[1], int(r[2]), as_datetime(r[3]), int(r[4])) for r in rows]
+
+
+async def owned_folder(tx: WriteTx, bal_id: int, folder_id: int, *,
+                       lock: bool = False) -> FolderValues:
+    """The folder `folder_id` if it belongs to `bal_id` (locked with `lock`)."""
+    rows = await tx.fetch(f"SELECT {FOLDER_COLUMNS} FROM folder "  # noqa: S608 (constant)
+                          "WHERE id = $1 AND bal_id = $2" + (" FOR UPDATE" if lock else ""),
+                          folder_id, bal_id)
+    if not rows:
+        raise FolderError("nonexistent", "no such folder")
+    return FolderValues.of(rows[0])
+
+
+async def named_folder(tx: WriteTx, bal_id: int, name: str, *,
+                       lock: bool = False) -> FolderValues | None:
+    """The folder of the BAL with this name (its stored form), if any."""
+    stored = lookup_name(name)
+    if stored is None:
+        return None
+    rows = await tx.fetch(f"SELECT {FOLDER_COLUMNS} FROM folder "  # noqa: S608 (constant)
+                          "WHERE bal_id = $1 AND name = $2" + (" FOR UPDATE" if lock else ""),
+                          bal_id, stored)
+    return FolderValues.of(rows[0]) if rows else None
+
+
+async def require_named(tx: WriteTx, bal_id: int, name: str, *,
+                        lock: bool = False) -> FolderValues:
+    folder = await named_folder(tx, bal_id, name, lock=lock)
+    if folder is None:
+        raise FolderError("nonexistent", "Mailbox does not exist")
+    return folder
+
+
+async def list_folders(bal_id: int, tx: WriteTx) -> list[FolderValues]:
+    rows = await tx.fetch(f"SELECT {FOLDER_COLUMNS} FROM folder "  # noqa: S608 (constant)
+                          "WHERE bal_id = $1 ORDER BY name", bal_id)
+    return [FolderValues.of(r) for r in rows]
+
+
+async def get_folder(bal_id: int, name: str, tx: WriteTx) -> FolderValues | None:
+    return await named_folder(tx, bal_id, name)
+
+
+async def count(tx: WriteTx, folder_id: int) -> int:
+    rows = await tx.fetch("SELECT count(*) FROM mailbox_entry WHERE folder_id = $1", folder_id)
+    return int(rows[0][0])
+
+
+@dataclass(frozen=True)
+class IndexRead:
+    """What `index_read` found: the folder, and either the entries changed since the
+    MODSEQ known with the entry count (`changed`), or every entry (`whole`), or
+    nothing when the known index is current."""
+
+    folder: FolderValues
+    changed: list[tuple[int, str]] | None = None
+    count: int = 0
+    whole: list[tuple[int, str]] | None = None
+
+
+async def index_read(bal_id: int, folder_id: int, known: tuple[int, int] | None,
+                     tx: WriteTx) -> IndexRead:
+    """A folder's UIDs and flags: `known` is the (UIDVALIDITY, HIGHESTMODSEQ) of the
+    index the process holds, if any."""
+    folder = await owned_folder(tx, bal_id, folder_id)
+    if known is not None and known[0] == folder.uidvalidity:
+        if known[1] == folder.highestmodseq:
+            return IndexRead(folder)
+        changed = await tx.fetch("SELECT uid, flags FROM mailbox_entry "
+                                 "WHERE folder_id = $1 AND modseq > $2", folder.id, known[1])
+        return IndexRead(folder, [(int(r[0]), r[1]) for r in changed], await count(tx, folder.id))
+    rows = await tx.fetch("SELECT uid, flags FROM mailbox_entry WHERE folder_id = $1 "
+                          "ORDER BY uid", folder.id)
+    return IndexRead(folder, whole=[(int(r[0]), r[1]) for r in rows])
+
+
+async def changes_since(bal_id: int, folder_id: int, modseq: int,
+                        tx: WriteTx) -> tuple[FolderValues, list[EntryValues], int]:
+    folder = await owned_folder(tx, bal_id, folder_id)
+    rows = await tx.fetch(_ENTRY_ROW + " AND e.modseq > $2 ORDER BY e.uid", folder.id, modseq)
+    return folder, _entries(rows), await count(tx, folder.id)
+
+
+async def entry_rows(bal_id: int, folder_id: int, uids: Sequence[int] | None,
+                     tx: WriteTx) -> tuple[FolderValues, list[EntryValues]]:
+    """Index rows of the entries `uids` (all with None), in UID order."""
+    folder = await owned_folder(tx, bal_id, folder_id)
+    if uids is None:
+        return folder, _entries(await tx.fetch(_ENTRY_ROW + " ORDER BY e.uid", folder.id))
+    out: list[EntryValues] = []
+    for chunk in chunks(sorted(uids)):
+        out += _entries(await tx.fetch(
+            _ENTRY_ROW + f" AND e.uid IN ({marks(2, len(chunk))}) ORDER BY e.uid",
+            folder.id, *chunk))
+    return folder, out
+
+
+async def uids(bal_id: int, folder_id: int, tx: WriteTx) -> list[int]:
+    folder = await owned_folder(tx, bal_id, folder_id)
+    rows = await tx.fetch("SELECT uid FROM mailbox_entry WHERE folder_id = $1 ORDER BY uid",
+                          folder.id)
+    return [int(r[0]) for r in rows]
+
+
+Sealed = tuple[int, str, int, bytes | None]
+
+
+async def sealed_parts(column: Literal["body", "meta"], bal_id: int, folder_id: int,
+                       uids: Sequence[int], tx: WriteTx) -> list[Sealed]:
+    """(UID, content id, key version, sealed body or meta) of entries still there."""
+    folder = await owned_folder(tx, bal_id, folder_id)
+    out: list[Sealed] = []
+    for chunk in chunks(list(uids)):
+        rows = await tx.fetch(
+            f"SELECT e.uid, c.id, c.key_version, c.{column} FROM mailbox_entry e "  # noqa: S608
+            "JOIN message_content c ON c.id = e.content_id "
+            f"WHERE e.folder_id = $1 AND e.uid IN ({marks(2, len(chunk))})", folder.id, *chunk)
+        out += [(int(r[0]), r[1], int(r[2]), None if r[3] is None else bytes(r[3]))
+                for r in rows]
+    return out
+
+
+async def recent_floor(bal_id: int, folder_id: int, tx: WriteTx) -> int:
+    return (await owned_folder(tx, bal_id, folder_id)).recent_uid
+
+
+async def status(bal_id: int, name: str, tx: WriteTx) -> FolderStatus:
+    """STATUS counts from the index, without reading any message (RFC 3501 6.3.10)."""
+    folder = await require_named(tx, bal_id, name)
+    rows = await tx.fetch(
+        "SELECT count(*), SUM(CASE WHEN uid > $2 THEN 1 ELSE 0 END), "
+        "SUM(CASE WHEN flags LIKE $3 ESCAPE '/' THEN 0 ELSE 1 END) "
+        "FROM mailbox_entry WHERE folder_id = $1", folder.id, folder.recent_uid, "%\\Seen%")
+    total, recent, unseen = rows[0]
+    return FolderStatus(int(total), int(recent or 0), folder.uidnext, folder.uidvalidity,
+                        int(unseen or 0), folder.highestmodseq)
+
+
+# -- write units (run by the group-commit writer) ------------------------------------------
+
+def parse_flags(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+def render_flags(flags: frozenset[str]) -> str:
+    return " ".join(sorted(f for f in flags if f.lower() != "\\recent"))
+
+
+async def _bump(tx: WriteTx, folder: FolderValues) -> FolderValues:
+    """Raise the folder's HIGHESTMODSEQ by one; the folder as it now is."""
+    modseq = folder.highestmodseq + 1
+    await tx.execute("UPDATE folder SET highestmodseq = $1 WHERE id = $2", modseq, folder.id)
+    return FolderValues(folder.id, folder.bal_id, folder.name, folder.uidvalidity,
+                        folder.uidnext, folder.special_use, folder.subscribed, modseq,
+                        folder.recent_uid)
+
+
+async def set_flags(bal_id: int, folder_id: int, uids: Sequence[int], flags: frozenset[str],
+                    mode: Literal["add", "remove", "replace"],
+                    tx: WriteTx) -> tuple[list[EntryValues], Marker | None]:
+    """STORE: the entries after the change, and the folder's marker if any changed.
+    Every changed entry gets the one new MODSEQ of this change."""
+    folder = await owned_folder(tx, bal_id, folder_id, lock=True)
+    entries: list[tuple[int, EntryValues]] = []
+    for chunk in chunks(sorted(set(uids))):
+        rows = await tx.fetch(
+            "SELECT e.id, e.uid, e.flags, c.size, e.internaldate, e.modseq "  # noqa: S608
+            "FROM mailbox_entry e JOIN message_content c ON c.id = e.content_id "
+            f"WHERE e.folder_id = $1 AND e.uid IN ({marks(2, len(chunk))}) ORDER BY e.uid",
+            folder.id, *chunk)
+        entries += [(int(r[0]), EntryValues(int(r[1]), r[2], int(r[3]), as_datetime(r[4]),
+                                            int(r[5]))) for r in rows]
+    modseq = folder.highestmodseq + 1
+    out, updates = [], []
+    for row_id, e in entries:
+        old = parse_flags(e.flags)
+        new = old | flags if mode == "add" else old - flags if mode == "remove" else flags
+        text = render_flags(new)
+        if text != e.flags:
+            updates.append((text, modseq, row_id))
+            e = EntryValues(e.uid, text, e.size, e.internaldate, modseq)
+        out.append(e)
+    if not updates:
+        return out, None
+    await tx.executemany("UPDATE mailbox_entry SET flags = $1, modseq = $2 WHERE id = $3",
+                         updates)
+    return out, (await _bump(tx, folder)).marker
+
+
+async def drop_orphans(tx: WriteTx, content_ids: Sequence[str]) -> None:
+    """Delete the contents among `content_ids` no entry or queue row references."""
+    unique = sorted(set(content_ids))
+    for start in range(0, len(unique), CHUNK):
+        batch = unique[start : start + CHUNK]
+        await tx.execute(
+            f"DELETE FROM message_content WHERE id IN ({marks(1, len(batch))}) "  # noqa: S608
+            "AND NOT EXISTS (SELECT 1 FROM mailbox_entry e "
+            "WHERE e.content_id = message_content.id) "
+            "AND NOT EXISTS (SELECT 1 FROM outbound_queue q "
+            "WHERE q.content_id = message_content.id)", *batch)
+
+
+async def expunge(bal_id: int, folder_id: int, uids: Sequence[int] | None,
+                  tx: WriteTx) -> tuple[list[int], Marker | None]:
+    """EXPUNGE / UID EXPUNGE: the UIDs removed (ascending) and the folder's marker."""
+    folder = await owned_folder(tx, bal_id, folder_id, lock=True)
+    # The database narrows to entries whose flags mention "Deleted"; the exact flag is
+    # checked here (a keyword such as "NotDeleted" also matches the pattern).
+    rows = await tx.fetch("SELECT id, uid, content_id, flags FROM mailbox_entry "
+                          "WHERE folder_id = $1 AND flags LIKE $2 ESCAPE '/'",
+                          folder.id, "%Deleted%")
+    wanted = None if uids is None else set(uids)
+    doomed = [r for r in rows if "\\Deleted" in parse_flags(r[3])
+              and (wanted is None or int(r[1]) in wanted)]
+    if not doomed:
+        return [], None
+    for chunk in chunks([int(r[0]) for r in doomed]):
+        await tx.execute(f"DELETE FROM mailbox_entry WHERE id IN ({marks(1, len(chunk))})",  # noqa: S608
+                         *chunk)
+    await drop_orphans(tx, [r[2] for r in doomed])
+    return sorted(int(r[1]) for r in doomed), (await _bump(tx, folder)).marker
+
+
+async def claim_recent(bal_id: int, folder_id: int, up_to: int, tx: WriteTx) -> int:
+    """Move the folder's `\\Recent` floor up to `up_to`; the floor before."""
+    folder = await owned_folder(tx, bal_id, folder_id, lock=True)
+    if up_to > folder.recent_uid:
+        await tx.execute("UPDATE folder SET recent_uid = $1 WHERE id = $2", up_to, folder.id)
+    return folder.recent_uid
+
+
+async def append(bal_id: int, name: str, items: Sequence[tuple[SealedMessage, NewMessage]],
+                 now: datetime, tx: WriteTx) -> tuple[AppendResult, Marker]:
+    """APPEND's insert: the folder locked by name, then `insert_sealed_tx`."""
+    folder = await require_named(tx, bal_id, name, lock=True)
+    state = FolderState(folder.id, folder.bal_id, folder.uidvalidity, folder.uidnext,
+                        folder.highestmodseq)
+    result = await insert_sealed_tx(tx, state, items, now)
+    return result, state_marker(state)

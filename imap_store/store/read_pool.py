@@ -1,0 +1,151 @@
+"""Read units: a whole read transaction per hop, plain statements, plain rows.
+
+Owns: `ReadPool` (one per `Database`: `Database.reader`). A read unit is an
+`async def unit(tx) -> T` like a writer's unit (`group_commit.Unit`): it
+awaits nothing but `tx` (`tx.fetch(sql, *args)`, `$1`-style parameters,
+rows as tuples), and hands back plain values. The IMAP engine's hot reads
+(a folder's index, the changes since a MODSEQ, bodies, metas, STATUS, LIST)
+are such units, so one command costs one hop and no ORM object.
+
+Invariants:
+- A unit's statements see one snapshot: on SQLite they run in one deferred
+  transaction (`BEGIN` ... `ROLLBACK`) on the pool thread's own connection
+  (WAL: readers never wait for the writer); on PostgreSQL in one
+  `REPEATABLE READ`, read-only transaction on a pooled asyncpg connection.
+- Nothing a unit does is ever committed: the transaction is rolled back.
+- On SQLite a unit runs in one of `threads` dedicated threads, each with
+  its own connection opened with `db.SQLITE_PRAGMAS`; values come back as
+  SQLite stores them (dates as text: `as_datetime`).
+
+Ref: docs/architecture.md "Storage"; SQLite "Isolation In SQLite" (WAL
+snapshots); PostgreSQL "Transaction Isolation" (Repeatable Read).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from .group_commit import Row, Unit, WriteTx, _SqliteConn, drive
+
+T = TypeVar("T")
+
+
+def as_datetime(value: object) -> datetime:
+    """A stored timestamp as an aware UTC datetime (SQLite gives text, naive UTC)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if not isinstance(value, datetime):
+        raise TypeError(f"not a timestamp: {type(value).__name__}")
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+async def fetch_in(sql: str, ids: Sequence[object], tx: WriteTx) -> list[Row]:
+    """A read unit: `sql` with `{ids}` made the placeholders `$1, ...` of `ids`
+    (a constant statement; only the count of placeholders varies)."""
+    return await tx.fetch(sql.format(ids=", ".join(f"${n}" for n in range(1, len(ids) + 1))),
+                          *ids)
+
+
+class _SqliteReader(_SqliteConn):
+    """A pool thread's connection: deferred transactions, never committed. Only its
+    thread uses it; `ReadPool.close` closes it once that thread has ended."""
+
+    def _open(self) -> sqlite3.Connection:
+        if self.conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            for pragma in self.pragmas:
+                conn.execute(pragma)
+            self.conn = conn
+        return self.conn
+
+    async def begin(self) -> None:
+        self._open().execute("BEGIN")
+
+
+class _PgReadTx:
+    """A pooled asyncpg connection inside the unit's read-only transaction."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    async def fetch(self, sql: str, *args: object) -> list[Row]:
+        return [tuple(r) for r in await self.conn.fetch(sql, *args)]
+
+    async def execute(self, sql: str, *args: object) -> None:
+        await self.conn.execute(sql, *args)
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
+        await self.conn.executemany(sql, list(rows))
+
+
+class ReadPool:
+    """Runs read units: see the module docstring."""
+
+    def __init__(self, *, sqlite_path: str | None = None, sqlite_pragmas: Sequence[str] = (),
+                 threads: int = 2, pg_dsn: str | None = None, pg_size: int = 10) -> None:
+        self.sqlite_path, self.sqlite_pragmas = sqlite_path, sqlite_pragmas
+        self.threads, self.pg_dsn, self.pg_size = threads, pg_dsn, pg_size
+        self._executor: ThreadPoolExecutor | None = None
+        self._local = threading.local()
+        self._conns: list[_SqliteReader] = []
+        self._pool: Any = None
+        self._pool_lock = asyncio.Lock()
+        self.units = 0
+
+    async def run(self, unit: Unit[T]) -> T:
+        """Run `unit` in one read transaction; its value."""
+        self.units += 1
+        if self.sqlite_path is not None:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(self.threads,
+                                                    thread_name_prefix="mss-db-reader")
+            return await asyncio.get_running_loop().run_in_executor(
+                self._executor, self._run_sqlite, unit)
+        pool = await self._pg_pool()
+        async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read",
+                                                            readonly=True):
+            return await unit(_PgReadTx(conn))
+
+    def _run_sqlite(self, unit: Unit[T]) -> T:
+        conn: _SqliteReader | None = getattr(self._local, "conn", None)
+        if conn is None:
+            assert self.sqlite_path is not None
+            conn = self._local.conn = _SqliteReader(self.sqlite_path, self.sqlite_pragmas)
+            self._conns.append(conn)
+        async def whole() -> T:
+            await conn.begin()
+            try:
+                return await unit(conn)
+            finally:
+                await conn.rollback()
+
+        return drive(whole())
+
+    async def _pg_pool(self) -> Any:
+        if self._pool is None:
+            async with self._pool_lock:
+                if self._pool is None:
+                    import asyncpg  # the PostgreSQL driver, present only where it is used
+
+                    self._pool = await asyncpg.create_pool(self.pg_dsn, min_size=1,
+                                                           max_size=self.pg_size)
+        return self._pool
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            with suppress(Exception):  # connections already broken: nothing to close cleanly
+                await self._pool.close()
+            self._pool = None
+        if self._executor is not None:
+            executor, conns = self._executor, list(self._conns)
+            self._executor, self._conns = None, []
+            await asyncio.get_running_loop().run_in_executor(None, executor.shutdown, True)
+            for conn in conns:  # their threads have ended
+                conn.close()
