@@ -25,8 +25,11 @@ Invariants:
   (`BEGIN IMMEDIATE`, the PRAGMAs of `db.SQLITE_PRAGMAS`), while the event
   loop holds the process's write lock: writes stay serialised with the
   session writers of `Database.write`, and a batch costs the loop one
-  thread hop. On PostgreSQL, units run on one dedicated asyncpg connection
-  of the writer, on the event loop.
+  thread hop. Between processes (`server.workers`), the writers queue on
+  an exclusive `flock` of `<database>-writer.lock` held around each
+  transaction, so one waiting wakes as soon as the other commits. On
+  PostgreSQL, units run on one dedicated asyncpg connection of the writer,
+  on the event loop.
 
 Ref: docs/architecture.md "Storage"; SQLite "Atomic Commit", PostgreSQL
 "Reliability and the Write-Ahead Log" (one WAL flush per commit).
@@ -35,6 +38,8 @@ Ref: docs/architecture.md "Storage"; SQLite "Atomic Commit", PostgreSQL
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import re
 import sqlite3
 from collections import deque
@@ -87,11 +92,19 @@ def sqlite_value(value: object) -> object:
 
 
 class _SqliteConn:
-    """The writer thread's connection; used only in that thread."""
+    """The writer thread's connection; used only in that thread.
 
-    def __init__(self, path: str, pragmas: Sequence[str]) -> None:
-        self.path, self.pragmas = path, pragmas
+    With `lock_path`, a write transaction also holds an exclusive `flock` on that
+    file from before `BEGIN IMMEDIATE` to after its end: the writers of the other
+    processes on the database (`server.workers`) wait in the kernel and wake the
+    moment it is released, where SQLite's busy handler would poll with sleeps of up
+    to 100 ms."""
+
+    def __init__(self, path: str, pragmas: Sequence[str], lock_path: str | None = None) -> None:
+        self.path, self.pragmas, self.lock_path = path, pragmas, lock_path
         self.conn: sqlite3.Connection | None = None
+        self._lock_fd: int | None = None
+        self._locked = False
 
     def _open(self) -> sqlite3.Connection:
         if self.conn is None:
@@ -101,16 +114,38 @@ class _SqliteConn:
             self.conn = conn
         return self.conn
 
+    def _lock(self) -> None:
+        if self.lock_path is None:
+            return
+        if self._lock_fd is None:
+            self._lock_fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        self._locked = True
+
+    def _unlock(self) -> None:
+        if self._locked and self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        self._locked = False
+
     async def begin(self) -> None:
-        self._open().execute("BEGIN IMMEDIATE")
+        self._lock()
+        try:
+            self._open().execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._unlock()
+            raise
 
     async def commit(self) -> None:
         self._open().execute("COMMIT")
+        self._unlock()
 
     async def rollback(self) -> None:
         conn = self._open()
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
+        try:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+        finally:
+            self._unlock()
 
     async def fetch(self, sql: str, *args: object) -> list[Row]:
         return self._open().execute(sqlite_sql(sql), [sqlite_value(a) for a in args]).fetchall()
@@ -125,6 +160,9 @@ class _SqliteConn:
         if self.conn is not None:
             self.conn.close()
             self.conn = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd, self._locked = None, False
 
 
 class _PgConn:
@@ -303,7 +341,10 @@ class GroupWriter:
         if self.sqlite_path is not None:
             if self._thread is None:
                 self._thread = ThreadPoolExecutor(1, thread_name_prefix="mss-db-writer")
-                self._sqlite = _SqliteConn(self.sqlite_path, self.sqlite_pragmas)
+                on_disk = self.sqlite_path not in ("", ":memory:")
+                self._sqlite = _SqliteConn(
+                    self.sqlite_path, self.sqlite_pragmas,
+                    lock_path=self.sqlite_path + "-writer.lock" if on_disk else None)
             conn, thread = self._sqlite, self._thread
             assert conn is not None and self.sqlite_lock is not None
             async with self.sqlite_lock:
