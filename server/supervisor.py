@@ -4,9 +4,14 @@ Owns: `serve(cfg) -> exit code` and the `Supervisor` of the worker processes.
 
 Invariants:
 - With one worker, `mss serve` is one process (`server.app.serve_forever`).
-- With several, the listening sockets are bound once, here, before any worker
-  exists: `port = 0` gives one port that every worker serves, and a privileged
-  port is bound by the process started with the right to. The workers are
+- With several, the listening sockets are bound here, before any worker
+  exists: each worker has its own socket on every port (`SO_REUSEPORT`, so the
+  kernel spreads new connections over the workers; one shared socket let one
+  worker's accept loop take a whole burst of connections, which then stayed
+  on it), bound to the same port (`port = 0`: the one the first socket got),
+  except HTTP, which only worker 0 serves; a privileged port is bound by the
+  process started with the right to. Linux lets only processes of the same
+  user join a `SO_REUSEPORT` group. The workers are
   forked from this process, which has no event loop, thread or database
   connection (so nothing is half-copied), and inherit the sockets and a ready
   pipe; `server.workers` is what they run.
@@ -40,7 +45,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from .app import serve_forever
 from .config import Config, ConfigError, load, worker_count
@@ -65,27 +70,32 @@ def serve(cfg: Config) -> int:
         asyncio.run(serve_forever(cfg))
         return 0
     key_provider(cfg)  # a refused KEK stops the start here, once
-    return Supervisor(cfg, count, bind_listeners(cfg)).run()
+    return Supervisor(cfg, count, bind_listeners(cfg, count)).run()
 
 
-def bind_listeners(cfg: Config) -> dict[str, socket.socket]:
-    """Bind every enabled listener served by this version, as `create_server` would."""
-    bound: dict[str, socket.socket] = {}
+def bind_listeners(cfg: Config, count: int) -> list[dict[str, socket.socket]]:
+    """Every enabled listener served by this version, bound as `create_server` would,
+    once per worker (`SO_REUSEPORT` on one port); HTTP for worker 0 only."""
+    bound: list[dict[str, socket.socket]] = [{} for _ in range(count)]
     for name in SERVED:
         conf = getattr(cfg.listeners, name)
         if not conf.enabled:
             continue
         family = socket.AF_INET6 if ":" in conf.host else socket.AF_INET
-        try:
-            sock = socket.create_server((conf.host, conf.port), family=family,
-                                        backlog=BACKLOG)
-        except OSError as exc:
-            for s in bound.values():
-                s.close()
-            raise ConfigError(f"listeners.{name}: cannot listen on {conf.host}:{conf.port}: "
-                              f"{exc.strerror}") from None
-        sock.setblocking(False)
-        bound[name] = sock
+        port = conf.port
+        for index in range(1 if name == "http" else count):
+            try:
+                sock = socket.create_server((conf.host, port), family=family, backlog=BACKLOG,
+                                            reuse_port=True)
+            except OSError as exc:
+                for sockets in bound:
+                    for s in sockets.values():
+                        s.close()
+                raise ConfigError(f"listeners.{name}: cannot listen on {conf.host}:{port}: "
+                                  f"{exc.strerror}") from None
+            sock.setblocking(False)
+            port = sock.getsockname()[1]
+            bound[index][name] = sock
     return bound
 
 
@@ -96,8 +106,10 @@ def _exit_code(status: int) -> int:
 class Supervisor:
     """The parent of `count` workers sharing `sockets`."""
 
-    def __init__(self, cfg: Config, count: int, sockets: Mapping[str, socket.socket]) -> None:
-        self.cfg, self.count, self.sockets = cfg, count, dict(sockets)
+    def __init__(self, cfg: Config, count: int,
+                 sockets: Sequence[Mapping[str, socket.socket]]) -> None:
+        self.cfg, self.count = cfg, count
+        self.sockets = [dict(own) for own in sockets]  # per worker index
         self.pids: dict[int, int] = {}  # pid -> worker index
         self.started: dict[int, float] = {}  # index -> monotonic time of its last start
         self.due: dict[int, float] = {}  # index -> when to start it again
@@ -115,7 +127,7 @@ class Supervisor:
             code = self._start_all()
             if code is not None:
                 return code
-            ports = {name: s.getsockname()[1] for name, s in self.sockets.items()}
+            ports = {name: s.getsockname()[1] for name, s in self.sockets[0].items()}
             log.info("listening: %s with %d workers", ports, self.count)
             print(f"mss: serving {ports}", flush=True)
             while True:
@@ -128,8 +140,7 @@ class Supervisor:
                 self._reap(restart=True)
                 self._restart_due()
         finally:
-            for s in self.sockets.values():
-                s.close()
+            self._close_sockets()
             os.close(self._ready_r)
             os.close(self._ready_w)
 
@@ -212,9 +223,15 @@ class Supervisor:
         for pid in self.pids:
             os.kill(pid, signal.SIGHUP)
 
+    def _close_sockets(self, keep: int | None = None) -> None:
+        """Close this process's copies of the listening sockets (but worker `keep`'s)."""
+        for index, own in enumerate(self.sockets):
+            if index != keep:
+                for s in own.values():
+                    s.close()
+
     def _stop_all(self) -> int:
-        for s in self.sockets.values():
-            s.close()
+        self._close_sockets()
         for pid in self.pids:
             os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + self.cfg.limits.shutdown_grace + STOP_MARGIN
@@ -248,7 +265,9 @@ class Supervisor:
             if os.getppid() != self._parent:  # the supervisor died before prctl
                 os._exit(0)
             os.close(self._ready_r)
-            run_worker(self.cfg, WorkerRole(index, self.count), self.sockets, self._ready_w)
+            self._close_sockets(keep=index)  # the other workers' sockets are theirs
+            run_worker(self.cfg, WorkerRole(index, self.count), self.sockets[index],
+                       self._ready_w)
             code = 0
         except ConfigError as exc:
             print(f"mss: error: {exc}", file=sys.stderr)

@@ -44,8 +44,9 @@ PASSWORD = "a long enough password"
 FAST_AUTH = ("[auth]\ndelay_base_ms = 5\ndelay_cap_ms = 50\nargon2_memory_kib = 19456\n"
              "argon2_time_cost = 2\nargon2_parallelism = 1\n")
 # Each worker admits cap // 2 connections before login from one address, and a burst of
-# connections from the test's one address may land on one worker: room for 8 at once.
-CAPS = "[limits]\nsmtp_max_preauth_per_address = 32\n"
+# connections from the test's one address may land on one worker: room for 16 SMTP and
+# 32 IMAP connections at once in each.
+CAPS = "[limits]\nsmtp_max_preauth_per_address = 32\nimap_max_preauth_per_address = 64\n"
 ALICE, BOB = f"alice@{DOMAIN}", f"bob@{DOMAIN}"
 TRIES = 40  # connections tried until one lands on the worker wanted
 
@@ -316,6 +317,40 @@ def test_suspension_ends_open_sessions_in_both_workers_within_1s(served) -> None
     time.sleep(1.0)
     still_open = [worker for worker, imap in sessions.items() if not _ended(imap)]
     assert not still_open, f"sessions still served in worker(s) {still_open}"
+
+
+class _Connected(imaplib.IMAP4):
+    """IMAPS over a socket connected beforehand (imaplib opens its own otherwise)."""
+
+    def __init__(self, sock: socket.socket, ctx: ssl.SSLContext) -> None:
+        self._pre, self._ctx = sock, ctx
+        super().__init__("127.0.0.1")
+
+    def _create_socket(self, timeout: float | None) -> socket.socket:
+        self._pre.setblocking(True)
+        self._pre.settimeout(10)
+        return self._ctx.wrap_socket(self._pre, server_hostname="localhost")
+
+
+def test_a_burst_of_connections_is_spread_over_both_workers(served) -> None:
+    """Each worker has its own socket on the port (SO_REUSEPORT): connections opened
+    at once are spread by the kernel, not all taken by one worker's accept loop
+    (with one shared socket, imaptest's 10 connections all landed on one worker)."""
+    srv, logins = served, Logins(served.cfg)
+    burst = []
+    for _ in range(20):  # connected as one burst, as a load tool's clients are
+        sock = socket.socket()
+        sock.setblocking(False)
+        sock.connect_ex(("127.0.0.1", srv.ports["imaps"]))
+        burst.append(sock)
+    workers = []
+    for sock in burst:  # one login at a time, so each audit row is that session's
+        imap = _Connected(sock, srv.ctx)
+        assert imap.login(BOB, PASSWORD)[0] == "OK"
+        workers.append(logins.next()[1])
+        imap.logout()
+    # binomial(20, 1/2): fewer than 3 on one worker has a probability of 0.04 %
+    assert min(workers.count(0), workers.count(1)) >= 3, workers
 
 
 def _worker_pids(srv: Served) -> dict[int, int]:
