@@ -423,6 +423,32 @@ def instrument_writer(meter: Meter) -> None:
             setattr(cls, name, statement(getattr(cls, name)))
         for key in ("begin", "commit", "rollback"):
             setattr(cls, key, ending(getattr(cls, key), key))
+    instrument_reader(meter, statement, ending)
+
+
+def instrument_reader(meter: Meter, statement: Any, ending: Any) -> None:
+    """Count the read units of `Database.reader` (a tree that has one:
+    `imap_store.store.read_pool`): their statements, and one transaction (begin and
+    rollback) each. On SQLite the pool thread's connection is a `_SqliteConn`, whose
+    statements and rollback are counted above; its `begin` is its own. Its hop is the
+    loop's `run_in_executor`."""
+    try:
+        from imap_store.store import read_pool
+    except ImportError:
+        return
+    reader = read_pool._SqliteReader  # noqa: SLF001
+    reader.begin = ending(reader.begin, "begin")  # type: ignore[method-assign]
+    for name in ("fetch", "execute", "executemany"):
+        setattr(read_pool._PgReadTx, name, statement(getattr(read_pool._PgReadTx, name)))  # noqa: SLF001
+    run = read_pool.ReadPool.run
+
+    async def counted(self: Any, unit: Any) -> Any:
+        if self.sqlite_path is None:  # PostgreSQL: the transaction asyncpg opens
+            meter.live["begin"] += 1
+            meter.live["rollback"] += 1
+        return await run(self, unit)
+
+    read_pool.ReadPool.run = counted  # type: ignore[method-assign]
 
 
 def _on_pg_connect(meter: Meter, record: Any) -> None:

@@ -15,8 +15,10 @@ Meanwhile the killer spreads `--kills` kills over the run: the k-th comes
 once a random number of messages between (k - 1/2) and k times
 `--messages / --kills` got `250`, plus a random 0 to 300 ms, so it falls
 wherever the server is (mid-DATA, mid-transaction, mid-commit, between the
-commit and the reply, at start-up...). It sends SIGKILL (no clean stop),
-waits for the process, and starts the server again on the same ports.
+commit and the reply, at start-up...). It sends SIGKILL to the server's
+process group (the supervisor and its `server.workers` workers: no clean
+stop anywhere), waits until none is left, and starts the server again on
+the same ports.
 Sending goes on until at least `--messages` messages got `250` and every
 kill happened; then the last server is stopped with SIGTERM.
 
@@ -205,8 +207,10 @@ class Server:
         self.starts += 1
         t = time.perf_counter()
         err = (self.logs / f"serve-{self.starts}.err").open("wb")
+        # its own process group: the kill reaches the supervisor and its workers at once
         self.proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve"],
-                                     env=self.env, stdout=subprocess.PIPE, stderr=err)
+                                     env=self.env, stdout=subprocess.PIPE, stderr=err,
+                                     start_new_session=True)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if not line.startswith(b"mss: serving"):
@@ -217,9 +221,18 @@ class Server:
         return time.perf_counter() - t
 
     def kill(self) -> None:
+        """SIGKILL to every process of the server (with `server.workers`, the supervisor
+        and each worker: a SIGKILL of the supervisor alone would let the workers stop
+        cleanly on their parent-death SIGTERM), then wait until none is left."""
         assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
+        os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
+        while True:
+            try:
+                os.killpg(self.proc.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.01)
 
     def terminate(self) -> int:
         assert self.proc is not None
