@@ -1,6 +1,8 @@
 """DKIM with dkimpy: the operator's signature on outbound mail, verification of inbound mail.
 
-Owns: `DkimSigner` (signs a message with the operator key for one of its
+Owns: `DkimVerifier` (the MX's check of one message: its outcome and the
+`Authentication-Results` field to prepend; `resolve` is the replaceable
+key lookup), `DkimSigner` (signs a message with the operator key for one of its
 domains; the relay calls `signed` before sending), `verify` (checks every
 DKIM-Signature of a message, its key records fetched by an asynchronous
 `TxtResolver` that tests replace), `DkimOutcome` (the results, read by the
@@ -237,6 +239,21 @@ def authentication_results(outcome: DkimOutcome, authserv_id: str) -> bytes:
             parts.append(item)
     return (f"Authentication-Results: {authserv_id};\r\n\t"
             + ";\r\n\t".join(parts) + "\r\n").encode("ascii", "replace")
+
+
+@dataclass
+class DkimVerifier:
+    """The MX's DKIM check: `resolve` fetches key records (tests replace it), results
+    are stated under `authserv_id` (our host name, RFC 8601 2.5)."""
+
+    authserv_id: str
+    resolve: TxtResolver = dns_resolver
+    timeout: float = DEFAULT_TIMEOUT
+
+    async def check(self, message: bytes) -> tuple[DkimOutcome, bytes]:
+        """The outcome for `message` and the `Authentication-Results` field stating it."""
+        outcome = await verify(message, self.resolve, self.timeout)
+        return outcome, authentication_results(outcome, self.authserv_id)
 
 
 @dataclass(frozen=True)
