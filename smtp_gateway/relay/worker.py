@@ -91,20 +91,27 @@ def _event(kind: str, item: QueuedMessage, rcpt: str, **detail: object) -> Audit
                               "process": os.getpid(), **detail})
 
 
+def xtext(value: str) -> str:
+    """`value` as xtext (RFC 3461 4): `+`, `=` and octets outside `!`..`~` as `+XX`."""
+    return "".join(c if "!" <= c <= "~" and c not in "+=" else f"+{ord(c):02X}"
+                   for c in value)
+
+
 def envelope_of(item: QueuedMessage) -> Envelope:
-    """The row's envelope, with the DSN parameters as the sender wrote them."""
+    """The row's envelope with the DSN parameters as the sender wrote them, and an ORCPT
+    naming the recipient where the sender gave none (RFC 3461 4.2, for ASCII addresses)."""
     mail_dsn = tuple(x for x in (f"RET={item.dsn_ret}" if item.dsn_ret else "",
                                  f"ENVID={item.dsn_envid}" if item.dsn_envid else "") if x)
     rcpt_dsn = {}
     params = decode_recipients(item.dsn_recipients)
     for rcpt in item.recipients:
         p = params.get(rcpt)
-        if p is None:
-            continue
-        notify = ("NEVER" if p.notify is not None and not p.notify else
-                  ",".join(sorted(n.value for n in p.notify)) if p.notify else "")
+        notify = "" if p is None or p.notify is None else (
+            ",".join(sorted(n.value for n in p.notify)) or "NEVER")
+        orcpt = (p.orcpt if p is not None and p.orcpt else
+                 f"rfc822;{xtext(rcpt)}" if rcpt.isascii() else "")
         rcpt_dsn[rcpt] = tuple(x for x in (f"NOTIFY={notify}" if notify else "",
-                                           f"ORCPT={p.orcpt}" if p.orcpt else "") if x)
+                                           f"ORCPT={orcpt}" if orcpt else "") if x)
     return Envelope(item.mail_from, item.recipients, mail_dsn, rcpt_dsn)
 
 

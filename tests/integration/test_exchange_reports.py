@@ -145,7 +145,7 @@ async def test_delay_report_once_when_notify_asks_for_it(pair: Pair) -> None:
         simple_message(ALICE, BOB, subject="late"))
     await _wait_for(lambda: pair.a.audit_rows("relay.deferred"))
     await asyncio.sleep(1.5)
-    assert await fetch_all(pair.a, ALICE) == {}  # not yet past [dsn] delay_after
+    assert await fetch_all(pair.a, ALICE) == {}  # younger than [dsn] delay_after
     await _age_queue(pair.a, timedelta(hours=4, minutes=1))
     raw = list((await _inbox(pair.a, ALICE, 1)).values())[0]
     msg, groups = _report(raw)

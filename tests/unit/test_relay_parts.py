@@ -20,7 +20,7 @@ from server.config import ConfigError, load
 from smtp_gateway.relay.client import without_return_path
 from smtp_gateway.relay.notice import EXPIRED, EXPIRED_STATUS, Outcome, expired, relay_report
 from smtp_gateway.relay.routing import Route, parse_route, routes_for
-from smtp_gateway.relay.worker import RelaySettings, envelope_of
+from smtp_gateway.relay.worker import RelaySettings, envelope_of, xtext
 
 
 def test_backoff_doubles_from_base_to_max() -> None:
@@ -130,8 +130,10 @@ def test_dsn_parameters_are_passed_on_as_written() -> None:
     assert env.mail_dsn == ("RET=HDRS", "ENVID=QQ314159")
     assert env.rcpt_dsn == {BOB: ("NOTIFY=DELAY,SUCCESS", "ORCPT=rfc822;Bob+40x")}
     never = encode_recipients({BOB: parse_rcpt_dsn({"NOTIFY": "NEVER"})})
-    assert envelope_of(_row(never)).rcpt_dsn == {BOB: ("NOTIFY=NEVER",)}
-    assert envelope_of(_row()).mail_dsn == () and envelope_of(_row()).rcpt_dsn == {}
+    assert envelope_of(_row(never)).rcpt_dsn == {BOB: ("NOTIFY=NEVER", f"ORCPT=rfc822;{BOB}")}
+    assert envelope_of(_row()).mail_dsn == ()
+    assert envelope_of(_row()).rcpt_dsn == {BOB: (f"ORCPT=rfc822;{BOB}",)}  # RFC 3461 4.2
+    assert xtext("a+b=c@x y") == "a+2Bb+3Dc@x+20y"
 
 
 @pytest.mark.parametrize(("keys", "named"), [
