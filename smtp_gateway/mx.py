@@ -26,14 +26,14 @@ Invariants:
   DSN (its parameters kept with the message, so that local delivery reports
   back, RFC 3461 5.2.2), 8BITMIME (RFC 6152) and SMTPUTF8 (RFC 6531:
   arguments read as UTF-8, invalid UTF-8 refused); the message is stored as
-  received, never re-encoded;
+  received, never re-encoded, MDNs (RFC 8098) and every header included;
 - DKIM (RFC 6376): every message's signatures are verified (`DkimVerifier`,
   its key lookup asynchronous and replaceable) before the DATA rules, which
   judge the outcome (rule `dkim`, `warn` by default), and an
   `Authentication-Results` field naming our host is prepended (RFC 8601).
 
 Ref: R1, R3, R4, R5, R6, R7, R22, R23; RFC 3207 (STARTTLS), RFC 5321 4.2.4; RFC 3461;
-RFC 6152; RFC 6531; RFC 6376; RFC 8601.
+RFC 6152; RFC 6531; RFC 6376; RFC 8098; RFC 8601.
 """
 
 from __future__ import annotations
