@@ -73,7 +73,10 @@ class RecipientStatus:
     remote_mta: str | None = None
     """The host name of the server that answered, when one did."""
     diagnostic: str | None = None
-    """The server's reply, e.g. `550 5.1.1 User unknown` (typed `smtp`)."""
+    """The server's reply, e.g. `550 5.1.1 User unknown` (typed `smtp`), or our own
+    reason when no server answered (typed `diagnostic_type`)."""
+    diagnostic_type: str = "smtp"
+    """`smtp` for a server's reply; `x-mss` for a reason of ours (RFC 3464 2.3.6)."""
     last_attempt: datetime | None = None
     will_retry_until: datetime | None = None
 
@@ -152,7 +155,7 @@ def _recipient_fields(r: RecipientStatus) -> list[str]:
     if r.remote_mta:
         lines.append(f"Remote-MTA: dns; {clean(r.remote_mta, 255)}")
     if r.diagnostic:
-        lines.append(f"Diagnostic-Code: smtp; {clean(r.diagnostic)}")
+        lines.append(f"Diagnostic-Code: {clean(r.diagnostic_type, 32)}; {clean(r.diagnostic)}")
     if r.last_attempt:
         lines.append(f"Last-Attempt-Date: {format_datetime(r.last_attempt)}")
     if r.will_retry_until:

@@ -12,7 +12,10 @@ Invariants:
 - the MX uses the same policy engine, trust list, content checks and intake
   as submission, with the listener `mx`;
 - the relay runs in every `mss serve` process; rows are claimed, so several
-  processes on one PostgreSQL share the queue.
+  processes on one PostgreSQL share the queue;
+- DKIM: the relay signs with the key `mss dkim keygen` wrote (`[dkim]`; no
+  key file, no signature), reloaded with the configuration; the MX verifies
+  with `Exchange.dkim`, whose `resolve` (DNS TXT lookups) tests replace.
 
 Ref: R1, R3, R4, R5, R6, R7; docs/architecture.md "Listeners", "Data flow".
 """
@@ -28,12 +31,14 @@ from datetime import UTC, datetime
 
 from imap_store.store.outbound import OutboundQueue
 from imap_store.store.periodic import every
+from smtp_gateway.dkim import DkimSigner, DkimVerifier
 from smtp_gateway.gate import PolicyGate
 from smtp_gateway.listener import SmtpListener
 from smtp_gateway.mx import start_mx_listener
 from smtp_gateway.relay.notice import Notices
 from smtp_gateway.relay.worker import RelaySettings, RelayWorker
 
+from .cli_dkim import load_signer
 from .config import Config
 from .crl import crl_stamp, refresh_crls
 from .services import Services, content_inspection, policy_engine, policy_limits
@@ -49,7 +54,7 @@ def relay_settings(cfg: Config) -> RelaySettings:
     return RelaySettings(transport=dict(r.transport), connections=r.connections,
                          retry_base=float(r.retry_base), retry_max=float(r.retry_max),
                          lifetime=float(r.lifetime), timeout=float(r.timeout),
-                         lease=float(r.lease))
+                         lease=float(r.lease), delay_after=float(cfg.dsn.delay_after))
 
 
 def notices(services: Services) -> Notices:
@@ -62,6 +67,7 @@ class Exchange:
     profile: TlsProfile
     gate: PolicyGate
     relay: RelayWorker
+    dkim: DkimVerifier
     mx: SmtpListener | None = None
     crls: tuple[tuple[str, float], ...] = ()
     tasks: BackgroundTasks = field(default_factory=BackgroundTasks)
@@ -79,6 +85,8 @@ class Exchange:
         self.gate.max_mime_depth = cfg.limits.max_mime_depth
         self.gate.content = content_inspection(cfg)
         self.relay.settings = relay_settings(cfg)
+        self.relay.signer = _signer(cfg)
+        self.dkim.authserv_id = cfg.server.hostname
         return True
 
     async def _watch_crls(self) -> None:
@@ -91,6 +99,15 @@ class Exchange:
             self.mx.close()
         await asyncio.gather(*([self.mx.shutdown(grace)] if self.mx else []),
                              self.relay.stop(grace))
+
+
+def _signer(cfg: Config) -> DkimSigner | None:
+    """The DKIM signer of `[dkim]`, None (logged) when its key cannot be read."""
+    try:
+        return load_signer(cfg)
+    except OSError as exc:
+        log.error("dkim.key: %s; outbound mail is not signed", exc)
+        return None
 
 
 async def start_exchange(cfg: Config, services: Services, *,
@@ -108,8 +125,10 @@ async def start_exchange(cfg: Config, services: Services, *,
     worker = RelayWorker(queue=OutboundQueue(services.db, services.keys),
                          notices=notices(services), trust=services.trust,
                          context=lambda: exchange.profile.relay,
-                         settings=relay_settings(cfg), ehlo_name=cfg.server.hostname)
-    exchange = Exchange(cfg, profile, gate, worker, crls=crl_stamp(cfg))
+                         settings=relay_settings(cfg), ehlo_name=cfg.server.hostname,
+                         signer=_signer(cfg), domains=frozenset(cfg.server.domains))
+    exchange = Exchange(cfg, profile, gate, worker, DkimVerifier(cfg.server.hostname),
+                        crls=crl_stamp(cfg))
     services.intake.queued = worker.wake
     worker.start()
     conf = cfg.listeners.smtp
@@ -117,7 +136,7 @@ async def start_exchange(cfg: Config, services: Services, *,
         exchange.mx = await start_mx_listener(
             host=conf.host, port=conf.port, context=lambda: exchange.profile.mx, gate=gate,
             intake=services.intake, audit=services.audit, limits=cfg.limits,
-            hostname=cfg.server.hostname, sock=sock)
+            hostname=cfg.server.hostname, dkim=exchange.dkim, sock=sock)
     exchange.tasks.spawn(every(CRL_WATCH_SECONDS, exchange._watch_crls, "CRL watch"),
                          "CRL watch")
     return exchange

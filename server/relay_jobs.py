@@ -1,9 +1,10 @@
 """The jobs of the exchange between operators: `queue-expire` and `crl-refresh`.
 
 `queue-expire` gives up every queued message older than `relay.lifetime`
-seconds at `now`: its sender gets a failure notice through intake, in its
-INBOX, and the row goes (`smtp_gateway.relay.worker.give_up`). Rows a relay
-is sending at that moment are left to it. Idempotent: a row given up is gone.
+seconds at `now`: its sender gets a failure report (RFC 3464, status 4.4.7,
+unless NOTIFY says otherwise) through intake, in its INBOX, and the row goes
+(`smtp_gateway.relay.worker.give_up`). Rows a relay is sending at that moment
+are left to it. Idempotent: a row given up is gone.
 
 `crl-refresh` fetches every `tls.crl` source and keeps the last good copy of
 each (`server.crl`); a running server rebuilds its MX and relay contexts when
@@ -23,7 +24,7 @@ from imap_store.store.notify import ChangeNotifier
 from imap_store.store.outbound import OutboundQueue
 from smtp_gateway.intake import Intake
 from smtp_gateway.relay.notice import Notices
-from smtp_gateway.relay.worker import EXPIRED, give_up
+from smtp_gateway.relay.worker import expired, give_up
 
 from . import jobs
 from .crl import refresh_crls
@@ -47,8 +48,7 @@ async def queue_expire(ctx: JobContext, now: datetime) -> JobResult:
         while True:
             rows = await queue.claim_expired(now, float(cfg.relay.lifetime), BATCH, LEASE)
             for item in rows:
-                if await give_up(queue, notices, item, [(r, EXPIRED) for r in item.recipients],
-                                 None, now=now):
+                if await give_up(queue, notices, item, expired(item.recipients), None, now=now):
                     given_up += 1
             if len(rows) < BATCH:
                 break

@@ -35,6 +35,7 @@ from aiosmtpd.smtp import Envelope, Session
 from imap_store.store.interfaces import AuditSink, Authenticate
 from imap_store.store.offload import by_size
 from message.facts import MessageFacts, read_facts
+from policy.context import DkimView
 from policy.replies import LOCAL_ERROR
 from policy.reply import Reply, SmtpReject
 
@@ -113,18 +114,24 @@ class GatewayHandler(SaslMechanisms):
             await self.audit.record(event)
         return reply.line()
 
+    async def authenticate_content(self, content: bytes) -> tuple[DkimView | None, bytes]:
+        """The DKIM outcome of `content` and the header field stating it (to prepend);
+        submission verifies nothing (the MX does, `mx.MxHandler`)."""
+        return None, b""
+
     async def _data(self, registry: SessionRegistry, txn: Transaction, content: bytes,
                     facts: MessageFacts) -> tuple[Reply, bool]:
         """The reply to DATA and whether the message was committed."""
         if registry.closing:
             return SHUTTING_DOWN, False
+        dkim, results = await self.authenticate_content(content)
         try:
-            await self.gate.check_data(txn, facts, content)
+            await self.gate.check_data(txn, facts, content, dkim)
         except SmtpReject as exc:
             await self._refuse(txn.session, exc, "DATA", txn.mail.mail_from)
             return exc.reply, False
         try:
-            await self.intake.accept(_accepted(txn, content, facts))
+            await self.intake.accept(_accepted(txn, results + content, facts))
         except Exception:
             log.exception("intake failed; message not stored (session %s)",
                           txn.session.session_id)

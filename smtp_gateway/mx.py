@@ -21,9 +21,19 @@ Invariants:
   DN not listed for the MAIL FROM domain (`550 5.7.1`), and RCPT to anything
   but an active local BAL (R1, R3, R4, R14, R28); accepted mail goes to the
   same intake as submission;
-- no AUTH: not offered in EHLO, `502 5.5.1` if tried.
+- no AUTH: not offered in EHLO, `502 5.5.1` if tried;
+- the MX offers what submission offers: PIPELINING, ENHANCEDSTATUSCODES,
+  DSN (its parameters kept with the message, so that local delivery reports
+  back, RFC 3461 5.2.2), 8BITMIME (RFC 6152) and SMTPUTF8 (RFC 6531:
+  arguments read as UTF-8, invalid UTF-8 refused); the message is stored as
+  received, never re-encoded, MDNs (RFC 8098) and every header included;
+- DKIM (RFC 6376): every message's signatures are verified (`DkimVerifier`,
+  its key lookup asynchronous and replaceable) before the DATA rules, which
+  judge the outcome (rule `dkim`, `warn` by default), and an
+  `Authentication-Results` field naming our host is prepended (RFC 8601).
 
-Ref: R1, R3, R4, R5, R6, R7; RFC 3207 (STARTTLS), RFC 5321 4.2.4.
+Ref: R1, R3, R4, R5, R6, R7, R22, R23; RFC 3207 (STARTTLS), RFC 5321 4.2.4; RFC 3461;
+RFC 6152; RFC 6531; RFC 6376; RFC 8098; RFC 8601.
 """
 
 from __future__ import annotations
@@ -39,7 +49,9 @@ from aiosmtpd.smtp import Envelope, Session, TLSSetupException, syntax
 from imap_store.store.admission import Admission, AdmissionLimits, Doorway, Ticket
 from imap_store.store.interfaces import AuditSink, peer_address
 from imap_store.store.tls_failures import HandshakeLog, failure_reason
+from policy.context import DkimView
 
+from .dkim import DkimVerifier
 from .gate import PolicyGate
 from .handler import GatewayHandler
 from .intake import Intake
@@ -62,7 +74,14 @@ def mx_admission(limits: SmtpLimits) -> Admission:
 
 
 class MxHandler(GatewayHandler):
-    """The gateway handler of the MX: the same hooks, no AUTH advertised."""
+    """The gateway handler of the MX: the same hooks, no AUTH advertised, DKIM verified."""
+
+    dkim: DkimVerifier | None = None
+
+    async def authenticate_content(self, content: bytes) -> tuple[DkimView | None, bytes]:
+        if self.dkim is None:
+            return None, b""
+        return await self.dkim.check(content)
 
     async def handle_EHLO(self, server: MssSMTP, session: Session, envelope: Envelope,
                           hostname: str, responses: list[str]) -> list[str]:
@@ -111,15 +130,17 @@ class MxSMTP(MssSMTP):
 async def start_mx_listener(*, host: str, port: int, context: Callable[[], ssl.SSLContext],
                             gate: PolicyGate, intake: Intake, audit: AuditSink,
                             limits: SmtpLimits, hostname: str,
+                            dkim: DkimVerifier | None = None,
                             admission: Admission | None = None,
                             sock: socket.socket | None = None) -> SmtpListener:
     """Bind and serve the MX (or serve `sock`, already listening); `context()` gives the
-    TLS context for each new session."""
+    TLS context for each new session; `dkim` verifies each message (None: not at all)."""
     registry = SessionRegistry()
     tls_failures = HandshakeLog(LISTENER)
     rcpt_limits = RcptLimits(max_commands=limits.smtp_max_rcpt_commands,
                              max_refused=limits.smtp_max_refused_rcpts)
     handler = MxHandler(gate=gate, intake=intake, audit=audit, authenticate=_no_login)
+    handler.dkim = dkim
 
     def factory(ticket: Ticket) -> MssSMTP:
         with warnings.catch_warnings():
@@ -131,7 +152,7 @@ async def start_mx_listener(*, host: str, port: int, context: Callable[[], ssl.S
                 ident="mss-server", data_size_limit=limits.max_message_size,
                 auth_required=False, auth_require_tls=True, require_starttls=True,
                 auth_exclude_mechanism=["LOGIN", "PLAIN"],
-                timeout=limits.smtp_command_timeout, enable_SMTPUTF8=False, decode_data=False,
+                timeout=limits.smtp_command_timeout, enable_SMTPUTF8=True, decode_data=False,
                 tls_context=context())
 
     doorway = Doorway(admission if admission is not None else mx_admission(limits),

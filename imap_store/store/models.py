@@ -191,6 +191,8 @@ class OutboundMessage(Base):
     dsn_ret: Mapped[str | None] = mapped_column(String(4))
     dsn_envid: Mapped[str | None] = mapped_column(String(100))
     dsn_recipients: Mapped[str | None] = mapped_column(Text)
+    # Recipients already sent their one delay report (NOTIFY=DELAY), newline-separated.
+    dsn_delayed: Mapped[str | None] = mapped_column(Text)
 
 
 class TrustListVersion(Base):

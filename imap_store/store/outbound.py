@@ -12,7 +12,9 @@ Invariants:
   so a process whose claim lapsed changes nothing;
 - an idle queue costs a read per poll: `claim` takes the write lock only when
   an unclaimed row matches (the write transaction checks again);
-- a row's `recipients` are those still to deliver; an attempt's outcome and
+- a row's `recipients` are those still to deliver, its DSN parameters (RFC
+  3461) go with it, and `dsn_delayed` names the recipients already sent their
+  one delay report; an attempt's outcome and
   its audit records (one per recipient) commit in one transaction; the row
   and its sealed content go together when no recipient is left;
 - the message is decrypted with the sending BAL's key only to be sent, in a
@@ -54,6 +56,14 @@ class QueuedMessage:
     last_error: str | None
     claimed_until: datetime | None
     size: int
+    dsn_ret: str | None = None
+    """RET of the original MAIL (`FULL`, `HDRS`), None when not given (RFC 3461 4.3)."""
+    dsn_envid: str | None = None
+    """ENVID as the client wrote it (xtext)."""
+    dsn_recipients: str | None = None
+    """NOTIFY/ORCPT per recipient (`message.dsn_params.encode_recipients`)."""
+    delay_reported: tuple[str, ...] = ()
+    """The recipients already sent their one delay report."""
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -68,7 +78,9 @@ _COLUMNS = (OutboundMessage.id, OutboundMessage.content_id, MessageContent.bal_i
             OutboundMessage.domain, OutboundMessage.mail_from, OutboundMessage.recipients,
             OutboundMessage.created_at, OutboundMessage.next_attempt_at,
             OutboundMessage.attempts, OutboundMessage.last_error,
-            OutboundMessage.claimed_until, MessageContent.size)
+            OutboundMessage.claimed_until, MessageContent.size, OutboundMessage.dsn_ret,
+            OutboundMessage.dsn_envid, OutboundMessage.dsn_recipients,
+            OutboundMessage.dsn_delayed)
 
 
 def _row(r: Sequence[object]) -> QueuedMessage:
@@ -78,7 +90,8 @@ def _row(r: Sequence[object]) -> QueuedMessage:
         mail_from=str(r[4]), recipients=tuple(x for x in rcpts.split("\n") if x),
         created_at=_aware(r[6]), next_attempt_at=_aware(r[7]),  # type: ignore[arg-type]
         attempts=int(r[8]), last_error=r[9], claimed_until=_aware(r[10]),  # type: ignore[arg-type,call-overload]
-        size=int(r[11]))  # type: ignore[call-overload]
+        size=int(r[11]), dsn_ret=r[12], dsn_envid=r[13], dsn_recipients=r[14],  # type: ignore[call-overload,arg-type]
+        delay_reported=tuple(x for x in str(r[15] or "").split("\n") if x))
 
 
 def _unclaimed(now: datetime):  # type: ignore[no-untyped-def]
@@ -145,9 +158,11 @@ class OutboundQueue:
 
     async def settle(self, item: QueuedMessage, remaining: Sequence[str],
                      next_attempt_at: datetime, error: str | None,
-                     audit: Sequence[AuditEvent]) -> bool:
+                     audit: Sequence[AuditEvent],
+                     delay_reported: Sequence[str] = ()) -> bool:
         """Record an attempt: `remaining` recipients wait until `next_attempt_at`
-        (none left: the row and its content go); False when the claim had lapsed."""
+        (none left: the row and its content go); `delay_reported` recipients are added
+        to those sent their delay report; False when the claim had lapsed."""
         async with self.db.write() as s:
             mine = and_(OutboundMessage.id == item.id,
                         OutboundMessage.claimed_until == item.claimed_until)
@@ -155,9 +170,11 @@ class OutboundQueue:
                                     .where(mine))).scalar_one():
                 return False
             if remaining:
+                told = dict.fromkeys((*item.delay_reported, *delay_reported))
                 await s.execute(update(OutboundMessage).where(mine).values(
                     recipients="\n".join(remaining), next_attempt_at=next_attempt_at,
-                    last_error=error, claimed_until=None))
+                    last_error=error, claimed_until=None,
+                    dsn_delayed="\n".join(told) or None))
             else:
                 await s.execute(delete(MessageContent).where(
                     MessageContent.id == item.content_id))

@@ -16,9 +16,18 @@ Invariants (R4, R7):
   RCPT refuses that recipient only; `4xx` anywhere, a lost connection or a
   timeout defers (the recipients wait for the next attempt);
 - the `Return-Path:` field intake put on top is removed: it belongs to the
-  final delivery (RFC 5321 4.4); every other byte is sent as stored.
+  final delivery (RFC 5321 4.4); every other byte is sent as stored: a
+  message is never re-encoded (it would break signatures and byte-identity);
+- a message with 8-bit octets goes with `BODY=8BITMIME` (RFC 6152), one with
+  a UTF-8 envelope address or header with `SMTPUTF8` (RFC 6531 3.4); a peer
+  that does not advertise the extension the message needs gets nothing and
+  the recipients fail (`Unsupported`: 5.6.3, 5.6.7), before MAIL;
+- the DSN parameters (RET and ENVID on MAIL, NOTIFY and ORCPT on RCPT, as
+  the sender wrote them) are passed on to a peer that advertises DSN, and
+  only to it (RFC 3461 5.2); `Attempt.peer_dsn` tells which it was.
 
-Ref: R4, R5, R6, R7; RFC 3207, RFC 5321 3.3, 4.2.5, 4.4, 4.5.4.
+Ref: R4, R5, R6, R7, R22; RFC 3207, RFC 5321 3.3, 4.2.5, 4.4, 4.5.4; RFC 3461 5.2;
+RFC 6152; RFC 6531 3.4, 3.7.
 """
 
 from __future__ import annotations
@@ -49,6 +58,29 @@ class Deferred(Exception):
 class Refused(Exception):
     """The peer refused the message for every recipient with a 5xx reply."""
 
+    remote: str = ""
+
+
+class Unsupported(Refused):
+    """The peer lacks an extension the message needs (8BITMIME, SMTPUTF8): every
+    recipient fails with `status`; the text is ours, not a reply of the peer."""
+
+    def __init__(self, status: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """What MAIL and RCPT say: the sender, the recipients, the DSN parameters to pass on."""
+
+    mail_from: str
+    recipients: tuple[str, ...]
+    mail_dsn: tuple[str, ...] = ()
+    """`RET=...`, `ENVID=...` as the sender wrote them."""
+    rcpt_dsn: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Per recipient: `NOTIFY=...`, `ORCPT=...`."""
+
 
 @dataclass
 class Attempt:
@@ -58,6 +90,9 @@ class Attempt:
     refused: dict[str, str] = field(default_factory=dict)
     deferred: dict[str, str] = field(default_factory=dict)
     tls: dict[str, str] = field(default_factory=dict)
+    remote: str = ""
+    peer_dsn: bool = False
+    """The peer advertised DSN and was given the parameters (it reports itself)."""
 
 
 def without_return_path(message: bytes) -> bytes:
@@ -98,19 +133,50 @@ async def _secure(smtp: aiosmtplib.SMTP, route: Route, context: ssl.SSLContext,
     return describe(tls)
 
 
-async def _transaction(smtp: aiosmtplib.SMTP, mail_from: str, recipients: tuple[str, ...],
-                       message: bytes, attempt: Attempt, on_data: Callable[[], None]) -> None:
-    options = ["BODY=8BITMIME"] if (smtp.supports_extension("8bitmime")
-                                    and any(b > 127 for b in message)) else []
+def _needs_utf8(envelope: Envelope, message: bytes) -> bool:
+    """RFC 6531 3.4: a UTF-8 address in the envelope or UTF-8 in the header section."""
+    end = message.find(b"\r\n\r\n")
+    head = message if end < 0 else message[:end]
+    return (not envelope.mail_from.isascii() or not all(r.isascii() for r in envelope.recipients)
+            or not head.isascii())
+
+
+def _mail_options(smtp: aiosmtplib.SMTP, envelope: Envelope, message: bytes,
+                  attempt: Attempt) -> tuple[list[str], str]:
+    """MAIL's parameters and the address encoding; `Unsupported` when the peer cannot
+    take the message as it is."""
+    options: list[str] = []
+    encoding = "ascii"
+    if not message.isascii():
+        if not smtp.supports_extension("8bitmime"):
+            raise Unsupported("5.6.3", "the receiving server does not accept 8-bit "
+                                       "messages (no 8BITMIME); the message was not converted")
+        options.append("BODY=8BITMIME")
+    if _needs_utf8(envelope, message):
+        if not smtp.supports_extension("smtputf8"):
+            raise Unsupported("5.6.7", "the receiving server does not accept UTF-8 "
+                                       "addresses or headers (no SMTPUTF8)")
+        options.append("SMTPUTF8")
+        encoding = "utf-8"
+    attempt.peer_dsn = smtp.supports_extension("dsn")
+    if attempt.peer_dsn:
+        options += envelope.mail_dsn
+    return options, encoding
+
+
+async def _transaction(smtp: aiosmtplib.SMTP, envelope: Envelope, message: bytes,
+                       attempt: Attempt, on_data: Callable[[], None]) -> None:
+    options, encoding = _mail_options(smtp, envelope, message, attempt)
     try:
-        await smtp.mail(mail_from, options=options)
+        await smtp.mail(envelope.mail_from, options=options, encoding=encoding)
     except SMTPResponseException as exc:
         if exc.code >= 500:
             raise Refused(_reply(exc)) from None
         raise Deferred(_reply(exc)) from None
-    for rcpt in recipients:
+    for rcpt in envelope.recipients:
+        rcpt_options = list(envelope.rcpt_dsn.get(rcpt, ())) if attempt.peer_dsn else []
         try:
-            await smtp.rcpt(rcpt)
+            await smtp.rcpt(rcpt, options=rcpt_options, encoding=encoding)
             attempt.accepted.append(rcpt)
         except SMTPResponseException as exc:
             (attempt.refused if exc.code >= 500 else attempt.deferred)[rcpt] = _reply(exc)
@@ -126,23 +192,24 @@ async def _transaction(smtp: aiosmtplib.SMTP, mail_from: str, recipients: tuple[
 
 
 async def send(route: Route, *, context: ssl.SSLContext, ehlo_name: str, domain: str,
-               trust: TrustSource, mail_from: str, recipients: tuple[str, ...],
-               message: bytes, timeout: float,
+               trust: TrustSource, envelope: Envelope, message: bytes, timeout: float,
                on_data: Callable[[], None] = lambda: None) -> Attempt:
     """One transaction with `route`; raises Deferred or Refused for the whole message.
     `on_data` is called just before the message itself is sent."""
     smtp = aiosmtplib.SMTP(hostname=route.host, port=route.port, local_hostname=ehlo_name,
                            timeout=timeout, use_tls=False, start_tls=False,
                            tls_context=context)
-    attempt = Attempt()
+    attempt = Attempt(remote=route.host)
     try:
         await smtp.connect()
     except (SMTPException, OSError) as exc:
         raise Deferred(f"cannot connect to {route}: {exc}") from None
     try:
         attempt.tls = await _secure(smtp, route, context, domain, trust)
-        await _transaction(smtp, mail_from, recipients, without_return_path(message), attempt,
-                           on_data)
+        await _transaction(smtp, envelope, without_return_path(message), attempt, on_data)
+    except Refused as exc:
+        exc.remote = route.host
+        raise
     except (SMTPException, OSError) as exc:
         raise Deferred(f"{route}: {type(exc).__name__}: {exc}") from None
     finally:

@@ -47,11 +47,13 @@ async def fetch_all(op: Operator, user: str, folder: str = "INBOX") -> dict[int,
 
 
 def strip_trace(stored: bytes) -> tuple[list[bytes], bytes]:
-    """Split the Return-Path/Received headers we prepend from the original bytes."""
+    """Split the Return-Path/Received headers we prepend (and the MX's
+    Authentication-Results, RFC 8601) from the original bytes."""
     names = []
     rest = stored
     while True:
-        m = re.match(rb"(Return-Path|Received):[^\r\n]*\r\n(?:[ \t][^\r\n]*\r\n)*", rest)
+        m = re.match(rb"(Return-Path|Received|Authentication-Results):[^\r\n]*\r\n"
+                     rb"(?:[ \t][^\r\n]*\r\n)*", rest)
         if not m:
             return names, rest
         names.append(m.group(1))

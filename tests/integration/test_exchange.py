@@ -8,6 +8,7 @@ Ref: R4, R5, R7; RFC 5321 4.5.4.1, 6.1; acceptance cases 1-3 of the exchange.
 from __future__ import annotations
 
 import asyncio
+import email
 import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -114,7 +115,7 @@ async def test_a_to_b_and_b_to_a_arrive_byte_identical(pair: Pair) -> None:
         assert len(stored) == 1
         names, original = strip_trace(stored[0])
         assert original == sent
-        assert names == [b"Return-Path", b"Received", b"Received"]
+        assert names == [b"Return-Path", b"Received", b"Authentication-Results", b"Received"]
         assert b"with ESMTPS" in stored[0] and b"with ESMTPSA" in stored[0]
     for op, peer_domain in ((pair.a, DOMAIN_B), (pair.b, DOMAIN_A)):
         assert await _wait_for(lambda op=op: _empty(op))
@@ -168,10 +169,15 @@ async def test_permanent_refusal_gives_the_sender_a_notice_at_once(pair: Pair) -
     await send(pair.a, ALICE, [BOB, nobody], sent)
     assert len(await _inbox(pair.b, BOB, 1)) == 1
     notice = list((await _inbox(pair.a, ALICE, 1)).values())[0]
-    assert b"Undelivered Mail Returned to Sender" in notice
-    assert f"<{nobody}>: 550 5.1.1".encode() in notice and BOB.encode() not in notice.split(
-        b"The header of your message follows.")[0]
-    assert b"Subject: to nobody" in notice and b"Body" not in notice.split(b"text/rfc822")[1]
+    report = email.message_from_bytes(notice)
+    assert report.get_content_type() == "multipart/report" and report["Return-Path"] == "<>"
+    groups = report.get_payload()[1].get_payload()
+    assert [(g["Final-Recipient"], g["Action"], g["Status"]) for g in groups[1:]] == [
+        (f"rfc822; {nobody}", "failed", "5.1.1")]
+    assert groups[1]["Diagnostic-Code"].startswith("smtp; 550 5.1.1")
+    returned = report.get_payload()[2]
+    assert returned.get_content_type() == "text/rfc822-headers"
+    assert b"Subject: to nobody" in notice and b"Body" not in notice.split(b"rfc822-headers")[1]
     assert await _wait_for(lambda: _empty(pair.a))
     failed = await pair.a.audit_rows("relay.failed")
     assert [(f["to"], f["notice"]) for f in failed] == [(nobody, True)]
@@ -240,7 +246,10 @@ async def _never_sent(p: Pair, which: str) -> None:
     assert len(await _queue_rows(p.a)) == 1  # still within the lifetime
     assert await _run_job(p.a, "queue-expire", created + timedelta(days=5, minutes=1)) == 0
     notice = list((await _inbox(p.a, ALICE, 1)).values())[0]
-    assert b"delivery time expired" in notice and f"<{BOB}>".encode() in notice
+    groups = email.message_from_bytes(notice).get_payload()[1].get_payload()
+    assert [(g["Final-Recipient"], g["Action"], g["Status"]) for g in groups[1:]] == [
+        (f"rfc822; {BOB}", "failed", "4.4.7")]
+    assert groups[1]["Diagnostic-Code"] == "x-mss; delivery time expired, no further attempt"
     assert await _queue_rows(p.a) == []
     assert await _run_job(p.a, "queue-expire", created + timedelta(days=6)) == 0
     assert len(await fetch_all(p.a, ALICE)) == 1  # idempotent: one notice

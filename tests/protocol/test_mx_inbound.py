@@ -170,7 +170,9 @@ async def test_listed_peer_delivers_to_active_bals_only(mx: Setup) -> None:
     stored = list((await fetch_all(op, alice)).values())
     assert len(stored) == 1
     names, original = strip_trace(stored[0])
-    assert names == [b"Return-Path", b"Received"] and original == message
+    assert names == [b"Return-Path", b"Received", b"Authentication-Results"]
+    assert original == message
+    assert b"Authentication-Results: localhost;\r\n\tdkim=none\r\n" in stored[0]
     assert b"with ESMTPS" in stored[0]
     session = (await op.audit_rows("tls.session"))[-1]
     assert session["peer_subject"] == f"CN=localhost,O=mss-server {DOMAIN_A},C=FR"
