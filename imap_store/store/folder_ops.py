@@ -37,7 +37,7 @@ from .models import FolderCounter, FolderSubscription, MailboxEntry
 
 DELIMITER = "/"
 MAX_NAME = 400
-Reason = Literal["nonexistent", "exists", "invalid", "inbox"]
+Reason = Literal["nonexistent", "exists", "invalid", "inbox", "overquota"]
 
 
 class FolderError(LookupError):
@@ -187,9 +187,13 @@ async def status(s: AsyncSession, row: FolderRow) -> FolderStatus:
 
 async def rename_entries(s: AsyncSession, source: FolderRow, target: FolderRow) -> None:
     """Move every entry of `source` (INBOX) to the new `target`, keeping UIDs."""
+    await s.refresh(source, with_for_update=True)  # its counters move with its entries
     await s.execute(update(MailboxEntry).where(MailboxEntry.folder_id == source.id)
                     .values(folder_id=target.id))
     target.uidnext, target.recent_uid = source.uidnext, source.recent_uid
+    # R25: the quota usage goes with the entries (the BAL's total is unchanged).
+    target.used_bytes, target.used_messages = source.used_bytes, source.used_messages
+    source.used_bytes, source.used_messages = 0, 0
     source.highestmodseq += 1
 
 

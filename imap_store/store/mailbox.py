@@ -16,6 +16,9 @@ Invariants:
   in id order) and bumps the change notifier after commit.
 - Contents no entry or queue row references any more are deleted with the
   transaction that orphaned them.
+- The quota usage counters of the folder rows (`quota`, R25) move in the same
+  transaction as the entries they count; APPEND and COPY beyond the quota
+  raise `OverQuota` (RFC 9208 OVERQUOTA) before writing anything.
 
 Ref: RFC 3501 2.3 (message attributes), 6.3 and 6.4 (commands they serve);
 RFC 7162 (MODSEQ).
@@ -44,6 +47,7 @@ from .models import Folder as FolderRow
 from .models import MailboxEntry, MessageContent, OutboundMessage
 from .notify import ChangeNotifier
 from .offload import by_size
+from .quota import NO_QUOTA, QuotaDefaults, QuotaState, check_room, moved, usage_in
 
 __all__ = ["AppendResult", "CopyResult", "Folder", "FolderError", "FolderIndex",
            "FolderStatus", "MailboxStore", "MessageRow", "NewMessage"]
@@ -125,8 +129,10 @@ class MailboxStore:
     """Folder and message operations for the IMAP engine."""
 
     def __init__(self, db: Database, keys: DataKeys, notifier: ChangeNotifier,
-                 indexes: IndexCache | None = None) -> None:
+                 indexes: IndexCache | None = None,
+                 quota: QuotaDefaults = NO_QUOTA) -> None:
         self.db = db
+        self.quota_defaults = quota
         self.keys = keys
         self.notifier = notifier
         self._meta = MetaReader(db, keys)
@@ -318,7 +324,8 @@ class MailboxStore:
             # The database narrows to entries whose flags mention "Deleted"; the
             # exact flag is checked here (a keyword such as "NotDeleted" also matches).
             q = select(MailboxEntry.id, MailboxEntry.uid, MailboxEntry.content_id,
-                       MailboxEntry.flags).where(
+                       MailboxEntry.flags, MessageContent.size).join(
+                MessageContent, MessageContent.id == MailboxEntry.content_id).where(
                 MailboxEntry.folder_id == folder_id,
                 MailboxEntry.flags.contains("Deleted", autoescape=True))
             rows = (await s.execute(q)).all()
@@ -330,6 +337,7 @@ class MailboxStore:
             for chunk in chunks([r[0] for r in doomed]):
                 await s.execute(delete(MailboxEntry).where(MailboxEntry.id.in_(chunk)))
             await self._drop_orphans(s, [r[2] for r in doomed])
+            moved(folder, -sum(int(r[4]) for r in doomed), -len(doomed))  # R25 usage
             folder.highestmodseq += 1
         self.notifier.committed(bal_id, [folder_marker(folder)])
         return sorted(r[1] for r in doomed)
@@ -344,6 +352,11 @@ class MailboxStore:
             await s.execute(delete(MessageContent).where(
                 MessageContent.id.in_(batch), MessageContent.id.not_in(still),
                 MessageContent.id.not_in(queued)))
+
+    async def quota(self, bal_id: int) -> QuotaState:
+        """The BAL's quota usage and limits (GETQUOTA, RFC 9208; R25)."""
+        async with self.db.read() as s:
+            return await usage_in(s, bal_id, self.quota_defaults)
 
     async def status(self, bal_id: int, name: str) -> FolderStatus:
         """STATUS of a folder of this BAL (FolderError when there is none)."""
@@ -389,6 +402,9 @@ class MailboxStore:
                                                   for m in messages])
         async with self.db.write() as s:
             folder = await message_ops.locked_folder(s, bal_id, name)
+            # RFC 9208: beyond the quota, APPEND is refused [OVERQUOTA] and nothing stored.
+            await check_room(s, bal_id, self.quota_defaults, sum(m.size for m in sealed),
+                             len(sealed))
             result = await message_ops.insert_sealed(
                 s, folder, list(zip(sealed, messages, strict=True)), now or datetime.now(UTC))
         self.notifier.committed(bal_id, [folder_marker(folder)])
@@ -402,12 +418,14 @@ class MailboxStore:
             dest = await folder_ops.require_folder(s, bal_id, target)
             for row in sorted({source.id: source, dest.id: dest}.values(), key=lambda r: r.id):
                 await s.refresh(row, with_for_update=True)
-            results = [await message_ops.copy_entries(s, source, chunk, dest)
-                       for chunk in chunks(uids)]
-            moved = [uid for r in results for uid in r.source_uids]
-            if move and moved:
-                for chunk in chunks(moved):
-                    await message_ops.remove_entries(s, source, chunk)
+            results = []
+            for chunk in chunks(uids):
+                done = await message_ops.copy_entries(
+                    s, source, chunk, dest, self.quota_defaults, move=move)
+                if move:
+                    await message_ops.remove_entries(s, source, done.source_uids, done.size)
+                results.append(done)
+            moved_uids = [uid for r in results for uid in r.source_uids]
         self.notifier.committed(bal_id, [folder_marker(source), folder_marker(dest)])
-        return CopyResult(dest.uidvalidity, tuple(moved),
+        return CopyResult(dest.uidvalidity, tuple(moved_uids),
                           tuple(uid for r in results for uid in r.target_uids))

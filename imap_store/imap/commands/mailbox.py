@@ -35,7 +35,7 @@ from imap_store.store.offload import by_size
 from message.mime_tree import message_depth
 
 _CODES = {"nonexistent": "NONEXISTENT", "exists": "ALREADYEXISTS", "invalid": "CANNOT",
-          "inbox": "CANNOT"}
+          "inbox": "CANNOT", "overquota": "OVERQUOTA"}  # RFC 9208: OVERQUOTA
 
 
 def folder_refusal(exc: FolderError, *, trycreate: bool = False) -> CommandNo:
