@@ -33,7 +33,7 @@ from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .models import Folder as FolderRow
-from .models import FolderCounter, FolderSubscription, MailboxEntry
+from .models import FolderCounter, FolderSubscription, MailboxEntry, MessageContent
 
 DELIMITER = "/"
 MAX_NAME = 400
@@ -58,6 +58,10 @@ class FolderStatus:
     uidvalidity: int
     unseen: int
     highestmodseq: int
+    deleted: int = 0
+    """Entries flagged \\Deleted (RFC 9208 STATUS DELETED)."""
+    deleted_storage: int = 0
+    """Their RFC822.SIZE sum in octets (RFC 9208 STATUS DELETED-STORAGE, sent in KiB)."""
 
 
 def canonical_name(name: str) -> str:
@@ -179,10 +183,19 @@ async def status(s: AsyncSession, row: FolderRow) -> FolderStatus:
     entry = MailboxEntry
     unseen = func.sum(case((entry.flags.contains("\\Seen", autoescape=True), 0), else_=1))
     recent = func.sum(case((entry.uid > row.recent_uid, 1), else_=0))  # RFC 3501 6.3.10
-    total, n_recent, n_unseen = (await s.execute(
-        select(func.count(), recent, unseen).where(entry.folder_id == row.id))).one()
+    deleted = entry.flags.contains("\\Deleted", autoescape=True)
+    n_deleted = func.sum(case((deleted, 1), else_=0))  # RFC 9208: STATUS DELETED
+    total, n_recent, n_unseen, doomed = (await s.execute(
+        select(func.count(), recent, unseen, n_deleted).where(
+            entry.folder_id == row.id))).one()
+    octets = 0
+    if doomed:  # RFC 9208: DELETED-STORAGE, read only when some entry is \Deleted
+        octets = (await s.execute(select(func.coalesce(func.sum(MessageContent.size), 0))
+                                  .select_from(entry)
+                                  .join(MessageContent, MessageContent.id == entry.content_id)
+                                  .where(entry.folder_id == row.id, deleted))).scalar_one()
     return FolderStatus(total, n_recent or 0, row.uidnext, row.uidvalidity, n_unseen or 0,
-                        row.highestmodseq)
+                        row.highestmodseq, doomed or 0, int(octets))
 
 
 async def rename_entries(s: AsyncSession, source: FolderRow, target: FolderRow) -> None:

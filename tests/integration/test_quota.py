@@ -257,6 +257,14 @@ async def test_quota_commands_without_and_with_limits(operator: Operator) -> Non
         typ, data = _command(c, "GETQUOTA", '"other"')
         assert typ == "NO" and data[-1].startswith(b"[NONEXISTENT]")
         assert _quotaroot(c, "Sent") == {"STORAGE": (-(-size // 1024), 9)}
+        # RFC 9208: STATUS DELETED and DELETED-STORAGE say what an EXPUNGE would free.
+        typ, data = c.status("INBOX", "(DELETED DELETED-STORAGE)")
+        assert typ == "OK" and data == [b'"INBOX" (DELETED 0 DELETED-STORAGE 0)']
+        c.select("INBOX")
+        assert c.store("1", "+FLAGS", r"(\Deleted)")[0] == "OK"
+        typ, data = c.status("INBOX", "(DELETED-STORAGE DELETED MESSAGES)")
+        kib = -(-size // 1024)
+        assert data == [f'"INBOX" (DELETED-STORAGE {kib} DELETED 1 MESSAGES 1)'.encode()]
         c.logout()
 
     await asyncio.to_thread(limited)

@@ -14,8 +14,11 @@ Invariants:
   under its limit) and MESSAGE in messages;
 - SETQUOTA is refused `NO [NOPERM]`: limits are the operator's (`mss bal set
   --quota-bytes/--quota-messages`, R25), and QUOTASET is not advertised;
-- APPEND, COPY and MOVE beyond the quota end `NO [OVERQUOTA]` (the store
-  raises `OverQuota`, `commands.mailbox.folder_refusal` maps it).
+- APPEND and COPY beyond the quota end `NO [OVERQUOTA]` (the store raises
+  `OverQuota`, `commands.mailbox.folder_refusal` maps it); MOVE inside the
+  BAL's one root adds no usage and is never refused; STATUS answers DELETED
+  and DELETED-STORAGE, which RFC 9208 asks of a server with these resources
+  (`commands.mailbox.status`).
 
 Ref: RFC 9208 (GETQUOTA, GETQUOTAROOT, SETQUOTA, QUOTA and QUOTAROOT
 responses, STORAGE and MESSAGE resources, OVERQUOTA); RFC 5530 (NOPERM,
