@@ -138,15 +138,10 @@ async def usage_in(s: AsyncSession, bal_id: int, defaults: QuotaDefaults) -> Quo
 
 async def check_room(s: AsyncSession, bal_id: int, defaults: QuotaDefaults,
                      add_bytes: int, add_messages: int) -> None:
-    """Raise `OverQuota` unless the BAL has room for what the write adds. Without any
-    limit configured, and for a write that adds nothing, no statement is run."""
+    """Raise `OverQuota` unless the BAL has room for what the write adds: one
+    statement (limits and usage together); none for a write that adds nothing."""
     if add_bytes <= 0 and add_messages <= 0:
         return
-    if not (defaults.bytes or defaults.messages):
-        own = (await s.execute(select(Bal.quota_bytes, Bal.quota_messages)
-                               .where(Bal.id == bal_id))).first()
-        if own is None or not (own[0] or own[1]):
-            return
     if not (await usage_in(s, bal_id, defaults)).room_for(add_bytes, add_messages):
         raise OverQuota
 
