@@ -298,3 +298,39 @@ async def test_config_default_applies_and_bal_set_overrides(tmp_path: Path) -> N
         await asyncio.sleep(1.1)  # the gateway's recipient cache (1 s) sees the change
         assert await send(op, alice, [bob], simple_message(alice, bob, "m3")) == {}
         assert (await op.audit_rows("bal.updated"))[-1]["quota_messages"] == 0
+
+
+async def test_counters_follow_append_copy_move_rename_and_folder_delete(
+        operator: Operator) -> None:
+    alice = await operator.add_bal("alice")
+    assert operator.running is not None
+    quotas = QuotaStore(operator.running.services.db)
+    bal_id = operator.bals[alice].bal_id
+
+    async def agree(messages: int) -> None:
+        counters, counted = await quotas.recount(bal_id)
+        assert (counters.used_bytes, counters.used_messages) == counted
+        assert counted[1] == messages
+
+    def imap(*steps: tuple[str, ...]) -> None:
+        c = imaps(operator, alice)
+        for step in steps:
+            if step[0] == "APPEND":
+                typ, _ = c.append(step[1], None, None, simple_message(alice, alice, step[2]))
+            elif step[0] == "SELECT":
+                typ, _ = c.select(step[1])
+            else:
+                typ, _ = c._simple_command(*step)
+            assert typ == "OK", step
+        c.logout()
+
+    await asyncio.to_thread(imap, *(("APPEND", "INBOX", "x" * n) for n in (10, 200, 3000)))
+    await agree(3)
+    await asyncio.to_thread(imap, ("CREATE", "Dossiers"), ("SELECT", "INBOX"),
+                            ("UID", "COPY", "1:2", "Dossiers"), ("UID", "MOVE", "3", "Trash"))
+    await agree(5)
+    await asyncio.to_thread(imap, ("RENAME", "INBOX", "Ancien"))  # RFC 3501 6.3.5
+    await agree(5)
+    await asyncio.to_thread(imap, ("DELETE", "Dossiers"), ("DELETE", "Ancien"))
+    await agree(1)
+    assert (await quotas.state(bal_id)).used_messages == 1
