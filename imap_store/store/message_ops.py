@@ -34,6 +34,11 @@ Invariants:
 - COPY shares the content row (same BAL), keeps flags and internal date;
   MOVE is COPY plus removal of the source entries in the same transaction;
   when one of the messages is gone, nothing is copied (`MessagesGone`);
+- the folder's quota usage counters (`quota`, R25) move in the same
+  transaction and on the same locked row as its UID allocator: on delivery
+  in the very UPDATE of `uidnext` (no extra statement); a COPY beyond the
+  BAL's quota raises `OverQuota` before anything is written, a MOVE adds
+  nothing and is not checked;
 - `\\Recent` is never stored: it derives from `folder.recent_uid`;
 - internal dates are stored in UTC (SQLite keeps no zone): the instant given
   to APPEND is kept, its zone is not (RFC 3501 6.3.11 asks for the date).
