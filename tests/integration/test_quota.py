@@ -298,6 +298,9 @@ async def test_config_default_applies_and_bal_set_overrides(tmp_path: Path) -> N
         await asyncio.sleep(1.1)  # the gateway's recipient cache (1 s) sees the change
         assert await send(op, alice, [bob], simple_message(alice, bob, "m3")) == {}
         assert (await op.audit_rows("bal.updated"))[-1]["quota_messages"] == 0
+        job = await asyncio.to_thread(mss, "jobs", "run", "quota-warn", "--now",
+                                      "2026-11-30T12:00:00+00:00", cwd=tmp_path, env=env)
+        assert job.returncode == 0 and "0 near-quota notice(s)" in job.stdout, job.stderr
 
 
 async def test_counters_follow_append_copy_move_rename_and_folder_delete(
