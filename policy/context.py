@@ -138,6 +138,22 @@ class MailContext:
         object.__setattr__(self, "local_domains", _lower_set(self.local_domains))
 
 
+@dataclass(frozen=True)
+class QuotaFacts:
+    """A local recipient's quota usage and limits, as the gateway read them (R25).
+
+    Octets are RFC822.SIZE sums, messages entry counts; a limit of 0 is none."""
+
+    used_bytes: int
+    used_messages: int
+    limit_bytes: int = 0
+    limit_messages: int = 0
+
+    def __post_init__(self) -> None:
+        _require(min(self.used_bytes, self.used_messages, self.limit_bytes,
+                     self.limit_messages) >= 0, "quota facts must be >= 0")
+
+
 @dataclass(frozen=True, kw_only=True)
 class RcptContext(MailContext):
     """RCPT TO stage: one candidate recipient and the facts the gateway looked up."""
@@ -146,6 +162,8 @@ class RcptContext(MailContext):
     accepted_recipients: tuple[str, ...] = ()
     recipient_local_state: LocalState | None = None
     recipients_today: int = 0
+    recipient_quota: QuotaFacts | None = None
+    """The local recipient's quota usage and limits; None for a remote recipient."""
 
     def __post_init__(self) -> None:
         super().__post_init__()

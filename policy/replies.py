@@ -30,6 +30,7 @@ RELAY_DENIED = Reply(550, "5.7.1", "Relay access denied")
 # Recipients (R14, R15, R18, R28)
 UNKNOWN_RECIPIENT = Reply(550, "5.1.1", "Mailbox unknown")
 MAILBOX_DISABLED = Reply(550, "5.2.1", "Mailbox disabled")
+MAILBOX_FULL = Reply(452, "4.2.2", "Mailbox full, try again later")  # R25, RFC 3463 3.3
 BAD_PATIENT_ADDRESS = Reply(553, "5.1.3", "Invalid INS-based patient address")
 TOO_MANY_RECIPIENTS = Reply(452, "4.5.3", "Too many recipients")
 DAILY_RECIPIENT_BUDGET = Reply(452, "4.5.3", "Daily recipient limit reached, try again later")

@@ -19,6 +19,7 @@ enforced refusal wins, so the order decides which reply the client sees.
 | RCPT  | trust_space             | enforce | R3: recipient in trust space      |
 | RCPT  | patient_address         | enforce | R15: INS key                      |
 | RCPT  | local_recipient         | enforce | R14, R28: unknown / suspended BAL |
+| RCPT  | mailbox_quota           | enforce | R25: BAL full, or SIZE= too large |
 | RCPT  | patient_message_size    | enforce | R16: SIZE= over MES max           |
 | RCPT  | daily_recipient_budget  | enforce | R18: daily budget (if configured) |
 | DATA  | null_sender             | enforce | null sender only for reports      |
@@ -34,7 +35,7 @@ enforced refusal wins, so the order decides which reply the client sees.
 No rule is registered for CONNECT or EHLO; the stages exist so that a rule
 added there needs no wiring change.
 
-Ref: docs/architecture.md "Conventions" 2 and 6; R1, R3, R4, R14-R19, R21, R26, R28.
+Ref: docs/architecture.md "Conventions" 2 and 6; R1, R3, R4, R14-R19, R21, R25, R26, R28.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from . import (
     message_size,
     mss_headers,
     patient_address,
+    quota,
     recipient_limit,
     sender,
     trust_space,
@@ -66,6 +68,7 @@ DEFAULT_RULES: tuple[RuleSpec, ...] = (
     RuleSpec(trust_space.NAME, RCPT, trust_space.check),
     RuleSpec(patient_address.NAME, RCPT, patient_address.check),
     RuleSpec(local_recipient.NAME, RCPT, local_recipient.check),
+    RuleSpec(quota.NAME, RCPT, quota.check),
     RuleSpec(message_size.PATIENT_NAME, RCPT, message_size.check_patient_declared),
     RuleSpec(recipient_limit.BUDGET_NAME, RCPT, recipient_limit.check_daily_budget),
     RuleSpec(sender.NULL_NAME, DATA, sender.check_null_sender),

@@ -5,7 +5,10 @@ Invariants: the address and type of a BAL are never changed (`bal set`
 refuses them, exit 1); app-password secrets are printed once and never stored
 in clear; every change is audited (protocol "cli").
 
-Ref: R9, R10, R12, R13, R28; docs/architecture.md "Contracts", "Identities".
+`bal set --quota-bytes N --quota-messages N` sets the BAL's own quota (0:
+no limit; without them the `[quota]` defaults apply, R25).
+
+Ref: R9, R10, R12, R13, R25, R28; docs/architecture.md "Contracts", "Identities".
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import asdict
 from typing import Any
 
 from imap_store.store.accounts import AccountError
+from imap_store.store.quota import QuotaStore
 
 from .cli_bal import read_password
 from .cli_output import emit, emit_record
@@ -50,6 +54,8 @@ def add_access_parsers(bal: Any) -> None:
         st.add_argument(opt)
     st.add_argument("--address", dest="new_address", help="refused: addresses are immutable")
     st.add_argument("--liste-rouge", choices=("yes", "no"))
+    for opt in ("--quota-bytes", "--quota-messages"):  # R25: 0 = no limit
+        st.add_argument(opt, type=_count, metavar="N")
     st.set_defaults(func=_set)
     app = bal.add_parser("app-password", help="device passwords").add_subparsers(
         dest="app_verb", required=True, metavar="ACTION")
@@ -123,11 +129,24 @@ async def _set(args: argparse.Namespace, cfg: Config) -> int:
         ("responsible", args.responsible)) if v is not None}
     if args.liste_rouge is not None:
         changes["liste_rouge"] = args.liste_rouge == "yes"
+    quota = {k: v for k, v in (("quota_bytes", args.quota_bytes),
+                               ("quota_messages", args.quota_messages)) if v is not None}
     async with admin_store(cfg) as st:
         info = await st.accounts.set_metadata(args.address, changes)
-        await st.audit("bal.updated", info.address, {"fields": sorted(changes)})
-    emit_record(asdict(info), args.json)
+        if quota:
+            await QuotaStore(st.db).set_limits(info.id, quota.get("quota_bytes"),
+                                               quota.get("quota_messages"))
+        await st.audit("bal.updated", info.address,
+                       {"fields": sorted([*changes, *quota])} | quota)
+    emit_record(asdict(info) | quota, args.json)
     return 0
+
+
+def _count(text: str) -> int:
+    """A non-negative integer option (quota limits)."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return int(text)
 
 
 async def _app_add(args: argparse.Namespace, cfg: Config) -> int:

@@ -16,13 +16,14 @@ from dataclasses import asdict
 from typing import Any
 
 from imap_store.store.accounts import AccountError, BalInfo, validate_address
+from imap_store.store.quota import QuotaStore
 from policy.address import domain_of
 from policy.bal_types import BAL_TYPES, new_bal_problem
 from policy.password_policy import problem
 
 from .cli_output import emit, emit_record
 from .config import Config
-from .storage import admin_store
+from .storage import admin_store, quota_defaults
 
 LIST_COLUMNS = ("address", "bal_type", "status", "rpps", "structure_id", "last_login_at")
 
@@ -102,9 +103,10 @@ async def _list(args: argparse.Namespace, cfg: Config) -> int:
 async def _show(args: argparse.Namespace, cfg: Config) -> int:
     async with admin_store(cfg) as st:
         info = await st.accounts.get(args.address)
-    if info is None:
-        raise AccountError("address", f"no BAL {args.address}")
-    emit_record(_row(info), args.json)
+        if info is None:
+            raise AccountError("address", f"no BAL {args.address}")
+        quota = await QuotaStore(st.db, quota_defaults(cfg)).state(info.id)
+    emit_record(_row(info) | {f"quota_{k}": v for k, v in asdict(quota).items()}, args.json)
     return 0
 
 

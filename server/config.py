@@ -233,6 +233,15 @@ class RecipientsSection:
 
 
 @dataclass(frozen=True)
+class QuotaSection:
+    """Per-BAL storage quota defaults (R25): octets and messages, 0 = no limit;
+    `mss bal set --quota-bytes/--quota-messages` overrides them per BAL."""
+
+    default_bytes: int = 0
+    default_messages: int = 0
+
+
+@dataclass(frozen=True)
 class AuthSection:
     """Login rules (R9, R10; docs/architecture.md "Defaults"): lockout, delays, password
     policy, argon2id cost and how many verifications run at once."""
@@ -346,6 +355,7 @@ class Config:
     relay: RelaySection = field(default_factory=RelaySection)
     policy: PolicySection = field(default_factory=PolicySection)
     recipients: RecipientsSection = field(default_factory=RecipientsSection)
+    quota: QuotaSection = field(default_factory=QuotaSection)
     auth: AuthSection = field(default_factory=AuthSection)
     http: HttpSection = field(default_factory=HttpSection)
     attachments: AttachmentsSection = field(default_factory=AttachmentsSection)

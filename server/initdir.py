@@ -62,7 +62,9 @@ def render_config(opts: InitOptions, hostname: str) -> str:
         'ca_bundle = "certs/ca.pem"', "crl = []", "tls13 = true",
         "", "[keys]", 'kek = "keys/kek"',
         "", "[trustlist]", 'source = ""', 'sha256 = ""',
-        "", "[relay]", "transport = {}", "",
+        "", "[relay]", "transport = {}",
+        "", "[quota]  # per-BAL defaults, 0 = none; `mss bal set --quota-*` per BAL",
+        "default_bytes = 0", "default_messages = 0", "",
     ]
     for name, port in ports.items():
         extra = ["tls = true"] if name == "http" else []

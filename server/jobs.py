@@ -3,11 +3,12 @@
 Invariants: each job takes the clock (`now`) as a parameter and is idempotent
 per period; a failed job changes nothing it cannot finish and says why.
 Names are fixed by the contract (docs/architecture.md "Time"). This version
-defines `trustlist-refresh`, `crl-refresh` and `queue-expire` (`relay_jobs`);
-the other contract names (`retention`, `quota-warn`, `inactivity`,
-`audit-purge`) are refused as unknown jobs.
+defines `trustlist-refresh`, `crl-refresh` and `queue-expire` (`relay_jobs`)
+and `quota-warn` (`quota_jobs`); the other contract names (`retention`,
+`inactivity`, `audit-purge`) are refused as unknown jobs.
 
-Ref: docs/architecture.md "Time"; R1 (trust-list refresh, keep the last good).
+Ref: docs/architecture.md "Time"; R1 (trust-list refresh, keep the last good);
+R25 (near-quota notices).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from datetime import datetime
 from imap_store.store.trustlists import TrustListStore
 from policy.trust_list import TrustListError
 
-from . import relay_jobs
+from . import quota_jobs, relay_jobs
 from .config import Config
 from .trust import import_trust_list
 
@@ -75,11 +76,16 @@ async def trustlist_refresh(ctx: JobContext, now: datetime) -> JobResult:
 
 JOBS: dict[str, Job] = {"trustlist-refresh": trustlist_refresh,
                         "crl-refresh": relay_jobs.crl_refresh,
-                        "queue-expire": relay_jobs.queue_expire}
+                        "queue-expire": relay_jobs.queue_expire,
+                        "quota-warn": quota_jobs.quota_warn}
 # `queue-expire` is not scheduled: in `mss serve` the relay gives up expired rows itself
 # (`smtp_gateway.relay.worker`); the job is for `mss jobs run` and scripts.
 SCHEDULE: dict[str, dict[str, int]] = {"trustlist-refresh": {"hours": 6},
-                                       "crl-refresh": {"hours": 1}}
+                                       "crl-refresh": {"hours": 1},
+                                       "quota-warn": {"hours": 1}}
+AT_START = frozenset({"trustlist-refresh", "crl-refresh"})
+"""Jobs the scheduler also runs when it starts; the others first run one interval later
+(`quota-warn` reads every BAL: not on each start)."""
 
 
 def job_names() -> list[str]:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from .jobs import JOBS, SCHEDULE, JobContext
+from .jobs import AT_START, JOBS, SCHEDULE, JobContext
 
 log = logging.getLogger("mss.scheduler")
 
@@ -24,8 +24,9 @@ log = logging.getLogger("mss.scheduler")
 def start_scheduler(ctx: JobContext) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone="UTC")
     for name, every in SCHEDULE.items():
+        start = {"next_run_time": datetime.now(UTC)} if name in AT_START else {}
         scheduler.add_job(_runner(name, ctx), "interval", id=name, coalesce=True,
-                          max_instances=1, next_run_time=datetime.now(UTC), **every)
+                          max_instances=1, **start, **every)
     scheduler.start()
     return scheduler
 

@@ -40,7 +40,7 @@ from smtp_gateway.listener import SmtpServices
 from .audit import DatabaseAuditSink
 from .authn import Authenticator
 from .config import Config
-from .storage import app_password_key, open_store, password_hashing
+from .storage import app_password_key, open_store, password_hashing, quota_defaults
 from .tasks import BackgroundTasks
 from .trust import TrustState
 
@@ -140,8 +140,8 @@ async def build_services(cfg: Config) -> Services:
     db, keys = open_store(cfg)
     notifier = ChangeNotifier()
     accounts = Accounts(db, keys, LOCAL_ENTRIES, password_hashing(cfg))
-    mailbox = MailboxStore(db, keys, notifier)
-    delivery = DeliveryStore(db, keys, notifier)
+    mailbox = MailboxStore(db, keys, notifier, quota=quota_defaults(cfg))
+    delivery = DeliveryStore(db, keys, notifier, quota_defaults(cfg))
     audit = DatabaseAuditSink(db)
     watch = BalWatch(db, notifier)
     logins = login_machinery(cfg, accounts, keys, watch)

@@ -18,6 +18,7 @@ from imap_store.store.identities import Identities
 from imap_store.store.interfaces import AuditEvent
 from imap_store.store.keys import DataKeys
 from imap_store.store.passwords import DEFAULT_HASHING, Argon2Params, PasswordHashing
+from imap_store.store.quota import QuotaDefaults
 
 from .audit import DatabaseAuditSink
 from .config import Config, ConfigError
@@ -35,6 +36,11 @@ def key_provider(cfg: Config) -> FileKeyProvider:
 def open_store(cfg: Config) -> tuple[Database, DataKeys]:
     """The database and the data keys (`key_provider` says when the KEK is refused)."""
     return Database(cfg.database.url, cfg.base_dir), DataKeys(key_provider(cfg))
+
+
+def quota_defaults(cfg: Config) -> QuotaDefaults:
+    """`[quota]`: the limits of a BAL that has none of its own (R25)."""
+    return QuotaDefaults(cfg.quota.default_bytes, cfg.quota.default_messages)
 
 
 def password_hashing(cfg: Config) -> PasswordHashing:

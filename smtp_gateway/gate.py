@@ -1,7 +1,7 @@
 """The policy gate: builds each stage's context from facts, runs the engine, acts on the outcome.
 
 The gate does the look-ups the pure rules may not do (is the recipient a local
-BAL, which trust list is in force, today's recipient count) and acts on every
+BAL and how full it is, which trust list is in force, today's recipient count) and acts on every
 part of the engine's `Outcome`: the enforced verdict (REJECT or TEMPFAIL)
 becomes an `SmtpReject` carrying the rule's public reply and its internal
 reason; warnings ("would refuse") and notes (ACCEPT verdicts) are audited with
@@ -20,14 +20,14 @@ Then the message's files are walked and the antivirus asked
 (`content_check.ContentInspection`), unless their rules are off, and the
 DATA rules decide on those facts too (`attachments`, `antivirus`).
 
-Ref: docs/architecture.md "Conventions" 1, 2, 4-6; R3, R12, R14-R16, R18, R19, R21, R24, R26.
+Ref: docs/architecture.md "Conventions" 1, 2, 4-6; R3, R12, R14-R16, R18, R19, R21, R24-R26.
 """
 
 from __future__ import annotations
 
 from typing import Protocol, assert_never
 
-from imap_store.store.delivery import DeliveryStore
+from imap_store.store.delivery import DeliveryStore, RecipientState
 from imap_store.store.interfaces import AuditSink
 from message.facts import MessageFacts
 from message.mime_tree import MAX_DEPTH
@@ -39,6 +39,7 @@ from policy.context import (
     Listener,
     MailContext,
     PolicyLimits,
+    QuotaFacts,
     RcptContext,
     SessionFacts,
     Stage,
@@ -68,6 +69,14 @@ def size_param(options: list[str]) -> int | None:
         if key.upper() == "SIZE" and value.isdigit():
             return int(value)
     return None
+
+
+def quota_facts(found: RecipientState | None) -> QuotaFacts | None:
+    """The quota usage the look-up read with an active local recipient (R25)."""
+    if found is None or found.status != "active":
+        return None
+    q = found.quota
+    return QuotaFacts(q.used_bytes, q.used_messages, q.limit_bytes, q.limit_messages)
 
 
 def audit_reason(verdict: Verdict, trust: TrustList | None) -> str:
@@ -138,7 +147,8 @@ class PolicyGate:
         ctx = RcptContext.from_mail(txn.mail, recipient=address,
                                     accepted_recipients=txn.recipients,
                                     recipient_local_state=state,
-                                    recipients_today=await self._today(txn.session))
+                                    recipients_today=await self._today(txn.session),
+                                    recipient_quota=quota_facts(found))
         await self._apply(txn.session, Stage.RCPT, ctx, address)
         if found is not None:
             txn.add_local(address, LocalRecipient(found.address, found.bal_id))

@@ -10,7 +10,10 @@ outbound queue rows alike, the sender's daily recipient count and the
 delivery's audit rows, as plain statements with plain values. Deliveries
 that arrive together share the writer's transaction and its one commit;
 either everything of a delivery is durably committed, or nothing is.
-`lookup` answers RCPT from a 1 s cache of active BALs (`recipient_cache`).
+`lookup` answers RCPT from a 1 s cache of active BALs (`recipient_cache`),
+with each BAL's quota usage and limits read in the same statement (R25); a
+commit adds what it stored to the cached usage of its recipients, so RCPTs
+in this process see it at once, and other processes' writes within 1 s.
 
 Invariants:
 - A local copy lands in the recipient's INBOX through `message_ops`'
@@ -42,7 +45,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
 
@@ -69,17 +72,20 @@ from .message_ops import (
 )
 from .models import SentRecipient
 from .notify import ChangeNotifier
+from .quota import NO_QUOTA, QuotaDefaults, QuotaState, state_of
 from .read_pool import fetch_in
 from .recipient_cache import RecipientCache
 
 
 @dataclass(frozen=True)
 class RecipientState:
-    """What the store knows of a local address: its BAL id and status."""
+    """What the store knows of a local address: its BAL id, status and quota usage."""
 
     bal_id: int
     address: str
     status: str
+    quota: QuotaState = QuotaState()
+    """Usage and limits read with the status (R25: the RCPT quota check)."""
 
 
 @dataclass(frozen=True)
@@ -119,11 +125,20 @@ class DeliveryPlan:
     audit: Callable[[DeliveryResult], Sequence[AuditEvent]] | None = None
 
 
+_LOOKUP = (  # R25: the BAL's usage comes in the same statement (sum of its folders' counters)
+    "SELECT b.id, b.address, b.status, b.quota_bytes, b.quota_messages, "
+    "(SELECT COALESCE(SUM(f.used_bytes), 0) FROM folder f WHERE f.bal_id = b.id), "
+    "(SELECT COALESCE(SUM(f.used_messages), 0) FROM folder f WHERE f.bal_id = b.id) "
+    "FROM bal b WHERE b.address IN ({ids})")
+
+
 class DeliveryStore:
     """Looks up local recipients and commits delivery plans."""
 
-    def __init__(self, db: Database, keys: DataKeys, notifier: ChangeNotifier) -> None:
+    def __init__(self, db: Database, keys: DataKeys, notifier: ChangeNotifier,
+                 quota: QuotaDefaults = NO_QUOTA) -> None:
         self.db = db
+        self.quota = quota
         self.keys = keys
         self.notifier = notifier
         self.recipients: RecipientCache[RecipientState] = RecipientCache()
@@ -136,11 +151,11 @@ class DeliveryStore:
         found = self.recipients.get(address)
         if found is not None:
             return found
-        rows = await self.db.reader.run(partial(
-            fetch_in, "SELECT id, address, status FROM bal WHERE address IN ({ids})", [address]))
+        rows = await self.db.reader.run(partial(fetch_in, _LOOKUP, [address]))
         if not rows:
             return None
-        found = RecipientState(int(rows[0][0]), rows[0][1], rows[0][2])
+        row = rows[0]
+        found = RecipientState(int(row[0]), row[1], row[2], state_of(self.quota, *row[3:]))
         if found.status == "active":
             self.recipients.put(address, found)
         return found
@@ -153,7 +168,22 @@ class DeliveryStore:
             partial(self._write, plan, local, remote, now))
         for bal_id, inbox in inboxes.items():
             self.notifier.committed(bal_id, [state_marker(inbox)])
+        self._count_usage(plan)
         return result
+
+    def _count_usage(self, plan: DeliveryPlan) -> None:
+        """Add what this delivery stored to the cached usage of its recipients, so the next
+        RCPT in this process sees it without a read (R25; the cache keeps its expiry)."""
+        added: dict[int, int] = {}
+        for copy in plan.local:
+            added[copy.bal_id] = added.get(copy.bal_id, 0) + len(copy.message)
+        for address in plan.recipients:
+            found = self.recipients.get(address.lower())
+            if found is not None and found.bal_id in added:
+                q = found.quota
+                self.recipients.update(address.lower(), replace(found, quota=replace(
+                    q, used_bytes=q.used_bytes + added.pop(found.bal_id),
+                    used_messages=q.used_messages + 1)))
 
     @classmethod
     async def _write(cls, plan: DeliveryPlan, local: Sequence[SealedMessage],

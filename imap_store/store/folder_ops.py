@@ -1,5 +1,5 @@
 """Folder names and folder lifecycle inside one BAL: CREATE, DELETE, RENAME,
-SUBSCRIBE, STATUS.
+SUBSCRIBE; the shape of STATUS (`FolderStatus`, counted by `mailbox_sql.status`).
 
 Owns: name rules (`canonical_name`), `FolderError` (a refused folder
 operation with a neutral reason the IMAP engine maps to a response code),
@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import case, delete, func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .models import Folder as FolderRow
@@ -37,7 +37,7 @@ from .models import FolderCounter, FolderSubscription, MailboxEntry
 
 DELIMITER = "/"
 MAX_NAME = 400
-Reason = Literal["nonexistent", "exists", "invalid", "inbox"]
+Reason = Literal["nonexistent", "exists", "invalid", "inbox", "overquota"]
 
 
 class FolderError(LookupError):
@@ -58,6 +58,10 @@ class FolderStatus:
     uidvalidity: int
     unseen: int
     highestmodseq: int
+    deleted: int = 0
+    """Entries flagged \\Deleted (RFC 9208 STATUS DELETED)."""
+    deleted_storage: int = 0
+    """Their RFC822.SIZE sum in octets (RFC 9208 STATUS DELETED-STORAGE, sent in KiB)."""
 
 
 def canonical_name(name: str) -> str:
@@ -174,22 +178,15 @@ async def subscriptions(s: AsyncSession, bal_id: int) -> list[str]:
     return sorted(set(rows.scalars()) | set(kept.scalars()))
 
 
-async def status(s: AsyncSession, row: FolderRow) -> FolderStatus:
-    """STATUS counts from the index, without reading any message."""
-    entry = MailboxEntry
-    unseen = func.sum(case((entry.flags.contains("\\Seen", autoescape=True), 0), else_=1))
-    recent = func.sum(case((entry.uid > row.recent_uid, 1), else_=0))  # RFC 3501 6.3.10
-    total, n_recent, n_unseen = (await s.execute(
-        select(func.count(), recent, unseen).where(entry.folder_id == row.id))).one()
-    return FolderStatus(total, n_recent or 0, row.uidnext, row.uidvalidity, n_unseen or 0,
-                        row.highestmodseq)
-
-
 async def rename_entries(s: AsyncSession, source: FolderRow, target: FolderRow) -> None:
     """Move every entry of `source` (INBOX) to the new `target`, keeping UIDs."""
+    await s.refresh(source, with_for_update=True)  # its counters move with its entries
     await s.execute(update(MailboxEntry).where(MailboxEntry.folder_id == source.id)
                     .values(folder_id=target.id))
     target.uidnext, target.recent_uid = source.uidnext, source.recent_uid
+    # R25: the quota usage goes with the entries (the BAL's total is unchanged).
+    target.used_bytes, target.used_messages = source.used_bytes, source.used_messages
+    source.used_bytes, source.used_messages = 0, 0
     source.highestmodseq += 1
 
 

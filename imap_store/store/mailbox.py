@@ -16,6 +16,9 @@ Invariants:
   in id order) and bumps the change notifier after commit.
 - Contents no entry or queue row references any more are deleted with the
   transaction that orphaned them.
+- The quota usage counters of the folder rows (`quota`, R25) move in the same
+  transaction as the entries they count; APPEND and COPY beyond the quota
+  raise `OverQuota` (RFC 9208 OVERQUOTA) before writing anything.
 
 Ref: RFC 3501 2.3 (message attributes), 6.3 and 6.4 (commands they serve);
 RFC 7162 (MODSEQ).
@@ -46,6 +49,7 @@ from .models import Folder as FolderRow
 from .models import MailboxEntry, MessageContent, OutboundMessage
 from .notify import ChangeNotifier
 from .offload import by_size
+from .quota import NO_QUOTA, QuotaDefaults, QuotaState, usage_in
 
 __all__ = ["AppendResult", "CopyResult", "Folder", "FolderError", "FolderIndex",
            "FolderStatus", "MailboxStore", "MessageRow", "NewMessage"]
@@ -96,8 +100,10 @@ class MailboxStore:
     """Folder and message operations for the IMAP engine."""
 
     def __init__(self, db: Database, keys: DataKeys, notifier: ChangeNotifier,
-                 indexes: IndexCache | None = None) -> None:
+                 indexes: IndexCache | None = None,
+                 quota: QuotaDefaults = NO_QUOTA) -> None:
         self.db = db
+        self.quota_defaults = quota
         self.keys = keys
         self.notifier = notifier
         self._meta = MetaReader(db, keys)
@@ -219,6 +225,11 @@ class MailboxStore:
             self.notifier.committed(bal_id, [marker])
         return gone
 
+    async def quota(self, bal_id: int) -> QuotaState:
+        """The BAL's quota usage and limits (GETQUOTA, RFC 9208; R25)."""
+        async with self.db.read() as s:
+            return await usage_in(s, bal_id, self.quota_defaults)
+
     async def status(self, bal_id: int, name: str) -> FolderStatus:
         """STATUS of a folder of this BAL (FolderError when there is none)."""
         return await self.db.reader.run(partial(mailbox_sql.status, bal_id, name))
@@ -260,9 +271,10 @@ class MailboxStore:
         key = await self.keys.read_current(self.db.reader.run, bal_id)
         sealed = await message_ops.seal_off_loop([message_ops.ToSeal(key, m.raw)
                                                   for m in messages])
+        # RFC 9208: beyond the quota, APPEND is refused [OVERQUOTA] and nothing stored.
         result, marker = await self.db.writer.run(partial(
             mailbox_sql.append, bal_id, name, list(zip(sealed, messages, strict=True)),
-            now or datetime.now(UTC)))
+            now or datetime.now(UTC), self.quota_defaults))
         self.notifier.committed(bal_id, [marker])
         return result
 
@@ -276,12 +288,14 @@ class MailboxStore:
             dest = await folder_ops.require_folder(s, bal_id, target)
             for row in sorted({source.id: source, dest.id: dest}.values(), key=lambda r: r.id):
                 await s.refresh(row, with_for_update=True)
-            results = [await message_ops.copy_entries(s, source, chunk, dest)
-                       for chunk in chunks(uids)]
-            moved = [uid for r in results for uid in r.source_uids]
-            if move and moved:
-                for chunk in chunks(moved):
-                    await message_ops.remove_entries(s, source, chunk)
+            results = []
+            for chunk in chunks(uids):
+                done = await message_ops.copy_entries(
+                    s, source, chunk, dest, self.quota_defaults, move=move)
+                if move:
+                    await message_ops.remove_entries(s, source, done.source_uids, done.size)
+                results.append(done)
+            moved_uids = [uid for r in results for uid in r.source_uids]
         self.notifier.committed(bal_id, [folder_marker(source), folder_marker(dest)])
-        return CopyResult(dest.uidvalidity, tuple(moved),
+        return CopyResult(dest.uidvalidity, tuple(moved_uids),
                           tuple(uid for r in results for uid in r.target_uids))

@@ -19,7 +19,8 @@ Invariants:
 - Write units have no effect outside the database (the writer may run one
   again after a failed batch).
 - Contents no entry or queue row references any more are deleted in the
-  transaction that orphaned them.
+  transaction that orphaned them; the folder's quota usage counters
+  (`quota`, R25) move in the transaction that adds or removes its entries.
 
 Ref: RFC 3501 6.3.10 (STATUS), 6.4.3 (EXPUNGE), 6.4.5 (FETCH), 6.4.6
 (STORE); RFC 7162 (MODSEQ); RFC 2180 4.1 (expunged meanwhile).
@@ -42,6 +43,7 @@ from .message_ops import (
     insert_sealed_tx,
     state_marker,
 )
+from .quota import OverQuota, QuotaDefaults, state_of
 from .read_pool import as_datetime
 
 CHUNK = 500
@@ -227,15 +229,26 @@ async def recent_floor(bal_id: int, folder_id: int, tx: WriteTx) -> int:
 
 
 async def status(bal_id: int, name: str, tx: WriteTx) -> FolderStatus:
-    """STATUS counts from the index, without reading any message (RFC 3501 6.3.10)."""
+    """STATUS counts from the index, without reading any message (RFC 3501 6.3.10;
+    DELETED and DELETED-STORAGE, RFC 9208: the sizes read only when some entry is
+    \\Deleted)."""
     folder = await require_named(tx, bal_id, name)
     rows = await tx.fetch(
         "SELECT count(*), SUM(CASE WHEN uid > $2 THEN 1 ELSE 0 END), "
-        "SUM(CASE WHEN flags LIKE $3 ESCAPE '/' THEN 0 ELSE 1 END) "
-        "FROM mailbox_entry WHERE folder_id = $1", folder.id, folder.recent_uid, "%\\Seen%")
-    total, recent, unseen = rows[0]
+        "SUM(CASE WHEN flags LIKE $3 ESCAPE '/' THEN 0 ELSE 1 END), "
+        "SUM(CASE WHEN flags LIKE $4 ESCAPE '/' THEN 1 ELSE 0 END) "
+        "FROM mailbox_entry WHERE folder_id = $1", folder.id, folder.recent_uid, "%\\Seen%",
+        "%\\Deleted%")
+    total, recent, unseen, doomed = rows[0]
+    octets = 0
+    if doomed:
+        sized = await tx.fetch(
+            "SELECT COALESCE(SUM(c.size), 0) FROM mailbox_entry e "
+            "JOIN message_content c ON c.id = e.content_id "
+            "WHERE e.folder_id = $1 AND e.flags LIKE $2 ESCAPE '/'", folder.id, "%\\Deleted%")
+        octets = int(sized[0][0])
     return FolderStatus(int(total), int(recent or 0), folder.uidnext, folder.uidvalidity,
-                        int(unseen or 0), folder.highestmodseq)
+                        int(unseen or 0), folder.highestmodseq, int(doomed or 0), octets)
 
 
 # -- write units (run by the group-commit writer) ------------------------------------------
@@ -308,8 +321,9 @@ async def expunge(bal_id: int, folder_id: int, uids: Sequence[int] | None,
     folder = await owned_folder(tx, bal_id, folder_id, lock=True)
     # The database narrows to entries whose flags mention "Deleted"; the exact flag is
     # checked here (a keyword such as "NotDeleted" also matches the pattern).
-    rows = await tx.fetch("SELECT id, uid, content_id, flags FROM mailbox_entry "
-                          "WHERE folder_id = $1 AND flags LIKE $2 ESCAPE '/'",
+    rows = await tx.fetch("SELECT e.id, e.uid, e.content_id, e.flags, c.size "
+                          "FROM mailbox_entry e JOIN message_content c ON c.id = e.content_id "
+                          "WHERE e.folder_id = $1 AND e.flags LIKE $2 ESCAPE '/'",
                           folder.id, "%Deleted%")
     wanted = None if uids is None else set(uids)
     doomed = [r for r in rows if "\\Deleted" in parse_flags(r[3])
@@ -320,6 +334,9 @@ async def expunge(bal_id: int, folder_id: int, uids: Sequence[int] | None,
         await tx.execute(f"DELETE FROM mailbox_entry WHERE id IN ({marks(1, len(chunk))})",  # noqa: S608
                          *chunk)
     await drop_orphans(tx, [r[2] for r in doomed])
+    await tx.execute("UPDATE folder SET used_bytes = used_bytes - $1, "  # R25 usage
+                     "used_messages = used_messages - $2 WHERE id = $3",
+                     sum(int(r[4]) for r in doomed), len(doomed), folder.id)
     return sorted(int(r[1]) for r in doomed), (await _bump(tx, folder)).marker
 
 
@@ -331,10 +348,21 @@ async def claim_recent(bal_id: int, folder_id: int, up_to: int, tx: WriteTx) -> 
     return folder.recent_uid
 
 
+_ROOM = ("SELECT b.quota_bytes, b.quota_messages, "
+         "(SELECT COALESCE(SUM(f.used_bytes), 0) FROM folder f WHERE f.bal_id = b.id), "
+         "(SELECT COALESCE(SUM(f.used_messages), 0) FROM folder f WHERE f.bal_id = b.id) "
+         "FROM bal b WHERE b.id = $1")
+
+
 async def append(bal_id: int, name: str, items: Sequence[tuple[SealedMessage, NewMessage]],
-                 now: datetime, tx: WriteTx) -> tuple[AppendResult, Marker]:
-    """APPEND's insert: the folder locked by name, then `insert_sealed_tx`."""
+                 now: datetime, quota: QuotaDefaults, tx: WriteTx) -> tuple[AppendResult, Marker]:
+    """APPEND's insert: the folder locked by name, the quota checked (`OverQuota`,
+    RFC 9208, R25: limits and usage in one statement), then `insert_sealed_tx`."""
     folder = await require_named(tx, bal_id, name, lock=True)
+    room = await tx.fetch(_ROOM, bal_id)
+    if room and not state_of(quota, *room[0]).room_for(sum(s.size for s, _ in items),
+                                                        len(items)):
+        raise OverQuota
     state = FolderState(folder.id, folder.bal_id, folder.uidvalidity, folder.uidnext,
                         folder.highestmodseq)
     result = await insert_sealed_tx(tx, state, items, now)

@@ -34,6 +34,11 @@ Invariants:
 - COPY shares the content row (same BAL), keeps flags and internal date;
   MOVE is COPY plus removal of the source entries in the same transaction;
   when one of the messages is gone, nothing is copied (`MessagesGone`);
+- the folder's quota usage counters (`quota`, R25) move in the same
+  transaction and on the same locked row as its UID allocator: on delivery
+  in the very UPDATE of `uidnext` (no extra statement); a COPY beyond the
+  BAL's quota raises `OverQuota` before anything is written, a MOVE adds
+  nothing and is not checked;
 - `\\Recent` is never stored: it derives from `folder.recent_uid`;
 - internal dates are stored in UTC (SQLite keeps no zone): the instant given
   to APPEND is kept, its zone is not (RFC 3501 6.3.11 asks for the date).
@@ -62,6 +67,7 @@ from .group_commit import WriteTx
 from .models import Folder as FolderRow
 from .models import MailboxEntry, MessageContent
 from .offload import by_size
+from .quota import NO_QUOTA, QuotaDefaults, check_room, moved
 
 META_SUFFIX = ":meta"
 
@@ -95,6 +101,8 @@ class CopyResult:
     source_uids: tuple[int, ...]
     target_uids: tuple[int, ...]
     content_ids: tuple[str, ...] = field(default=(), compare=False)
+    size: int = field(default=0, compare=False)
+    """The RFC822.SIZE sum of the copied entries (quota usage, R25)."""
 
 
 @dataclass(frozen=True)
@@ -202,6 +210,7 @@ async def insert_sealed(s: AsyncSession, folder: FolderRow,
     if any(sealed.bal_id != folder.bal_id for sealed, _ in items):
         raise ValueError("a message sealed for another BAL cannot enter this folder")
     uids, modseq = _allocate(folder, len(items))
+    moved(folder, sum(sealed.size for sealed, _ in items), len(items))  # R25 usage
     await add_contents(s, [content_row(sealed, now, mss_nil) for sealed, _ in items])
     s.add_all([MailboxEntry(folder_id=folder.id, uid=uid, content_id=sealed.content_id,
                             flags=" ".join(sorted(message.flags)),
@@ -272,29 +281,43 @@ async def insert_sealed_tx(tx: WriteTx, folder: FolderState,
         (folder.id, uid, sealed.content_id, " ".join(sorted(message.flags)),
          (message.internaldate or now).astimezone(UTC), modseq)
         for uid, (sealed, message) in zip(uids, items, strict=True)])
-    await tx.execute("UPDATE folder SET uidnext = $1, highestmodseq = $2 WHERE id = $3",
-                     folder.uidnext, folder.highestmodseq, folder.id)
+    # R25: the quota usage moves in the same statement as the UID allocator (no round trip).
+    await tx.execute("UPDATE folder SET uidnext = $1, highestmodseq = $2, "
+                     "used_bytes = used_bytes + $4, used_messages = used_messages + $5 "
+                     "WHERE id = $3", folder.uidnext, folder.highestmodseq, folder.id,
+                     sum(sealed.size for sealed, _ in items), len(items))
     return AppendResult(folder.uidvalidity, tuple(uids))
 
 
 async def copy_entries(s: AsyncSession, source: FolderRow, uids: Sequence[int],
-                       target: FolderRow) -> CopyResult:
-    """Copy the entries `uids` of `source` into `target` (sharing contents)."""
-    entries = (await s.execute(select(MailboxEntry).where(
+                       target: FolderRow, quota: QuotaDefaults = NO_QUOTA, *,
+                       move: bool = False) -> CopyResult:
+    """Copy the entries `uids` of `source` into `target` (sharing contents); a COPY
+    beyond the BAL's quota raises `OverQuota` before anything is written."""
+    found = (await s.execute(select(MailboxEntry, MessageContent.size).join(
+        MessageContent, MessageContent.id == MailboxEntry.content_id).where(
         MailboxEntry.folder_id == source.id, MailboxEntry.uid.in_(list(uids)))
-        .order_by(MailboxEntry.uid))).scalars().all()
+        .order_by(MailboxEntry.uid))).all()
+    entries = [row[0] for row in found]
     if len(entries) != len(set(uids)):
         raise MessagesGone("some messages were expunged meanwhile")
+    size = sum(int(row[1]) for row in found)
+    if not move:  # R25: a MOVE inside the BAL adds nothing; a COPY adds its entries
+        await check_room(s, target.bal_id, quota, size, len(entries))
     new_uids, modseq = _allocate(target, len(entries))
+    moved(target, size, len(entries))
     for uid, entry in zip(new_uids, entries, strict=True):
         s.add(MailboxEntry(folder_id=target.id, uid=uid, content_id=entry.content_id,
                            flags=entry.flags, internaldate=entry.internaldate, modseq=modseq))
     return CopyResult(target.uidvalidity, tuple(e.uid for e in entries), tuple(new_uids),
-                      tuple(e.content_id for e in entries))
+                      tuple(e.content_id for e in entries), size)
 
 
-async def remove_entries(s: AsyncSession, folder: FolderRow, uids: Sequence[int]) -> None:
-    """Drop entries of `folder` (MOVE's second half); contents stay referenced."""
+async def remove_entries(s: AsyncSession, folder: FolderRow, uids: Sequence[int],
+                         size: int) -> None:
+    """Drop entries of `folder` (MOVE's second half, `size` their octets); contents stay
+    referenced."""
     await s.execute(delete(MailboxEntry).where(
         MailboxEntry.folder_id == folder.id, MailboxEntry.uid.in_(list(uids))))
+    moved(folder, -size, -len(uids))  # R25 usage
     folder.highestmodseq += 1

@@ -64,6 +64,13 @@ class Bal(Base):
     published: Mapped[bool] = mapped_column(Boolean, default=False)
     person_id: Mapped[int | None] = mapped_column(
         ForeignKey("person.id", ondelete="SET NULL"), index=True)
+    quota_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    """Storage quota in octets (R25): None follows `[quota] default_bytes`, 0 is none."""
+    quota_messages: Mapped[int | None] = mapped_column(BigInteger)
+    """Message quota: None follows `[quota] default_messages`, 0 is none."""
+    quota_warned: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """The highest near-quota notice level sent (0, 80, 95): `quota-warn` sends each
+    once per crossing and lowers this when the usage drops back."""
 
 
 class BalKey(Base):
@@ -92,6 +99,11 @@ class Folder(Base):
     highestmodseq: Mapped[int] = mapped_column(BigInteger, default=1)
     recent_uid: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     """UIDs above this have been announced to no session yet (\\Recent, RFC 3501 2.3.2)."""
+    used_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    """The RFC822.SIZE sum of the folder's entries, moved in each write's transaction
+    (quota usage, R25; `quota.recount` checks it)."""
+    used_messages: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    """The folder's entry count, moved with `used_bytes`."""
 
 
 class FolderSubscription(Base):

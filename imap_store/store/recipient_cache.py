@@ -45,6 +45,12 @@ class RecipientCache(Generic[V]):
         while len(self._entries) > self.size:
             self._entries.popitem(last=False)
 
+    def update(self, address: str, value: V) -> None:
+        """Replace a held entry's value, keeping its expiry (nothing when not held)."""
+        entry = self._entries.get(address)
+        if entry is not None:
+            self._entries[address] = (value, entry[1])
+
     def forget(self, address: str | None = None) -> None:
         """Drop one address, or every entry."""
         if address is None:

@@ -48,6 +48,7 @@ from . import fetch as commands_fetch
 from . import idle as commands_idle
 from . import mailbox as commands_mailbox
 from . import nonauth as commands_nonauth
+from . import quota as commands_quota
 from . import selected as commands_selected
 from .mailbox import folder_refusal
 
@@ -55,7 +56,7 @@ log = logging.getLogger(__name__)
 
 _AUTHENTICATED = {
     **commands_any.HANDLERS, **commands_auth.HANDLERS, **commands_idle.HANDLERS,
-    **commands_mailbox.HANDLERS,
+    **commands_mailbox.HANDLERS, **commands_quota.HANDLERS,
 }
 TABLES: Mapping[SessionState, Mapping[str, Handler]] = {
     SessionState.NOT_AUTHENTICATED: {**commands_any.HANDLERS, **commands_nonauth.HANDLERS},

@@ -16,7 +16,8 @@ Invariants:
   messages being stored; APPEND and every folder change are audited (R24), never the
   message content.
 
-Ref: RFC 3501 6.3.3-6.3.7, 6.3.10, 6.3.11; RFC 3502; RFC 4315 3;
+Ref: RFC 3501 6.3.3-6.3.7, 6.3.10, 6.3.11; RFC 3502; RFC 4315 3; RFC 9208
+(STATUS DELETED, DELETED-STORAGE; OVERQUOTA);
 RFC 5530 (NONEXISTENT, ALREADYEXISTS, CANNOT, TRYCREATE, LIMIT); RFC 2046 5.1.
 """
 
@@ -35,7 +36,7 @@ from imap_store.store.offload import by_size
 from message.mime_tree import message_depth
 
 _CODES = {"nonexistent": "NONEXISTENT", "exists": "ALREADYEXISTS", "invalid": "CANNOT",
-          "inbox": "CANNOT"}
+          "inbox": "CANNOT", "overquota": "OVERQUOTA"}  # RFC 9208: OVERQUOTA
 
 
 def folder_refusal(exc: FolderError, *, trycreate: bool = False) -> CommandNo:
@@ -118,7 +119,9 @@ async def status(session: ImapSession, command: Command) -> Completion:
     except FolderError as exc:
         raise folder_refusal(exc) from None
     values = {"MESSAGES": found.messages, "RECENT": found.recent, "UIDNEXT": found.uidnext,
-              "UIDVALIDITY": found.uidvalidity, "UNSEEN": found.unseen}
+              "UIDVALIDITY": found.uidvalidity, "UNSEEN": found.unseen,
+              # RFC 9208: what an EXPUNGE would free, storage in units of 1024 octets
+              "DELETED": found.deleted, "DELETED-STORAGE": -(-found.deleted_storage // 1024)}
     items: list[Value] = []
     for item in args.items:
         items += [Atom(item), values[item]]

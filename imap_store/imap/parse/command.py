@@ -141,6 +141,21 @@ class EnableArgs:
 
 
 @dataclass(frozen=True)
+class QuotaRootArgs:
+    """GETQUOTA quota-root (RFC 9208)."""
+
+    root: str
+
+
+@dataclass(frozen=True)
+class SetQuotaArgs:
+    """SETQUOTA quota-root (resource limit ...) (RFC 9208)."""
+
+    root: str
+    limits: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
 class IdArgs:
     """ID (field value ...) / ID NIL (RFC 2971)."""
 
@@ -163,6 +178,8 @@ CommandArgs: TypeAlias = (
     | StatusArgs
     | AppendArgs
     | CopyArgs
+    | QuotaRootArgs
+    | SetQuotaArgs
 )
 
 NO_ARGS = NoArgs()

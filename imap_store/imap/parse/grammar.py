@@ -2,7 +2,8 @@
 
 Owns: one small reader per argument shape and the tables `GRAMMAR` and
 `UID_GRAMMAR` that `parser.parse_command` dispatches on (the APPEND and
-STATUS readers live in `grammar_append`, shared terms in `grammar_terms`).
+STATUS readers live in `grammar_append`, the QUOTA ones in `grammar_quota`,
+shared terms in `grammar_terms`).
 
 Invariants: mailbox names are decoded from modified UTF-7 (invalid -> BAD)
 and `INBOX` is case-insensitive; `\\Recent` and unknown system flags cannot be
@@ -41,6 +42,7 @@ from .command import (
 from .cursor import Cursor
 from .fetch_spec import parse_fetch_attributes
 from .grammar_append import append, status
+from .grammar_quota import getquota, getquotaroot, setquota
 from .grammar_terms import decode_mailbox, flag_list
 from .search_keys import parse_search
 from .sequence import parse_sequence_set
@@ -205,6 +207,9 @@ GRAMMAR: dict[str, ArgReader] = {
     "APPEND": append,
     "COPY": copy,
     "MOVE": copy,
+    "GETQUOTA": getquota,
+    "GETQUOTAROOT": getquotaroot,
+    "SETQUOTA": setquota,
 }
 
 UID_GRAMMAR: dict[str, ArgReader] = {

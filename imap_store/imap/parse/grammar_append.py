@@ -10,7 +10,8 @@ command is BAD; a message may be a `literal8` (`~{n}`, RFC 3516 4.4) and only
 then may hold NUL; `\\Recent` cannot be given; unknown STATUS items are BAD.
 
 Ref: RFC 3501 6.3.10, 6.3.11, 9 (`append`, `date-time`, `status`,
-`status-att`); RFC 3502 6 (`append-message`); RFC 3516 4.4.
+`status-att`); RFC 3502 6 (`append-message`); RFC 3516 4.4; RFC 9208
+(`status-att` DELETED, DELETED-STORAGE).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from .cursor import Cursor
 from .grammar_terms import decode_mailbox, flag_list
 from .search_keys import MONTHS
 
-STATUS_ITEMS = frozenset({"MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN"})
+STATUS_ITEMS = frozenset({"MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN",
+                          "DELETED", "DELETED-STORAGE"})  # RFC 9208 (QUOTA=RES-*)
 # RFC 3501 9 (`date-time`): space-padded or two-digit day, English month, numeric zone.
 _DATE_TIME = re.compile(
     rb"( \d|\d\d)-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)")

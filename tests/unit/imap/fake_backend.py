@@ -13,6 +13,7 @@ from imap_store.store.folder_ops import FolderError, FolderStatus, canonical_nam
 from imap_store.store.interfaces import AuditEvent, Principal
 from imap_store.store.mailbox import Folder, MessageRow
 from imap_store.store.message_ops import AppendResult, CopyResult, MessagesGone, NewMessage
+from imap_store.store.quota import QuotaState
 from message.meta import MessageMeta, compute_meta
 
 
@@ -195,6 +196,12 @@ class MailboxStore:
         return FolderStatus(len(rows), sum(r.uid > state.recent_uid for r in rows),
                             state.folder.uidnext, state.folder.uidvalidity,
                             sum("\\Seen" not in r.flags for r in rows), self._modseq)
+
+    async def quota(self, bal_id: int) -> QuotaState:
+        """Usage summed over the BAL's folders; the fake has no limits."""
+        rows = [m.row for (bal, _), st in self._folders.items() if bal == bal_id
+                for m in st.messages.values()]
+        return QuotaState(sum(r.size for r in rows), len(rows))
 
     async def create_folder(self, bal_id: int, name: str) -> Folder:
         name = canonical_name(name)

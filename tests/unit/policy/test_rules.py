@@ -35,6 +35,7 @@ def test_registry_order_and_default_modes() -> None:
         ("rcpt", "trust_space", "enforce"),
         ("rcpt", "patient_address", "enforce"),
         ("rcpt", "local_recipient", "enforce"),
+        ("rcpt", "mailbox_quota", "enforce"),
         ("rcpt", "patient_message_size", "enforce"),
         ("rcpt", "daily_recipient_budget", "enforce"),
         ("data", "null_sender", "enforce"),
@@ -47,7 +48,7 @@ def test_registry_order_and_default_modes() -> None:
         ("data", "antivirus", "enforce"),
         ("data", "dkim", "warn"),
     ]
-    assert len(RULE_NAMES) == len(set(RULE_NAMES)) == 18
+    assert len(RULE_NAMES) == len(set(RULE_NAMES)) == 19
     assert all(callable(spec.check) for spec in DEFAULT_RULES)
 
 
