@@ -137,6 +137,10 @@ class MailboxStore(Protocol):
 
     async def uids(self, bal_id: int, folder_id: int) -> Sequence[int]: ...
 
+    async def marker(self, bal_id: int, folder_id: int) -> tuple[int, int]:
+        """The folder's `(uidnext, highestmodseq)` as committed (any process)."""
+        ...
+
     async def fetch_message(self, bal_id: int, folder_id: int, uid: int) -> bytes | None: ...
 
     async def fetch_messages(

@@ -353,14 +353,20 @@ class MailboxView:
         # RFC 3501 7.3.1: EXISTS announces the new size (7.4.1: it never shrinks).
         return [exists(self.exists)] if added else []
 
-    async def refresh(self, store: MailboxStore, *, allow_expunge: bool) -> list[Response]:
-        """Catch up with the store when the BAL's version moved.
+    async def refresh(self, store: MailboxStore, *, allow_expunge: bool,
+                      poll: bool = False) -> list[Response]:
+        """Catch up with the store when the BAL's version moved, or, with `poll`
+        (NOOP, CHECK), when the folder's committed marker differs from the view's:
+        a change another process committed is then reported at once, not after the
+        folder watcher's next poll (RFC 3501 6.1.2: NOOP is the client's poll).
 
         Reads only the entries changed since the view's HIGHESTMODSEQ and the
         folder's count; when the count shows expunges the view does not know
         of yet, the folder's UIDs too (RFC 7162 3.1.2)."""
         version = store.notifier.version(self.bal_id)
-        if version == self.version:
+        moved_elsewhere = (version == self.version and poll and await store.marker(
+            self.bal_id, self.folder.id) != (self.folder.uidnext, self.folder.highestmodseq))
+        if version == self.version and not moved_elsewhere:
             ghosts = sorted(self.ghosts) if allow_expunge else []
             return self._expunges(ghosts, True) if ghosts else []
         folder, changed, count = await store.changes_since(

@@ -176,6 +176,12 @@ class MailboxStore:
         """The UIDs of the folder's entries, ascending (what an expunge left)."""
         return await self.db.reader.run(partial(mailbox_sql.uids, bal_id, folder_id))
 
+    async def marker(self, bal_id: int, folder_id: int) -> tuple[int, int]:
+        """The folder's `(uidnext, highestmodseq)` as committed by any process: what
+        NOOP and CHECK compare with their view (one statement)."""
+        return (await self.db.reader.run(
+            partial(mailbox_sql.owned_folder_unit, bal_id, folder_id))).marker[1]
+
     async def fetch_message(self, bal_id: int, folder_id: int, uid: int) -> bytes | None:
         return (await self.fetch_messages(bal_id, folder_id, [uid])).get(uid)
 

@@ -115,6 +115,11 @@ async def owned_folder(tx: WriteTx, bal_id: int, folder_id: int, *,
     return FolderValues.of(rows[0])
 
 
+async def owned_folder_unit(bal_id: int, folder_id: int, tx: WriteTx) -> FolderValues:
+    """`owned_folder` as a read unit."""
+    return await owned_folder(tx, bal_id, folder_id)
+
+
 async def named_folder(tx: WriteTx, bal_id: int, name: str, *,
                        lock: bool = False) -> FolderValues | None:
     """The folder of the BAL with this name (its stored form), if any."""

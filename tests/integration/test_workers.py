@@ -353,6 +353,40 @@ def test_a_burst_of_connections_is_spread_over_both_workers(served) -> None:
     assert min(workers.count(0), workers.count(1)) >= 3, workers
 
 
+def test_noop_in_one_worker_reports_an_expunge_made_through_the_other_at_once(
+        served) -> None:
+    """NOOP and CHECK read the folder's committed marker: a change another worker
+    committed a moment before is reported by the very next NOOP, not after the folder
+    watcher's next poll (imaptest's `close` and `expunge` scripts run two sessions
+    that land on different workers and check this)."""
+    srv, logins = served, Logins(served.cfg)
+    sessions: dict[int, imaplib.IMAP4_SSL] = {}
+    for _ in range(TRIES):
+        imap = _imaps(srv)
+        assert imap.login(BOB, PASSWORD)[0] == "OK"
+        worker = logins.next()[1]
+        if worker in sessions:
+            imap.logout()
+            continue
+        sessions[worker] = imap
+        if len(sessions) == 2:
+            break
+    assert set(sessions) == {0, 1}, "IMAP connections never landed on both workers"
+    writer, reader = sessions[0], sessions[1]
+    for n in (1, 2):
+        assert writer.append("INBOX", None, None, _message(n).as_bytes())[0] == "OK"
+    for imap in (writer, reader):
+        assert imap.select("INBOX") == ("OK", [b"2"])
+    for command, uid in (("NOOP", b"1"), ("CHECK", b"2")):
+        assert writer.uid("STORE", uid, "+FLAGS", r"(\Deleted)")[0] == "OK"
+        assert writer.expunge()[0] == "OK"
+        typ, _ = reader._simple_command(command)  # noqa: SLF001 (imaplib has no CHECK reply)
+        assert typ == "OK"
+        assert reader.untagged_responses.pop("EXPUNGE", None) == [b"1"], command
+    for imap in (writer, reader):
+        imap.logout()
+
+
 def _worker_pids(srv: Served) -> dict[int, int]:
     """The newest pid each worker index logged it serves with."""
     found = re.findall(r"worker (\d+) of 2 serving \(pid (\d+)\)", srv.stderr())

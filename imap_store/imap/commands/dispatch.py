@@ -15,8 +15,10 @@ Invariants:
   FETCH, STORE and SEARCH (their UID forms may report it) (RFC 3501 7.4.1);
   a refresh reads the store only when the BAL's change version moved (this
   process's writers bump it at commit, the folder watcher within a second for
-  other processes' changes), so NOOP, CHECK and EXPUNGE report every change
-  without re-reading an unchanged mailbox; FETCH, STORE, SEARCH,
+  other processes' changes), except that NOOP and CHECK also read the folder's
+  committed marker (one statement) and catch up at once when another process
+  changed it; so NOOP, CHECK and EXPUNGE report every change without
+  re-reading an unchanged mailbox; FETCH, STORE, SEARCH,
   COPY and MOVE also catch up before running (without EXPUNGE unless by UID,
   so the client's sequence numbers still mean what it meant), so they answer
   with current flags and see messages expunged meanwhile;
@@ -101,12 +103,15 @@ async def _run(session: ImapSession, command: Command) -> Tagged | None:
     return Tagged(command.tag, "OK", done.text, done.code)
 
 
-async def _refresh(session: ImapSession, *, allow: bool) -> None:
+_POLLS = frozenset({"NOOP", "CHECK"})
+
+
+async def _refresh(session: ImapSession, *, allow: bool, poll: bool = False) -> None:
     view = session.view
     if view is None or session.state is not SessionState.SELECTED:
         return
     try:
-        updates = await view.refresh(session.store, allow_expunge=allow)
+        updates = await view.refresh(session.store, allow_expunge=allow, poll=poll)
     except FolderError:  # RFC 3501 7.1.5: the selected mailbox was deleted: BYE
         await session.mailbox_gone()
         return
@@ -124,8 +129,9 @@ async def execute(session: ImapSession, command: Command) -> None:
         await _refresh(session, allow=command.uid)
     tagged = await _run(session, command)
     allow = command.uid or command.name not in _NO_EXPUNGE
-    # RFC 3501 6.1.2, 6.4.1, 6.4.3: NOOP and CHECK report changes, EXPUNGE its removals.
-    await _refresh(session, allow=allow)
+    # RFC 3501 6.1.2, 6.4.1, 6.4.3: NOOP and CHECK report changes, EXPUNGE its removals;
+    # NOOP and CHECK look at the folder's committed marker (other processes' changes).
+    await _refresh(session, allow=allow, poll=command.name in _POLLS)
     if tagged is not None:  # RFC 3501 7.4.1: untagged updates go before the tagged reply
         await session.send(tagged)
     await session.channel.flush()

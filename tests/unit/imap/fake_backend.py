@@ -133,6 +133,10 @@ class MailboxStore:
     async def uids(self, bal_id: int, folder_id: int) -> list[int]:
         return sorted(self._state(bal_id, folder_id).messages)
 
+    async def marker(self, bal_id: int, folder_id: int) -> tuple[int, int]:
+        folder, _ = await self.snapshot(bal_id, folder_id)
+        return folder.uidnext, folder.highestmodseq
+
     async def fetch_message(self, bal_id: int, folder_id: int, uid: int) -> bytes | None:
         return (await self.fetch_messages(bal_id, folder_id, [uid])).get(uid)
 
