@@ -129,7 +129,7 @@ async def _in_process(op: Operator, args: argparse.Namespace) -> float:
         return await _load(op.ports["submission"], op, sender, rcpt, args)
 
 
-async def _serve_process(op: Operator, args: argparse.Namespace) -> float:
+async def serve_process(op: Operator, args: argparse.Namespace) -> float:
     """`mss serve` with `workers = args.workers`, as a child process."""
     path = op.directory / "mss.toml"
     path.write_text(path.read_text().replace(
@@ -160,7 +160,7 @@ async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="mss-rate-") as tmp:
         op = await make_operator(Path(tmp))
         if args.workers:
-            seconds = await _serve_process(op, args)
+            seconds = await serve_process(op, args)
         else:
             seconds = await _in_process(op, args)
     print(json.dumps({"tree": os.path.dirname(os.path.dirname(server.__file__)),

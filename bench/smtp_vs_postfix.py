@@ -9,12 +9,14 @@ waits until Postfix's queue has drained into Dovecot (so that its delivery
 work does not run beside our measure), then against a fresh mss-server
 operator started in-process (submission, STARTTLS + AUTH PLAIN, every message
 durably committed, policy-checked and encrypted before its `250`). SQLite, or
-PostgreSQL with `MSS_TEST_DATABASE_URL`. Prints one JSON line per round and a
+PostgreSQL with `MSS_TEST_DATABASE_URL`. With `--workers N`, our side is `mss serve`
+as its own process with `server.workers = N` (0: one per core), as an operator runs
+it. Prints one JSON line per round and a
 summary with the medians and the ratio of the medians; the load average is
 recorded at the start of every round.
 
     .venv/bin/python bench/smtp_vs_postfix.py [--rounds 3] [--messages 2000]
-        [--connections 10] [--size 4096] [--postfix 127.0.0.1:10025]
+        [--connections 10] [--size 4096] [--postfix 127.0.0.1:10025] [--workers N]
 
 The reference must be loopback only; the script refuses another host.
 """
@@ -35,6 +37,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.append(str(Path(__file__).resolve().parent.parent))
 
+from smtp_rate import serve_process  # noqa: E402
 from smtp_rate import run_client  # noqa: E402
 
 import server  # noqa: E402
@@ -74,6 +77,14 @@ async def ours_round(args: argparse.Namespace) -> float:
     return args.messages / seconds
 
 
+async def ours_serving_round(args: argparse.Namespace) -> float:
+    """The same against `mss serve` as a process with `--workers` worker processes
+    (`smtp_rate`'s set-up: per-address cap raised, logins allowed to wait)."""
+    with tempfile.TemporaryDirectory(prefix="mss-vs-postfix-") as tmp:
+        seconds = await serve_process(await make_operator(Path(tmp)), args)
+    return args.messages / seconds
+
+
 async def main(args: argparse.Namespace) -> None:
     if not args.postfix.startswith(("127.", "localhost")):
         raise SystemExit("the reference must be on loopback")
@@ -82,7 +93,8 @@ async def main(args: argparse.Namespace) -> None:
     for n in range(1, args.rounds + 1):
         load = os.getloadavg()[0]
         postfix.append(await postfix_round(args))
-        ours.append(await ours_round(args))
+        ours.append(await (ours_serving_round(args) if args.workers is not None
+                           else ours_round(args)))
         print(json.dumps({"round": n, "database": database, "load_average": round(load, 2),
                           "postfix_per_s": round(postfix[-1], 1),
                           "ours_per_s": round(ours[-1], 1),
@@ -90,7 +102,8 @@ async def main(args: argparse.Namespace) -> None:
     pm, om = statistics.median(postfix), statistics.median(ours)
     print(json.dumps({"summary": True, "database": database, "rounds": args.rounds,
                       "messages": args.messages, "connections": args.connections,
-                      "size": args.size, "postfix_median_per_s": round(pm, 1),
+                      "size": args.size, "workers": args.workers,
+                      "postfix_median_per_s": round(pm, 1),
                       "ours_median_per_s": round(om, 1), "ratio_of_medians": round(om / pm, 3),
                       "tree": os.path.dirname(os.path.dirname(server.__file__))}))
 
@@ -102,4 +115,7 @@ if __name__ == "__main__":
     parser.add_argument("--connections", type=int, default=10)
     parser.add_argument("--size", type=int, default=4096)
     parser.add_argument("--postfix", default="127.0.0.1:10025")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="run `mss serve` as a process with this many workers (0: the "
+                             "cores) instead of the operator in this process")
     asyncio.run(main(parser.parse_args()))
