@@ -37,8 +37,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.append(str(Path(__file__).resolve().parent.parent))
 
-from smtp_rate import serve_process  # noqa: E402
-from smtp_rate import run_client  # noqa: E402
+from smtp_rate import run_client, serve_process  # noqa: E402
 
 import server  # noqa: E402
 from tests.support import PASSWORD, is_postgres, make_operator, serving  # noqa: E402
