@@ -13,7 +13,8 @@ cores). Each client connection binds its own loopback source address
 time (`LoginTurns`) and at most `imap_max_preauth_per_address` connections
 before login.
 
-Measures the server's resident memory (`VmRSS` of /proc/PID/status, sampled
+Measures the server's resident memory (`VmRSS` of /proc/PID/status summed over
+the `mss serve` process and its worker processes, sampled
 every 20 ms by a thread of this process) in three phases:
 
 1. baseline: the server started, one IMAPS login done and closed (TLS, the
@@ -135,13 +136,28 @@ def raise_nofile() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants (`mss serve`: the supervisor and its workers)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            todo += [int(child) for child in task.read_text().split()]
+    return found
+
+
 def status(pid: int) -> dict[str, int]:
-    out = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            out[key] = int(value.split()[0]) // 1024  # MiB
-    return out
+    """VmRSS and VmHWM in MiB, summed over the server's processes (pages the workers
+    share with the supervisor they were forked from count once per process: an
+    upper bound)."""
+    out = {"VmRSS": 0, "VmHWM": 0}
+    for member in process_tree(pid):
+        for line in Path(f"/proc/{member}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in out:
+                out[key] += int(value.split()[0])
+    return {key: kib // 1024 for key, kib in out.items()}
 
 
 class Sampler(threading.Thread):
