@@ -55,16 +55,8 @@ __all__ = ["AppendResult", "CopyResult", "Folder", "FolderError", "FolderIndex",
            "FolderStatus", "MailboxStore", "MessageRow", "NewMessage"]
 
 
-@dataclass(frozen=True)
-class Folder:
-    id: int
-    bal_id: int
-    name: str
-    uidvalidity: int
-    uidnext: int
-    special_use: str | None
-    subscribed: bool
-    highestmodseq: int
+Folder = FolderValues
+"""A folder as the IMAP engine sees it (`mailbox_sql.FolderValues`)."""
 
 
 @dataclass(frozen=True)
@@ -76,9 +68,9 @@ class MessageRow:
     modseq: int
 
 
-def _folder(row: FolderValues | FolderRow) -> Folder:
+def _folder(row: FolderRow) -> Folder:
     return Folder(row.id, row.bal_id, row.name, row.uidvalidity, row.uidnext,
-                  row.special_use, row.subscribed, row.highestmodseq)
+                  row.special_use, row.subscribed, row.highestmodseq, row.recent_uid)
 
 
 def _row(e: EntryValues) -> MessageRow:
@@ -110,17 +102,15 @@ class MailboxStore:
         self._indexes = indexes if indexes is not None else IndexCache()
 
     async def list_folders(self, bal_id: int) -> list[Folder]:
-        return [_folder(r) for r in await self.db.reader.run(
-            partial(mailbox_sql.list_folders, bal_id))]
+        return await self.db.reader.run(partial(mailbox_sql.list_folders, bal_id))
 
     async def get_folder(self, bal_id: int, name: str) -> Folder | None:
-        row = await self.db.reader.run(partial(mailbox_sql.get_folder, bal_id, name))
-        return _folder(row) if row else None
+        return await self.db.reader.run(partial(mailbox_sql.get_folder, bal_id, name))
 
     async def snapshot(self, bal_id: int, folder_id: int) -> tuple[Folder, list[MessageRow]]:
         folder, rows = await self.db.reader.run(
             partial(mailbox_sql.entry_rows, bal_id, folder_id, None))
-        return _folder(folder), [_row(e) for e in rows]
+        return folder, [_row(e) for e in rows]
 
     async def index(self, bal_id: int, folder_id: int) -> tuple[Folder, FolderIndex]:
         """The folder and its UIDs and flags (what SELECT needs of every entry).
@@ -133,7 +123,7 @@ class MailboxStore:
         found = await self.db.reader.run(partial(
             mailbox_sql.index_read, bal_id, folder_id,
             None if known is None else (known.uidvalidity, known.highestmodseq)))
-        folder = _folder(found.folder)
+        folder = found.folder
         if known is not None and found.whole is None:
             if found.changed is None:
                 return folder, known
@@ -146,7 +136,7 @@ class MailboxStore:
             # the changes do not fold into the index held: read it whole
             found = await self.db.reader.run(partial(mailbox_sql.index_read, bal_id,
                                                      folder_id, None))
-            folder = _folder(found.folder)
+            folder = found.folder
         whole = found.whole or []
         parsed = {text: texts.parse(text) for text in {t for _, t in whole}}
         index = FolderIndex(folder.id, folder.uidvalidity, folder.highestmodseq,
@@ -170,7 +160,7 @@ class MailboxStore:
         (RFC 7162 3.1.2: every change raises the MODSEQ it is stored with)."""
         folder, rows, count = await self.db.reader.run(
             partial(mailbox_sql.changes_since, bal_id, folder_id, modseq))
-        return _folder(folder), [_row(e) for e in rows], count
+        return folder, [_row(e) for e in rows], count
 
     async def uids(self, bal_id: int, folder_id: int) -> list[int]:
         """The UIDs of the folder's entries, ascending (what an expunge left)."""

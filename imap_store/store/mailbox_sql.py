@@ -56,7 +56,7 @@ Marker = tuple[int, tuple[int, int]]
 
 @dataclass(frozen=True)
 class FolderValues:
-    """A folder row as plain values."""
+    """A folder row as plain values (`mailbox.Folder`, what the IMAP engine sees)."""
 
     id: int
     bal_id: int
@@ -66,7 +66,7 @@ class FolderValues:
     special_use: str | None
     subscribed: bool
     highestmodseq: int
-    recent_uid: int
+    recent_uid: int = 0
 
     @classmethod
     def of(cls, row: Row) -> FolderValues:

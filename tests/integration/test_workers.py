@@ -296,8 +296,10 @@ def _ended(imap: imaplib.IMAP4_SSL) -> bool:
         return True
 
 
-def test_suspension_ends_open_sessions_in_both_workers_within_1s(served) -> None:
-    srv, logins = served, Logins(served.cfg)
+def _session_in_each_worker(srv: Served) -> dict[int, imaplib.IMAP4_SSL]:
+    """One logged-in IMAPS session of BOB in each worker (connections tried until one
+    has landed on each)."""
+    logins = Logins(srv.cfg)
     sessions: dict[int, imaplib.IMAP4_SSL] = {}
     for _ in range(TRIES):
         imap = _imaps(srv)
@@ -306,11 +308,18 @@ def test_suspension_ends_open_sessions_in_both_workers_within_1s(served) -> None
         if worker in sessions:
             imap.logout()
             continue
-        assert imap.select("INBOX")[0] == "OK"
         sessions[worker] = imap
         if len(sessions) == 2:
             break
-    assert set(sessions) == {0, 1}
+    assert set(sessions) == {0, 1}, "IMAP connections never landed on both workers"
+    return sessions
+
+
+def test_suspension_ends_open_sessions_in_both_workers_within_1s(served) -> None:
+    srv = served
+    sessions = _session_in_each_worker(srv)
+    for imap in sessions.values():
+        assert imap.select("INBOX")[0] == "OK"
     done = subprocess.run([*MSS, "bal", "suspend", BOB], env=srv.env, capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 0, done.stderr
@@ -359,19 +368,7 @@ def test_noop_in_one_worker_reports_an_expunge_made_through_the_other_at_once(
     committed a moment before is reported by the very next NOOP, not after the folder
     watcher's next poll (imaptest's `close` and `expunge` scripts run two sessions
     that land on different workers and check this)."""
-    srv, logins = served, Logins(served.cfg)
-    sessions: dict[int, imaplib.IMAP4_SSL] = {}
-    for _ in range(TRIES):
-        imap = _imaps(srv)
-        assert imap.login(BOB, PASSWORD)[0] == "OK"
-        worker = logins.next()[1]
-        if worker in sessions:
-            imap.logout()
-            continue
-        sessions[worker] = imap
-        if len(sessions) == 2:
-            break
-    assert set(sessions) == {0, 1}, "IMAP connections never landed on both workers"
+    sessions = _session_in_each_worker(served)
     writer, reader = sessions[0], sessions[1]
     for n in (1, 2):
         assert writer.append("INBOX", None, None, _message(n).as_bytes())[0] == "OK"
