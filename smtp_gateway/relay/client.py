@@ -63,8 +63,9 @@ class Refused(Exception):
 
 
 class Unsupported(Refused):
-    """The peer lacks an extension the message needs (8BITMIME, SMTPUTF8): every
-    recipient fails with `status`; the text is ours, not a reply of the peer."""
+    """The peer lacks an extension the message needs (8BITMIME, SMTPUTF8), or DNS
+    says the domain takes no mail (`routing.Unroutable`): every recipient fails
+    with `status`; the text is ours, not a reply of the peer."""
 
     def __init__(self, status: str, reason: str) -> None:
         super().__init__(reason)
