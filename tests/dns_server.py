@@ -5,7 +5,8 @@ dnspython's message API, answering from a dictionary the test fills.
 mx1.example."` for MX); a name absent from `names` is NXDOMAIN; a name
 present without the asked type gets an empty NOERROR answer (no data);
 `failures[name]` makes every question about it end in `"SERVFAIL"` or
-`"TIMEOUT"` (no answer at all). `resolver()` is dnspython's real asyncio
+`"TIMEOUT"` (no answer at all), and `otherwise` does the same for every name
+absent from `names` ("": NXDOMAIN). `resolver()` is dnspython's real asyncio
 resolver pointed at this server, so the tests exercise the same dnspython
 path as production.
 
@@ -31,6 +32,7 @@ class DnsServer(asyncio.DatagramProtocol):
     names: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
     questions: list[tuple[str, str]] = field(default_factory=list)
+    otherwise: str = ""
     port: int = 0
     _transport: Any = None
 
@@ -58,7 +60,7 @@ class DnsServer(asyncio.DatagramProtocol):
         name = question.name.to_text().rstrip(".").lower()
         rdtype = dns.rdatatype.to_text(question.rdtype)
         self.questions.append((name, rdtype))
-        failure = self.failures.get(name)
+        failure = self.failures.get(name, "" if name in self.names else self.otherwise)
         if failure == "TIMEOUT":
             return
         response = dns.message.make_response(query)

@@ -64,7 +64,7 @@ async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
             await op.import_trust_list(standard_trust_list())
             await add_bal(op, bal)
         assert a.running is not None and a.running.exchange is not None
-        a.running.exchange.relay.resolver = dns.resolver()
+        a.running.exchange.relay.resolver = dns.resolver()  # NXDOMAIN for unknown names
         yield Setup(a, b, dns)
     finally:
         dns.close()
