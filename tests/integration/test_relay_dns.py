@@ -115,16 +115,17 @@ async def _empty(op: Operator) -> bool:
     return await _queue(op) == []
 
 
-@pytest.mark.parametrize(("zone", "reason"), [
-    ({}, "does not exist"),
-    ({DOMAIN_C: {"MX": ["0 ."]}}, "null MX"),
+@pytest.mark.parametrize(("zone", "reason", "status"), [
+    ({}, "does not exist", b"5.1.2"),
+    ({DOMAIN_C: {"MX": ["0 ."]}}, "null MX", b"5.1.10"),  # RFC 7505 4.2
 ])
 async def test_a_domain_dns_rules_out_gets_a_notice_at_once(
-        setup: Setup, zone: dict[str, dict[str, list[str]]], reason: str) -> None:
+        setup: Setup, zone: dict[str, dict[str, list[str]]], reason: str,
+        status: bytes) -> None:
     setup.dns.names.update(zone)
     await send(setup.a, ALICE, [CAROL], simple_message(ALICE, CAROL, subject="to carol"))
     notice = (await _inbox(setup.a, ALICE))[0]
-    assert CAROL.encode() in notice
+    assert CAROL.encode() in notice and b"Status: " + status + b"\r\n" in notice
     failed = await _wait_for(lambda: setup.a.audit_rows("relay.failed"))
     assert [(f["to"], f["notice"]) for f in failed] == [(CAROL, True)]
     assert reason in failed[0]["reason"]
