@@ -13,7 +13,7 @@ Invariants:
 - each recipient ends delivered (`250` after DATA), refused (`5xx`, or a
   peer without the 8BITMIME/SMTPUTF8 the message needs, or a domain DNS
   says takes no mail (`routing.Unroutable`): the sender gets a failure
-  report at once), or waits for the next attempt (`4xx`, no route for now,
+  report at once), or waits for the next attempt (`4xx`, no route at this attempt,
   TLS or certificate failure) after an exponential backoff from
   `retry_base` to `retry_max` seconds; a message older than `lifetime`
   seconds is given up and the sender told. Each outcome is audited per
