@@ -117,7 +117,8 @@ async def start(cfg: Config, *, sockets: Mapping[str, socket.socket] | None = No
     if lst.http.enabled and primary:
         running.http = await start_http(
             cfg, services.db, services.authenticator("http"),
-            ssl_context=ctx if lst.http.tls else None, sock=bound.get("http"))
+            ssl_context=ctx if lst.http.tls else None, audit=services.audit,
+            sock=bound.get("http"))
     running.exchange = await start_exchange(cfg, services, sock=bound.get("smtp"))  # MX, relay
     log.info("listening: %s", running.ports())
     freeze_startup_heap()  # full collections stop walking the startup objects

@@ -123,6 +123,7 @@ class RelaySection:
     """The relay (`smtp_gateway.relay`): routes, connections, retries, lifetime (seconds)."""
 
     transport: dict[str, str] = field(default_factory=dict)
+    mx_port: int = 25
     connections: int = 10
     retry_base: int = 60
     retry_max: int = 3600
@@ -456,6 +457,8 @@ def _validate_relay(cfg: Config) -> None:
             raise ConfigError(f"relay.{key}: must be at least 1")
     if r.lease < 2 * r.timeout:
         raise ConfigError("relay.lease: must be at least twice relay.timeout")
+    if not 0 < r.mx_port < 65536:
+        raise ConfigError(f"relay.mx_port: expected a port (1-65535), got {r.mx_port}")
     for domain, route in r.transport.items():
         host, sep, port = route.rpartition(":")
         if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:

@@ -51,7 +51,8 @@ CRL_WATCH_SECONDS = 5.0
 
 def relay_settings(cfg: Config) -> RelaySettings:
     r = cfg.relay
-    return RelaySettings(transport=dict(r.transport), connections=r.connections,
+    return RelaySettings(transport=dict(r.transport), mx_port=r.mx_port,
+                         connections=r.connections,
                          retry_base=float(r.retry_base), retry_max=float(r.retry_max),
                          lifetime=float(r.lifetime), timeout=float(r.timeout),
                          lease=float(r.lease), delay_after=float(cfg.dsn.delay_after))

@@ -63,6 +63,7 @@ def render_config(opts: InitOptions, hostname: str) -> str:
         "", "[keys]", 'kek = "keys/kek"',
         "", "[trustlist]", 'source = ""', 'sha256 = ""',
         "", "[relay]", "transport = {}",
+        "mx_port = 25  # port of the MX hosts DNS names (RFC 5321: 25; tests move it)",
         "", "[quota]  # per-BAL defaults, 0 = none; `mss bal set --quota-*` per BAL",
         "default_bytes = 0", "default_messages = 0", "",
     ]

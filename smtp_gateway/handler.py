@@ -41,7 +41,8 @@ from policy.reply import Reply, SmtpReject
 
 from .gate import PolicyGate
 from .intake import AcceptedMail, Intake, TraceInfo
-from .protocol import MssSMTP, SessionRegistry
+from .protocol import MssSMTP
+from .registry import SessionRegistry
 from .replies import ACCESS_WITHDRAWN, OK, RECIPIENT_OK, SENDER_OK, SHUTTING_DOWN
 from .sasl import SaslMechanisms
 from .session import ClientSession, Transaction

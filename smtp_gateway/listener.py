@@ -42,8 +42,9 @@ from policy.reply import Reply
 from .gate import PolicyGate
 from .handler import GatewayHandler
 from .intake import Intake
-from .protocol import MssSMTP, SessionRegistry
+from .protocol import MssSMTP
 from .rcpt_limits import RcptLimits
+from .registry import SessionRegistry
 from .replies import TOO_MANY_CONNECTIONS, TOO_MANY_FOR_MAILBOX, TOO_MANY_FROM_ADDRESS
 
 TLS_HANDSHAKE_TIMEOUT = 30.0  # implicit TLS; never beyond the login time left
@@ -138,7 +139,8 @@ async def start_smtp_listener(*, name: str, host: str, port: int, implicit_tls: 
     """Bind and serve (or serve `sock`, already listening, instead of binding
     `host:port`); listeners given the same `admission` share its counts."""
     registry = SessionRegistry()
-    tls_failures = HandshakeLog(name)  # implicit TLS (the doorway) and STARTTLS alike
+    # Implicit TLS (the doorway) and STARTTLS alike: failures logged, sessions audited.
+    tls_failures = HandshakeLog(name, audit=services.audit, protocol="smtp")
     rcpt_limits = RcptLimits(max_commands=limits.smtp_max_rcpt_commands,
                              max_refused=limits.smtp_max_refused_rcpts)
     handler = GatewayHandler(gate=services.gate, intake=services.intake, audit=services.audit,

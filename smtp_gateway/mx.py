@@ -13,9 +13,9 @@ Invariants:
   `tls.ca_bundle` and the CRLs: an unknown-CA, expired or revoked
   certificate fails the handshake itself, and the failure is audited
   (`tls.handshake_failed`: peer address and OpenSSL's verify reason) and
-  logged once (`HandshakeLog`);
+  logged once (`HandshakeLog`, as on every listener);
 - every TLS session is audited once established (`tls.session`: protocol,
-  cipher, peer subject);
+  cipher, peer subject), as on every listener (`MssSMTP`);
 - the session facts carry the verified peer DN; the policy gate, with the
   listener `mx`, refuses MAIL without a certificate (`530 5.7.0`) and with a
   DN not listed for the MAIL FROM domain (`550 5.7.1`), and RCPT to anything
@@ -44,11 +44,11 @@ import ssl
 import warnings
 from collections.abc import Callable
 
-from aiosmtpd.smtp import Envelope, Session, TLSSetupException, syntax
+from aiosmtpd.smtp import Envelope, Session, syntax
 
 from imap_store.store.admission import Admission, AdmissionLimits, Doorway, Ticket
-from imap_store.store.interfaces import AuditSink, peer_address
-from imap_store.store.tls_failures import HandshakeLog, failure_reason
+from imap_store.store.interfaces import AuditSink
+from imap_store.store.tls_failures import HandshakeLog
 from policy.context import DkimView
 
 from .dkim import DkimVerifier
@@ -56,11 +56,12 @@ from .gate import PolicyGate
 from .handler import GatewayHandler
 from .intake import Intake
 from .listener import SmtpLimits, SmtpListener, refuse_connection
-from .protocol import MssSMTP, SessionRegistry
+from .protocol import MssSMTP
 from .rcpt_limits import RcptLimits
+from .registry import SessionRegistry
 from .replies import NO_AUTH_HERE
 from .session import ClientSession
-from .tls_session import describe, peer_dn
+from .tls_session import peer_dn
 
 LISTENER = "smtp"
 
@@ -92,10 +93,6 @@ class MxHandler(GatewayHandler):
 class MxSMTP(MssSMTP):
     """An MX session: the peer's certificate DN in its facts, TLS audited, no AUTH."""
 
-    def _ssl_object(self) -> ssl.SSLObject | None:
-        obj = self.transport.get_extra_info("ssl_object") if self.transport else None
-        return obj if isinstance(obj, ssl.SSLObject) else None
-
     def client_session(self) -> ClientSession:
         base = super().client_session()
         return ClientSession(session_id=base.session_id, listener=base.listener,
@@ -107,25 +104,6 @@ class MxSMTP(MssSMTP):
     async def smtp_AUTH(self, arg: str) -> None:
         await self.push(NO_AUTH_HERE.line())
 
-    @syntax("STARTTLS")
-    async def smtp_STARTTLS(self, arg: str) -> None:
-        await super().smtp_STARTTLS(arg)
-        facts = describe(self._ssl_object())
-        if facts:
-            await self.audit.record_after_commit(
-                self.client_session().audit_event("tls.session", {"listener": LISTENER,
-                                                                  **facts}))
-
-    async def handle_exception(self, error: Exception) -> str:
-        if isinstance(error, TLSSetupException):
-            cause = error.__cause__ or error
-            peer = self.session.peer if self.session is not None else None
-            await self.audit.record_after_commit(
-                self.client_session().audit_event("tls.handshake_failed", {
-                    "listener": LISTENER, "peer": peer_address(peer),
-                    "reason": failure_reason(cause) or "connection closed"}))
-        return await super().handle_exception(error)
-
 
 async def start_mx_listener(*, host: str, port: int, context: Callable[[], ssl.SSLContext],
                             gate: PolicyGate, intake: Intake, audit: AuditSink,
@@ -136,7 +114,7 @@ async def start_mx_listener(*, host: str, port: int, context: Callable[[], ssl.S
     """Bind and serve the MX (or serve `sock`, already listening); `context()` gives the
     TLS context for each new session; `dkim` verifies each message (None: not at all)."""
     registry = SessionRegistry()
-    tls_failures = HandshakeLog(LISTENER)
+    tls_failures = HandshakeLog(LISTENER, audit=audit, protocol="smtp")
     rcpt_limits = RcptLimits(max_commands=limits.smtp_max_rcpt_commands,
                              max_refused=limits.smtp_max_refused_rcpts)
     handler = MxHandler(gate=gate, intake=intake, audit=audit, authenticate=_no_login)

@@ -36,8 +36,12 @@ Invariants:
 - A command whose argument holds a control character (NUL, CR, ...) gets
   `501 5.5.2` and is not run (`command_syntax`).
 - A failed STARTTLS handshake ends the session as aiosmtpd ends it, told to
-  the listener's `HandshakeLog` as one rate-limited WARNING line, never as a
+  the listener's `HandshakeLog` as one rate-limited WARNING line and one
+  `tls.handshake_failed` audit record (peer, OpenSSL's reason), never as a
   session error.
+- Every TLS session, STARTTLS or implicit (port 465), is audited once it is
+  up, before anything else is read: `tls.session` with protocol, cipher and
+  peer certificate subject (`HandshakeLog.established`; R5, R6, R24).
 - RCPT is read as aiosmtpd reads it, within the connection's `RcptGuard`:
   each RCPT is counted before it is read and its reply after; a limit
   reached is answered here (`452 4.5.3`, or `421 4.7.0` and close) and
@@ -52,7 +56,8 @@ Invariants:
   answered `501 5.5.4` and the command is not run; the accepted ones are
   kept on the transaction (`dsn`).
 
-Ref: RFC 5321 3.8, 4.1.1.3, 4.1.1.4, 4.5.2, 4.5.3.1; RFC 2920 (PIPELINING); RFC 2034
+Ref: R5, R6, R24; RFC 3207 (STARTTLS); RFC 8314 (implicit TLS);
+RFC 5321 3.8, 4.1.1.3, 4.1.1.4, 4.5.2, 4.5.3.1; RFC 2920 (PIPELINING); RFC 2034
 (ENHANCEDSTATUSCODES); RFC 3461 (DSN); docs/architecture.md "Replies".
 """
 
@@ -61,6 +66,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any, AnyStr
 
@@ -79,6 +85,7 @@ from .deadlines import SessionDeadlines
 from .dsn import take_dsn_params
 from .path_syntax import simple_path
 from .rcpt_limits import RcptGuard, RcptLimits, RcptStop
+from .registry import SessionRegistry
 from .replies import (
     AIOSMTPD_REPLACEMENTS,
     DATA_GO_AHEAD,
@@ -92,6 +99,7 @@ from .replies import (
     with_enhanced_code,
 )
 from .session import ClientSession, Transaction
+from .tls_session import tls_description
 
 log = logging.getLogger("mss.smtp")
 
@@ -108,48 +116,6 @@ def advertise(lines: list[str], extensions: tuple[str, ...] = EXTENSIONS) -> lis
     present = {line[4:].split(" ")[0].upper() for line in lines[1:]}
     extra = [f"250-{ext}" for ext in extensions if ext not in present]
     return lines[:-1] + extra + lines[-1:]
-
-
-class SessionRegistry:
-    """Live sessions of one gateway and the DATA commands in flight, for a clean stop.
-
-    A DATA is in flight from the moment its data has been read until its reply
-    is written, so the commit, its audit record and the `250` all come before
-    the `421` of the stop. Past the grace period, the sessions still in DATA
-    are cancelled (the delivery is one transaction: cancelled, it is rolled
-    back) and waited for, then told `421` like the others.
-    """
-
-    def __init__(self) -> None:
-        self.sessions: set[MssSMTP] = set()
-        self.closing = False
-        self.in_data: set[MssSMTP] = set()
-        self._idle = asyncio.Event()
-        self._idle.set()
-
-    def begin_data(self, session: MssSMTP) -> None:
-        self.in_data.add(session)
-        self._idle.clear()
-
-    def end_data(self, session: MssSMTP) -> None:
-        self.in_data.discard(session)
-        if not self.in_data:
-            self._idle.set()
-
-    async def drain(self, grace: float) -> None:
-        """Stop within `grace`: DATA in flight answered, then 421 to every session."""
-        self.closing = True
-        abandon_wait = min(1.0, grace / 4)
-        try:
-            await asyncio.wait_for(self._idle.wait(), grace - abandon_wait)
-        except TimeoutError:
-            late = [t for t in (s.abandon() for s in list(self.in_data)) if t is not None]
-            log.warning("stop: %d DATA command(s) still in flight after the grace period, "
-                        "cancelled", len(late))
-            if late:
-                await asyncio.wait(late, timeout=abandon_wait)
-        for proto in list(self.sessions):
-            proto.say_goodbye()
 
 
 class MssSMTP(SMTP):
@@ -238,7 +204,8 @@ class MssSMTP(SMTP):
         then closes the connection; nothing is sent); anything else goes to the handler."""
         if isinstance(error, TLSSetupException):
             peer = self.session.peer if self.session is not None else None
-            self.tls_failures.failed(peer, error.__cause__ or error)
+            await self.tls_failures.handshake_failed(peer, error.__cause__ or error,
+                                                     self.session_id)
             return LOCAL_ERROR.line()
         status: str = await super().handle_exception(error)
         return status
@@ -438,12 +405,31 @@ class MssSMTP(SMTP):
         return self._tls_protocol is not None or bool(
             self.transport and self.transport.get_extra_info("ssl_object"))
 
+    def _ssl_object(self) -> ssl.SSLObject | None:
+        obj = self.transport.get_extra_info("ssl_object") if self.transport else None
+        return obj if isinstance(obj, ssl.SSLObject) else None
+
     def tls_description(self) -> str:
-        ssl_obj = self.transport.get_extra_info("ssl_object") if self.transport else None
-        if ssl_obj is None:
-            return ""
-        cipher = ssl_obj.cipher()
-        return f"version={ssl_obj.version()} cipher={cipher[0] if cipher else '?'}"
+        return tls_description(self._ssl_object())
+
+    async def _tls_established(self) -> None:
+        """Audit the TLS session now up (`tls.session`, R5, R6, R24)."""
+        peer = self.session.peer if self.session is not None else None
+        await self.tls_failures.established(peer, self._ssl_object(), self.session_id)
+
+    async def _handle_client(self) -> None:
+        """aiosmtpd's session, after the audit of an implicit-TLS session (port 465)."""
+        if self._ssl_object() is not None:
+            await self._tls_established()
+        await super()._handle_client()
+
+    @syntax("STARTTLS")
+    async def smtp_STARTTLS(self, arg: str) -> None:
+        """aiosmtpd's STARTTLS (a failed handshake raises: `handle_exception`), then the
+        session audited."""
+        await super().smtp_STARTTLS(arg)
+        if self._ssl_object() is not None:
+            await self._tls_established()
 
     def abandon(self) -> asyncio.Task[None] | None:
         """Cancel this session's task (a stop past its grace period); returns it."""

@@ -1,21 +1,25 @@
-"""What a TLS session tells the audit and the policy: protocol, cipher, peer DN.
+"""What an SMTP session's TLS tells the policy and the trace: peer DN, version, cipher.
 
-Owns: `peer_dn` (the verified peer certificate's subject as an `OperatorDN`)
-and `describe` (protocol, cipher and peer subject as the audit records them
-for every TLS session of the MX and the relay).
+Owns: `peer_dn` (the verified peer certificate's subject as an `OperatorDN`,
+for the MX's policy) and `tls_description` (the `version=... cipher=...`
+text of the `Received:` trace field and of the `smtp.transaction` audit).
+Both read the session through `imap_store.store.tls_facts`, the one reading
+of a TLS session, which also gives the `tls.session` audit record of every
+listener (`tls_failures.HandshakeLog.established`) and the relay's.
 
 Invariant: only a certificate the TLS layer verified is read (`getpeercert()`
 returns nothing for an unverified one), so a DN given here was checked
 against `tls.ca_bundle` and the CRLs before the policy compares it (R4, R7).
 
-Ref: R4, R5, R6, R24; RFC 5280 4.1.2.6 (subject).
+Ref: R4, R5, R6, R24; RFC 5280 4.1.2.6 (subject); RFC 5321 4.4 (trace).
 """
 
 from __future__ import annotations
 
 import ssl
 
-from policy.operator_dn import OperatorDN, dn_from_ssl_subject, format_dn
+from imap_store.store.tls_facts import tls_facts
+from policy.operator_dn import OperatorDN, dn_from_ssl_subject
 
 
 def peer_dn(tls: ssl.SSLObject | ssl.SSLSocket | None) -> OperatorDN | None:
@@ -28,12 +32,9 @@ def peer_dn(tls: ssl.SSLObject | ssl.SSLSocket | None) -> OperatorDN | None:
     return dn_from_ssl_subject(cert["subject"])  # type: ignore[arg-type]
 
 
-def describe(tls: ssl.SSLObject | ssl.SSLSocket | None) -> dict[str, str]:
-    """Protocol, cipher and peer subject ("" when none) of a TLS session."""
-    if tls is None:
-        return {}
-    cipher = tls.cipher()
-    dn = peer_dn(tls)
-    return {"protocol": tls.version() or "", "cipher": cipher[0] if cipher else "",
-            "peer_subject": format_dn(dn) if dn is not None else ""}
-
+def tls_description(tls: ssl.SSLObject | ssl.SSLSocket | None) -> str:
+    """`version=TLSv1.3 cipher=...` for the trace and the transaction audit; "" in clear."""
+    facts = tls_facts(tls, subject=False)
+    if not facts:
+        return ""
+    return f"version={facts['protocol']} cipher={facts['cipher'] or '?'}"

@@ -3,6 +3,12 @@
 `MSS_TEST_DATABASE_URL` selects the database: unset or `sqlite...` gives the
 embedded SQLite under the operator directory; a `postgresql://...` URL gives a
 fresh database created on that server for each operator (dropped afterwards).
+
+A running operator's relay asks a DNS server of its own on loopback
+(`tests.dns_server`) that answers SERVFAIL to every question: mail for a domain
+without a `relay.transport` route waits in the queue (a temporary failure), as
+it would while DNS is down, whatever the machine's own resolver says (no test
+asks the real DNS; a test that routes by DNS fills `op.dns.names`).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from server import config as config_mod
 from server.app import Running, start, stop
 from server.initdir import InitOptions, init_directory
 from server.trust import import_trust_list
+from tests.dns_server import DnsServer
 from tests.error_guard import watch_running_loop
 
 DOMAIN = "op-a.mssante.fr"
@@ -78,6 +85,7 @@ class Operator:
     pg_name: str | None = None
     running: Running | None = None
     bals: dict[str, Principal] = field(default_factory=dict)
+    dns: DnsServer | None = None
 
     @property
     def ports(self) -> dict[str, int]:
@@ -96,11 +104,17 @@ class Operator:
     async def start(self) -> None:
         watch_running_loop()
         self.running = await start(self.cfg)
+        if self.running.exchange is not None:
+            self.dns = await DnsServer(otherwise="SERVFAIL").start()
+            self.running.exchange.relay.resolver = self.dns.resolver()
 
     async def stop(self) -> None:
         if self.running is not None:
             await stop(self.running, grace=5.0)
             self.running = None
+        if self.dns is not None:
+            self.dns.close()
+            self.dns = None
 
     async def import_trust_list(self, raw: bytes) -> None:
         """Store a trust-list version and make the running server use it now."""

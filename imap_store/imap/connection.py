@@ -11,7 +11,11 @@ Invariants:
   stream buffers) is discarded before the handshake, so plaintext pipelined
   after STARTTLS is never executed (RFC 3501 11.1; CVE-2011-0411 class);
   a failed handshake ends the connection and is one rate-limited WARNING
-  line (`imap_store.store.tls_failures`), never an error;
+  line and one `tls.handshake_failed` audit record
+  (`imap_store.store.tls_failures`), never an error;
+- every TLS session, after STARTTLS or implicit (port 993), is audited once
+  up, before the greeting or the next command: `tls.session` with
+  protocol, cipher and peer certificate subject (R5, R6, R24);
 - reads are bounded by the autologout timers (RFC 3501 5.4), then `* BYE`
   and close: before login by the login deadline, `preauth_timeout` after
   accept whatever the client sends (STARTTLS handshake included); after
@@ -26,7 +30,7 @@ Invariants:
 - no exception ends the process or another connection; unexpected ones are
   logged with their traceback, without any client data.
 
-Ref: RFC 3501 5.4, 6.2.1, 7.1.5, 11.1.
+Ref: R5, R6, R24; RFC 3501 5.4, 6.2.1, 7.1.5, 11.1; RFC 8314 (implicit TLS).
 """
 
 from __future__ import annotations
@@ -162,10 +166,19 @@ class ImapConnection:
             async with asyncio.timeout(limit):
                 await self._writer.start_tls(self._ssl_context)
         except (TimeoutError, ssl.SSLError, ConnectionError, OSError) as exc:
-            # One rate-limited WARNING line (peer, OpenSSL's reason); the connection ends.
-            self._tls_failures.failed(self._writer.get_extra_info("peername"), exc)
+            # One rate-limited WARNING line and one audit record (peer, OpenSSL's
+            # reason); the connection ends.
+            await self._tls_failures.handshake_failed(
+                self._writer.get_extra_info("peername"), exc, self.session.session_id)
             raise ConnectionLost from exc
         self._tls = True
+        await self._tls_established()
+
+    async def _tls_established(self) -> None:
+        """Audit the TLS session now up: `tls.session` (R5, R6, R24)."""
+        await self._tls_failures.established(self._writer.get_extra_info("peername"),
+                                             self._writer.get_extra_info("ssl_object"),
+                                             self.session.session_id)
 
     def admit_login(self, principal: Principal) -> bool:
         """Count the connection as logged in on the principal's BAL; at its cap, queue
@@ -245,6 +258,8 @@ class ImapConnection:
             await self._close()
 
     async def _serve(self) -> None:
+        if self._tls:  # implicit TLS (port 993): the doorway's handshake is done
+            await self._tls_established()
         caps = tuple(Atom(name) for name in self.session.capabilities())
         # RFC 3501 7.1.1: the greeting is an untagged OK, here with the capabilities.
         greeting = f"{self.session.hostname} IMAP4rev1 ready"

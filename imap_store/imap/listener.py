@@ -54,8 +54,10 @@ class ImapListener:
         self._implicit_tls = implicit_tls
         self._ssl_context, self._backend = ssl_context, backend
         self._limits, self._hostname = limits, hostname
-        # Failed handshakes, implicit (the doorway) or after STARTTLS (the connection).
-        self._tls_failures = HandshakeLog("imaps" if implicit_tls else "imap")
+        # Handshakes, implicit (the doorway) or after STARTTLS (the connection): failures
+        # logged and audited, established sessions audited by the connection.
+        self._tls_failures = HandshakeLog("imaps" if implicit_tls else "imap",
+                                          audit=backend.audit, protocol="imap")
         self._doorway = Doorway(admission, self._stream, _refuse,
                                 ssl_context=ssl_context if implicit_tls else None,
                                 handshake_timeout=limits.tls_handshake_timeout,

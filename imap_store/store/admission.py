@@ -184,7 +184,10 @@ class Doorway:
     handshake_timeout: float = 30.0
     handshakes: set[asyncio.Task[None]] = field(default_factory=set)
     failures: HandshakeLog | None = None
-    """Where failed handshakes are told (one rate-limited WARNING line each)."""
+    """Where failed handshakes are told (one rate-limited WARNING line each, audited)."""
+    audit_sessions: bool = False
+    """Audit each established session here (`failures.established`): for a listener
+    whose protocol has no session of its own to name in the record (HTTP)."""
 
     def protocol(self) -> AdmissionGate:
         """The protocol factory given to the event loop."""
@@ -242,8 +245,17 @@ class AdmissionGate(asyncio.Protocol):
             if isinstance(exc, asyncio.CancelledError):
                 raise
             if self._door.failures is not None:
-                self._door.failures.failed(transport.get_extra_info("peername"), exc)
+                await self._door.failures.handshake_failed(
+                    transport.get_extra_info("peername"), exc)
             return
+        if tls is not None and self._door.failures is not None and self._door.audit_sessions:
+            try:
+                await self._door.failures.established(tls.get_extra_info("peername"),
+                                                      tls.get_extra_info("ssl_object"))
+            except asyncio.CancelledError:  # the listener stops
+                ticket.release()
+                tls.abort()
+                raise
         if tls is None or self._lost:
             ticket.release()
             if tls is not None:

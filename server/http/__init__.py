@@ -20,7 +20,7 @@ import ssl
 
 from directory.service import Directory
 from imap_store.store.db import Database
-from imap_store.store.interfaces import Authenticate
+from imap_store.store.interfaces import AuditSink, Authenticate
 from imap_store.store.periodic import unbroken
 from server.config import Config
 
@@ -43,15 +43,16 @@ def http_limits(cfg: Config) -> HttpLimits:
 
 
 async def start_http(cfg: Config, db: Database, authenticate: Authenticate, *,
-                     ssl_context: ssl.SSLContext | None,
+                     ssl_context: ssl.SSLContext | None, audit: AuditSink,
                      sock: socket.socket | None = None) -> HttpListener:
     """Start the `[listeners.http]` listener; TLS with `ssl_context` (the shared
-    server context, so a SIGHUP certificate reload applies here too)."""
+    server context, so a SIGHUP certificate reload applies here too), each TLS
+    session and failed handshake audited in `audit`."""
     conf, limits, metrics = cfg.listeners.http, http_limits(cfg), Metrics()
     pages = HttpApp(cfg, db, authenticate, metrics)
     listener = await start_http_listener(
         host=conf.host, port=conf.port, app=build_app(pages, limits), limits=limits,
-        ssl_context=ssl_context, metrics=metrics, sock=sock)
+        ssl_context=ssl_context, metrics=metrics, audit=audit, sock=sock)
     listener.run_in_background(_sync_local(pages.directory), "directory local entries")
     return listener
 

@@ -20,7 +20,11 @@ Invariants:
   deadline, then hands the connection to `Connection`, or answers with
   `Refuse` over a cap) and the connection class. The `ssl.SSLContext` is the
   shared server context, so a SIGHUP certificate reload applies here too. A
-  failed handshake is one rate-limited WARNING line (`tls_failures`).
+  failed handshake is one rate-limited WARNING line and one
+  `tls.handshake_failed` audit record; each TLS session (one connection,
+  however many requests it carries) is one `tls.session` audit record with
+  its protocol, cipher and peer subject, written by the doorway before the
+  first request is read (`tls_failures`; R5, R6, R24).
 - Every task the listener starts (`run_in_background`) is kept by
   `server.tasks.BackgroundTasks`: logged if it fails, and cancelled and awaited at `shutdown`; the
   connections' own tasks are aiohttp's, ended by `Server.shutdown`.
@@ -30,7 +34,7 @@ Invariants:
   `timeout` twice), so the stop takes at most `grace`. Nothing is left
   pending and nothing is logged as an error.
 
-Ref: RFC 9112 9.3 (persistence), 9.6 (tear-down); RFC 9110 15.6.4 (503).
+Ref: R5, R6, R24; RFC 9112 9.3 (persistence), 9.6 (tear-down); RFC 9110 15.6.4 (503).
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from typing import Any
 from aiohttp import web
 
 from imap_store.store.admission import Admission, AdmissionLimits, Doorway, Ticket
+from imap_store.store.interfaces import AuditSink
 from imap_store.store.tls_failures import HandshakeLog
 from server.tasks import BackgroundTasks
 
@@ -60,7 +65,7 @@ class HttpSite(web.BaseSite):
 
     def __init__(self, runner: web.AppRunner, host: str, port: int, *, limits: HttpLimits,
                  ssl_context: ssl.SSLContext | None, metrics: Metrics,
-                 sock: socket.socket | None = None) -> None:
+                 audit: AuditSink | None = None, sock: socket.socket | None = None) -> None:
         super().__init__(runner, ssl_context=ssl_context)
         self.host, self.port, self.limits, self.metrics = host, port, limits, metrics
         self._sock = sock
@@ -73,7 +78,8 @@ class HttpSite(web.BaseSite):
         self.doorway = Doorway(counts, self._connection, Refuse(metrics),
                                ssl_context=ssl_context,
                                handshake_timeout=limits.tls_handshake_timeout,
-                               failures=HandshakeLog("http"))
+                               failures=HandshakeLog("http", audit=audit, protocol="http"),
+                               audit_sessions=True)
 
     @property
     def name(self) -> str:
@@ -145,14 +151,14 @@ class HttpListener:
 
 async def start_http_listener(*, host: str, port: int, app: web.Application,
                               limits: HttpLimits, ssl_context: ssl.SSLContext | None,
-                              metrics: Metrics,
+                              metrics: Metrics, audit: AuditSink | None = None,
                               sock: socket.socket | None = None) -> HttpListener:
     """Bind and serve `app`; `port=0` picks a free port (see `sockets`); with `sock`
     (already listening) serve it instead of binding."""
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     site = HttpSite(runner, host, port, limits=limits, ssl_context=ssl_context,
-                    metrics=metrics, sock=sock)
+                    metrics=metrics, audit=audit, sock=sock)
     try:
         await site.start()
     except BaseException:

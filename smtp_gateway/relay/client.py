@@ -40,9 +40,10 @@ from typing import Protocol
 import aiosmtplib
 from aiosmtplib.errors import SMTPException, SMTPResponseException
 
+from imap_store.store.tls_facts import tls_facts
 from policy.trust_list import TrustList
 
-from ..tls_session import describe, peer_dn
+from ..tls_session import peer_dn
 from .routing import Route
 
 
@@ -62,8 +63,9 @@ class Refused(Exception):
 
 
 class Unsupported(Refused):
-    """The peer lacks an extension the message needs (8BITMIME, SMTPUTF8): every
-    recipient fails with `status`; the text is ours, not a reply of the peer."""
+    """The peer lacks an extension the message needs (8BITMIME, SMTPUTF8), or DNS
+    says the domain takes no mail (`routing.Unroutable`): every recipient fails
+    with `status`; the text is ours, not a reply of the peer."""
 
     def __init__(self, status: str, reason: str) -> None:
         super().__init__(reason)
@@ -127,10 +129,10 @@ async def _secure(smtp: aiosmtplib.SMTP, route: Route, context: ssl.SSLContext,
     if listed is None:
         raise Deferred("no trust list loaded")
     if not listed.dn_listed_for(domain, dn):
-        raise Deferred(f"{route}: certificate {describe(tls)['peer_subject']} is not listed "
+        raise Deferred(f"{route}: certificate {tls_facts(tls)['peer_subject']} is not listed "
                        f"for {domain} in trust list {listed.version}")
     await smtp.ehlo()
-    return describe(tls)
+    return tls_facts(tls)
 
 
 def _needs_utf8(envelope: Envelope, message: bytes) -> bool:

@@ -11,8 +11,9 @@ Invariants:
   seconds and every attempt ends well within it (`timeout` per command, the
   whole attempt bounded by half the lease);
 - each recipient ends delivered (`250` after DATA), refused (`5xx`, or a
-  peer without the 8BITMIME/SMTPUTF8 the message needs: the sender gets a
-  failure report at once), or waits for the next attempt (`4xx`, no route,
+  peer without the 8BITMIME/SMTPUTF8 the message needs, or a domain DNS
+  says takes no mail (`routing.Unroutable`): the sender gets a failure
+  report at once), or waits for the next attempt (`4xx`, no route at this attempt,
   TLS or certificate failure) after an exponential backoff from
   `retry_base` to `retry_max` seconds; a message older than `lifetime`
   seconds is given up and the sender told. Each outcome is audited per
@@ -60,7 +61,7 @@ from .client import (
     without_return_path,
 )
 from .notice import EXPIRED, Notices, Outcome, expired
-from .routing import NoRoute, routes_for
+from .routing import NoRoute, Resolver, Unroutable, routes_for
 
 log = logging.getLogger("mss.relay")
 __all__ = ["EXPIRED", "RelaySettings", "RelayWorker", "expired", "give_up"]
@@ -69,6 +70,7 @@ __all__ = ["EXPIRED", "RelaySettings", "RelayWorker", "expired", "give_up"]
 @dataclass(frozen=True)
 class RelaySettings:
     transport: dict[str, str] = field(default_factory=dict)
+    mx_port: int = 25
     connections: int = 10
     retry_base: float = 60.0
     retry_max: float = 3600.0
@@ -136,8 +138,10 @@ class RelayWorker:
     def __init__(self, *, queue: OutboundQueue, notices: Notices, trust: TrustSource,
                  context: Callable[[], ssl.SSLContext], settings: RelaySettings,
                  ehlo_name: str, signer: DkimSigner | None = None,
-                 domains: frozenset[str] = frozenset()) -> None:
+                 domains: frozenset[str] = frozenset(),
+                 resolver: Resolver | None = None) -> None:
         self.queue = queue
+        self.resolver = resolver  # DNS for MX routes; None: dnspython's default resolver
         self.notices = notices
         self.trust = trust
         self.context = context
@@ -227,7 +231,10 @@ class RelayWorker:
 
     async def _send(self, item: QueuedMessage, message: bytes) -> Attempt:
         try:
-            routes = await routes_for(item.domain, self.settings.transport)
+            routes = await routes_for(item.domain, self.settings.transport,
+                                      mx_port=self.settings.mx_port, resolver=self.resolver)
+        except Unroutable as exc:  # RFC 5321 5.1, RFC 7505: the sender is told at once
+            raise Unsupported(exc.status, str(exc)) from None
         except (NoRoute, ValueError) as exc:
             raise Deferred(str(exc)) from None
         reasons = []

@@ -174,7 +174,8 @@ async def test_listed_peer_delivers_to_active_bals_only(mx: Setup) -> None:
     assert original == message
     assert b"Authentication-Results: localhost;\r\n\tdkim=none\r\n" in stored[0]
     assert b"with ESMTPS" in stored[0]
-    session = (await op.audit_rows("tls.session"))[-1]
+    # The MX's session (every listener audits its TLS sessions: imaps read the message).
+    session = [r for r in await op.audit_rows("tls.session") if r["listener"] == "smtp"][-1]
     assert session["peer_subject"] == f"CN=localhost,O=mss-server {DOMAIN_A},C=FR"
     assert session["protocol"] in ("TLSv1.2", "TLSv1.3") and session["cipher"]
     txn = (await op.audit_rows("smtp.transaction"))[-1]
