@@ -1,4 +1,4 @@
-"""Per-BAL quotas (R25, issue 14 acceptance 3): SMTP `452 4.2.2`, IMAP QUOTA (RFC 9208)
+"""Per-BAL quotas (R25): SMTP `452 4.2.2`, IMAP QUOTA (RFC 9208)
 and `NO [OVERQUOTA]`, exact usage under concurrent deliveries and expunges, and the
 `quota-warn` notices, with real clients on SQLite and PostgreSQL.
 
