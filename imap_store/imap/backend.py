@@ -28,7 +28,7 @@ from typing import Literal, Protocol
 
 from imap_store.store.crypto import DecryptionError
 from imap_store.store.folder_ops import FolderError, FolderStatus
-from imap_store.store.interfaces import AuditSink, Authenticate
+from imap_store.store.interfaces import AuditFor, AuditSink, Authenticate
 from imap_store.store.message_ops import AppendResult, CopyResult, MessagesGone, NewMessage
 from message.meta import MessageMeta
 
@@ -154,10 +154,12 @@ class MailboxStore(Protocol):
         uids: Sequence[int],
         flags: frozenset[str],
         mode: FlagMode,
+        audit: AuditFor | None = None,
     ) -> Sequence[MessageInfo]: ...
 
     async def expunge(
-        self, bal_id: int, folder_id: int, uids: Sequence[int] | None = None
+        self, bal_id: int, folder_id: int, uids: Sequence[int] | None = None,
+        audit: AuditFor | None = None,
     ) -> Sequence[int]: ...
 
     async def fetch_meta(
@@ -183,7 +185,7 @@ class MailboxStore(Protocol):
 
     async def append(
         self, bal_id: int, name: str, messages: Sequence[NewMessage],
-        now: dt.datetime | None = None,
+        now: dt.datetime | None = None, audit: AuditFor | None = None,
     ) -> AppendResult: ...
 
     async def copy(

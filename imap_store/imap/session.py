@@ -161,20 +161,19 @@ class ImapSession:
         for response in responses:
             await self.channel.send(response)
 
-    async def audit(self, event: str, **detail: object) -> None:
-        """Record an audit event for the logged-in principal (R24)."""
+    def audit_event(self, event: str, **detail: object) -> AuditEvent:
+        """An audit event of the logged-in principal (R24)."""
         principal = self.principal
-        await self.backend.audit.record(
-            AuditEvent(
-                event=event,
-                protocol="imap",
-                session=self.session_id,
-                peer=self.channel.peer,
-                bal=principal.address if principal else "",
-                person=(principal.person or "") if principal else "",
-                detail=detail,
-            )
-        )
+        return AuditEvent(event=event, protocol="imap", session=self.session_id,
+                          peer=self.channel.peer,
+                          bal=principal.address if principal else "",
+                          person=(principal.person or "") if principal else "",
+                          detail=detail)
+
+    async def audit(self, event: str, **detail: object) -> None:
+        """Record an audit event for the logged-in principal (R24), on its own (a
+        write's events go in its transaction instead: `interfaces.AuditFor`)."""
+        await self.backend.audit.record(self.audit_event(event, **detail))
 
 
 Handler = Callable[[ImapSession, Command], Awaitable[Completion | None]]

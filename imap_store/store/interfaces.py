@@ -13,7 +13,7 @@ Ref: R24; docs/architecture.md "Two small Protocols".
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -81,6 +81,12 @@ class AuditEvent:
     bal: str = ""
     person: str = ""
     detail: Mapping[str, object] = field(default_factory=dict)
+
+
+AuditFor = Callable[[Sequence[int]], Sequence[AuditEvent]]
+"""The audit events of an IMAP write, built from the UIDs it wrote (appended,
+expunged, flagged): the store inserts them in that write's own transaction (R24),
+so the write and its record are committed, and made durable, together."""
 
 
 class AuditSink(Protocol):

@@ -41,6 +41,7 @@ from . import folder_ops, mailbox_sql, message_ops
 from .db import Database
 from .folder_index import FolderIndex, IndexCache
 from .folder_ops import FolderError, FolderStatus
+from .interfaces import AuditFor
 from .keys import DataKeys
 from .mailbox_sql import CHUNK, EntryValues, FolderValues, chunks
 from .message_ops import AppendResult, CopyResult, NewMessage, folder_marker
@@ -206,17 +207,19 @@ class MailboxStore:
 
     async def set_flags(self, bal_id: int, folder_id: int, uids: Sequence[int],
                         flags: frozenset[str],
-                        mode: Literal["add", "remove", "replace"]) -> list[MessageRow]:
+                        mode: Literal["add", "remove", "replace"],
+                        audit: AuditFor | None = None) -> list[MessageRow]:
         rows, marker = await self.db.writer.run(
-            partial(mailbox_sql.set_flags, bal_id, folder_id, list(uids), flags, mode))
+            partial(mailbox_sql.set_flags, bal_id, folder_id, list(uids), flags, mode, audit))
         if marker is not None:
             self.notifier.committed(bal_id, [marker])
         return [_row(e) for e in rows]
 
-    async def expunge(self, bal_id: int, folder_id: int,
-                      uids: Sequence[int] | None = None) -> list[int]:
+    async def expunge(self, bal_id: int, folder_id: int, uids: Sequence[int] | None = None,
+                      audit: AuditFor | None = None) -> list[int]:
         gone, marker = await self.db.writer.run(partial(
-            mailbox_sql.expunge, bal_id, folder_id, None if uids is None else list(uids)))
+            mailbox_sql.expunge, bal_id, folder_id, None if uids is None else list(uids),
+            audit))
         if marker is not None:
             self.notifier.committed(bal_id, [marker])
         return gone
@@ -256,7 +259,8 @@ class MailboxStore:
             return await folder_ops.subscriptions(s, bal_id)
 
     async def append(self, bal_id: int, name: str, messages: Sequence[NewMessage],
-                     now: datetime | None = None) -> AppendResult:
+                     now: datetime | None = None,
+                     audit: AuditFor | None = None) -> AppendResult:
         """APPEND / MULTIAPPEND: all messages in one transaction.
 
         The key is read and the messages sealed (meta included) in a worker
@@ -270,7 +274,7 @@ class MailboxStore:
         # RFC 9208: beyond the quota, APPEND is refused [OVERQUOTA] and nothing stored.
         result, marker = await self.db.writer.run(partial(
             mailbox_sql.append, bal_id, name, list(zip(sealed, messages, strict=True)),
-            now or datetime.now(UTC), self.quota_defaults))
+            now or datetime.now(UTC), self.quota_defaults, audit))
         self.notifier.committed(bal_id, [marker])
         return result
 

@@ -17,7 +17,8 @@ Invariants:
   it changes anything, gives each changed entry that MODSEQ, and returns
   the folder's marker for `notify.ChangeNotifier.committed`.
 - Write units have no effect outside the database (the writer may run one
-  again after a failed batch).
+  again after a failed batch); the audit events a caller gives a write unit
+  (`interfaces.AuditFor`) are inserted in its transaction (R24).
 - Contents no entry or queue row references any more are deleted in the
   transaction that orphaned them; the folder's quota usage counters
   (`quota`, R25) move in the transaction that adds or removes its entries.
@@ -33,8 +34,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from .audit_rows import insert_audit
 from .folder_ops import FolderError, FolderStatus, lookup_name
 from .group_commit import Row, WriteTx
+from .interfaces import AuditFor
 from .message_ops import (
     AppendResult,
     FolderState,
@@ -276,11 +279,14 @@ async def _bump(tx: WriteTx, folder: FolderValues) -> FolderValues:
 
 
 async def set_flags(bal_id: int, folder_id: int, uids: Sequence[int], flags: frozenset[str],
-                    mode: Literal["add", "remove", "replace"],
+                    mode: Literal["add", "remove", "replace"], audit: AuditFor | None,
                     tx: WriteTx) -> tuple[list[EntryValues], Marker | None]:
     """STORE: the entries after the change, and the folder's marker if any changed.
-    Every changed entry gets the one new MODSEQ of this change."""
+    Every changed entry gets the one new MODSEQ of this change; `audit`'s events (of
+    the UIDs asked for) go in the same transaction."""
     folder = await owned_folder(tx, bal_id, folder_id, lock=True)
+    if audit is not None:
+        await insert_audit(tx, audit(uids))
     entries: list[tuple[int, EntryValues]] = []
     for chunk in chunks(sorted(set(uids))):
         rows = await tx.fetch(
@@ -321,8 +327,9 @@ async def drop_orphans(tx: WriteTx, content_ids: Sequence[str]) -> None:
 
 
 async def expunge(bal_id: int, folder_id: int, uids: Sequence[int] | None,
-                  tx: WriteTx) -> tuple[list[int], Marker | None]:
-    """EXPUNGE / UID EXPUNGE: the UIDs removed (ascending) and the folder's marker."""
+                  audit: AuditFor | None, tx: WriteTx) -> tuple[list[int], Marker | None]:
+    """EXPUNGE / UID EXPUNGE: the UIDs removed (ascending) and the folder's marker;
+    `audit`'s events (of the UIDs removed) go in the same transaction."""
     folder = await owned_folder(tx, bal_id, folder_id, lock=True)
     # The database narrows to entries whose flags mention "Deleted"; the exact flag is
     # checked here (a keyword such as "NotDeleted" also matches the pattern).
@@ -335,6 +342,9 @@ async def expunge(bal_id: int, folder_id: int, uids: Sequence[int] | None,
               and (wanted is None or int(r[1]) in wanted)]
     if not doomed:
         return [], None
+    gone = sorted(int(r[1]) for r in doomed)
+    if audit is not None:
+        await insert_audit(tx, audit(gone))
     for chunk in chunks([int(r[0]) for r in doomed]):
         await tx.execute(f"DELETE FROM mailbox_entry WHERE id IN ({marks(1, len(chunk))})",  # noqa: S608
                          *chunk)
@@ -342,7 +352,7 @@ async def expunge(bal_id: int, folder_id: int, uids: Sequence[int] | None,
     await tx.execute("UPDATE folder SET used_bytes = used_bytes - $1, "  # R25 usage
                      "used_messages = used_messages - $2 WHERE id = $3",
                      sum(int(r[4]) for r in doomed), len(doomed), folder.id)
-    return sorted(int(r[1]) for r in doomed), (await _bump(tx, folder)).marker
+    return gone, (await _bump(tx, folder)).marker
 
 
 async def claim_recent(bal_id: int, folder_id: int, up_to: int, tx: WriteTx) -> int:
@@ -360,7 +370,8 @@ _ROOM = ("SELECT b.quota_bytes, b.quota_messages, "
 
 
 async def append(bal_id: int, name: str, items: Sequence[tuple[SealedMessage, NewMessage]],
-                 now: datetime, quota: QuotaDefaults, tx: WriteTx) -> tuple[AppendResult, Marker]:
+                 now: datetime, quota: QuotaDefaults, audit: AuditFor | None,
+                 tx: WriteTx) -> tuple[AppendResult, Marker]:
     """APPEND's insert: the folder locked by name, the quota checked (`OverQuota`,
     RFC 9208, R25: limits and usage in one statement), then `insert_sealed_tx`."""
     folder = await require_named(tx, bal_id, name, lock=True)
@@ -371,4 +382,6 @@ async def append(bal_id: int, name: str, items: Sequence[tuple[SealedMessage, Ne
     state = FolderState(folder.id, folder.bal_id, folder.uidvalidity, folder.uidnext,
                         folder.highestmodseq)
     result = await insert_sealed_tx(tx, state, items, now)
+    if audit is not None:
+        await insert_audit(tx, audit(result.uids))
     return result, state_marker(state)

@@ -13,6 +13,7 @@ import imaplib
 import re
 
 import pytest
+from sqlalchemy import text
 
 from tests.protocol.imap_support import (
     NESTED,
@@ -316,3 +317,43 @@ async def test_select_fetch_store_search_expunge(operator: Operator) -> None:
     await in_thread(run)
     events = {r["uids"][0] for r in await operator.audit_rows("imap.expunge")}
     assert events == {1, 2, 3}
+
+
+async def _audit_table(operator: Operator, name: str) -> None:
+    """Rename the audit table (`audit` away and back): its inserts then fail."""
+    assert operator.running is not None
+    frm, to = ("audit", name) if name != "audit" else ("audit_away", "audit")
+    async with operator.running.services.db.write() as s:
+        await s.execute(text(f"ALTER TABLE {frm} RENAME TO {to}"))
+
+
+@pytest.mark.server_error("imap_store.imap.commands.dispatch",
+                          r"IMAP (APPEND|STORE|EXPUNGE) failed(.|\n)*audit")
+async def test_a_write_and_its_audit_record_commit_together(operator: Operator) -> None:
+    """APPEND, STORE \\Deleted and EXPUNGE write their audit record in their own
+    transaction (R24): when the record cannot be written, the write is not made."""
+    bob = await operator.add_bal("bob")
+    await seed(operator, bob, "INBOX", [numbered(1)])
+    c = await in_thread(imaps, operator, bob)
+    assert (await in_thread(c.select, "INBOX"))[0] == "OK"
+    await _audit_table(operator, "audit_away")
+    try:
+        appended = await in_thread(c.append, "INBOX", None, None, numbered(2))
+        stored = await in_thread(c.store, "1", "+FLAGS", r"(\Deleted)")
+    finally:
+        await _audit_table(operator, "audit")
+    assert appended[0] == "NO" and stored[0] == "NO", (appended, stored)
+    assert await in_thread(c.uid, "SEARCH", "ALL") == ("OK", [b"1"])  # nothing appended
+    assert await in_thread(c.uid, "SEARCH", "DELETED") == ("OK", [b""])  # nor flagged
+    assert (await in_thread(c.store, "1", "+FLAGS", r"(\Deleted)"))[0] == "OK"
+    await _audit_table(operator, "audit_away")
+    try:
+        expunged = await in_thread(c.expunge)
+    finally:
+        await _audit_table(operator, "audit")
+    assert expunged[0] == "NO"
+    assert await in_thread(c.uid, "SEARCH", "ALL") == ("OK", [b"1"])  # still there
+    assert (await in_thread(c.expunge))[0] == "OK"
+    await in_thread(c.logout)
+    assert [r["uids"] for r in await operator.audit_rows("imap.store_deleted")] == [[1]]
+    assert [r["uids"] for r in await operator.audit_rows("imap.expunge")] == [[1]]

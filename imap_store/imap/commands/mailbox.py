@@ -32,6 +32,7 @@ from imap_store.imap.listing import DELIMITER, mailbox_value
 from imap_store.imap.parse.command import AppendArgs, Command, MailboxArgs, RenameArgs, StatusArgs
 from imap_store.imap.render.response import Atom, ListOf, ResponseCode, UntaggedData, Value, code
 from imap_store.imap.session import Completion, Handler, ImapSession, args_of
+from imap_store.store.interfaces import AuditEvent
 from imap_store.store.offload import by_size
 from message.mime_tree import message_depth
 
@@ -138,14 +139,18 @@ async def append(session: ImapSession, command: Command) -> Completion:
     # RFC 3516 4.4: parts holding NUL (literal8) are stored in a transfer encoding.
     messages = [NewMessage(without_nul(m.data), m.flags, m.internaldate) for m in args.messages]
     await _check_nesting(session, messages)
+    sizes = [len(m.data) for m in args.messages]
+
+    def audit(uids: Sequence[int]) -> list[AuditEvent]:  # R24, in the APPEND's transaction
+        return [session.audit_event("imap.append", mailbox=args.mailbox, uids=list(uids),
+                                    sizes=sizes)]
+
     try:
         # RFC 3502 6: every message of a MULTIAPPEND in one transaction, or none.
-        result = await session.store.append(_bal(session), args.mailbox, messages)
+        result = await session.store.append(_bal(session), args.mailbox, messages, audit=audit)
     except FolderError as exc:
         # RFC 3501 6.3.11: a missing target mailbox is NO [TRYCREATE].
         raise folder_refusal(exc, trycreate=True) from None
-    await session.audit("imap.append", mailbox=args.mailbox, uids=list(result.uids),
-                        sizes=[len(m.data) for m in args.messages])
     return Completion("APPEND completed", appenduid(result.uidvalidity, result.uids))
 
 

@@ -29,6 +29,7 @@ from imap_store.imap.render.response import FetchData, UntaggedData, atoms, code
 from imap_store.imap.search_eval import Loader, content_need, run_search
 from imap_store.imap.session import Completion, Handler, ImapSession, args_of
 from imap_store.imap.view import MailboxView, flags_value
+from imap_store.store.interfaces import AuditEvent
 
 _LOADS: dict[str, Need] = {"none": "none", "header": "meta", "body": "message"}
 
@@ -78,11 +79,13 @@ async def expunge(session: ImapSession, command: Command) -> Completion:
 
 
 async def _expunge(session: ImapSession, view: MailboxView, uids: Sequence[int] | None) -> None:
-    bal_id = view.bal_id
-    gone = await session.store.expunge(bal_id, view.folder.id, uids)
+    name = view.folder.name
+
+    def audit(gone: Sequence[int]) -> list[AuditEvent]:  # R24, in the expunge's transaction
+        return [session.audit_event("imap.expunge", mailbox=name, uids=list(gone))]
+
+    gone = await session.store.expunge(view.bal_id, view.folder.id, uids, audit=audit)
     view.ghosts.update(uid for uid in gone if uid in view.rows)
-    if gone:
-        await session.audit("imap.expunge", mailbox=view.folder.name, uids=list(gone))
 
 
 async def store(session: ImapSession, command: Command) -> Completion:
@@ -106,12 +109,14 @@ async def _store_flags(
 ) -> None:
     if not uids:
         return
-    store = session.store
-    rows = await store.set_flags(view.bal_id, view.folder.id, uids, args.flags, args.mode)
+    name, audit = view.folder.name, None
+    if "\\Deleted" in args.flags and args.mode != "remove":
+        def audit(asked: Sequence[int]) -> list[AuditEvent]:  # R24, in the STORE's transaction
+            return [session.audit_event("imap.store_deleted", mailbox=name, uids=list(asked))]
+    rows = await session.store.set_flags(view.bal_id, view.folder.id, uids, args.flags,
+                                         args.mode, audit=audit)
     if view.apply_rows(rows):
         await session.send(*view.flags_responses())
-    if "\\Deleted" in args.flags and args.mode != "remove":
-        await session.audit("imap.store_deleted", mailbox=view.folder.name, uids=uids)
 
 
 def _flags_fetch(view: MailboxView, msn: int, uid: int, with_uid: bool) -> FetchData:

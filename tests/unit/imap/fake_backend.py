@@ -10,7 +10,7 @@ from typing import Literal
 
 from imap_store.store.folder_index import FolderIndex
 from imap_store.store.folder_ops import FolderError, FolderStatus, canonical_name
-from imap_store.store.interfaces import AuditEvent, Principal
+from imap_store.store.interfaces import AuditEvent, AuditFor, Principal
 from imap_store.store.mailbox import Folder, MessageRow
 from imap_store.store.message_ops import AppendResult, CopyResult, MessagesGone, NewMessage
 from imap_store.store.quota import QuotaState
@@ -75,6 +75,7 @@ class MailboxStore:
         self._modseq = 1
         self.fetch_count = 0
         self.meta_count = 0
+        self.audit_sink: AuditSink | None = None
 
     def add_folder(self, bal_id: int, name: str, special_use: str | None = None,
                    subscribed: bool = True) -> Folder:
@@ -146,10 +147,17 @@ class MailboxStore:
         messages = self._state(bal_id, folder_id).messages
         return {uid: messages[uid].raw for uid in uids if uid in messages}
 
+    async def _audit(self, audit: AuditFor | None, uids: Sequence[int]) -> None:
+        """A write's events, written with it (the real store: in its transaction)."""
+        if audit is not None and self.audit_sink is not None:
+            for event in audit(uids):
+                await self.audit_sink.record(event)
+
     async def set_flags(self, bal_id: int, folder_id: int, uids: Sequence[int],
-                        flags: frozenset[str],
-                        mode: Literal["add", "remove", "replace"]) -> list[MessageRow]:
+                        flags: frozenset[str], mode: Literal["add", "remove", "replace"],
+                        audit: AuditFor | None = None) -> list[MessageRow]:
         state = self._state(bal_id, folder_id)
+        await self._audit(audit, uids)
         out = []
         for uid in uids:
             msg = state.messages.get(uid)
@@ -163,14 +171,15 @@ class MailboxStore:
         await self.notifier.bump(bal_id)
         return out
 
-    async def expunge(self, bal_id: int, folder_id: int,
-                      uids: Sequence[int] | None = None) -> list[int]:
+    async def expunge(self, bal_id: int, folder_id: int, uids: Sequence[int] | None = None,
+                      audit: AuditFor | None = None) -> list[int]:
         state = self._state(bal_id, folder_id)
         gone = [u for u, m in sorted(state.messages.items())
                 if "\\Deleted" in m.row.flags and (uids is None or u in uids)]
         for uid in gone:
             del state.messages[uid]
         if gone:
+            await self._audit(audit, gone)
             await self.notifier.bump(bal_id)
         return gone
 
@@ -235,10 +244,12 @@ class MailboxStore:
                       if bal == bal_id and s.folder.subscribed)
 
     async def append(self, bal_id: int, name: str, messages: Sequence[NewMessage],
-                     now: dt.datetime | None = None) -> AppendResult:
+                     now: dt.datetime | None = None,
+                     audit: AuditFor | None = None) -> AppendResult:
         state = self._named(bal_id, name)
         uids = [await self.deliver(bal_id, state.folder.name, m.raw, m.flags, m.internaldate)
                 for m in messages]
+        await self._audit(audit, uids)
         return AppendResult(state.folder.uidvalidity, tuple(uids))
 
     async def copy(self, bal_id: int, folder_id: int, uids: Sequence[int], target: str, *,
@@ -294,9 +305,10 @@ ALICE = Principal(bal_id=1, address="alice@op-a.mssante.fr", bal_type="PER", per
 
 
 def make_backend() -> FakeBackend:
-    store = MailboxStore()
+    store, audit = MailboxStore(), AuditSink()
+    store.audit_sink = audit
     for name, use in (("INBOX", None), ("Sent", "\\Sent"), ("Trash", "\\Trash"),
                       ("Archives", None), ("Archives/2023", None), ("Données", None)):
         store.add_folder(1, name, use, subscribed=name != "Archives")
     users = {"alice@op-a.mssante.fr": ("secret", ALICE)}
-    return FakeBackend(store, AuditSink(), users)
+    return FakeBackend(store, audit, users)
