@@ -1,5 +1,5 @@
 """`mss person`, and the access verbs of `mss bal`: grant, revoke, app-password,
-suspend, resume, set.
+suspend, resume, set (with `cli_lifecycle`'s options), keep.
 
 Invariants: the address and type of a BAL are never changed (`bal set`
 refuses them, exit 1); app-password secrets are printed once and never stored
@@ -17,6 +17,7 @@ from typing import Any
 from imap_store.store.accounts import AccountError
 
 from .cli_bal import read_password
+from .cli_lifecycle import add_lifecycle_parsers, apply_settings
 from .cli_output import emit, emit_record
 from .config import Config
 from .storage import admin_store
@@ -51,6 +52,7 @@ def add_access_parsers(bal: Any) -> None:
     st.add_argument("--address", dest="new_address", help="refused: addresses are immutable")
     st.add_argument("--liste-rouge", choices=("yes", "no"))
     st.set_defaults(func=_set)
+    add_lifecycle_parsers(bal, st)
     app = bal.add_parser("app-password", help="device passwords").add_subparsers(
         dest="app_verb", required=True, metavar="ACTION")
     a = app.add_parser("add", help="create an app password (shown once)")
@@ -124,8 +126,9 @@ async def _set(args: argparse.Namespace, cfg: Config) -> int:
     if args.liste_rouge is not None:
         changes["liste_rouge"] = args.liste_rouge == "yes"
     async with admin_store(cfg) as st:
+        changed = await apply_settings(st, cfg, args)
         info = await st.accounts.set_metadata(args.address, changes)
-        await st.audit("bal.updated", info.address, {"fields": sorted(changes)})
+        await st.audit("bal.updated", info.address, {"fields": sorted([*changes, *changed])})
     emit_record(asdict(info), args.json)
     return 0
 

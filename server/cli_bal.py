@@ -20,6 +20,7 @@ from policy.address import domain_of
 from policy.bal_types import BAL_TYPES, new_bal_problem
 from policy.password_policy import problem
 
+from .cli_lifecycle import lifecycle_fields
 from .cli_output import emit, emit_record
 from .config import Config
 from .storage import admin_store
@@ -102,9 +103,10 @@ async def _list(args: argparse.Namespace, cfg: Config) -> int:
 async def _show(args: argparse.Namespace, cfg: Config) -> int:
     async with admin_store(cfg) as st:
         info = await st.accounts.get(args.address)
-    if info is None:
-        raise AccountError("address", f"no BAL {args.address}")
-    emit_record(_row(info), args.json)
+        if info is None:
+            raise AccountError("address", f"no BAL {args.address}")
+        extra = await lifecycle_fields(st, cfg, info.id)
+    emit_record(_row(info) | extra, args.json)
     return 0
 
 
