@@ -32,9 +32,11 @@ LOCK_KEY = 0x6D73_7331  # "mss1"
 class Leader:
     """Holds (or tries to hold) the scheduler's advisory lock."""
 
-    def __init__(self, pg_dsn: str | None, retry: float) -> None:
+    def __init__(self, pg_dsn: str | None, retry: float, name: str = "") -> None:
         self.pg_dsn = pg_dsn
         self.retry = retry
+        self.name = name
+        """Shown as the session's `application_name` (`mss scheduler host:pid`)."""
         self._conn: Any = None
         self._tried = -retry
         self._lock = asyncio.Lock()  # the jobs ask at once: one try, one answer
@@ -67,7 +69,8 @@ class Leader:
     async def _try(self) -> bool:
         import asyncpg  # the PostgreSQL driver, present only where it is used
         try:
-            conn = await asyncpg.connect(self.pg_dsn)
+            conn = await asyncpg.connect(self.pg_dsn, server_settings={
+                "application_name": f"mss scheduler {self.name}"[:63]})
         except Exception:
             log.warning("scheduler lead: database unreachable, trying again later")
             return False

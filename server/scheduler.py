@@ -29,7 +29,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from imap_store.store.db import Database
 from imap_store.store.job_runs import JobRuns
 
-from .job_runner import run_job
+from .job_runner import run_job, runner_name
 from .jobs import JOBS, JobContext, job_every
 from .leader import Leader
 
@@ -61,7 +61,8 @@ def _pg_dsn(db: Database) -> str | None:
 def start_scheduler(ctx: JobContext, db: Database) -> Scheduler:
     cfg = ctx.cfg
     aps = AsyncIOScheduler(timezone="UTC")
-    sched = Scheduler(aps, Leader(_pg_dsn(db), float(cfg.scheduler.leader_retry)))
+    sched = Scheduler(aps, Leader(_pg_dsn(db), float(cfg.scheduler.leader_retry),
+                                  runner_name()))
     ctx = replace(ctx, stopping=sched.stop.is_set)
     runs = JobRuns(db)
     for name, spec in JOBS.items():

@@ -29,6 +29,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -71,9 +72,10 @@ def aware(dt: datetime) -> datetime:
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
-def _facts_of(values: Sequence[object]) -> BalFacts:
+def _facts_of(values: Sequence[Any]) -> BalFacts:
     """Facts from stored values, datetimes made UTC-aware (SQLite stores them naive)."""
-    return BalFacts(*(aware(v) if isinstance(v, datetime) else v for v in values))
+    fixed: list[Any] = [aware(v) if isinstance(v, datetime) else v for v in values]
+    return BalFacts(*fixed)
 
 
 def _facts(row: Bal) -> BalFacts:
