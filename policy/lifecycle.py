@@ -105,7 +105,7 @@ def due_step(rules: LifecycleRules, clock: BalClock, now: datetime) -> Due | Non
 
 
 def next_step(rules: LifecycleRules, clock: BalClock) -> tuple[Step, datetime]:
-    """The next step not yet taken and the date it becomes due."""
+    """The next step to take and the date it becomes due."""
     if not clock.unpublished:
         return Step.UNPUBLISH, clock.last_activity + timedelta(
             days=rules.unpublish_after_days)

@@ -62,7 +62,12 @@ def render_config(opts: InitOptions, hostname: str) -> str:
         'ca_bundle = "certs/ca.pem"', "crl = []", "tls13 = true",
         "", "[keys]", 'kek = "keys/kek"',
         "", "[trustlist]", 'source = ""', 'sha256 = ""',
-        "", "[relay]", "transport = {}", "",
+        "", "[relay]", "transport = {}",
+        "", "[lifecycle]  # R28: inactivity (days without a login on any protocol)",
+        "unpublish_after_days = 60", "notice_days_before = [30, 7]",
+        "delete_after_days = 365", "reserve_days = 365",
+        "", "[retention]  # R25: days a message stays in a folder (0: never purged)",
+        "folders = { Trash = 30, Junk = 30 }", "default_days = 0", "by_type = {}", "",
     ]
     for name, port in ports.items():
         extra = ["tls = true"] if name == "http" else []

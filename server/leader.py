@@ -15,7 +15,7 @@ before running anything; the jobs stay idempotent per period
 run twice to completion.
 
 Ref: docs/architecture.md "Scheduler" (one process runs the jobs, an advisory
-lock), "Scale-out".
+lock).
 """
 
 from __future__ import annotations

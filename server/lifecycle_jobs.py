@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from directory.local_entries import LOCAL_ENTRIES
 from imap_store.store.interfaces import AuditEvent
 from imap_store.store.lifecycle import BalFacts, Lifecycle
-from imap_store.store.retention import FolderRef, Purger, folders_after, own_settings
+from imap_store.store.retention import FolderRef, Purger, folders_after, oldest, own_settings
 from policy.lifecycle import BalClock, Step, deletion_date, due_step
 from policy.retention import period_days
 
@@ -84,12 +84,19 @@ async def inactivity(ctx: JobContext, now: datetime, *,
         f"{n} {k}" for k, n in counts.items()))
 
 
-async def _purge_folder(ctx: JobContext, purger: Purger, audit: DatabaseAuditSink,
-                        folder: FolderRef, own: dict[str, int], now: datetime) -> int:
-    days = period_days(ctx.cfg.retention.rules(), folder.bal_type, folder.name, own)
-    if days == 0:
-        return 0
-    cutoff = now - timedelta(days=days)
+def _cutoffs(ctx: JobContext, page: list[FolderRef], own: dict[int, dict[str, int]],
+             now: datetime) -> dict[int, tuple[int, datetime]]:
+    """Folder id -> (period in days, cutoff) for the folders of `page` with a period."""
+    rules, found = ctx.cfg.retention.rules(), {}
+    for folder in page:
+        days = period_days(rules, folder.bal_type, folder.name, own.get(folder.bal_id, {}))
+        if days:
+            found[folder.id] = (days, now - timedelta(days=days))
+    return found
+
+
+async def _purge_folder(purger: Purger, audit: DatabaseAuditSink, folder: FolderRef,
+                        days: int, cutoff: datetime) -> int:
     uids = await purger.purge(folder.bal_id, folder.id, cutoff)
     parts = range(0, len(uids), UIDS_PER_RECORD)
     for part, start in enumerate(parts, 1):  # a bounded record: 5,000 UIDs at most
@@ -113,9 +120,12 @@ async def retention(ctx: JobContext, now: datetime, *,
             if ctx.stopping():
                 return JobResult(False, f"stopped with the server: {purged} purged")
             own = await own_settings(st.db, sorted({f.bal_id for f in page}))
+            cutoffs = _cutoffs(ctx, page, own, now)
+            first = await oldest(st.db, sorted(cutoffs))
             for folder in page:
-                n = await _purge_folder(ctx, purger, audit, folder, own.get(folder.bal_id, {}),
-                                        now)
+                if folder.id not in first or first[folder.id] >= cutoffs[folder.id][1]:
+                    continue  # no period, empty, or nothing old enough: no write
+                n = await _purge_folder(purger, audit, folder, *cutoffs[folder.id])
                 purged, folders = purged + n, folders + (1 if n else 0)
         if stats is not None:
             stats["longest_write"] = purger.longest

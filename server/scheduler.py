@@ -13,7 +13,7 @@ Invariants:
 - every scheduled job is looked at every `[scheduler] tick` seconds (or its
   own period when shorter) and runs when its current period is not done.
 
-Ref: docs/architecture.md "Scheduler", "Time", "Scale-out".
+Ref: docs/architecture.md "Scheduler", "Time".
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 real clients: the directory search (`mss directory search`), IMAP (imaplib) for the
 notices, SMTP (smtplib) for the `550 5.1.1` after deletion.
 
-Acceptance (issue 14, line 1): a BAL idle 61 days is unpublished (`bal show` says so,
+What is checked: a BAL idle 61 days is unpublished (`bal show` says so,
 the directory search no longer finds it, the outbox has the event); notices arrive at
 D-30 and D-7 at the notice address, read over IMAP; at day 366 it is deleted, RCPT gets
 `550 5.1.1`, and its stored ciphertext can no longer be decrypted; a login on day 200
@@ -94,7 +94,7 @@ async def test_unpublish_notices_delete_and_a_login_resets(
     assert events[-1] == (False, "inactive")
     assert (await asyncio.to_thread(_rcpt, op, bob, alice))[0] == 250
 
-    # Day 334: nothing yet; day 335: the D-30 notice; day 358: the D-7 notice.
+    # Day 334: no notice; day 335: the D-30 notice; day 358: the D-7 notice.
     assert "0 noticed" in await run_job(op, capsys, "inactivity", t0 + 334 * DAY)
     assert "1 noticed" in await run_job(op, capsys, "inactivity", t0 + 335 * DAY)
     assert "0 noticed" in await run_job(op, capsys, "inactivity", t0 + 336 * DAY)

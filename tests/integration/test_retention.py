@@ -2,7 +2,7 @@
 IMAP clients: messages APPENDed with their internal dates, an IMAP session selected
 on the folder while the job runs in another store (as `mss jobs run` does).
 
-Acceptance (issue 14, line 2): retention purges exactly the messages past their
+What is checked: retention purges exactly the messages past their
 period, per folder, and nothing in a folder without a period; an IMAP session
 selected on the folder sees the expunges.
 
@@ -20,13 +20,23 @@ from pathlib import Path
 
 import pytest
 
+from server import config as config_mod
 from tests.integration.helpers import imaps
 from tests.integration.lifecycle_support import mss, run_job, scheduler_settled, sql
 from tests.protocol.smtp_client import simple_message
 from tests.support import Operator, make_operator, serving
 
 DAY = timedelta(days=1)
-CONFIG = "[retention]\nby_type = { ORG = { Trash = 10 } }\n"
+
+
+async def _operator(tmp_path: Path) -> Operator:
+    """An operator whose ORG BALs keep their Trash 10 days (`[retention] by_type`)."""
+    op = await make_operator(tmp_path)
+    path = op.directory / "mss.toml"
+    path.write_text(path.read_text().replace("by_type = {}", "by_type = { ORG = { Trash = 10 } }"))
+    op.cfg = config_mod.load(path)
+    assert op.cfg.retention.by_type == {"ORG": {"Trash": 10}}
+    return op
 
 
 def _append(op: Operator, user: str, folder: str, ages: list[int],
@@ -65,7 +75,7 @@ def _expunges_seen(client: imaplib.IMAP4_SSL, wanted: int) -> list[bytes]:
 
 async def test_retention_purges_what_is_past_its_period_and_sessions_see_it(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    async with serving(await make_operator(tmp_path, extra_toml=CONFIG)) as op:
+    async with serving(await _operator(tmp_path)) as op:
         bob, cabinet = await op.add_bal("bob"), await op.add_bal("cabinet", "ORG")
         await scheduler_settled(op, "retention")
         now = datetime.now(UTC).replace(microsecond=0)

@@ -1,12 +1,12 @@
 """Two `mss serve` processes on one PostgreSQL database: one runs the scheduled jobs,
 each job once per period; when it stops (SIGKILL), the other takes over.
 
-Acceptance (issue 14, line 4). Periods are shortened to 2 s (`[scheduler] every`) and
+Periods are shortened to 2 s (`[scheduler] every`) and
 the lead is retried every second, so the test runs in seconds; the code paths are those
 of a daily period. Which process ran a period is in `job_run.runner` (host:pid) and in
 each process's log.
 
-Ref: docs/architecture.md "Scheduler", "Scale-out" (advisory lock).
+Ref: docs/architecture.md "Scheduler" (advisory lock).
 """
 
 from __future__ import annotations
