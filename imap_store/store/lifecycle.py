@@ -10,7 +10,10 @@ Invariants:
   ahead only when its last activity is still the one the decision was made
   on (a login in between wins), writes its audit row (`bal.lifecycle`,
   never content) and a `publication_event` (the outbox) in that transaction;
-- `delete` removes the content in short batches first (`retention.Purger`),
+- `delete` first sets the BAL's status to `deleting` (logins refused, mail
+  `550 5.2.1`, open sessions ended, as for a suspension) so that nothing
+  comes back meanwhile, removes the content in short batches
+  (`retention.Purger`),
   then, in one transaction, the folders, the data keys (crypto-shredding:
   the stored ciphertext can no longer be decrypted), the BAL row and its
   directory entry, and reserves the address until `reserved_until`; later
@@ -130,6 +133,11 @@ class Lifecycle:
 
     async def delete(self, facts: BalFacts, now: datetime, reserved_until: datetime) -> bool:
         """Delete the BAL for inactivity (see the module docstring)."""
+        async with self.db.write() as s:
+            row = await self._current(s, facts)
+            if row is None:
+                return False
+            row.status = "deleting"  # from here on: no login, mail refused (550 5.2.1)
         async with self.db.read() as s:
             folders = (await s.execute(select(Folder.id).where(
                 Folder.bal_id == facts.id))).scalars().all()

@@ -41,9 +41,15 @@ PICK = ("SELECT id, uid, content_id FROM mailbox_entry WHERE folder_id = $1 "
         "AND internaldate < $2 ORDER BY uid LIMIT $3")
 PICK_ALL = ("SELECT id, uid, content_id FROM mailbox_entry WHERE folder_id = $1 "
             "ORDER BY uid LIMIT $2")
-ORPHANS = ("DELETE FROM message_content WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM "
-           "mailbox_entry WHERE content_id = $1) AND NOT EXISTS (SELECT 1 FROM "
-           "outbound_queue WHERE content_id = $1)")
+
+
+def orphans_sql(n: int) -> str:
+    """Delete, among n contents, those no entry or queue row references any more (the
+    statement `mailbox.MailboxStore._drop_orphans` runs, as plain SQL)."""
+    ids = ", ".join(f"${i}" for i in range(1, n + 1))  # placeholders only, never values
+    return (f"DELETE FROM message_content WHERE id IN ({ids}) AND id NOT IN (SELECT "  # noqa: S608
+            f"content_id FROM mailbox_entry WHERE content_id IN ({ids})) AND id NOT IN "
+            f"(SELECT content_id FROM outbound_queue WHERE content_id IN ({ids}))")
 
 
 @dataclass(frozen=True)
@@ -95,7 +101,8 @@ async def _purge_batch(tx: WriteTx, *, folder_id: int, cutoff: datetime | None,
     if not rows:
         return [], None
     await tx.executemany("DELETE FROM mailbox_entry WHERE id = $1", [(r[0],) for r in rows])
-    await tx.executemany(ORPHANS, [(c,) for c in sorted({r[2] for r in rows})])
+    contents = sorted({r[2] for r in rows})
+    await tx.execute(orphans_sql(len(contents)), *contents)
     mark = await tx.fetch("UPDATE folder SET highestmodseq = highestmodseq + 1 WHERE id = $1 "
                           "RETURNING uidnext, highestmodseq", folder_id)
     return sorted(int(r[1]) for r in rows), (int(mark[0][0]), int(mark[0][1]))

@@ -124,3 +124,11 @@ async def test_retention_purges_what_is_past_its_period_and_sessions_see_it(
         again = await run_job(op, capsys, "retention", tomorrow + timedelta(hours=3))
         assert "already done" in again
         assert "0 message(s) purged" in await run_job(op, capsys, "retention", tomorrow + DAY)
+        code, out = await mss(op, capsys, "--json", "jobs", "list")
+        jobs = {j["name"]: j for j in map(json.loads, out.splitlines())}
+        assert code == 0 and set(jobs) >= {"inactivity", "retention", "trustlist-refresh"}
+        last = jobs["retention"]
+        assert last["every"] == 86400 and last["ok"] is True
+        assert last["last_period"] == (tomorrow + DAY).date().isoformat()
+        assert last["result"] == "0 message(s) purged from 0 folder(s)"
+        assert last["next_run"] is not None and jobs["queue-expire"]["next_run"] is None
