@@ -122,6 +122,7 @@ class Lifecycle:
 
     async def record_notice(self, facts: BalFacts, days: int, to: str, now: datetime,
                             delete_on: datetime) -> bool:
+        started = time.perf_counter()
         async with self.db.write() as s:
             row = await self._current(s, facts)
             if row is None:
@@ -129,6 +130,7 @@ class Lifecycle:
             row.notice_days, row.notice_at = days, now
             add_audit(s, [_event(row.address, "notice", {
                 "days_before": days, "to": to, "delete_on": delete_on.date().isoformat()})])
+        self.longest = max(self.longest, time.perf_counter() - started)
         return True
 
     async def delete(self, facts: BalFacts, now: datetime, reserved_until: datetime) -> bool:

@@ -44,12 +44,15 @@ PICK_ALL = ("SELECT id, uid, content_id FROM mailbox_entry WHERE folder_id = $1 
 
 
 def orphans_sql(n: int) -> str:
-    """Delete, among n contents, those no entry or queue row references any more (the
-    statement `mailbox.MailboxStore._drop_orphans` runs, as plain SQL)."""
+    """Delete, among n contents, those no entry or queue row references any more (what
+    `mailbox.MailboxStore._drop_orphans` does). NOT EXISTS, not NOT IN: PostgreSQL plans
+    it as an anti-join on the content index (NOT IN over a subquery scanned the whole
+    `mailbox_entry` table, 1.3 s per batch of 500 on a million entries)."""
     ids = ", ".join(f"${i}" for i in range(1, n + 1))  # placeholders only, never values
-    return (f"DELETE FROM message_content WHERE id IN ({ids}) AND id NOT IN (SELECT "  # noqa: S608
-            f"content_id FROM mailbox_entry WHERE content_id IN ({ids})) AND id NOT IN "
-            f"(SELECT content_id FROM outbound_queue WHERE content_id IN ({ids}))")
+    return (f"DELETE FROM message_content WHERE id IN ({ids}) AND NOT EXISTS (SELECT 1 "  # noqa: S608
+            "FROM mailbox_entry WHERE mailbox_entry.content_id = message_content.id) AND "
+            "NOT EXISTS (SELECT 1 FROM outbound_queue WHERE outbound_queue.content_id = "
+            "message_content.id)")
 
 
 @dataclass(frozen=True)
