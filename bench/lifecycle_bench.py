@@ -191,6 +191,8 @@ async def timed(job: Any, cfg: config_mod.Config, now: datetime) -> dict[str, An
         result = await job(ctx, now, stats=stats)
         return {"result": result.message, "seconds": round(time.perf_counter() - started, 2),
                 "longest_write_ms": round(stats.get("longest_write", 0) * 1000, 1),
+                **{k.replace("longest_", "longest_ms_"): round(v * 1000, 1)
+                   for k, v in stats.items() if k.startswith("longest_") and k != "longest_write"},
                 **({"batches": int(stats["batches"])} if "batches" in stats else {})}
     finally:
         await db.dispose()

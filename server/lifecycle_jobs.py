@@ -79,7 +79,9 @@ async def inactivity(ctx: JobContext, now: datetime, *,
                 if done is not None:
                     counts[done] += 1
         if stats is not None:
-            stats["longest_write"] = max(life.longest, life.purger.longest)
+            stats.update({f"longest_{k}": v for k, v in life.longest.items()})
+            stats["longest_delete_purge"] = life.purger.longest
+            stats["longest_write"] = max([*life.longest.values(), life.purger.longest])
     return JobResult(True, f"{seen} BAL(s) looked at: " + ", ".join(
         f"{n} {k}" for k, n in counts.items()))
 
