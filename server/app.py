@@ -20,8 +20,6 @@ import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
-
 from imap_store.imap.listener import (
     ImapLimits,
     ImapListener,
@@ -33,9 +31,10 @@ from smtp_gateway.listener import SmtpListener, smtp_admission, start_smtp_liste
 from .config import Config, ConfigError, load
 from .exchange import Exchange, start_exchange
 from .http import HttpListener, start_http
+from .job_store import JobStore
 from .jobs import JobContext
 from .runtime_tuning import freeze_startup_heap, tune_process
-from .scheduler import start_scheduler
+from .scheduler import Scheduler, start_scheduler
 from .services import (
     Services,
     build_services,
@@ -52,7 +51,7 @@ log = logging.getLogger("mss.server")
 class Running:
     services: Services
     tls: ssl.SSLContext
-    scheduler: AsyncIOScheduler | None = None
+    scheduler: Scheduler | None = None
     smtp: list[SmtpListener] = field(default_factory=list)
     imap: list[tuple[str, ImapListener]] = field(default_factory=list)
     http: HttpListener | None = None
@@ -94,7 +93,10 @@ async def start(cfg: Config, *, sockets: Mapping[str, socket.socket] | None = No
     ctx = server_context(cfg)
     running = Running(services, ctx)
     if primary:
-        running.scheduler = start_scheduler(JobContext(cfg, services.trust.store))
+        store = JobStore(services.db, services.keys, services.mailbox.notifier,
+                         services.intake)
+        running.scheduler = start_scheduler(JobContext(cfg, services.trust.store, store),
+                                            services.db)
     lst = cfg.listeners
     # One admission per listener kind: its caps count both listeners of the kind.
     smtp_counts, imap_limits = smtp_admission(cfg.limits), _imap_limits(cfg)
@@ -128,7 +130,7 @@ async def start(cfg: Config, *, sockets: Mapping[str, socket.socket] | None = No
 async def stop(running: Running, grace: float) -> None:
     """Clean stop: no new connections, in-flight commits finish, sessions told."""
     if running.scheduler is not None:
-        running.scheduler.shutdown(wait=False)
+        await running.scheduler.shutdown()
     for smtp in running.smtp:
         smtp.close()
     for _name, imap in running.imap:

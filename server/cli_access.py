@@ -1,5 +1,5 @@
 """`mss person`, and the access verbs of `mss bal`: grant, revoke, app-password,
-suspend, resume, set.
+suspend, resume, set (with `cli_lifecycle`'s options), keep.
 
 Invariants: the address and type of a BAL are never changed (`bal set`
 refuses them, exit 1); app-password secrets are printed once and never stored
@@ -21,6 +21,7 @@ from imap_store.store.accounts import AccountError
 from imap_store.store.quota import QuotaStore
 
 from .cli_bal import read_password
+from .cli_lifecycle import add_lifecycle_parsers, apply_settings
 from .cli_output import emit, emit_record
 from .config import Config
 from .storage import admin_store
@@ -57,6 +58,7 @@ def add_access_parsers(bal: Any) -> None:
     for opt in ("--quota-bytes", "--quota-messages"):  # R25: 0 = no limit
         st.add_argument(opt, type=_count, metavar="N")
     st.set_defaults(func=_set)
+    add_lifecycle_parsers(bal, st)
     app = bal.add_parser("app-password", help="device passwords").add_subparsers(
         dest="app_verb", required=True, metavar="ACTION")
     a = app.add_parser("add", help="create an app password (shown once)")
@@ -132,12 +134,13 @@ async def _set(args: argparse.Namespace, cfg: Config) -> int:
     quota = {k: v for k, v in (("quota_bytes", args.quota_bytes),
                                ("quota_messages", args.quota_messages)) if v is not None}
     async with admin_store(cfg) as st:
+        changed = await apply_settings(st, cfg, args)
         info = await st.accounts.set_metadata(args.address, changes)
         if quota:
             await QuotaStore(st.db).set_limits(info.id, quota.get("quota_bytes"),
                                                quota.get("quota_messages"))
         await st.audit("bal.updated", info.address,
-                       {"fields": sorted([*changes, *quota])} | quota)
+                       {"fields": sorted([*changes, *changed, *quota])} | quota)
     emit_record(asdict(info) | quota, args.json)
     return 0
 

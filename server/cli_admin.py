@@ -10,12 +10,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from imap_store.store.job_runs import JobRuns
 from imap_store.store.trustlists import TrustListStore
 from policy.trust_list import TrustListError, parse_trust_list
 
 from .cli_output import emit, emit_record, fail
 from .config import Config, ConfigError
-from .jobs import JOBS, SCHEDULE, JobContext, job_names
+from .job_runner import next_run, period_of, run_job
+from .jobs import JOBS, JobContext, job_every, job_names
 from .storage import admin_store
 from .trust import import_file
 
@@ -70,9 +72,27 @@ async def _tl_show(args: argparse.Namespace, cfg: Config) -> int:
     return 0 if tl.is_trusted(domain, cfg.server.domains) else 1
 
 
+JOB_COLUMNS = ("name", "every", "last_run", "last_period", "result", "next_run")
+
+
 async def _jobs_list(args: argparse.Namespace, cfg: Config) -> int:
-    emit(({"name": n, "every": SCHEDULE.get(n, {})} for n in job_names()), args.json,
-         ("name", "every"))
+    """Each job's period, last run (when, for which period, its result) and next run."""
+    now = datetime.now(UTC)
+    async with admin_store(cfg) as st:
+        latest = await JobRuns(st.db).latest()
+        ctx = JobContext(cfg, TrustListStore(st.db))
+        rows = []
+        for name in job_names():
+            last = latest.get(name)
+            done = last.period if last is not None and last.ok else None
+            rows.append({
+                "name": name, "every": job_every(cfg, name) if JOBS[name].scheduled else None,
+                "last_run": last.started_at if last else None,
+                "last_period": last.period if last else None,
+                "ok": last.ok if last else None, "result": last.result if last else None,
+                "next_run": next_run(ctx, name, done, now),
+                "current_period": period_of(now, job_every(cfg, name))})
+    emit(rows, args.json, JOB_COLUMNS)
     return 0
 
 
@@ -87,10 +107,10 @@ def _clock(text: str | None) -> datetime:
 
 
 async def _jobs_run(args: argparse.Namespace, cfg: Config) -> int:
-    job = JOBS.get(args.name)
-    if job is None:
+    if args.name not in JOBS:
         return fail(f"unknown job {args.name!r} (known: {', '.join(job_names())})", 2)
     async with admin_store(cfg) as st:
-        result = await job(JobContext(cfg, TrustListStore(st.db)), _clock(args.now))
+        result = await run_job(JobContext(cfg, TrustListStore(st.db)), JobRuns(st.db),
+                               args.name, _clock(args.now), by_hand=True)
     print(f"{args.name}: {result.message}")
     return 0 if result.ok else 1

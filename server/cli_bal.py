@@ -21,6 +21,7 @@ from policy.address import domain_of
 from policy.bal_types import BAL_TYPES, new_bal_problem
 from policy.password_policy import problem
 
+from .cli_lifecycle import lifecycle_fields
 from .cli_output import emit, emit_record
 from .config import Config
 from .storage import admin_store, quota_defaults
@@ -106,7 +107,9 @@ async def _show(args: argparse.Namespace, cfg: Config) -> int:
         if info is None:
             raise AccountError("address", f"no BAL {args.address}")
         quota = await QuotaStore(st.db, quota_defaults(cfg)).state(info.id)
-    emit_record(_row(info) | {f"quota_{k}": v for k, v in asdict(quota).items()}, args.json)
+        extra = await lifecycle_fields(st, cfg, info.id)
+    emit_record(_row(info) | extra | {f"quota_{k}": v for k, v in asdict(quota).items()},
+                args.json)
     return 0
 
 

@@ -30,6 +30,13 @@ from policy.context import PolicyLimits
 from policy.rules import RULE_NAMES
 from smtp_gateway.antivirus import parse_address as parse_clamd_address
 
+from .config_lifecycle import (
+    LifecycleSection,
+    RetentionSection,
+    SchedulerSection,
+    lifecycle_problem,
+)
+
 LISTENER_NAMES = ("smtp", "submission", "submissions", "imap", "imaps", "http")
 SEARCH_PATHS = (Path("mss.toml"), Path("/etc/mss/mss.toml"))
 MAX_WORKERS = 64
@@ -363,6 +370,9 @@ class Config:
     antivirus: AntivirusSection = field(default_factory=AntivirusSection)
     dsn: DsnSection = field(default_factory=DsnSection)
     dkim: DkimSection = field(default_factory=DkimSection)
+    lifecycle: LifecycleSection = field(default_factory=LifecycleSection)
+    retention: RetentionSection = field(default_factory=RetentionSection)
+    scheduler: SchedulerSection = field(default_factory=SchedulerSection)
     log: LogSection = field(default_factory=LogSection)
 
     @property
@@ -394,7 +404,8 @@ def _convert(key: str, tp: Any, value: Any) -> Any:
     if origin is tuple:
         if not isinstance(value, list):
             raise ConfigError(f"{key}: expected a list, got {value!r}")
-        return tuple(_check_scalar(f"{key}[{i}]", str, v) for i, v in enumerate(value))
+        item = typing.get_args(tp)[0]
+        return tuple(_check_scalar(f"{key}[{i}]", item, v) for i, v in enumerate(value))
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: expected a table, got {value!r}")
@@ -448,6 +459,10 @@ def _validate(cfg: Config) -> None:
     _validate_content(cfg)
     _validate_relay(cfg)
     _validate_dsn_dkim(cfg)
+    from .jobs import JOBS  # the job names; jobs imports this module
+    why = lifecycle_problem(cfg.lifecycle, cfg.retention, cfg.scheduler, frozenset(JOBS))
+    if why:
+        raise ConfigError(why)
 
 
 def _validate_relay(cfg: Config) -> None:

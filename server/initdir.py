@@ -65,7 +65,12 @@ def render_config(opts: InitOptions, hostname: str) -> str:
         "", "[relay]", "transport = {}",
         "mx_port = 25  # port of the MX hosts DNS names (RFC 5321: 25; tests move it)",
         "", "[quota]  # per-BAL defaults, 0 = none; `mss bal set --quota-*` per BAL",
-        "default_bytes = 0", "default_messages = 0", "",
+        "default_bytes = 0", "default_messages = 0",
+        "", "[lifecycle]  # R28: inactivity (days without a login on any protocol)",
+        "unpublish_after_days = 60", "notice_days_before = [30, 7]",
+        "delete_after_days = 365", "reserve_days = 365",
+        "", "[retention]  # R25: days a message stays in a folder (0: never purged)",
+        "folders = { Trash = 30, Junk = 30 }", "default_days = 0", "by_type = {}", "",
     ]
     for name, port in ports.items():
         extra = ["tls = true"] if name == "http" else []

@@ -1,14 +1,16 @@
 """Scheduled jobs: defined in code, run by the scheduler or `mss jobs run NAME`.
 
 Invariants: each job takes the clock (`now`) as a parameter and is idempotent
-per period; a failed job changes nothing it cannot finish and says why.
-Names are fixed by the contract (docs/architecture.md "Time"). This version
-defines `trustlist-refresh`, `crl-refresh` and `queue-expire` (`relay_jobs`)
-and `quota-warn` (`quota_jobs`); the other contract names (`retention`,
-`inactivity`, `audit-purge`) are refused as unknown jobs.
+per period (`job_runner` records each run in `job_run`); a failed job changes
+nothing it cannot finish and says why. Names are fixed by the contract
+(docs/architecture.md "Time"). This version defines `trustlist-refresh`,
+`crl-refresh`, `queue-expire` (`relay_jobs`), `inactivity` and `retention`
+(`lifecycle_jobs`) and `quota-warn` (`quota_jobs`: idempotent by the level it
+records per BAL, so it runs whenever asked); the other contract name
+(`audit-purge`) is refused as an unknown job.
 
 Ref: docs/architecture.md "Time"; R1 (trust-list refresh, keep the last good);
-R25 (near-quota notices).
+R25 (retention, near-quota notices), R28 (inactivity).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import urllib.request
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from imap_store.store.trustlists import TrustListStore
 from policy.trust_list import TrustListError
@@ -26,6 +29,9 @@ from policy.trust_list import TrustListError
 from . import quota_jobs, relay_jobs
 from .config import Config
 from .trust import import_trust_list
+
+if TYPE_CHECKING:
+    from .job_store import JobStore
 
 log = logging.getLogger("mss.jobs")
 MAX_DOWNLOAD = 64 * 1024 * 1024
@@ -35,15 +41,31 @@ MAX_DOWNLOAD = 64 * 1024 * 1024
 class JobResult:
     ok: bool
     message: str
+    ran: bool = True
+    """False when the period was already done (or under way elsewhere): nothing ran."""
 
 
 @dataclass(frozen=True)
 class JobContext:
     cfg: Config
     trustlists: TrustListStore
+    store: JobStore | None = None
+    """The running server's store (one write lock per process); None: jobs open their own."""
+    stopping: Callable[[], bool] = lambda: False
+    """True once the server stops: a long job ends at its next item, recorded as failed."""
 
 
 Job = Callable[[JobContext, datetime], Awaitable[JobResult]]
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    run: Job
+    every: int
+    """Seconds per period (`[scheduler] every` may override it)."""
+    scheduled: bool = True
+    per_period: bool = True
+    """False for refresh jobs: run again whenever asked by hand (`mss jobs run`)."""
 
 
 def _fetch(source: str, cfg: Config) -> bytes:
@@ -74,20 +96,33 @@ async def trustlist_refresh(ctx: JobContext, now: datetime) -> JobResult:
                      f"sha256 {info.sha256} ({info.domains} domains)")
 
 
-JOBS: dict[str, Job] = {"trustlist-refresh": trustlist_refresh,
-                        "crl-refresh": relay_jobs.crl_refresh,
-                        "queue-expire": relay_jobs.queue_expire,
-                        "quota-warn": quota_jobs.quota_warn}
+async def _inactivity(ctx: JobContext, now: datetime) -> JobResult:
+    from .lifecycle_jobs import inactivity
+    return await inactivity(ctx, now)
+
+
+async def _retention(ctx: JobContext, now: datetime) -> JobResult:
+    from .lifecycle_jobs import retention
+    return await retention(ctx, now)
+
+
+DAY = 86_400
 # `queue-expire` is not scheduled: in `mss serve` the relay gives up expired rows itself
 # (`smtp_gateway.relay.worker`); the job is for `mss jobs run` and scripts.
-SCHEDULE: dict[str, dict[str, int]] = {"trustlist-refresh": {"hours": 6},
-                                       "crl-refresh": {"hours": 1},
-                                       "quota-warn": {"hours": 1}}
-AT_START = frozenset({"trustlist-refresh", "crl-refresh"})
-"""Jobs the scheduler also runs when it starts; the others first run one interval later
-(`quota-warn` reads every BAL: not on each start)."""
+JOBS: dict[str, JobSpec] = {
+    "trustlist-refresh": JobSpec(trustlist_refresh, 6 * 3600, per_period=False),
+    "crl-refresh": JobSpec(relay_jobs.crl_refresh, 3600, per_period=False),
+    "queue-expire": JobSpec(relay_jobs.queue_expire, 3600, scheduled=False),
+    "quota-warn": JobSpec(quota_jobs.quota_warn, 3600, per_period=False),
+    "inactivity": JobSpec(_inactivity, DAY),
+    "retention": JobSpec(_retention, DAY)}
 
 
 def job_names() -> list[str]:
     return sorted(JOBS)
+
+
+def job_every(cfg: Config, name: str) -> int:
+    """Seconds per period of job `name`: `[scheduler] every.NAME`, else its own."""
+    return cfg.scheduler.every.get(name) or JOBS[name].every
 

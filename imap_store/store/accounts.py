@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from .db import Database
 from .keys import DataKeys
+from .lifecycle import reactivate_tx, reserved_until
 from .models import Bal, BalKey, Folder, MailboxEntry, MessageContent, Person
 from .passwords import DEFAULT_HASHING, PasswordHashing
 from .publication import DirectoryIndex, republish_state, set_published
@@ -110,6 +111,10 @@ class Accounts:
         async with self.db.write() as s:
             if (await s.execute(select(Bal.id).where(Bal.address == address))).first():
                 raise AccountError("address", f"BAL {address} already exists")
+            until = await reserved_until(s, address, now)
+            if until is not None:  # R28: not handed to someone else at once
+                raise AccountError("address", f"{address} belonged to a BAL deleted for "
+                                   f"inactivity and is reserved until {until.date()}")
             row = Bal(address=address, bal_type=bal_type, rpps=rpps, structure_id=structure_id,
                       password_hash=pw_hash, status="active", liste_rouge=liste_rouge,
                       published=False, created_at=now)
@@ -190,9 +195,16 @@ class Accounts:
                 await republish_state(s, row.id, status, now, self.index)
             return bal_info(await bal_row(s, address)), changed
 
-    async def touch_login(self, bal_id: int, when: datetime) -> None:
+    async def touch_login(self, bal_id: int, when: datetime) -> bool:
+        """Record a successful login (R28); a BAL the inactivity lifecycle had moved
+        (unpublished, or told of its deletion) is reset and published again in the same
+        transaction. Returns whether it was."""
         async with self.db.write() as s:
-            await s.execute(update(Bal).where(Bal.id == bal_id).values(last_login_at=when))
+            moved = (await s.execute(update(Bal).where(Bal.id == bal_id).values(
+                last_login_at=when).returning(Bal.lifecycle_state, Bal.notice_days))).first()
+            if moved is None or (moved[0] == "active" and moved[1] is None):
+                return False
+            return await reactivate_tx(s, bal_id, "login", when, self.index)
 
     async def delete_bal(self, address: str) -> BalInfo:
         """Remove the BAL, its folders, contents and data keys, then fold the WAL."""

@@ -71,6 +71,15 @@ class Bal(Base):
     quota_warned: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     """The highest near-quota notice level sent (0, 80, 95): `quota-warn` sends each
     once per crossing and lowers this when the usage drops back."""
+    # The inactivity lifecycle (R28, `lifecycle.py`): "active" or "unpublished" (idle
+    # past `[lifecycle] unpublish_after_days`); the last `mss bal keep`; the smallest
+    # `notice_days_before` already sent and when; where notices go (None: the BAL).
+    lifecycle_state: Mapped[str] = mapped_column(String(16), default="active",
+                                                 server_default="active")
+    kept_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    notice_days: Mapped[int | None] = mapped_column(Integer)
+    notice_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    notice_address: Mapped[str | None] = mapped_column(String(320))
 
 
 class BalKey(Base):
@@ -306,3 +315,38 @@ class PublicationEvent(Base):
     reason: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class BalRetention(Base):
+    """A BAL's own retention period of one folder, in days (0: never purged) (R25)."""
+
+    __tablename__ = "bal_retention"
+    bal_id: Mapped[int] = mapped_column(ForeignKey("bal.id", ondelete="CASCADE"),
+                                        primary_key=True)
+    folder: Mapped[str] = mapped_column(String(400), primary_key=True)
+    days: Mapped[int] = mapped_column(Integer)
+
+
+class AddressReservation(Base):
+    """The address of a BAL deleted for inactivity, not handed out again until
+    `reserved_until` (R28, `[lifecycle] reserve_days`)."""
+
+    __tablename__ = "address_reservation"
+    address: Mapped[str] = mapped_column(String(320), primary_key=True)
+    reserved_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class JobRun(Base):
+    """One run of a scheduled job for one period (`job_runs.py`): a job done for a
+    period is not done again; `finished_at` is None while it runs."""
+
+    __tablename__ = "job_run"
+    job: Mapped[str] = mapped_column(String(64), primary_key=True)
+    period: Mapped[str] = mapped_column(String(32), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ok: Mapped[bool | None] = mapped_column(Boolean)
+    result: Mapped[str] = mapped_column(Text, default="")
+    runner: Mapped[str] = mapped_column(String(64), default="")

@@ -9,7 +9,11 @@ national directory.
 Invariants:
 - A BAL on liste rouge is never published, whatever the caller asks (R12).
 - Every change of `bal.published` writes exactly one `publication_event`, in
-  the caller's transaction; no change, no event.
+  the caller's transaction; no change, no event - except a lifecycle
+  transition (R28) that leaves `published` as it was (a BAL unpublished for
+  inactivity while on liste rouge, deleted once unpublished, active again
+  while suspended): `lifecycle_event` writes one event for it, so the
+  connector learns of every transition.
 - The directory index is refreshed in the same transaction, changed or not.
 - Functions that take a session never commit: the caller's transaction
   (creation, suspension, deletion, liste-rouge change) carries them.
@@ -80,6 +84,12 @@ async def set_published(session: AsyncSession, bal_id: int, published: bool, rea
         await _record(session, bal, wanted, reason, now)
     await index.refresh(session, bal.id)
     return changed
+
+
+async def lifecycle_event(session: AsyncSession, bal: Bal, reason: str,
+                          now: datetime) -> None:
+    """An outbox event for a lifecycle transition that did not change `published` (R28)."""
+    await _record(session, bal, bool(bal.published), reason, now)
 
 
 async def republish_state(session: AsyncSession, bal_id: int, reason: str,
