@@ -183,7 +183,7 @@ def _notices(op: Operator, user: str) -> list[str]:
 async def _run_warn(op: Operator) -> str:
     assert op.running is not None
     ctx = JobContext(op.cfg, TrustListStore(op.running.services.db))
-    result = await JOBS["quota-warn"](ctx, NOW)
+    result = await JOBS["quota-warn"].run(ctx, NOW)
     assert result.ok
     return result.message
 
