@@ -32,8 +32,9 @@ LEROY = "/directory/search?q=10450047120"
 async def _http_audit(op: Operator) -> list[tuple[str, str]]:
     assert op.running is not None
     async with op.running.services.db.read() as s:
+        # the logins (each TLS session has its own `tls.session` row besides)
         rows = await s.execute(text("SELECT event, bal FROM audit WHERE protocol = 'http' "
-                                    "ORDER BY id"))
+                                    "AND event LIKE 'auth.%' ORDER BY id"))
         return [tuple(r) for r in rows.all()]
 
 
