@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import email
 import shutil
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -63,18 +62,6 @@ async def _start(op: Operator, bal: str | None = None) -> None:
     await op.import_trust_list(standard_trust_list())
     if bal is not None:
         await add_bal(op, bal)
-
-
-@pytest.fixture
-async def pair(tmp_path: Path) -> AsyncIterator[Pair]:
-    p = await _pair(tmp_path)
-    try:
-        yield p
-    finally:
-        for op in (p.a, p.b):
-            await op.stop()
-            if op.pg_name:
-                await drop_pg_database(op.pg_name)
 
 
 async def _queue_rows(op: Operator) -> list[tuple[int, str, int]]:

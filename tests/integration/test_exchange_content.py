@@ -43,18 +43,6 @@ from tests.protocol.smtp_client import simple_message, submission
 from tests.support import PASSWORD, Operator, drop_pg_database
 
 
-@pytest.fixture
-async def pair(tmp_path: Path) -> AsyncIterator[Pair]:
-    p = await _pair(tmp_path)
-    try:
-        yield p
-    finally:
-        for op in (p.a, p.b):
-            await op.stop()
-            if op.pg_name:
-                await drop_pg_database(op.pg_name)
-
-
 def _submit(op: Operator, login: str, mail_from: str, rcpts: list[str], message: bytes,
             options: list[str]) -> None:
     with submission(op.ports["submission"], op.client_context()) as c:

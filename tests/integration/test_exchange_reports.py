@@ -41,18 +41,6 @@ from tests.support import PASSWORD, Operator, drop_pg_database
 NOBODY, NEVER = f"nobody@{DOMAIN_B}", f"never@{DOMAIN_B}"
 
 
-@pytest.fixture
-async def pair(tmp_path: Path) -> AsyncIterator[Pair]:
-    p = await _pair(tmp_path)
-    try:
-        yield p
-    finally:
-        for op in (p.a, p.b):
-            await op.stop()
-            if op.pg_name:
-                await drop_pg_database(op.pg_name)
-
-
 def _send_dsn(op: Operator, mail_options: list[str], rcpts: list[tuple[str, list[str]]],
               message: bytes) -> None:
     """alice sends `message` on A's submission with DSN parameters (smtplib)."""
