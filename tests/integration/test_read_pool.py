@@ -1,0 +1,68 @@
+"""Read units (`imap_store.store.read_pool.ReadPool`) on SQLite and on the real
+PostgreSQL server, in every run of the suite: one transaction per unit, a snapshot,
+nothing ever committed.
+
+Ref: SQLite "Isolation In SQLite"; PostgreSQL "Transaction Isolation".
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from functools import partial
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from imap_store.store.db import SQLITE_PRAGMAS
+from imap_store.store.group_commit import Row, WriteTx
+from imap_store.store.read_pool import ReadPool, as_datetime, fetch_in
+from tests.integration.test_leader import pg_url  # noqa: F401 (the fixture)
+
+
+async def _fetch(sql: str, tx: WriteTx) -> list[Row]:
+    return await tx.fetch(sql)
+
+
+async def _insert_then_read(tx: WriteTx) -> list[Row]:
+    await tx.execute("INSERT INTO t (x) VALUES (2)")
+    return await tx.fetch("SELECT x FROM t ORDER BY x")
+
+
+async def test_sqlite_units_read_and_never_commit(tmp_path: Path) -> None:
+    path = str(tmp_path / "db.sqlite3")
+    with sqlite3.connect(path) as setup:
+        setup.execute("CREATE TABLE t (x INTEGER)")
+        setup.execute("INSERT INTO t (x) VALUES (1)")
+    pool = ReadPool(sqlite_path=path, sqlite_pragmas=SQLITE_PRAGMAS, threads=2)
+    try:
+        assert await pool.run(partial(fetch_in, "SELECT x FROM t WHERE x IN ({ids})", [1, 5])) \
+            == [(1,)]
+        assert await pool.run(_insert_then_read) == [(1,), (2,)]  # seen inside the unit
+        assert await pool.run(partial(_fetch, "SELECT x FROM t")) == [(1,)]  # rolled back
+        assert pool.units == 3
+    finally:
+        await pool.close()
+    await pool.close()  # twice: nothing left to close
+
+
+async def test_postgresql_units_are_read_only_repeatable_read(
+        pg_url: str) -> None:  # noqa: F811 (the fixture)
+    pool = ReadPool(pg_dsn=pg_url, pg_size=2)
+    try:
+        rows = await pool.run(partial(_fetch, "SELECT current_setting('transaction_isolation'), "
+                                               "current_setting('transaction_read_only')"))
+        assert rows == [("repeatable read", "on")]
+        with pytest.raises(asyncpg.ReadOnlySQLTransactionError):
+            await pool.run(partial(_fetch, "CREATE TEMPORARY TABLE t (x int)"))
+        assert await pool.run(partial(
+            fetch_in, "SELECT x FROM generate_series(1, 3) x WHERE x IN ({ids})", [2])) == [(2,)]
+    finally:
+        await pool.close()
+
+
+def test_stored_timestamps_read_back_as_aware_utc() -> None:
+    assert as_datetime("2026-11-30 01:02:03.000004").isoformat() == \
+        "2026-11-30T01:02:03.000004+00:00"
+    with pytest.raises(TypeError):
+        as_datetime(3)
