@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_exchange import Pair, _pair
-from tests.support import drop_pg_database
+from tests.integration.test_exchange import Pair, _pair, stop_pair
 
 
 @pytest.fixture
@@ -18,7 +17,4 @@ async def pair(tmp_path: Path) -> AsyncIterator[Pair]:
     try:
         yield p
     finally:
-        for op in (p.a, p.b):
-            await op.stop()
-            if op.pg_name:
-                await drop_pg_database(op.pg_name)
+        await stop_pair(p)

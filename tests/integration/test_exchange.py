@@ -47,6 +47,14 @@ def _relay_toml(peer_domain: str, peer_port: int, retry_base: int = 1) -> str:
             f"retry_base = {retry_base}\nretry_max = 2\n")
 
 
+async def stop_pair(p: Pair) -> None:
+    """Stop both operators and drop their PostgreSQL databases, if any."""
+    for op in (p.a, p.b):
+        await op.stop()
+        if op.pg_name:
+            await drop_pg_database(op.pg_name)
+
+
 async def _pair(tmp_path: Path, retry_base: int = 1) -> Pair:
     pki = Pki.create(tmp_path / "pki")
     port_a, port_b = free_port(), free_port()
@@ -189,10 +197,7 @@ async def test_b_with_a_bad_certificate_never_gets_the_message(tmp_path: Path,
     try:
         await _bad_peer(p, which, tmp_path)
     finally:
-        for op in (p.a, p.b):
-            await op.stop()
-            if op.pg_name:
-                await drop_pg_database(op.pg_name)
+        await stop_pair(p)
 
 
 async def _bad_peer(p: Pair, which: str, tmp_path: Path) -> None:
@@ -316,10 +321,7 @@ async def test_queue_verbs_list_show_retry_delete(tmp_path: Path) -> None:
         assert deleted == [{"queue_id": row["id"], "domain": DOMAIN_B, "to": [BOB]}]
         assert (await _mss(p.a, "queue", "list"))[1] == ""
     finally:
-        for op in (p.a, p.b):
-            await op.stop()
-            if op.pg_name:
-                await drop_pg_database(op.pg_name)
+        await stop_pair(p)
 
 
 async def _not_sending(op: Operator) -> bool:

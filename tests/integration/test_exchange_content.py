@@ -37,10 +37,11 @@ from tests.integration.test_exchange import (
     _pair,
     _start,
     _wait_for,
+    stop_pair,
 )
 from tests.peer_smtp import PeerMx, start_test_peer
 from tests.protocol.smtp_client import simple_message, submission
-from tests.support import PASSWORD, Operator, drop_pg_database
+from tests.support import PASSWORD, Operator
 
 
 def _submit(op: Operator, login: str, mail_from: str, rcpts: list[str], message: bytes,
@@ -109,10 +110,7 @@ async def lacking(request: pytest.FixtureRequest,
         yield p, peer
     finally:
         peer.stop()
-        for op in (p.a, p.b):
-            await op.stop()
-            if op.pg_name:
-                await drop_pg_database(op.pg_name)
+        await stop_pair(p)
 
 
 @pytest.mark.parametrize(("lacking", "message", "status"), [

@@ -33,10 +33,11 @@ from tests.integration.test_exchange import (
     _queue_rows,
     _start,
     _wait_for,
+    stop_pair,
 )
 from tests.peer_smtp import PeerMx, start_test_peer
 from tests.protocol.smtp_client import simple_message, submission
-from tests.support import PASSWORD, Operator, drop_pg_database
+from tests.support import PASSWORD, Operator
 
 NOBODY, NEVER = f"nobody@{DOMAIN_B}", f"never@{DOMAIN_B}"
 
@@ -166,10 +167,7 @@ async def with_peer(tmp_path: Path) -> AsyncIterator[tuple[Pair, PeerMx]]:
         yield p, peer
     finally:
         peer.stop()
-        for op in (p.a, p.b):
-            await op.stop()
-            if op.pg_name:
-                await drop_pg_database(op.pg_name)
+        await stop_pair(p)
 
 
 async def test_relayed_report_for_a_peer_without_dsn(with_peer: tuple[Pair, PeerMx]) -> None:
