@@ -100,6 +100,9 @@ class _SqliteConn:
     moment it is released, where SQLite's busy handler would poll with sleeps of up
     to 100 ms."""
 
+    same_thread = True
+    """Whether sqlite3 checks that only the opening thread uses the connection."""
+
     def __init__(self, path: str, pragmas: Sequence[str], lock_path: str | None = None) -> None:
         self.path, self.pragmas, self.lock_path = path, pragmas, lock_path
         self.conn: sqlite3.Connection | None = None
@@ -108,7 +111,8 @@ class _SqliteConn:
 
     def _open(self) -> sqlite3.Connection:
         if self.conn is None:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)
+            conn = sqlite3.connect(self.path, isolation_level=None,
+                                   check_same_thread=self.same_thread)
             for pragma in self.pragmas:
                 conn.execute(pragma)
             self.conn = conn

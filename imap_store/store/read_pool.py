@@ -24,7 +24,6 @@ snapshots); PostgreSQL "Transaction Isolation" (Repeatable Read).
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -57,13 +56,7 @@ class _SqliteReader(_SqliteConn):
     """A pool thread's connection: deferred transactions, never committed. Only its
     thread uses it; `ReadPool.close` closes it once that thread has ended."""
 
-    def _open(self) -> sqlite3.Connection:
-        if self.conn is None:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            for pragma in self.pragmas:
-                conn.execute(pragma)
-            self.conn = conn
-        return self.conn
+    same_thread = False  # closed by `ReadPool.close` from another thread
 
     async def begin(self) -> None:
         self._open().execute("BEGIN")
