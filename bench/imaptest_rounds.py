@@ -11,9 +11,10 @@ HOST:PORT` (users `user%d`, password `--reference-pass`), implicit TLS on
 both. imaptest's APPEND source is a deterministic mbox written here.
 
 Prints one JSON object: per round and per server the commands per second
-(all but LOGOUT), imaptest's error lines, per-command rates and mean
-latencies; the medians; the ratio of the medians; the load average before
-and after.
+(all but LOGOUT), the server's CPU per command (ours: `mss serve` and its
+workers; the reference: the processes named as Dovecot's are), imaptest's error
+lines, per-command totals; the medians; the ratio of the medians; the load average
+before and after.
 
     .venv/bin/python bench/imaptest_rounds.py --reference 127.0.0.1:10993 \\
         [--rounds 3] [--secs 30] [--clients 10] [--users 50] [--mix logout0|default]
@@ -35,6 +36,10 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 sys.path.append(str(Path(__file__).resolve().parent.parent))
 
@@ -87,16 +92,60 @@ async def prepare(directory: Path, users: int, url: str | None, workers: int) ->
                                          rpps="10000000001")
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+REFERENCE_NAMES = frozenset({"dovecot", "imap", "imap-login", "auth", "anvil", "log",
+                             "config", "stats"})
+
+
+def cpu_seconds(match: Callable[[int, str], bool]) -> float:
+    """User + system CPU of the processes `match(pid, name)` selects, their waited-for
+    children included (a Dovecot `imap` process that exited counts in its master's)."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if match(int(entry), name):
+            total += sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+    return total / _TICK
+
+
+def tree_of(root: int) -> Callable[[int, str], bool]:
+    """A matcher for `root` and its child processes (`mss serve` and its workers)."""
+    def match(pid: int, name: str) -> bool:
+        if pid == root:
+            return True
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return False
+        return int(stat[stat.rindex(")") + 2 :].split()[1]) == root
+    return match
+
+
+def reference_processes(pid: int, name: str) -> bool:
+    return name in REFERENCE_NAMES
+
+
 def imaptest(binary: str, host: str, port: int, user: str, password: str,
-             args: argparse.Namespace, mbox: Path) -> dict[str, object]:
-    """One imaptest run; its totals per command and the rates."""
+             args: argparse.Namespace, mbox: Path,
+             server_cpu: Callable[[int, str], bool]) -> dict[str, object]:
+    """One imaptest run; its totals per command, the rates and the server's CPU per
+    command (the processes `server_cpu` selects)."""
     extra = ["logout=0"] if args.mix == "logout0" else []
+    cpu_before = cpu_seconds(server_cpu)
     with tempfile.TemporaryDirectory(prefix="imaptest-") as work:
         cmd = [binary, f"host={host}", f"port={port}", f"user={user}", f"pass={password}",
                f"users={args.users}", f"clients={args.clients}", f"secs={args.secs}",
                "seed=1", f"mbox={mbox}", "ssl=any-cert", *extra]
         run = subprocess.run(cmd, cwd=work, capture_output=True, text=True,
                              timeout=args.secs + 120, check=False)
+    server_seconds = cpu_seconds(server_cpu) - cpu_before
     lines = [ANSI.sub("", line) for line in run.stdout.splitlines()]
     errors = [line for line in lines if line.startswith(("Error:", "Fatal:", "Panic:"))]
     try:
@@ -107,6 +156,7 @@ def imaptest(binary: str, host: str, port: int, user: str, password: str,
     per = dict(zip(names, totals, strict=False))
     commands = sum(v for k, v in per.items() if k != "Logo")
     return {"commands_per_s": round(commands / args.secs, 1), "totals": per,
+            "server_cpu_ms_per_command": round(server_seconds * 1000 / max(commands, 1), 3),
             "error_lines": len(errors), "errors": sorted(set(errors))[:5]}
 
 
@@ -128,12 +178,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
                 rounds = []
                 for _ in range(args.rounds):
                     ours = imaptest(binary, "127.0.0.1", ports["imaps"], f"user%d@{DOMAIN}",
-                                    PASSWORD, args, mbox)
+                                    PASSWORD, args, mbox, tree_of(proc.pid))
                     ref = None
                     if args.reference:
                         host, _, port = args.reference.rpartition(":")
                         ref = imaptest(binary, host, int(port), "user%d", args.reference_pass,
-                                       args, mbox)
+                                       args, mbox, reference_processes)
                     rounds.append({"mss": ours, "reference": ref})
             finally:
                 proc.terminate()
