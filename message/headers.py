@@ -4,7 +4,8 @@ Owns: `split_header` (header section and body), `header_end` (where the body
 of an entity inside a larger buffer starts, without copying), `HeaderField` (one field:
 lower-case name, raw octets, unfolded value), `header_fields` (the fields of a
 header section in order), `field_value` (unfolded value of one raw field),
-`values_of`, `first_value` and `first_text`. `mime_tree` (IMAP) and `facts` (SMTP policy and
+`values_of`, `first_value` and `first_text`, and `without_fields` (a message
+without some of its header fields). `mime_tree` (IMAP) and `facts` (SMTP policy and
 audit) read headers only through these, so a message's From, Sender or
 Content-Type is the same field for the policy and for the IMAP client.
 
@@ -17,6 +18,8 @@ Invariants:
   the lines that do (folding); its name is what precedes the first colon,
   with surrounding white space removed and lower-cased (a line without a
   colon is a field whose name is the whole line);
+- `without_fields` removes whole fields (first line and continuation lines)
+  from the header section only; every other octet of the message is kept;
 - nothing here raises on any input.
 
 Ref: RFC 5322 2.1 (header section, empty line, body), 2.2 (header fields),
@@ -27,6 +30,7 @@ white space before the colon).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import NamedTuple
 
 # RFC 5322 2.1: the header section ends at the first empty line (CRLF CRLF; LF accepted);
@@ -77,14 +81,27 @@ def split_header(data: bytes) -> tuple[bytes, bytes]:
 
 def header_fields(header: bytes) -> list[HeaderField]:
     """The fields of a header section (as `split_header` returns it), in message order."""
-    fields = []
-    for chunk in _FIELD_START.split(header):
-        if not chunk.strip():
-            continue  # the empty line that ends the section
-        # RFC 5322 2.2: field-name ":" field-body; 4.5 allows WSP before the colon.
-        name = chunk.split(b":", 1)[0].strip().decode("ascii", "replace").lower()
-        fields.append(HeaderField(name, chunk if chunk.endswith(b"\n") else chunk + b"\r\n"))
-    return fields
+    return [_field(chunk) for chunk in _FIELD_START.split(header)
+            if chunk.strip()]  # not the empty line that ends the section
+
+
+def _field(chunk: bytes) -> HeaderField:
+    """The field of one chunk of a header section (its first line and continuation lines)."""
+    # RFC 5322 2.2: field-name ":" field-body; 4.5 allows WSP before the colon.
+    name = chunk.split(b":", 1)[0].strip().decode("ascii", "replace").lower()
+    return HeaderField(name, chunk if chunk.endswith(b"\n") else chunk + b"\r\n")
+
+
+def without_fields(data: bytes, drop: Callable[[HeaderField], bool]) -> bytes:
+    """`data` (a whole message) without the fields of its header section for which `drop`
+    is true, each with its continuation lines (RFC 5322 2.2.3); every other octet as it
+    was, the body never read; `data` itself when no field is dropped."""
+    end = header_end(data)
+    chunks = _FIELD_START.split(data[:end])
+    kept = [chunk for chunk in chunks if not (chunk.strip() and drop(_field(chunk)))]
+    if len(kept) == len(chunks):
+        return data
+    return b"".join([*kept, memoryview(data)[end:]])
 
 
 def field_value(raw: bytes) -> bytes:

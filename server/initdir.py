@@ -5,6 +5,8 @@ Invariants:
   the configuration and certificates are rewritten but an existing KEK is kept
   (replacing it would make every stored message unreadable).
 - Private keys and the KEK are written 0600; the config holds no secret.
+- The `[dsn]` and `[dkim]` values written are the loader's defaults
+  (`DsnSection`, `DkimSection`), so the file states what would apply anyway.
 
 Ref: docs/architecture.md "Contracts" (`mss init`, Files, Listeners).
 """
@@ -18,6 +20,7 @@ from pathlib import Path
 from certs.pki import Issued, load_ca, make_ca, make_server_cert, write_private
 from imap_store.store.crypto import generate_kek_file
 
+from .config import DkimSection, DsnSection
 from .migrate import upgrade_to_head
 
 STANDARD_PORTS = {"smtp": 25, "submission": 587, "submissions": 465, "imap": 143,
@@ -53,6 +56,7 @@ class InitOptions:
 def render_config(opts: InitOptions, hostname: str) -> str:
     ports = DEV_PORTS if opts.dev_ports else STANDARD_PORTS
     url = opts.database_url or "sqlite:///data/mss.sqlite3"
+    dsn, dkim = DsnSection(), DkimSection()
     lines = [
         "# mss-server configuration (written by `mss init`).",
         "# Relative paths are relative to this file's folder.",
@@ -70,7 +74,15 @@ def render_config(opts: InitOptions, hostname: str) -> str:
         "unpublish_after_days = 60", "notice_days_before = [30, 7]",
         "delete_after_days = 365", "reserve_days = 365",
         "", "[retention]  # R25: days a message stays in a folder (0: never purged)",
-        "folders = { Trash = 30, Junk = 30 }", "default_days = 0", "by_type = {}", "",
+        "folders = { Trash = 30, Junk = 30 }", "default_days = 0", "by_type = {}",
+        "", "[dsn]  # R22: delivery status notifications",
+        f"delay_after = {dsn.delay_after}  # seconds a queued message waits before its delay "
+        "report (NOTIFY=DELAY, once)",
+        "", "[dkim]  # outbound signatures (RFC 6376): none until `mss dkim keygen` wrote the key",
+        "# Choose the selector before keygen: the record to publish is",
+        "# <selector>._domainkey.<domain> (keygen prints it).",
+        f'selector = "{dkim.selector}"',
+        f'key = "{dkim.key}"  # written by `mss dkim keygen` (0600)', "",
     ]
     for name, port in ports.items():
         extra = ["tls = true"] if name == "http" else []

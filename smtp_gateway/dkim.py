@@ -9,7 +9,9 @@ DKIM-Signature of a message, its key records fetched by an asynchronous
 policy rule `policy.dkim` through `DataContext.dkim`), and
 `authentication_results` (the `Authentication-Results` field to prepend,
 RFC 8601). `dns_resolver` is the production resolver (dnspython's asyncio
-resolver).
+resolver). The fields a sender wrote in our name are removed by the handler
+(`message.auth_results`, RFC 8601 5), after verification read the message as
+received.
 
 How verification runs: the key records of all signatures are fetched first,
 concurrently, on the event loop (the only I/O); then dkimpy verifies each

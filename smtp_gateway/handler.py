@@ -22,18 +22,24 @@ Invariants:
   is accepted, and the connection is closed (RFC 5321 3.8).
 - The message facts are read on the event loop up to `offload.ON_LOOP_MAX`
   octets, in a worker thread above (a large message never holds the loop).
+- On every listener, the `Authentication-Results` fields of an accepted
+  message that name our authserv-id (the host name) are removed before it
+  goes to intake, after the DKIM check read it as received; the MX then
+  prepends its own (RFC 8601 5, `message.auth_results`).
 
-Ref: RFC 5321 3.3, 4.1.1; R3, R14, R24; docs/architecture.md "Conventions" 4, 5, 7.
+Ref: RFC 5321 3.3, 4.1.1; RFC 8601 5; R3, R14, R24; docs/architecture.md "Conventions" 4, 5, 7.
 """
 
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 from aiosmtpd.smtp import Envelope, Session
 
 from imap_store.store.interfaces import AuditSink, Authenticate
 from imap_store.store.offload import by_size
+from message.auth_results import without_our_results
 from message.facts import MessageFacts, read_facts
 from policy.context import DkimView
 from policy.replies import LOCAL_ERROR
@@ -54,11 +60,13 @@ class GatewayHandler(SaslMechanisms):
     """One handler per SMTP listener."""
 
     def __init__(self, *, gate: PolicyGate, intake: Intake, audit: AuditSink,
-                 authenticate: Authenticate) -> None:
+                 authenticate: Authenticate, authserv_id: str) -> None:
         self.gate = gate
         self.intake = intake
         self.audit = audit
         self.authenticate = authenticate
+        self.authserv_id = authserv_id
+        """Our authentication service identifier, the host name (RFC 8601 2.5)."""
 
     async def handle_exception(self, error: Exception) -> str:
         log.error("SMTP session error", exc_info=error)
@@ -120,6 +128,10 @@ class GatewayHandler(SaslMechanisms):
         submission verifies nothing (the MX does, `mx.MxHandler`)."""
         return None, b""
 
+    def our_authserv_id(self) -> str:
+        """The authserv-id whose `Authentication-Results` fields are ours alone."""
+        return self.authserv_id
+
     async def _data(self, registry: SessionRegistry, txn: Transaction, content: bytes,
                     facts: MessageFacts) -> tuple[Reply, bool]:
         """The reply to DATA and whether the message was committed."""
@@ -131,13 +143,22 @@ class GatewayHandler(SaslMechanisms):
         except SmtpReject as exc:
             await self._refuse(txn.session, exc, "DATA", txn.mail.mail_from)
             return exc.reply, False
+        stored = await by_size(len(content), partial(
+            _as_stored, results=results, authserv_id=self.our_authserv_id()), content)
         try:
-            await self.intake.accept(_accepted(txn, results + content, facts))
+            await self.intake.accept(_accepted(txn, stored, facts))
         except Exception:
             log.exception("intake failed; message not stored (session %s)",
                           txn.session.session_id)
             return LOCAL_ERROR, False
         return OK, True
+
+
+def _as_stored(content: bytes, results: bytes, authserv_id: str) -> bytes:
+    """The message handed to intake: our `Authentication-Results` field (`results`, empty
+    when nothing was verified) on top of `content` without the fields that name our
+    authserv-id, written by the sender in our name (RFC 8601 5)."""
+    return results + without_our_results(content, authserv_id)
 
 
 def _accepted(txn: Transaction, content: bytes, facts: MessageFacts) -> AcceptedMail:

@@ -144,7 +144,7 @@ async def start_smtp_listener(*, name: str, host: str, port: int, implicit_tls: 
     rcpt_limits = RcptLimits(max_commands=limits.smtp_max_rcpt_commands,
                              max_refused=limits.smtp_max_refused_rcpts)
     handler = GatewayHandler(gate=services.gate, intake=services.intake, audit=services.audit,
-                             authenticate=services.authenticate)
+                             authenticate=services.authenticate, authserv_id=hostname)
     loop = asyncio.get_running_loop()
 
     def factory(ticket: Ticket) -> MssSMTP:

@@ -28,9 +28,12 @@ Invariants:
   arguments read as UTF-8, invalid UTF-8 refused); the message is stored as
   received, never re-encoded, MDNs (RFC 8098) and every header included;
 - DKIM (RFC 6376): every message's signatures are verified (`DkimVerifier`,
-  its key lookup asynchronous and replaceable) before the DATA rules, which
-  judge the outcome (rule `dkim`, `warn` by default), and an
-  `Authentication-Results` field naming our host is prepended (RFC 8601).
+  its key lookup asynchronous and replaceable) on the message as received,
+  before the DATA rules, which judge the outcome (rule `dkim`, `warn` by
+  default); then the `Authentication-Results` fields the sender wrote in our
+  name (our host as authserv-id, any case) are removed, those of other
+  authserv-ids kept, and an `Authentication-Results` field naming our host is
+  prepended (RFC 8601 5, `message.auth_results`).
 
 Ref: R1, R3, R4, R5, R6, R7, R22, R23; RFC 3207 (STARTTLS), RFC 5321 4.2.4; RFC 3461;
 RFC 6152; RFC 6531; RFC 6376; RFC 8098; RFC 8601.
@@ -84,6 +87,11 @@ class MxHandler(GatewayHandler):
             return None, b""
         return await self.dkim.check(content)
 
+    def our_authserv_id(self) -> str:
+        """The verifier's (reloaded with the configuration): the authserv-id removed is the
+        one our field names."""
+        return self.dkim.authserv_id if self.dkim is not None else self.authserv_id
+
     async def handle_EHLO(self, server: MssSMTP, session: Session, envelope: Envelope,
                           hostname: str, responses: list[str]) -> list[str]:
         session.host_name = hostname
@@ -117,7 +125,8 @@ async def start_mx_listener(*, host: str, port: int, context: Callable[[], ssl.S
     tls_failures = HandshakeLog(LISTENER, audit=audit, protocol="smtp")
     rcpt_limits = RcptLimits(max_commands=limits.smtp_max_rcpt_commands,
                              max_refused=limits.smtp_max_refused_rcpts)
-    handler = MxHandler(gate=gate, intake=intake, audit=audit, authenticate=_no_login)
+    handler = MxHandler(gate=gate, intake=intake, audit=audit, authenticate=_no_login,
+                        authserv_id=hostname)
     handler.dkim = dkim
 
     def factory(ticket: Ticket) -> MssSMTP:

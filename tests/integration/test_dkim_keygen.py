@@ -27,8 +27,10 @@ def opdir(tmp_path: Path) -> Path:
     done = mss("init", "--dir", str(tmp_path / "op"), "--domain", "op-a.mssante.fr",
                cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    with (tmp_path / "op" / "mss.toml").open("a") as fh:
-        fh.write('\n[dkim]\nselector = "s2026"\n')
+    cfg = tmp_path / "op" / "mss.toml"
+    text = cfg.read_text()
+    assert text.count('selector = "mss"') == 1  # `mss init` writes [dkim] with its default
+    cfg.write_text(text.replace('selector = "mss"', 'selector = "s2026"'))
     return tmp_path / "op"
 
 

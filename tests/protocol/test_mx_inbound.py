@@ -225,3 +225,36 @@ async def test_crl_refresh_keeps_the_last_good_crl_and_the_mx_applies_a_new_one(
         raise AssertionError("the new CRL was not applied")
     failed = await _handshake_failures(op)
     assert failed[-1]["reason"] == "certificate revoked"
+
+
+async def test_authentication_results_forged_in_our_name_are_removed_others_kept(
+        mx: Setup) -> None:
+    """RFC 8601 5: a field naming our host (any case, folded) written by the sender is
+    gone from the stored message; another host's field and the body are kept as sent."""
+    op = mx.op
+    alice = await add_bal(op, f"alice@{DOMAIN_B}")
+    other = b"Authentication-Results: mx.op-a.mssante.fr; dkim=pass header.d=op-a\r\n"
+    forged = (b"Authentication-Results: LocalHost;\r\n\tdkim=pass header.d=op-a.mssante.fr"
+              b"\r\n\theader.s=mss\r\n")
+    body_line = b"Authentication-Results: localhost; dkim=pass\r\n"
+    plain = simple_message(SENDER, alice, subject="claims") + body_line
+    first_line = plain.index(b"\r\n") + 2
+    sent = plain[:first_line] + forged + other + plain[first_line:]
+    ctx = peer_context(op, *mx.certs["good"])
+
+    def run() -> tuple[int, bytes]:
+        with _session(op, ctx) as client:
+            client.mail(SENDER)
+            client.rcpt(alice)
+            return client.data(sent)
+
+    assert (await asyncio.to_thread(run))[0] == 250
+    stored = list((await fetch_all(op, alice)).values())
+    assert len(stored) == 1
+    names, original = strip_trace(stored[0])
+    assert names == [b"Return-Path", b"Received", b"Authentication-Results"]
+    assert original == plain[:first_line] + other + plain[first_line:]
+    header = stored[0][:stored[0].index(b"\r\n\r\n")]
+    assert header.lower().count(b"authentication-results: localhost;") == 1  # ours
+    assert b"Authentication-Results: localhost;\r\n\tdkim=none\r\n" in header
+    assert stored[0].endswith(body_line)

@@ -1,6 +1,7 @@
-"""Submission listeners with a real smtplib client: TLS, AUTH, recipients.
+"""Submission listeners with a real smtplib client: TLS, AUTH, recipients, and no
+`Authentication-Results` field in our name from a client.
 
-Ref: RFC 3207, RFC 4954, RFC 8314; R5, R8, R14 (T11).
+Ref: RFC 3207, RFC 4954, RFC 8314; RFC 8601 5; R5, R8, R14 (T11).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import asyncio
 import base64
 import smtplib
 
+from tests.integration.helpers import fetch_all, send, strip_trace
 from tests.protocol.smtp_client import simple_message, submission
 from tests.support import PASSWORD, Operator
 
@@ -81,3 +83,22 @@ async def test_implicit_tls_submission_delivers(operator: Operator) -> None:
     assert folder is not None
     _, rows = await services.mailbox.snapshot(operator.bals[bob].bal_id, folder.id)
     assert [r.uid for r in rows] == [1]
+
+
+async def test_authentication_results_in_our_name_from_a_client_are_removed(
+        operator: Operator) -> None:
+    """RFC 8601 5: a client cannot vouch for a message in our name (the host name is
+    `localhost`); another host's field is kept and nothing is added (submission
+    verifies nothing)."""
+    alice = await operator.add_bal("alice")
+    bob = await operator.add_bal("bob")
+    plain = simple_message(alice, bob, subject="vouched")
+    other = b"Authentication-Results: mx.op-c.mssante.fr 1; spf=pass\r\n"
+    forged = b"Authentication-Results: (checked) localhost;\r\n dkim=pass header.d=bank\r\n"
+    first_line = plain.index(b"\r\n") + 2
+    assert await send(operator, alice, [bob], plain[:first_line] + forged + other
+                      + plain[first_line:]) == {}
+    stored = list((await fetch_all(operator, bob)).values())
+    names, original = strip_trace(stored[0])
+    assert names == [b"Return-Path", b"Received"]
+    assert original == plain[:first_line] + other + plain[first_line:]
