@@ -1,5 +1,11 @@
 """The configuration: one TOML file loaded at start into frozen, typed objects.
 
+Owns: `Config` (the whole file: one section per table), `load` (read the
+file, turn each table into its section, refuse what is wrong), `discover`
+(which file), `worker_count` and `ConfigError`. The sections and their
+defaults are `config_sections` and `config_lifecycle`; every check of a
+value is here.
+
 Invariants:
 - An unknown key or a wrong value stops start-up with a `ConfigError` naming
   the key (`listeners.imap.port`), shown as `mss: error: ...` (exit 2).
@@ -24,7 +30,7 @@ from typing import Any
 
 from imap_store.store.passwords import ARGON2_FLOOR
 from message.mime_tree import MAX_DEPTH
-from policy.attachment_types import DEFAULT_ALLOWED, EXECUTABLE_TYPES, MACRO_TYPES, SCRIPT_TYPES
+from policy.attachment_types import EXECUTABLE_TYPES, MACRO_TYPES, SCRIPT_TYPES
 from policy.bal_types import BAL_TYPES
 from policy.context import PolicyLimits
 from policy.rules import RULE_NAMES
@@ -35,6 +41,27 @@ from .config_lifecycle import (
     RetentionSection,
     SchedulerSection,
     lifecycle_problem,
+)
+from .config_sections import (
+    AntivirusSection,
+    AttachmentsSection,
+    AuthSection,
+    DatabaseSection,
+    DkimSection,
+    DsnSection,
+    HttpSection,
+    KeysSection,
+    LimitsSection,
+    Listener,
+    ListenersSection,
+    LogSection,
+    PolicySection,
+    QuotaSection,
+    RecipientsSection,
+    RelaySection,
+    ServerSection,
+    TlsSection,
+    TrustlistSection,
 )
 
 LISTENER_NAMES = ("smtp", "submission", "submissions", "imap", "imaps", "http")
@@ -47,111 +74,76 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True)
-class ServerSection:
-    hostname: str = "localhost"
-    domains: tuple[str, ...] = ()
-    workers: int = 0
-    """`mss serve` worker processes (`server.supervisor`); 0 means the number of cores."""
+class Config:
+    """The whole file: its path and one section per table (defaults for those absent)."""
+
+    path: Path = Path("mss.toml")
+    server: ServerSection = field(default_factory=ServerSection)
+    database: DatabaseSection = field(default_factory=DatabaseSection)
+    tls: TlsSection = field(default_factory=TlsSection)
+    keys: KeysSection = field(default_factory=KeysSection)
+    listeners: ListenersSection = field(default_factory=ListenersSection)
+    limits: LimitsSection = field(default_factory=LimitsSection)
+    trustlist: TrustlistSection = field(default_factory=TrustlistSection)
+    relay: RelaySection = field(default_factory=RelaySection)
+    policy: PolicySection = field(default_factory=PolicySection)
+    recipients: RecipientsSection = field(default_factory=RecipientsSection)
+    quota: QuotaSection = field(default_factory=QuotaSection)
+    auth: AuthSection = field(default_factory=AuthSection)
+    http: HttpSection = field(default_factory=HttpSection)
+    attachments: AttachmentsSection = field(default_factory=AttachmentsSection)
+    antivirus: AntivirusSection = field(default_factory=AntivirusSection)
+    dsn: DsnSection = field(default_factory=DsnSection)
+    dkim: DkimSection = field(default_factory=DkimSection)
+    lifecycle: LifecycleSection = field(default_factory=LifecycleSection)
+    retention: RetentionSection = field(default_factory=RetentionSection)
+    scheduler: SchedulerSection = field(default_factory=SchedulerSection)
+    log: LogSection = field(default_factory=LogSection)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    def resolve(self, p: str) -> Path:
+        """A path from the file, made absolute relative to the file's folder."""
+        path = Path(p)
+        return path if path.is_absolute() else (self.base_dir / path)
 
 
-@dataclass(frozen=True)
-class DatabaseSection:
-    url: str = "sqlite:///data/mss.sqlite3"
+def worker_count(cfg: Config) -> int:
+    """How many worker processes `mss serve` runs: `server.workers`, else the cores."""
+    return cfg.server.workers or os.cpu_count() or 1
 
 
-@dataclass(frozen=True)
-class TlsSection:
-    cert: str = "certs/server.pem"
-    key: str = "certs/server.key"
-    ca_bundle: str = "certs/ca.pem"
-    crl: tuple[str, ...] = ()
-    tls13: bool = True
+def load(path: Path) -> Config:
+    """Read and validate one TOML file."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    cfg: Config = _build(Config, data, "")
+    domains = tuple(d.strip().lower() for d in cfg.server.domains)
+    cfg = replace(cfg, path=path.resolve(), server=replace(cfg.server, domains=domains))
+    _validate(cfg)
+    return cfg
 
 
-@dataclass(frozen=True)
-class KeysSection:
-    kek: str = "keys/kek"
-
-
-@dataclass(frozen=True)
-class Listener:
-    host: str = "127.0.0.1"
-    port: int = 0
-    enabled: bool = True
-    proxy_protocol: bool = False
-    tls: bool = True
-
-
-@dataclass(frozen=True)
-class ListenersSection:
-    smtp: Listener = field(default_factory=lambda: Listener(port=25))
-    submission: Listener = field(default_factory=lambda: Listener(port=587))
-    submissions: Listener = field(default_factory=lambda: Listener(port=465))
-    imap: Listener = field(default_factory=lambda: Listener(port=143))
-    imaps: Listener = field(default_factory=lambda: Listener(port=993))
-    http: Listener = field(default_factory=lambda: Listener(port=8080))
-
-
-@dataclass(frozen=True)
-class LimitsSection:
-    max_message_size: int = 52_428_800
-    patient_max_message_size: int = 25_000_000
-    smtp_command_timeout: int = 300
-    smtp_max_connections: int = 200
-    smtp_max_preauth_connections: int = 100
-    smtp_max_preauth_per_address: int = 10
-    smtp_max_connections_per_bal: int = 20
-    smtp_login_timeout: int = 60
-    smtp_command_line_timeout: int = 30
-    smtp_max_rcpt_commands: int = 1000
-    smtp_max_refused_rcpts: int = 20
-    imap_max_connections: int = 1000
-    imap_max_preauth_connections: int = 500
-    imap_max_preauth_per_address: int = 20
-    imap_max_connections_per_bal: int = 50
-    imap_command_line_timeout: int = 30
-    imap_max_line: int = 65_536
-    imap_max_literal: int = 52_428_800 + 65_536
-    imap_idle_timeout: int = 1800
-    imap_preauth_timeout: int = 60
-    shutdown_grace: int = 10
-    max_mime_depth: int = MAX_DEPTH
-    """Multipart and message/rfc822 levels a message may nest (SMTP DATA and IMAP APPEND)."""
-
-
-@dataclass(frozen=True)
-class TrustlistSection:
-    source: str = ""
-    sha256: str = ""
-
-
-@dataclass(frozen=True)
-class RelaySection:
-    """The relay (`smtp_gateway.relay`): routes, connections, retries, lifetime (seconds)."""
-
-    transport: dict[str, str] = field(default_factory=dict)
-    mx_port: int = 25
-    connections: int = 10
-    retry_base: int = 60
-    retry_max: int = 3600
-    lifetime: int = 432_000
-    timeout: int = 300
-    lease: int = 1800
-
-
-@dataclass(frozen=True)
-class DsnSection:
-    """Delivery status notifications (R22): a delay report once a message waits this long."""
-
-    delay_after: int = 14400
-
-
-@dataclass(frozen=True)
-class DkimSection:
-    """The operator's DKIM key (`mss dkim keygen` writes it) and its DNS selector."""
-
-    selector: str = "mss"
-    key: str = "keys/dkim.key"
+def discover(explicit: str | None) -> Path:
+    """The config file to use, or ConfigError naming every path tried."""
+    tried: list[str] = []
+    candidates: list[tuple[str, Path]] = []
+    if explicit:
+        candidates.append(("--config", Path(explicit)))
+    elif os.environ.get("MSS_CONFIG"):
+        candidates.append(("$MSS_CONFIG", Path(os.environ["MSS_CONFIG"])))
+    candidates += [("", p) for p in SEARCH_PATHS] if not explicit else []
+    for label, p in candidates:
+        tried.append(f"{p} ({label})" if label else str(p))
+        if p.is_file():
+            return p
+    raise ConfigError("no configuration found; tried: " + ", ".join(tried))
 
 
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
@@ -165,38 +157,6 @@ def _validate_dsn_dkim(cfg: Config) -> None:
         raise ConfigError(f"dkim.selector: {cfg.dkim.selector!r} is not a DNS name")
     if not cfg.dkim.key:
         raise ConfigError("dkim.key: a key file path is required")
-
-
-@dataclass(frozen=True)
-class PolicySection:
-    """Rule modes (`enforce`, `warn`, `off`) and the global soft bounce.
-
-    Ref: docs/architecture.md "Conventions" 6.
-    """
-
-    soft_bounce: bool = False
-    modes: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class AttachmentsSection:
-    """The attachment rule (R26): allowed detected types, malformed MIME, archive bounds."""
-
-    allow: tuple[str, ...] = DEFAULT_ALLOWED
-    malformed: str = "refuse"
-    max_parts: int = 1000
-    max_archive_depth: int = 3
-    max_archive_entries: int = 1000
-    max_archive_size: int = 104_857_600
-    max_archive_ratio: int = 100
-
-
-@dataclass(frozen=True)
-class AntivirusSection:
-    """The ClamAV daemon every message is sent to (R26); "" for none."""
-
-    clamd: str = ""
-    timeout: int = 30
 
 
 # Sane ranges of the [attachments] and [antivirus] numbers (inclusive).
@@ -228,79 +188,6 @@ def _validate_content(cfg: Config) -> None:
             parse_clamd_address(cfg.antivirus.clamd)
         except ValueError as exc:
             raise ConfigError(f"antivirus.clamd: {exc}, got {cfg.antivirus.clamd!r}") from None
-
-
-@dataclass(frozen=True)
-class RecipientsSection:
-    """Recipient policy (R18): caps per BAL type, audit threshold, daily budget (0 = off)."""
-
-    max_per_transaction: dict[str, int] = field(
-        default_factory=lambda: dict(PolicyLimits().max_recipients))
-    justify_threshold: int = 10
-    daily_budget: int = 0
-
-
-@dataclass(frozen=True)
-class QuotaSection:
-    """Per-BAL storage quota defaults (R25): octets and messages, 0 = no limit;
-    `mss bal set --quota-bytes/--quota-messages` overrides them per BAL."""
-
-    default_bytes: int = 0
-    default_messages: int = 0
-
-
-@dataclass(frozen=True)
-class AuthSection:
-    """Login rules (R9, R10; docs/architecture.md "Defaults"): lockout, delays, password
-    policy, argon2id cost and how many verifications run at once."""
-
-    max_failures: int = 5
-    failure_window: int = 900
-    lockout: int = 900
-    delay_base_ms: int = 250
-    delay_cap_ms: int = 5000
-    min_password_length: int = 12
-    password_types: tuple[str, ...] = BAL_TYPES
-    app_password_types: tuple[str, ...] = BAL_TYPES
-    argon2_memory_kib: int = 65536
-    argon2_time_cost: int = 3
-    argon2_parallelism: int = 4
-    max_verifications: int = 0
-    """argon2 verifications at once per process; 0 means the number of cores."""
-    login_wait_ms: int = 10_000
-    """How long a login waits for its address's turn, then for a verification slot."""
-
-
-# --- [http] and [http.autoconfig] ----------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AutoconfigSection:
-    """What mail clients are told (R11); "" or 0 means server.hostname / the listener port."""
-
-    imap_host: str = ""
-    smtp_host: str = ""
-    imaps_port: int = 0
-    imap_port: int = 0
-    submissions_port: int = 0
-    submission_port: int = 0
-    display_name: str = ""
-
-
-@dataclass(frozen=True)
-class HttpSection:
-    """The HTTP listener's bounds and the directory API's bearer tokens (SHA-256 hex)."""
-
-    api_tokens: tuple[str, ...] = ()
-    max_connections: int = 100
-    max_connections_per_address: int = 20
-    max_header_bytes: int = 16_384
-    max_headers: int = 64
-    max_body: int = 65_536
-    request_timeout: int = 15
-    idle_timeout: int = 30
-    search_limit: int = 20
-    autoconfig: AutoconfigSection = field(default_factory=AutoconfigSection)
 
 
 # Connection caps per listener kind (`imap_store.store.admission`): all connections, those
@@ -335,54 +222,6 @@ def _validate_http(cfg: Config) -> None:
     for key in ("imaps_port", "imap_port", "submissions_port", "submission_port"):
         if getattr(h.autoconfig, key) > 65535:
             raise ConfigError(f"http.autoconfig.{key}: not a TCP port")
-
-
-# --- end of [http] ------------------------------------------------------------------
-
-
-def worker_count(cfg: Config) -> int:
-    """How many worker processes `mss serve` runs: `server.workers`, else the cores."""
-    return cfg.server.workers or os.cpu_count() or 1
-
-
-@dataclass(frozen=True)
-class LogSection:
-    level: str = "info"
-
-
-@dataclass(frozen=True)
-class Config:
-    path: Path = Path("mss.toml")
-    server: ServerSection = field(default_factory=ServerSection)
-    database: DatabaseSection = field(default_factory=DatabaseSection)
-    tls: TlsSection = field(default_factory=TlsSection)
-    keys: KeysSection = field(default_factory=KeysSection)
-    listeners: ListenersSection = field(default_factory=ListenersSection)
-    limits: LimitsSection = field(default_factory=LimitsSection)
-    trustlist: TrustlistSection = field(default_factory=TrustlistSection)
-    relay: RelaySection = field(default_factory=RelaySection)
-    policy: PolicySection = field(default_factory=PolicySection)
-    recipients: RecipientsSection = field(default_factory=RecipientsSection)
-    quota: QuotaSection = field(default_factory=QuotaSection)
-    auth: AuthSection = field(default_factory=AuthSection)
-    http: HttpSection = field(default_factory=HttpSection)
-    attachments: AttachmentsSection = field(default_factory=AttachmentsSection)
-    antivirus: AntivirusSection = field(default_factory=AntivirusSection)
-    dsn: DsnSection = field(default_factory=DsnSection)
-    dkim: DkimSection = field(default_factory=DkimSection)
-    lifecycle: LifecycleSection = field(default_factory=LifecycleSection)
-    retention: RetentionSection = field(default_factory=RetentionSection)
-    scheduler: SchedulerSection = field(default_factory=SchedulerSection)
-    log: LogSection = field(default_factory=LogSection)
-
-    @property
-    def base_dir(self) -> Path:
-        return self.path.parent
-
-    def resolve(self, p: str) -> Path:
-        """A path from the file, made absolute relative to the file's folder."""
-        path = Path(p)
-        return path if path.is_absolute() else (self.base_dir / path)
 
 
 def _check_scalar(key: str, tp: Any, value: Any) -> Any:
@@ -540,36 +379,3 @@ def _validate_policy(cfg: Config) -> None:
         if bal_type not in BAL_TYPES or cap < 1:
             raise ConfigError(f"recipients.max_per_transaction.{bal_type}: expected a BAL type "
                               f"({', '.join(BAL_TYPES)}) and a positive cap")
-
-
-def load(path: Path) -> Config:
-    """Read and validate one TOML file."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    cfg: Config = _build(Config, data, "")
-    domains = tuple(d.strip().lower() for d in cfg.server.domains)
-    cfg = replace(cfg, path=path.resolve(), server=replace(cfg.server, domains=domains))
-    _validate(cfg)
-    return cfg
-
-
-def discover(explicit: str | None) -> Path:
-    """The config file to use, or ConfigError naming every path tried."""
-    tried: list[str] = []
-    candidates: list[tuple[str, Path]] = []
-    if explicit:
-        candidates.append(("--config", Path(explicit)))
-    elif os.environ.get("MSS_CONFIG"):
-        candidates.append(("$MSS_CONFIG", Path(os.environ["MSS_CONFIG"])))
-    candidates += [("", p) for p in SEARCH_PATHS] if not explicit else []
-    for label, p in candidates:
-        tried.append(f"{p} ({label})" if label else str(p))
-        if p.is_file():
-            return p
-    raise ConfigError("no configuration found; tried: " + ", ".join(tried))
-
-

@@ -1,11 +1,13 @@
 """The notice before a BAL's deletion for inactivity, in French and English (R28).
 
 Owns: `deletion_notice` (the message's bytes) and `send_notice` (hand it to
-intake, the one way messages enter a mailbox or the outbound queue).
+intake, the one way messages enter a mailbox or the outbound queue). Its
+headers, sender and way in are every system notice's (`system_notice`).
 
 Invariants:
-- from the null sender (no notice about a notice, RFC 5321 4.5.5), marked
-  `Auto-Submitted: auto-generated` (RFC 3834);
+- from postmaster, with the null reverse-path (no notice about a notice,
+  RFC 5321 4.5.5), marked `Auto-Submitted: auto-generated` (RFC 3834):
+  `system_notice`;
 - it names the BAL, the date of deletion and the two ways to object: any
   login to the BAL (IMAP, SMTP, webmail, on any protocol), or asking the
   operator to run `mss bal keep ADDRESS` (CNIL AU-037: the user is told
@@ -19,15 +21,12 @@ Ref: R28; RFC 3834; RFC 5321 4.5.5.
 
 from __future__ import annotations
 
-import secrets
 from datetime import datetime
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime
 
-from message.facts import read_facts
 from policy.address import domain_of
-from smtp_gateway.intake import AcceptedMail, Intake, LocalRecipient, TraceInfo
+from smtp_gateway.intake import Intake, LocalRecipient
+
+from .system_notice import deliver_notice, system_notice
 
 FRENCH = """Bonjour,
 
@@ -55,18 +54,12 @@ Any login counts as an objection and publishes it again.
 
 def deletion_notice(*, bal: str, to: str, hostname: str, since: datetime, when: datetime,
                     now: datetime) -> bytes:
-    msg = EmailMessage(policy=SMTP)
-    msg["From"] = f"MSSanté <postmaster@{hostname}>"
-    msg["To"] = to
-    msg["Subject"] = (f"Suppression prochaine de la BAL {bal} / "
-                      f"Mailbox {bal} to be deleted on {when.date().isoformat()}")
-    msg["Date"] = format_datetime(now)
-    msg["Message-ID"] = f"<{secrets.token_hex(12)}@{hostname}>"
-    msg["Auto-Submitted"] = "auto-generated"
-    msg["Content-Language"] = "fr, en"
     values = {"bal": bal, "since": since.date().isoformat(), "when": when.date().isoformat()}
-    msg.set_content(FRENCH.format(**values) + "\n---\n\n" + ENGLISH.format(**values))
-    return msg.as_bytes()
+    return system_notice(
+        hostname=hostname, to=to, now=now,
+        subject=(f"Suppression prochaine de la BAL {bal} / "
+                 f"Mailbox {bal} to be deleted on {when.date().isoformat()}"),
+        text=FRENCH.format(**values) + "\n---\n\n" + ENGLISH.format(**values))
 
 
 async def send_notice(intake: Intake, *, bal_id: int, bal: str, to: str, since: datetime,
@@ -84,9 +77,6 @@ async def send_notice(intake: Intake, *, bal_id: int, bal: str, to: str, since: 
         remote = (to,)
     content = deletion_notice(bal=bal, to=to, hostname=intake.hostname, since=since,
                               when=when, now=now)
-    trace = TraceInfo(helo=intake.hostname, peer_ip="127.0.0.1", protocol="LOCAL",
-                      session=f"inactivity-{bal_id}")
-    await intake.accept(AcceptedMail(mail_from="", owner_bal_id=bal_id, local=local,
-                                     remote=remote, content=content,
-                                     facts=read_facts(content), trace=trace), now)
+    await deliver_notice(intake, content, session=f"inactivity-{bal_id}", now=now,
+                         owner_bal_id=bal_id, local=local, remote=remote)
     return to

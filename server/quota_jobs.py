@@ -5,8 +5,9 @@ For every active BAL with a limit, the usage in percent of its nearest limit
 80 or 95 (`quota.WARN_LEVELS`). When the level is above the one already
 warned (`bal.quota_warned`), a bilingual (French, then English) notice is
 delivered to the BAL's INBOX through intake, the one way messages enter a
-mailbox, from the null sender, marked `Auto-Submitted: auto-generated`
-(RFC 3834), and the level recorded; a BAL that went from under 80 % to over
+mailbox, as every system notice is (`system_notice`: from postmaster, with
+the null reverse-path, marked `Auto-Submitted: auto-generated`, RFC 3834),
+and the level recorded; a BAL that went from under 80 % to over
 95 % gets the 95 % notice alone. When the usage has dropped under a level,
 the recorded level drops with it, so the next crossing warns again.
 
@@ -23,23 +24,19 @@ docs/architecture.md "Time".
 
 from __future__ import annotations
 
-import secrets
 from datetime import datetime
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime
 from typing import TYPE_CHECKING
 
 from imap_store.store.delivery import DeliveryStore
 from imap_store.store.interfaces import AuditEvent
 from imap_store.store.notify import ChangeNotifier
 from imap_store.store.quota import QuotaState, QuotaStore, WarnCandidate
-from message.facts import read_facts
-from smtp_gateway.intake import AcceptedMail, Intake, LocalRecipient, TraceInfo
+from smtp_gateway.intake import Intake, LocalRecipient
 
 from . import jobs
 from .audit import DatabaseAuditSink
 from .storage import open_store, quota_defaults
+from .system_notice import deliver_notice, system_notice
 
 if TYPE_CHECKING:
     from .jobs import JobContext, JobResult
@@ -55,14 +52,6 @@ def _mib(octets: int) -> str:
 def notice(*, address: str, hostname: str, level: int, state: QuotaState,
            now: datetime) -> bytes:
     """The near-quota notice for `address` at `level` percent (French, then English)."""
-    msg = EmailMessage(policy=SMTP)
-    msg["From"] = f"Messagerie MSSante <MAILER-DAEMON@{hostname}>"
-    msg["To"] = address
-    msg["Subject"] = (f"Boîte aux lettres remplie à {level} % / "
-                      f"Mailbox {level}% full")
-    msg["Date"] = format_datetime(now)
-    msg["Message-ID"] = f"<quota-{level}-{secrets.token_hex(8)}@{hostname}>"
-    msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no automatic reply to this
     usage = []
     if state.limit_bytes:
         usage.append(f"{_mib(state.used_bytes)} / {_mib(state.limit_bytes)} Mo (MB)")
@@ -82,19 +71,17 @@ def notice(*, address: str, hostname: str, level: int, state: QuotaState,
         "",
         *usage,
     ]
-    msg.set_content("\n".join(lines) + "\n")
-    return msg.as_bytes()
+    return system_notice(hostname=hostname, to=address, now=now,
+                         subject=f"Boîte aux lettres remplie à {level} % / Mailbox {level}% full",
+                         text="\n".join(lines) + "\n")
 
 
 async def _deliver(intake: Intake, hostname: str, c: WarnCandidate, level: int,
                    now: datetime) -> None:
     content = notice(address=c.address, hostname=hostname, level=level, state=c.state,
                      now=now)
-    trace = TraceInfo(helo=hostname, peer_ip="127.0.0.1", protocol="LOCAL",
-                      session=f"quota-warn-{c.bal_id}")
-    await intake.accept(AcceptedMail(
-        mail_from="", owner_bal_id=None, local=(LocalRecipient(c.address, c.bal_id),),
-        remote=(), content=content, facts=read_facts(content), trace=trace), now)
+    await deliver_notice(intake, content, session=f"quota-warn-{c.bal_id}", now=now,
+                         owner_bal_id=None, local=(LocalRecipient(c.address, c.bal_id),))
 
 
 async def _one(quotas: QuotaStore, intake: Intake, audit: DatabaseAuditSink, hostname: str,

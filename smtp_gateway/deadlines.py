@@ -1,6 +1,6 @@
 """The two deadlines of an SMTP connection that no traffic extends.
 
-Owns: `SessionDeadlines`, kept by `protocol.MssSMTP`: the login deadline (from
+Owns: `SessionDeadlines`, kept by `connection.SmtpConnection`: the login deadline (from
 accept, TLS handshake included, to a successful AUTH; `limits.smtp_login_timeout`,
 carried by the connection's admission ticket) and the line deadline (a command
 line, or a line answering an AUTH challenge, must end within

@@ -1,31 +1,23 @@
-"""The aiosmtpd `SMTP` subclass: typed replies, session ids, limits, shutdown, DATA.
+"""The SMTP commands of a session: typed replies, EHLO, MAIL, RCPT and DATA.
 
-aiosmtpd is pinned exactly (pyproject) because this class replaces some of the
-reply lines it writes itself (`AIOSMTPD_REPLACEMENTS`), reads its TLS state
-and session, and follows its envelope resets (`_create_envelope`).
+Owns: `MssSMTP`, the class every listener runs, built on `SmtpConnection`
+(`connection`: session id, admission, deadlines, TLS, the connection's end),
+and `advertise` (the EHLO extensions aiosmtpd does not write). aiosmtpd is
+pinned exactly (pyproject) because this class replaces some of the reply
+lines it writes itself (`AIOSMTPD_REPLACEMENTS`) and follows its envelope
+resets (`_create_envelope`).
 
-This is the boundary with aiosmtpd: `client_session()` turns aiosmtpd's
-session into our frozen `ClientSession`, and `transaction` holds our own
-per-transaction state, dropped whenever aiosmtpd starts a new envelope
-(after DATA, on RSET, HELO/EHLO and STARTTLS).
+`transaction` holds our own per-transaction state, dropped whenever aiosmtpd
+starts a new envelope (after DATA, on RSET, HELO/EHLO and STARTTLS).
 
 DATA is read by our own `smtp_DATA` (`data_reader`), not aiosmtpd's line by
 line one: the same checks, replies and envelope, in large pieces, with the
 event loop free between them. Commands are read as aiosmtpd reads them.
 
 Invariants:
-- Every connection gets a random session id, used in audit and trace headers.
-- Connections are admitted at accept by the listener's `Admission`
-  (`imap_store.store.admission`, see `listener`); each `MssSMTP` holds its
-  ticket, moves it to its BAL's logged-in count at AUTH (a BAL at its cap
-  gets `421 4.7.0` and the connection is closed) and releases it when the
-  connection is lost.
-- Two deadlines no traffic extends (`deadlines`): AUTH must succeed within
-  the login time from accept, and a command line must end within the line
-  time of its first octet; either answers `421 4.7.0` and closes.
-- On shutdown, idle sessions get `421 4.3.2`; a DATA in flight is answered
-  first (its commit, audit and reply), within the grace period; past it, it
-  is cancelled, so nothing is stored that the client was not told of.
+- On shutdown, a DATA in flight is answered first (its commit, audit and
+  reply), within the grace period; past it, it is cancelled, so nothing is
+  stored that the client was not told of (`registry`).
 - DATA: a line over 1000 octets gets `500 5.5.2`, data over `data_size_limit`
   `552 5.3.4`, both after the final `.`; the session goes on. A pipelined
   command after the data stays in the reader. Per connection, the reader
@@ -35,13 +27,6 @@ Invariants:
 - `decode_data` is honoured as aiosmtpd does (the gateway runs without it).
 - A command whose argument holds a control character (NUL, CR, ...) gets
   `501 5.5.2` and is not run (`command_syntax`).
-- A failed STARTTLS handshake ends the session as aiosmtpd ends it, told to
-  the listener's `HandshakeLog` as one rate-limited WARNING line and one
-  `tls.handshake_failed` audit record (peer, OpenSSL's reason), never as a
-  session error.
-- Every TLS session, STARTTLS or implicit (port 465), is audited once it is
-  up, before anything else is read: `tls.session` with protocol, cipher and
-  peer certificate subject (`HandshakeLog.established`; R5, R6, R24).
 - RCPT is read as aiosmtpd reads it, within the connection's `RcptGuard`:
   each RCPT is counted before it is read and its reply after; a limit
   reached is answered here (`452 4.5.3`, or `421 4.7.0` and close) and
@@ -56,36 +41,29 @@ Invariants:
   answered `501 5.5.4` and the command is not run; the accepted ones are
   kept on the transaction (`dsn`).
 
-Ref: R5, R6, R24; RFC 3207 (STARTTLS); RFC 8314 (implicit TLS);
-RFC 5321 3.8, 4.1.1.3, 4.1.1.4, 4.5.2, 4.5.3.1; RFC 2920 (PIPELINING); RFC 2034
-(ENHANCEDSTATUSCODES); RFC 3461 (DSN); docs/architecture.md "Replies".
+Ref: RFC 5321 4.1.1.3, 4.1.1.4, 4.1.2, 4.5.2, 4.5.3.1; RFC 2920 (PIPELINING);
+RFC 2034 (ENHANCEDSTATUSCODES); RFC 3461 (DSN); docs/architecture.md "Replies".
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
-import ssl
 from collections.abc import Awaitable, Callable
-from typing import Any, AnyStr
+from typing import TYPE_CHECKING, Any, AnyStr
 
-from aiosmtpd.smtp import MISSING, SMTP, Envelope, TLSSetupException, syntax
+from aiosmtpd.smtp import MISSING, Envelope, syntax
 
-from imap_store.store.admission import Ticket
-from imap_store.store.interfaces import AuditSink, Principal, peer_address
-from imap_store.store.tls_failures import HandshakeLog
+from imap_store.store.interfaces import AuditSink
 from message.dsn_params import DsnParamError, parse_mail_dsn, parse_rcpt_dsn
-from policy.replies import LOCAL_ERROR, MESSAGE_TOO_BIG
-from policy.reply import Reply
+from policy.replies import MESSAGE_TOO_BIG
 
 from .command_syntax import guarded
+from .connection import SmtpConnection
 from .data_reader import READ_LIMIT, DataAssembler, DataVerdict, joined, read_data
-from .deadlines import SessionDeadlines
 from .dsn import take_dsn_params
 from .path_syntax import simple_path
 from .rcpt_limits import RcptGuard, RcptLimits, RcptStop
-from .registry import SessionRegistry
 from .replies import (
     AIOSMTPD_REPLACEMENTS,
     DATA_GO_AHEAD,
@@ -95,11 +73,15 @@ from .replies import (
     DSN_PARAMETER,
     LINE_TOO_LONG,
     OK,
-    SHUTTING_DOWN,
     with_enhanced_code,
 )
-from .session import ClientSession, Transaction
-from .tls_session import tls_description
+from .session import Transaction
+
+if TYPE_CHECKING:
+    from imap_store.store.admission import Ticket
+    from imap_store.store.tls_failures import HandshakeLog
+
+    from .registry import SessionRegistry
 
 log = logging.getLogger("mss.smtp")
 
@@ -118,97 +100,30 @@ def advertise(lines: list[str], extensions: tuple[str, ...] = EXTENSIONS) -> lis
     return lines[:-1] + extra + lines[-1:]
 
 
-class MssSMTP(SMTP):
-    """aiosmtpd's SMTP with our replies, a session id, its admission ticket and deadlines."""
+class MssSMTP(SmtpConnection):
+    """aiosmtpd's SMTP commands with our replies, DSN parameters, RCPT limits and DATA."""
 
     def __init__(self, handler: object, *, registry: SessionRegistry, listener: str,
                  audit: AuditSink, rcpt_limits: RcptLimits, ticket: Ticket,
                  line_timeout: float, tls_failures: HandshakeLog, **kwargs: Any) -> None:
         self.transaction: Transaction | None = None
-        super().__init__(handler, **kwargs)
+        super().__init__(handler, registry=registry, listener=listener, ticket=ticket,
+                         line_timeout=line_timeout, tls_failures=tls_failures, **kwargs)
         # RFC 5321 4.1.2: an argument holding a control character is a syntax error.
         self._smtp_methods = guarded(self._smtp_methods, self.push)
-        self.tls_failures = tls_failures
-        self.ticket = ticket
-        self.deadlines = SessionDeadlines(login_deadline=ticket.login_deadline,
-                                          line_timeout=line_timeout, expire=self.close_with)
-        self.registry = registry
-        self.listener = listener
         self.audit = audit
         self.rcpt_guard = RcptGuard(rcpt_limits)
         self._last_status = b""
-        self.session_id = secrets.token_hex(6)
 
     def _create_envelope(self) -> Envelope:
         self.transaction = None  # aiosmtpd starts a new envelope: the transaction is over
         return super()._create_envelope()
-
-    def client_session(self) -> ClientSession:
-        """The facts of this session now (peer, TLS, AUTH principal, EHLO name)."""
-        session = self.session
-        auth = session.auth_data if session is not None else None
-        return ClientSession(
-            session_id=self.session_id, listener=self.listener,
-            peer_ip=peer_address(session.peer if session is not None else None),
-            tls=self.tls_active, tls_description=self.tls_description(),
-            principal=auth if isinstance(auth, Principal) else None,
-            ehlo=(session.host_name or "") if session is not None else "")
 
     def current_transaction(self) -> Transaction:
         """The transaction opened by the accepted MAIL (aiosmtpd allows RCPT/DATA only then)."""
         if self.transaction is None:
             raise RuntimeError("no mail transaction in progress")
         return self.transaction
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        if self in self.registry.sessions:  # STARTTLS upgrade of a counted session
-            self.deadlines.restart_lines()
-            super().connection_made(transport)
-            return
-        if self.registry.closing:
-            transport.write(SHUTTING_DOWN.line().encode() + b"\r\n")  # type: ignore[attr-defined]
-            transport.close()
-            return
-        self.registry.sessions.add(self)
-        self.deadlines.start()
-        super().connection_made(transport)
-
-    def connection_lost(self, error: Exception | None) -> None:
-        self.registry.sessions.discard(self)
-        self.deadlines.cancel()
-        self.ticket.release()
-        if self.transport is None:
-            return
-        super().connection_lost(error)
-
-    def data_received(self, data: bytes) -> None:
-        self.deadlines.feed(data)
-        super().data_received(data)
-
-    def admit_login(self, principal: Principal) -> bool:
-        """AUTH succeeded: count the connection on its BAL; False when the BAL is at its cap."""
-        if self.ticket.log_in(principal.bal_id) is not None:
-            return False
-        self.deadlines.logged_in()
-        return True
-
-    def close_with(self, reply: Reply) -> None:
-        """Answer `reply` and close (RFC 5321 3.8: 421 and close); the session ends."""
-        if self.transport is not None and not self.transport.is_closing():
-            log.info("closing session %s: %s", self.session_id, reply.text)
-            self.transport.write(reply.line().encode() + b"\r\n")  # type: ignore[attr-defined]
-            self.transport.close()
-
-    async def handle_exception(self, error: Exception) -> str:
-        """A failed STARTTLS handshake is told to the listener's `HandshakeLog` (aiosmtpd
-        then closes the connection; nothing is sent); anything else goes to the handler."""
-        if isinstance(error, TLSSetupException):
-            peer = self.session.peer if self.session is not None else None
-            await self.tls_failures.handshake_failed(peer, error.__cause__ or error,
-                                                     self.session_id)
-            return LOCAL_ERROR.line()
-        status: str = await super().handle_exception(error)
-        return status
 
     async def push(self, status: AnyStr) -> None:
         raw = status.encode("ascii", "replace") if isinstance(status, str) else bytes(status)
@@ -399,47 +314,3 @@ class MssSMTP(SMTP):
         self.envelope.content = content
         self.envelope.original_content = original
         return True
-
-    @property
-    def tls_active(self) -> bool:
-        return self._tls_protocol is not None or bool(
-            self.transport and self.transport.get_extra_info("ssl_object"))
-
-    def _ssl_object(self) -> ssl.SSLObject | None:
-        obj = self.transport.get_extra_info("ssl_object") if self.transport else None
-        return obj if isinstance(obj, ssl.SSLObject) else None
-
-    def tls_description(self) -> str:
-        return tls_description(self._ssl_object())
-
-    async def _tls_established(self) -> None:
-        """Audit the TLS session now up (`tls.session`, R5, R6, R24)."""
-        peer = self.session.peer if self.session is not None else None
-        await self.tls_failures.established(peer, self._ssl_object(), self.session_id)
-
-    async def _handle_client(self) -> None:
-        """aiosmtpd's session, after the audit of an implicit-TLS session (port 465)."""
-        if self._ssl_object() is not None:
-            await self._tls_established()
-        await super()._handle_client()
-
-    @syntax("STARTTLS")
-    async def smtp_STARTTLS(self, arg: str) -> None:
-        """aiosmtpd's STARTTLS (a failed handshake raises: `handle_exception`), then the
-        session audited."""
-        await super().smtp_STARTTLS(arg)
-        if self._ssl_object() is not None:
-            await self._tls_established()
-
-    def abandon(self) -> asyncio.Task[None] | None:
-        """Cancel this session's task (a stop past its grace period); returns it."""
-        task: asyncio.Task[None] | None = self._handler_coroutine
-        if task is not None:
-            task.cancel()
-        return task
-
-    def say_goodbye(self) -> None:
-        """Send 421 and close (shutdown of an idle or waiting session)."""
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(SHUTTING_DOWN.line().encode() + b"\r\n")  # type: ignore[attr-defined]
-            self.transport.close()

@@ -14,7 +14,7 @@ import logging
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .protocol import MssSMTP
+    from .connection import SmtpConnection
 
 log = logging.getLogger("mss.smtp")
 
@@ -30,17 +30,17 @@ class SessionRegistry:
     """
 
     def __init__(self) -> None:
-        self.sessions: set[MssSMTP] = set()
+        self.sessions: set[SmtpConnection] = set()
         self.closing = False
-        self.in_data: set[MssSMTP] = set()
+        self.in_data: set[SmtpConnection] = set()
         self._idle = asyncio.Event()
         self._idle.set()
 
-    def begin_data(self, session: MssSMTP) -> None:
+    def begin_data(self, session: SmtpConnection) -> None:
         self.in_data.add(session)
         self._idle.clear()
 
-    def end_data(self, session: MssSMTP) -> None:
+    def end_data(self, session: SmtpConnection) -> None:
         self.in_data.discard(session)
         if not self.in_data:
             self._idle.set()

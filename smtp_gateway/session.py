@@ -1,14 +1,14 @@
 """What the gateway knows of one SMTP session and of its current transaction.
 
 Owns: `ClientSession` (the typed, frozen facts of a session, read from
-aiosmtpd's session once per transaction by `protocol.MssSMTP`), `Transaction`
+aiosmtpd's session once per transaction by `connection.SmtpConnection`), `Transaction`
 (our own per-transaction state, kept by `MssSMTP`, never on aiosmtpd's
 `Envelope`). The peer address comes from `imap_store.store.interfaces.peer_address`.
 
 Invariants:
 - the gate, intake and the audit see a `ClientSession`, never the protocol
-  object: the only code that touches aiosmtpd types is `protocol.py` and the
-  handler hook signatures;
+  object: the only code that touches aiosmtpd types is `connection.py`,
+  `protocol.py` and the handler hook signatures;
 - a `Transaction` exists from an accepted MAIL until the end of DATA, RSET,
   HELO/EHLO or STARTTLS (whenever aiosmtpd starts a new envelope); its
   `session` is the session as it was at MAIL (AUTH, EHLO and STARTTLS cannot

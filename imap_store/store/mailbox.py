@@ -15,7 +15,8 @@ Invariants:
   `highestmodseq` in its write transaction (the folder rows are locked there,
   in id order) and bumps the change notifier after commit.
 - Contents no entry or queue row references any more are deleted with the
-  transaction that orphaned them.
+  transaction that orphaned them (`mailbox_sql.drop_orphans`, also for the
+  DELETE of a folder, run in its session through `db.SessionTx`).
 - The quota usage counters of the folder rows (`quota`, R25) move in the same
   transaction as the entries they count; APPEND and COPY beyond the quota
   raise `OverQuota` (RFC 9208 OVERQUOTA) before writing anything.
@@ -32,22 +33,18 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Literal
 
-from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from message.meta import MessageMeta
 
 from . import folder_ops, mailbox_sql, message_ops
-from .db import Database
+from .db import Database, SessionTx
 from .folder_index import FolderIndex, IndexCache
 from .folder_ops import FolderError, FolderStatus
 from .interfaces import AuditFor
 from .keys import DataKeys
-from .mailbox_sql import CHUNK, EntryValues, FolderValues, chunks
+from .mailbox_sql import EntryValues, FolderValues, chunks
 from .message_ops import AppendResult, CopyResult, NewMessage, folder_marker
 from .meta_reader import MetaReader
 from .models import Folder as FolderRow
-from .models import MailboxEntry, MessageContent, OutboundMessage
 from .notify import ChangeNotifier
 from .offload import by_size
 from .quota import NO_QUOTA, QuotaDefaults, QuotaState, usage_in
@@ -76,17 +73,6 @@ def _folder(row: FolderRow) -> Folder:
 
 def _row(e: EntryValues) -> MessageRow:
     return MessageRow(e.uid, frozenset(e.flags.split()), e.size, e.internaldate, e.modseq)
-
-
-async def _drop_orphans(s: AsyncSession, content_ids: Sequence[str]) -> None:
-    """`mailbox_sql.drop_orphans` inside a session's transaction (DELETE of a folder)."""
-    for start in range(0, len(content_ids), CHUNK):
-        batch = list(set(content_ids[start : start + CHUNK]))
-        still = select(MailboxEntry.content_id).where(MailboxEntry.content_id.in_(batch))
-        queued = select(OutboundMessage.content_id).where(OutboundMessage.content_id.in_(batch))
-        await s.execute(delete(MessageContent).where(
-            MessageContent.id.in_(batch), MessageContent.id.not_in(still),
-            MessageContent.id.not_in(queued)))
 
 
 class MailboxStore:
@@ -242,7 +228,8 @@ class MailboxStore:
 
     async def delete_folder(self, bal_id: int, name: str) -> None:
         async with self.db.write() as s:
-            await _drop_orphans(s, await folder_ops.remove(s, bal_id, name))
+            # the folder's contents no other entry or queue row references go with it
+            await mailbox_sql.drop_orphans(SessionTx(s), await folder_ops.remove(s, bal_id, name))
         self.notifier.bump(bal_id)
 
     async def rename_folder(self, bal_id: int, old: str, new: str) -> None:

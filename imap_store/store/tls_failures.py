@@ -3,7 +3,7 @@
 Owns: `HandshakeLog` (one per listener) and `failure_reason(exc)`. Every
 listener reports its handshakes here: implicit TLS through the admission gate
 that runs the handshake (`admission.Doorway`), STARTTLS through the code that
-starts it (`smtp_gateway.protocol.MssSMTP`,
+starts it (`smtp_gateway.connection.SmtpConnection`,
 `imap_store.imap.connection.ImapConnection.start_tls`). asyncio itself never
 reports them (an `ssl.SSLError` is an `OSError`, which its SSL protocol logs
 at DEBUG in debug mode only). It lives beside `peer_address` because the

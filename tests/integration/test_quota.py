@@ -168,7 +168,7 @@ def _notices(op: Operator, user: str) -> list[str]:
     c = imaps(op, user)
     try:
         c.select("INBOX", readonly=True)
-        typ, data = c.search(None, "FROM", "MAILER-DAEMON")
+        typ, data = c.search(None, "FROM", "postmaster")
         ids = data[0].split()
         subjects = []
         for i in ids:

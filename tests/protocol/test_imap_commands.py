@@ -118,6 +118,42 @@ async def test_create_delete_rename_subscribe(operator: Operator) -> None:
     await in_thread(run)
 
 
+async def test_delete_drops_the_contents_no_other_entry_references(operator: Operator) -> None:
+    """DELETE removes the folder's entries (RFC 3501 6.3.4) and, in the same transaction,
+    each content no other entry references; a content a copy in another folder shares stays."""
+    bob = await operator.add_bal("bob")
+    await seed(operator, bob, "INBOX", [numbered(n) for n in range(3)])
+    assert operator.running is not None
+    db = operator.running.services.db
+
+    async def contents() -> int:
+        async with db.read() as s:
+            return int((await s.execute(text(
+                "SELECT count(*) FROM message_content WHERE bal_id = :b"),
+                {"b": operator.bals[bob].bal_id})).scalar_one())
+
+    def file_away() -> None:
+        c = imaps(operator, bob)
+        assert c.create("Dossiers")[0] == "OK"
+        c.select("INBOX")
+        assert c.uid("MOVE", "1:2", "Dossiers")[0] == "OK"
+        c.select("Dossiers")
+        assert c.uid("COPY", "1", "Trash")[0] == "OK"
+        c.logout()
+
+    def delete(name: str) -> None:
+        c = imaps(operator, bob)
+        assert c.delete(name)[0] == "OK"
+        c.logout()
+
+    await in_thread(file_away)
+    assert await contents() == 3
+    await in_thread(delete, "Dossiers")
+    assert await contents() == 2  # message 0 (copied to Trash) and message 2 (INBOX) stay
+    await in_thread(delete, "Trash")
+    assert await contents() == 1
+
+
 async def test_subscriptions_survive_delete_and_lsub_percent(operator: Operator) -> None:
     bob = await operator.add_bal("bob")
 

@@ -7,9 +7,9 @@ from dataclasses import replace
 
 import pytest
 
-from server.config import (
+from server.config import Config
+from server.config_sections import (
     AutoconfigSection,
-    Config,
     HttpSection,
     Listener,
     ListenersSection,
