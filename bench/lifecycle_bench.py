@@ -50,7 +50,7 @@ sys.path.append(str(Path(__file__).resolve().parent.parent))
 from imap_store.store.crypto import key_aad, new_data_key  # noqa: E402
 from imap_store.store.trustlists import TrustListStore  # noqa: E402
 from server import config as config_mod  # noqa: E402
-from server.jobs import JobContext  # noqa: E402
+from server.job_types import JobContext  # noqa: E402
 from server.lifecycle_jobs import inactivity, retention  # noqa: E402
 from server.storage import key_provider, open_store  # noqa: E402
 from tests.support import DOMAIN, drop_pg_database, make_operator  # noqa: E402

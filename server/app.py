@@ -32,7 +32,7 @@ from .config import Config, ConfigError, load
 from .exchange import Exchange, start_exchange
 from .http import HttpListener, start_http
 from .job_store import JobStore
-from .jobs import JobContext
+from .job_types import JobContext
 from .runtime_tuning import freeze_startup_heap, tune_process
 from .scheduler import Scheduler, start_scheduler
 from .services import (

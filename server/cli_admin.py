@@ -17,7 +17,8 @@ from policy.trust_list import TrustListError, parse_trust_list
 from .cli_output import emit, emit_record, fail
 from .config import Config, ConfigError
 from .job_runner import next_run, period_of, run_job
-from .jobs import JOBS, JobContext, job_every, job_names
+from .job_types import JobContext
+from .jobs import JOBS, job_every, job_names
 from .storage import admin_store
 from .trust import import_file
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from certs.pki import Issued, load_ca, make_ca, make_server_cert, write_private
 from imap_store.store.crypto import generate_kek_file
 
-from .config import DkimSection, DsnSection
+from .config_sections import DkimSection, DsnSection
 from .migrate import upgrade_to_head
 
 STANDARD_PORTS = {"smtp": 25, "submission": 587, "submissions": 465, "imap": 143,

@@ -25,7 +25,8 @@ from datetime import UTC, datetime, timedelta
 
 from imap_store.store.job_runs import Claim, JobRuns
 
-from .jobs import JOBS, JobContext, JobResult, job_every
+from .job_types import JobContext, JobResult
+from .jobs import JOBS, job_every
 
 log = logging.getLogger("mss.jobs")
 DAY = 86_400

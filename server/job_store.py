@@ -23,7 +23,7 @@ from imap_store.store.keys import DataKeys
 from imap_store.store.notify import ChangeNotifier
 from smtp_gateway.intake import Intake
 
-from .jobs import JobContext
+from .job_types import JobContext
 from .storage import open_store
 
 

@@ -18,44 +18,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import urllib.request
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from imap_store.store.trustlists import TrustListStore
 from policy.trust_list import TrustListError
 
 from . import quota_jobs, relay_jobs
 from .config import Config
+from .job_types import Job, JobContext, JobResult
 from .trust import import_trust_list
 
 if TYPE_CHECKING:
-    from .job_store import JobStore
+    pass
 
 log = logging.getLogger("mss.jobs")
 MAX_DOWNLOAD = 64 * 1024 * 1024
 
 
-@dataclass(frozen=True)
-class JobResult:
-    ok: bool
-    message: str
-    ran: bool = True
-    """False when the period was already done (or under way elsewhere): nothing ran."""
-
-
-@dataclass(frozen=True)
-class JobContext:
-    cfg: Config
-    trustlists: TrustListStore
-    store: JobStore | None = None
-    """The running server's store (one write lock per process); None: jobs open their own."""
-    stopping: Callable[[], bool] = lambda: False
-    """True once the server stops: a long job ends at its next item, recorded as failed."""
-
-
-Job = Callable[[JobContext, datetime], Awaitable[JobResult]]
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from policy.retention import period_days
 
 from .audit import DatabaseAuditSink
 from .job_store import JobStore, job_store
-from .jobs import JobContext, JobResult
+from .job_types import JobContext, JobResult
 from .lifecycle_notice import send_notice
 
 PAGE = 1000

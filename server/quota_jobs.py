@@ -25,7 +25,6 @@ docs/architecture.md "Time".
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from imap_store.store.delivery import DeliveryStore
 from imap_store.store.interfaces import AuditEvent
@@ -33,13 +32,10 @@ from imap_store.store.notify import ChangeNotifier
 from imap_store.store.quota import QuotaState, QuotaStore, WarnCandidate
 from smtp_gateway.intake import Intake, LocalRecipient
 
-from . import jobs
 from .audit import DatabaseAuditSink
+from .job_types import JobContext, JobResult
 from .storage import open_store, quota_defaults
 from .system_notice import deliver_notice, system_notice
-
-if TYPE_CHECKING:
-    from .jobs import JobContext, JobResult
 
 BATCH = 500
 MIB = 1024 * 1024
@@ -119,4 +115,4 @@ async def quota_warn(ctx: JobContext, now: datetime) -> JobResult:
             after = batch[-1].bal_id
     finally:
         await db.dispose()
-    return jobs.JobResult(True, f"{sent} near-quota notice(s) delivered")
+    return JobResult(True, f"{sent} near-quota notice(s) delivered")

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from imap_store.store.delivery import DeliveryStore
 from imap_store.store.notify import ChangeNotifier
@@ -26,12 +25,9 @@ from smtp_gateway.intake import Intake
 from smtp_gateway.relay.notice import Notices
 from smtp_gateway.relay.worker import expired, give_up
 
-from . import jobs
 from .crl import refresh_crls
+from .job_types import JobContext, JobResult
 from .storage import open_store
-
-if TYPE_CHECKING:
-    from .jobs import JobContext, JobResult
 
 BATCH = 100
 LEASE = 600.0
@@ -54,14 +50,14 @@ async def queue_expire(ctx: JobContext, now: datetime) -> JobResult:
                 break
     finally:
         await db.dispose()
-    return jobs.JobResult(True, f"{given_up} expired message(s) given up, senders told")
+    return JobResult(True, f"{given_up} expired message(s) given up, senders told")
 
 
 async def crl_refresh(ctx: JobContext, now: datetime) -> JobResult:
     if not ctx.cfg.tls.crl:
-        return jobs.JobResult(True, "tls.crl is empty: nothing to refresh")
+        return JobResult(True, "tls.crl is empty: nothing to refresh")
     results = await asyncio.to_thread(refresh_crls, ctx.cfg, now)
     failed = [r.message for r in results if not r.ok]
     if failed:
-        return jobs.JobResult(False, "; ".join(failed))
-    return jobs.JobResult(True, "; ".join(r.message for r in results))
+        return JobResult(False, "; ".join(failed))
+    return JobResult(True, "; ".join(r.message for r in results))

@@ -30,7 +30,8 @@ from imap_store.store.db import Database
 from imap_store.store.job_runs import JobRuns
 
 from .job_runner import run_job, runner_name
-from .jobs import JOBS, JobContext, job_every
+from .job_types import JobContext
+from .jobs import JOBS, job_every
 from .leader import Leader
 
 log = logging.getLogger("mss.scheduler")

@@ -21,7 +21,8 @@ import aiosmtplib
 from imap_store.store.quota import QuotaStore
 from imap_store.store.trustlists import TrustListStore
 from server import config as config_mod
-from server.jobs import JOBS, JobContext
+from server.job_types import JobContext
+from server.jobs import JOBS
 from tests.integration.helpers import imaps, send
 from tests.integration.test_cli import mss
 from tests.protocol.smtp_client import simple_message, transaction
