@@ -29,7 +29,7 @@ IDENTITY = frozenset({"", "7BIT", "8BIT", "BINARY"})
 _ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 _NOT_BASE64 = bytes(sorted(set(range(256)) - set(_ALPHABET)))  # deleted by bytes.translate
 _QP_ESCAPE = re.compile(rb"=([0-9A-Fa-f]{2})")
-PIECE = 1 << 18  # input octets per C call of the base64 functions
+PIECE = 1 << 16  # input octets per C call of the base64 functions (about 0.25 ms each)
 
 
 def _pieces(data: bytes, drop: bytes) -> Iterator[bytes]:
@@ -56,9 +56,6 @@ def decode_base64(data: bytes) -> bytes:
     return b"".join(out)
 
 
-_BASE64_TEXT = re.compile(rb"[A-Za-z0-9+/]*")
-
-
 def base64_defect(data: bytes) -> str | None:
     """Why a base64 body is not valid RFC 2045 6.8 base64 (None when it is).
 
@@ -68,7 +65,7 @@ def base64_defect(data: bytes) -> str | None:
     length = padding = 0
     for piece in _pieces(data, b" \t\r\n"):
         text = piece.rstrip(b"=")
-        if (padding and text) or _BASE64_TEXT.fullmatch(text) is None:
+        if (padding and text) or text.translate(None, _ALPHABET):
             return "invalid base64 characters or padding"
         padding += len(piece) - len(text)
         length += len(piece)
