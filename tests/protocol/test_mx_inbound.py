@@ -114,6 +114,16 @@ async def test_dn_listed_for_another_domain_gets_550_5_7_1(mx: Setup) -> None:
     assert sessions[-1]["peer_subject"] == "CN=localhost,O=mss-server op-c.mssante.fr,C=FR"
 
 
+async def test_sender_domain_outside_the_trust_space_gets_550_5_7_1(mx: Setup) -> None:
+    # R1: on the MX, a MAIL FROM domain neither local nor on the trust list is refused,
+    # whatever certificate the peer presented.
+    ctx = peer_context(mx.op, *mx.certs["good"])
+    code, text = await asyncio.to_thread(_mail, mx.op, ctx, "doc@not-listed.example")
+    assert (code, text.split()[0]) == (550, b"5.7.1")
+    refused = await mx.op.audit_rows("smtp.refused")
+    assert refused[-1]["stage"] == "MAIL" and "not in trust list" in refused[-1]["reason"]
+
+
 @pytest.mark.parametrize(("which", "reason"), [
     ("expired", "certificate has expired"),
     ("revoked", "certificate revoked"),
