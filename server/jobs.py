@@ -20,7 +20,6 @@ import logging
 import urllib.request
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from policy.trust_list import TrustListError
 
@@ -29,13 +28,8 @@ from .config import Config
 from .job_types import Job, JobContext, JobResult
 from .trust import import_trust_list
 
-if TYPE_CHECKING:
-    pass
-
 log = logging.getLogger("mss.jobs")
 MAX_DOWNLOAD = 64 * 1024 * 1024
-
-
 
 
 @dataclass(frozen=True)
