@@ -44,7 +44,8 @@ from policy.context import (
     SessionFacts,
     Stage,
 )
-from policy.engine import Mode, PolicyEngine
+from policy.engine import Mode, Outcome, PolicyEngine
+from policy.quota import NAME as QUOTA_RULE
 from policy.reply import SmtpReject
 from policy.trust_list import TrustList
 from policy.verdict import Action, Verdict
@@ -77,6 +78,20 @@ def quota_facts(found: RecipientState | None) -> QuotaFacts | None:
         return None
     q = found.quota
     return QuotaFacts(q.used_bytes, q.used_messages, q.limit_bytes, q.limit_messages)
+
+
+def _rcpt_context(txn: Transaction, address: str, local: bool,
+                  found: RecipientState | None, today: int) -> RcptContext:
+    """The RCPT facts of `address`; `local`: in one of our domains, `found`: its BAL as
+    looked up (None: unknown, or remote)."""
+    state = None
+    if local:
+        state = "unknown" if found is None else (
+            "active" if found.status == "active" else "suspended")
+    return RcptContext.from_mail(txn.mail, recipient=address,
+                                 accepted_recipients=txn.recipients,
+                                 recipient_local_state=state, recipients_today=today,
+                                 recipient_quota=quota_facts(found))
 
 
 def audit_reason(verdict: Verdict, trust: TrustList | None) -> str:
@@ -139,17 +154,20 @@ class PolicyGate:
         if txn.holds(address):  # RFC 5321 3.3: already accepted; one copy, no new recipient
             txn.repeated += 1
             return
-        state, found = None, None
-        if domain_of(address) in self.local_domains:
+        found, local = None, domain_of(address) in self.local_domains
+        if local:
             found = await self.delivery.lookup(address)
-            state = "unknown" if found is None else (
-                "active" if found.status == "active" else "suspended")
-        ctx = RcptContext.from_mail(txn.mail, recipient=address,
-                                    accepted_recipients=txn.recipients,
-                                    recipient_local_state=state,
-                                    recipients_today=await self._today(txn.session),
-                                    recipient_quota=quota_facts(found))
-        await self._apply(txn.session, Stage.RCPT, ctx, address)
+        today = await self._today(txn.session)
+        outcome = self.engine.evaluate(Stage.RCPT,
+                                       _rcpt_context(txn, address, local, found, today))
+        if (found is not None and outcome.verdict is not None
+                and outcome.verdict.rule == QUOTA_RULE):
+            # R25: a quota refusal is never answered from the cached usage, which an
+            # EXPUNGE of this second may have lowered: read the recipient again first.
+            found = await self.delivery.lookup(address, fresh=True)
+            outcome = self.engine.evaluate(Stage.RCPT,
+                                           _rcpt_context(txn, address, local, found, today))
+        await self._enforce(txn.session, Stage.RCPT, outcome, address)
         if found is not None:
             txn.add_local(address, LocalRecipient(found.address, found.bal_id))
         else:
@@ -178,7 +196,11 @@ class PolicyGate:
 
     async def _apply(self, client: ClientSession, stage: Stage, ctx: object,
                      subject: str) -> None:
-        outcome = self.engine.evaluate(stage, ctx)
+        await self._enforce(client, stage, self.engine.evaluate(stage, ctx), subject)
+
+    async def _enforce(self, client: ClientSession, stage: Stage, outcome: Outcome,
+                       subject: str) -> None:
+        """Audit the outcome's warnings and notes, then raise its refusal, if any."""
         for kind, verdicts in (("policy.would_refuse", outcome.warnings),
                                ("policy.note", outcome.notes)):
             for verdict in verdicts:

@@ -143,12 +143,13 @@ class DeliveryStore:
         self.notifier = notifier
         self.recipients: RecipientCache[RecipientState] = RecipientCache()
 
-    async def lookup(self, address: str) -> RecipientState | None:
+    async def lookup(self, address: str, *, fresh: bool = False) -> RecipientState | None:
         """The local BAL of `address` (None: unknown); an active BAL's answer is reused for
         up to `recipients.ttl` (1 s), see `recipient_cache`: a suspension or deletion
-        made elsewhere is seen within that time, a creation or resumption at once."""
+        made elsewhere is seen within that time, a creation or resumption at once.
+        `fresh`: read the database whatever the cache holds (and keep the answer)."""
         address = address.strip().lower()
-        found = self.recipients.get(address)
+        found = None if fresh else self.recipients.get(address)
         if found is not None:
             return found
         rows = await self.db.reader.run(partial(fetch_in, _LOOKUP, [address]))

@@ -95,6 +95,36 @@ async def test_full_bal_refuses_rcpt_452_and_append_overquota(operator: Operator
     await asyncio.to_thread(imap_side)
 
 
+async def test_room_made_by_an_expunge_is_seen_by_the_next_rcpt_at_once(
+        operator: Operator) -> None:
+    """The recipient cache keeps a BAL's usage for a while; a 452 is never answered
+    from it: a full BAL that was just emptied a little accepts the next message."""
+    assert operator.running is not None
+    alice, bob = await operator.add_bal("alice"), await operator.add_bal("bob")
+    await _limit(operator, bob, messages=2)
+    operator.running.services.delivery.recipients.ttl = 3600  # the cache outlives the test
+    for i in range(2):
+        assert await send(operator, alice, [bob], simple_message(alice, bob, f"m{i}")) == {}
+    full = await asyncio.to_thread(
+        transaction, operator.ports["submission"], operator.client_context(), alice, PASSWORD,
+        alice, [bob], simple_message(alice, bob, "one too many"))
+    assert full["rcpt"] == [(452, "4.2.2", "Mailbox full, try again later")]
+
+    def expunge_one() -> None:
+        c = imaps(operator, bob)
+        c.select("INBOX")
+        assert c.store("1", "+FLAGS", r"(\Deleted)")[0] == "OK"
+        assert c.expunge()[0] == "OK"
+        c.logout()
+
+    await asyncio.to_thread(expunge_one)
+    assert await send(operator, alice, [bob], simple_message(alice, bob, "fits again")) == {}
+    again = await asyncio.to_thread(
+        transaction, operator.ports["submission"], operator.client_context(), alice, PASSWORD,
+        alice, [bob], simple_message(alice, bob, "full again"))
+    assert again["rcpt"] == [(452, "4.2.2", "Mailbox full, try again later")]
+
+
 async def test_size_hint_beyond_room_is_refused_at_rcpt(operator: Operator) -> None:
     alice, bob = await operator.add_bal("alice"), await operator.add_bal("bob")
     await _limit(operator, bob, octets=200_000)
