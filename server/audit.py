@@ -8,6 +8,12 @@ Invariants:
   carry content as a second line of defence (the same filter as the audit
   rows a delivery writes in its own transaction).
 - Timestamps are UTC with milliseconds.
+- A record of a read (`record_soon`: an IMAP body FETCH) does not hold the
+  reply: it is queued and written with the others queued meanwhile, in one
+  transaction, at most `READ_RECORD_DELAY` seconds after it was queued (plus
+  the write itself); `flush()` writes what is queued at once (the server's
+  stop calls it). Records of writes travel in the write's own transaction;
+  the rest are durable before `record` returns.
 
 This version keeps no hash chain between records and has no `mss audit export`.
 
@@ -16,7 +22,9 @@ Ref: R24; docs/architecture.md "AuditSink".
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from contextlib import suppress
 from functools import partial
 
 from imap_store.store.audit_rows import insert_audit
@@ -24,6 +32,7 @@ from imap_store.store.db import Database
 from imap_store.store.interfaces import AuditEvent
 
 log = logging.getLogger("mss.audit")
+READ_RECORD_DELAY = 0.1
 
 
 class DatabaseAuditSink:
@@ -34,6 +43,8 @@ class DatabaseAuditSink:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._lost = 0
+        self._queued: list[AuditEvent] = []
+        self._writer: asyncio.Task[None] | None = None
 
     @property
     def lost_records(self) -> int:
@@ -53,3 +64,33 @@ class DatabaseAuditSink:
             self._lost += 1
             log.error("audit record lost after commit: event %s, session %s (%d lost)",
                       event.event, event.session, self._lost)
+
+    async def record_soon(self, event: AuditEvent) -> None:
+        """Queue the record of a read; written within `READ_RECORD_DELAY` s with the others
+        queued meanwhile (a failure is logged and counted, as after a commit)."""
+        self._queued.append(event)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(
+                self._write_queued(READ_RECORD_DELAY), name="audit-read-records")
+
+    async def flush(self) -> None:
+        """Write every queued record now (at stop)."""
+        writer, self._writer = self._writer, None
+        if writer is not None and not writer.done():
+            writer.cancel()
+            with suppress(asyncio.CancelledError):
+                await writer
+        await self._write_queued(0)
+
+    async def _write_queued(self, delay: float) -> None:
+        if delay:
+            await asyncio.sleep(delay)
+        batch, self._queued = tuple(self._queued), []
+        if not batch:
+            return
+        try:
+            await self.db.writer.run(partial(insert_audit, events=batch))
+        except Exception:
+            self._lost += len(batch)
+            log.exception("audit records of reads lost: %d (%d lost in all)",
+                          len(batch), self._lost)

@@ -92,6 +92,7 @@ class Services:
     async def close(self) -> None:
         await self.background.close()
         await self.trust.stop()
+        await self.audit.flush()
         await self.db.dispose()
 
 

@@ -175,6 +175,11 @@ class ImapSession:
         write's events go in its transaction instead: `interfaces.AuditFor`)."""
         await self.backend.audit.record(self.audit_event(event, **detail))
 
+    async def audit_read(self, event: str, **detail: object) -> None:
+        """Queue the audit record of a read (R24; `AuditSink.record_soon`): written
+        within a fraction of a second, without holding the reply."""
+        await self.backend.audit.record_soon(self.audit_event(event, **detail))
+
 
 Handler = Callable[[ImapSession, Command], Awaitable[Completion | None]]
 A = TypeVar("A", bound=CommandArgs)

@@ -103,6 +103,11 @@ class AuditSink(Protocol):
         the trail could not be written afterwards.
         """
 
+    async def record_soon(self, event: AuditEvent) -> None:
+        """Queue the record of a read (a body FETCH): written shortly, with the others
+        queued meanwhile, without holding the reply; never raises (a failure is
+        logged and counted in `lost_records`)."""
+
     @property
     def lost_records(self) -> int:
-        """How many `record_after_commit` writes failed since start."""
+        """How many `record_after_commit` and `record_soon` writes failed since start."""

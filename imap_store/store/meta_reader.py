@@ -8,7 +8,11 @@ written back, so the next FETCH finds it.
 Invariants: the read unit checks that the folder belongs to `bal_id` and
 joins on that folder id, so only its entries are read; a meta blob is
 opened with AAD (BAL id, content id + ":meta", key version); nothing read
-here is logged.
+here is logged. Decoded metas are kept in memory (never on disk) for the next
+FETCH, at most `META_CACHE_OCTETS` of sealed blobs, least recently used
+dropped first; an entry is used only for a row the read unit returned, of the
+same BAL, content id, key version and sealed octets, so it never outlives its
+row nor answers another BAL.
 
 Ref: docs/architecture.md "IMAP engine" (FETCH of ENVELOPE/BODYSTRUCTURE never
 decrypts the whole message); RFC 3501 7.4.2.
@@ -16,6 +20,7 @@ decrypts the whole message); RFC 3501 7.4.2.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from functools import partial
 
@@ -31,6 +36,9 @@ from .keys import DataKeys
 from .message_ops import META_SUFFIX
 from .models import MessageContent
 
+META_CACHE_OCTETS = 16 * 1024 * 1024
+_Key = tuple[int, str, int]
+
 
 class MetaReader:
     """Batch reads of message metas for one BAL's folder."""
@@ -38,6 +46,8 @@ class MetaReader:
     def __init__(self, db: Database, keys: DataKeys) -> None:
         self.db = db
         self.keys = keys
+        self._cache: OrderedDict[_Key, tuple[bytes, MessageMeta]] = OrderedDict()
+        self._cached_octets = 0
 
     async def read(self, bal_id: int, folder_id: int,
                    uids: Sequence[int]) -> dict[int, MessageMeta]:
@@ -65,10 +75,26 @@ class MetaReader:
         if blob is None:
             return None
         key = await self.keys.read_key(self.db.reader.run, bal_id, version)
+        known = self._cache.get((bal_id, cid, version))
+        if known is not None and known[0] == blob:
+            self._cache.move_to_end((bal_id, cid, version))
+            return known[1]
         try:
-            return decode_meta(key.open(cid + META_SUFFIX, blob))
+            meta = decode_meta(key.open(cid + META_SUFFIX, blob))
         except (DecryptionError, ValueError):
             return None
+        self._keep((bal_id, cid, version), blob, meta)
+        return meta
+
+    def _keep(self, key: _Key, blob: bytes, meta: MessageMeta) -> None:
+        old = self._cache.pop(key, None)
+        if old is not None:
+            self._cached_octets -= len(old[0])
+        self._cache[key] = (blob, meta)
+        self._cached_octets += len(blob)
+        while self._cached_octets > META_CACHE_OCTETS and self._cache:
+            _, (dropped, _) = self._cache.popitem(last=False)
+            self._cached_octets -= len(dropped)
 
     async def _backfill(self, bal_id: int, cid: str) -> MessageMeta:
         async with self.db.write() as s:

@@ -84,7 +84,7 @@ async def fetch(session: ImapSession, command: Command) -> Completion:
             unreadable.append(uid)
     if any(a.is_content for a in attributes) and sent:
         peek = not any(a.sets_seen for a in attributes)
-        await session.audit("imap.fetch_body", mailbox=view.folder.name, uids=sent, peek=peek)
+        await session.audit_read("imap.fetch_body", mailbox=view.folder.name, uids=sent, peek=peek)
     if unreadable:
         log.error("IMAP FETCH: %d message(s) of BAL %s folder %s failed to decrypt, "
                   "UIDs %s (session %s)", len(unreadable), view.bal_id, view.folder.id,

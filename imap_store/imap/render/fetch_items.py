@@ -5,7 +5,11 @@ Owns: `LoadedMessage` (the decrypted message, or only its stored meta) and
 INTERNALDATE, MODSEQ from the index row; ENVELOPE, BODY, BODYSTRUCTURE,
 RFC822.HEADER and BODY[HEADER...] from the meta; RFC822[.TEXT],
 BODY[section]<partial> and BINARY[...] from the decrypted message; and the
-INTERNALDATE format.
+INTERNALDATE format. ENVELOPE, BODY and BODYSTRUCTURE are rendered once per
+distinct value (`RENDERED_CACHE` entries, least recently used dropped): a
+client that lists a mailbox again gets the same octets without their layout
+being redone; the cache is keyed by the value itself, so what it returns
+depends on nothing else.
 
 Invariants: bodies are always sent as literals and cut from the original
 bytes, byte-exact even when they hold NUL: RFC 3501 9 leaves NUL out of a
@@ -23,19 +27,21 @@ Ref: RFC 3501 6.4.5 (partials, sections), 7.4.2 (FETCH response items),
 from __future__ import annotations
 
 import datetime as dt
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from imap_store.imap.backend import MessageInfo
 from imap_store.imap.parse.fetch_spec import FetchAttribute, Partial
 from imap_store.imap.parse.search_keys import MONTHS
 from imap_store.imap.view import flags_value
-from message.meta import MessageMeta, compute_meta
+from message.meta import EnvelopeMeta, MessageMeta, PartMeta, compute_meta
 
 from .binary_section import binary_bytes, binary_value
 from .bodystructure import body_structure
 from .envelope import envelope_value
 from .mime_parts import MimePart, header_section, parse_message, section_bytes
-from .response import NIL, IString, ListOf, LiteralString, Value
+from .response import NIL, IString, ListOf, LiteralString, Rendered, Value, render_value
+
+RENDERED_CACHE = 4096
 
 
 def format_internaldate(value: dt.datetime) -> str:
@@ -101,11 +107,21 @@ def _meta_value(attribute: FetchAttribute, meta: MessageMeta) -> Value:
     if section is not None:
         return _literal(_cut(header_section(meta.header, section), attribute.partial))
     if name == "ENVELOPE":
-        return envelope_value(meta.envelope)
+        return _envelope(meta.envelope)
     if name == "RFC822.HEADER":
         return LiteralString(meta.header)
     # RFC 3501 7.4.2: BODY is BODYSTRUCTURE without the extension data.
-    return body_structure(meta.structure, extensible=name == "BODYSTRUCTURE")
+    return _structure(meta.structure, name == "BODYSTRUCTURE")
+
+
+@lru_cache(maxsize=RENDERED_CACHE)
+def _envelope(envelope: EnvelopeMeta) -> Rendered:
+    return Rendered(render_value(envelope_value(envelope)))
+
+
+@lru_cache(maxsize=RENDERED_CACHE)
+def _structure(structure: PartMeta, extensible: bool) -> Rendered:
+    return Rendered(render_value(body_structure(structure, extensible=extensible)))
 
 
 def _message_value(attribute: FetchAttribute, message: LoadedMessage) -> Value:

@@ -76,6 +76,14 @@ class Literal8:
 
 
 @dataclass(frozen=True, slots=True)
+class Rendered:
+    """A value already rendered by `render_value` (a cached ENVELOPE or BODYSTRUCTURE),
+    sent as it is."""
+
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class ListOf:
     """A parenthesised list (RFC 3501 4.4)."""
 
@@ -89,7 +97,8 @@ class Joined:
     items: tuple[Value, ...]
 
 
-Value: TypeAlias = Atom | IString | LiteralString | Literal8 | ListOf | Joined | Nil | int
+Value: TypeAlias = (Atom | IString | LiteralString | Literal8 | ListOf | Joined | Rendered | Nil
+                    | int)
 
 
 def istring(value: str | bytes) -> IString:
@@ -154,6 +163,8 @@ def render_value(value: Value) -> bytes:
         return b"(" + b" ".join(render_value(item) for item in value.items) + b")"
     if isinstance(value, Joined):
         return b"".join(render_value(item) for item in value.items)
+    if isinstance(value, Rendered):
+        return value.data
     return b"NIL"
 
 

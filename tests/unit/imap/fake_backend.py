@@ -277,6 +277,9 @@ class AuditSink:
     async def record_after_commit(self, event: AuditEvent) -> None:
         self.events.append(event)
 
+    async def record_soon(self, event: AuditEvent) -> None:
+        self.events.append(event)
+
     lost_records = 0
 
     def names(self) -> list[str]:

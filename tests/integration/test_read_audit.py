@@ -1,0 +1,56 @@
+"""The audit records of reads (R24): a body FETCH is recorded without holding its reply.
+
+`DatabaseAuditSink.record_soon` queues the `imap.fetch_body` record and writes it
+with the others queued meanwhile, at most `READ_RECORD_DELAY` seconds later; a
+stop writes what is still queued. Real server, real IMAP client (imaplib), the
+database read back.
+
+Ref: R24; RFC 3501 6.4.5 (BODY.PEEK and BODY fetches).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from server.audit import READ_RECORD_DELAY
+from tests.integration.helpers import imaps, send
+from tests.protocol.smtp_client import simple_message
+from tests.support import Operator, make_operator, serving
+
+
+def _fetch_bodies(op: Operator, user: str, count: int, item: str = "(BODY.PEEK[])") -> None:
+    c = imaps(op, user)
+    assert c.select("INBOX")[0] == "OK"
+    for _ in range(count):
+        typ, data = c.fetch("1", item)
+        assert typ == "OK" and data[0] is not None
+    c.logout()
+
+
+async def _rows_within(op: Operator, count: int, seconds: float) -> list[dict]:
+    deadline = time.monotonic() + seconds
+    while True:
+        rows = await op.audit_rows("imap.fetch_body")
+        if len(rows) >= count or time.monotonic() > deadline:
+            return rows
+        await asyncio.sleep(0.02)
+
+
+async def test_body_fetches_are_recorded_shortly_after_and_at_stop(tmp_path: Path) -> None:
+    async with serving(await make_operator(tmp_path)) as op:
+        alice, bob = await op.add_bal("alice"), await op.add_bal("bob")
+        assert await send(op, alice, [bob], simple_message(alice, bob, "lettre")) == {}
+        await asyncio.to_thread(_fetch_bodies, op, bob, 5)
+        rows = await _rows_within(op, 5, 20 * READ_RECORD_DELAY)
+        assert len(rows) == 5
+        assert all(r["uids"] == [1] and r["peek"] is True and r["mailbox"] == "INBOX"
+                   for r in rows)
+        assert all(r.get("subject") is None for r in rows)  # envelope facts only
+
+        await asyncio.to_thread(_fetch_bodies, op, bob, 1, "(BODY[])")
+        await op.stop()  # at once: the record still queued is written by the stop
+        await op.start()
+        rows = await op.audit_rows("imap.fetch_body")
+        assert len(rows) == 6 and rows[-1]["peek"] is False
