@@ -65,6 +65,7 @@ async def fetch(session: ImapSession, command: Command) -> Completion:
     attributes = _attributes(command)
     pairs = view.resolve(args_of(command, FetchArgs).sequence, uid=command.uid)
     need = _need(attributes)
+    names = tuple(a.response_name for a in attributes)  # once per command, not per message
     live = [uid for _, uid in view.live(pairs)]
     seen = await _mark_seen(session, view, live, attributes)
     loader = MessageLoader(session.store, view, live, need,
@@ -76,7 +77,7 @@ async def fetch(session: ImapSession, command: Command) -> Completion:
         try:
             if need != "none" and uid in view.ghosts:
                 gone += 1  # its content went with it: nothing to send
-            elif await _fetch_one(session, loader, msn, uid, attributes, seen):
+            elif await _fetch_one(session, loader, msn, uid, attributes, names, seen):
                 sent.append(uid)
             else:
                 gone += 1
@@ -113,16 +114,15 @@ async def _mark_seen(
 
 async def _fetch_one(
     session: ImapSession, loader: MessageLoader, msn: int, uid: int,
-    attributes: tuple[FetchAttribute, ...], seen: set[int],
+    attributes: tuple[FetchAttribute, ...], names: tuple[str, ...], seen: set[int],
 ) -> bool:
     message = await loader.load(uid)
     if message is None:
         return False
     view = session.require_view()
     row, flags = view.rows[uid], view.flags_of(uid)
-    items: list[tuple[str, Value]] = [
-        (a.response_name, item_value(a, row, flags, message)) for a in attributes
-    ]
+    items: list[tuple[str, Value]] = [(name, item_value(a, row, flags, message))
+                                      for name, a in zip(names, attributes, strict=True)]
     # RFC 3501 6.4.5: the \Seen just set is reported with the fetched items.
     if uid in seen and not any(a.name == "FLAGS" for a in attributes):
         items.append(("FLAGS", flags_value(flags)))

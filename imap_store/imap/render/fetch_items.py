@@ -44,6 +44,7 @@ from .response import NIL, IString, ListOf, LiteralString, Rendered, Value, rend
 RENDERED_CACHE = 4096
 
 
+@lru_cache(maxsize=RENDERED_CACHE)
 def format_internaldate(value: dt.datetime) -> str:
     """`date-time`: "dd-Mon-yyyy hh:mm:ss +zzzz" with a space-padded day."""
     if value.tzinfo is None:

@@ -14,6 +14,8 @@ MIME).
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from imap_store.imap.parse.fetch_spec import Section
 from message.mime_tree import MimePart, header_fields, parse_message, split_header
 
@@ -41,13 +43,20 @@ def find_part(root: MimePart, path: tuple[int, ...]) -> MimePart | None:
     return part
 
 
+@lru_cache(maxsize=1024)
+def _fields(header: bytes) -> tuple[tuple[str, bytes], ...]:
+    """The fields of a header block, split once per distinct block (a client that asks
+    for a few fields of every message, again and again, costs one split each)."""
+    return tuple(header_fields(header))
+
+
 def header_section(header: bytes, section: Section) -> bytes:
     """HEADER, HEADER.FIELDS or HEADER.FIELDS.NOT of one header block."""
     if section.text == "HEADER":
         return header
     wanted = {name.lower() for name in section.fields}
     keep = section.text == "HEADER.FIELDS"
-    kept = [raw for name, raw in header_fields(header) if (name in wanted) == keep]
+    kept = [raw for name, raw in _fields(header) if (name in wanted) == keep]
     return b"".join(kept) + b"\r\n"  # RFC 3501 6.4.5: the blank line ends the subset
 
 
