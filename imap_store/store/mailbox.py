@@ -185,11 +185,10 @@ class MailboxStore:
     async def claim_recent(self, bal_id: int, folder_id: int, up_to: int, *,
                            claim: bool) -> int:
         """The old `\\Recent` floor; with `claim`, UIDs up to `up_to` stop being recent."""
-        before = await self.db.reader.run(partial(mailbox_sql.recent_floor, bal_id, folder_id))
-        if not claim or up_to <= before:
-            return before
-        return await self.db.writer.run(
-            partial(mailbox_sql.claim_recent, bal_id, folder_id, up_to))
+        if claim:  # one write unit reads the floor and moves it (new messages: the usual case)
+            return await self.db.writer.run(
+                partial(mailbox_sql.claim_recent, bal_id, folder_id, up_to))
+        return await self.db.reader.run(partial(mailbox_sql.recent_floor, bal_id, folder_id))
 
     async def set_flags(self, bal_id: int, folder_id: int, uids: Sequence[int],
                         flags: frozenset[str],
@@ -252,9 +251,8 @@ class MailboxStore:
 
         The key is read and the messages sealed (meta included) in a worker
         thread before the write unit, which only inserts
-        (`message_ops.insert_sealed_tx`, the path SMTP delivery takes too)."""
-        if await self.get_folder(bal_id, name) is None:
-            raise FolderError("nonexistent", "Mailbox does not exist")
+        (`message_ops.insert_sealed_tx`, the path SMTP delivery takes too); that unit
+        refuses a folder that does not exist (`FolderError`), so no read comes first."""
         key = await self.keys.read_current(self.db.reader.run, bal_id)
         sealed = await message_ops.seal_off_loop([message_ops.ToSeal(key, m.raw)
                                                   for m in messages])
