@@ -16,12 +16,16 @@ commit adds what it stored to the cached usage of its recipients, so RCPTs
 in this process see it at once, and other processes' writes within 1 s.
 
 Invariants:
-- A local copy lands in the recipient's INBOX through `message_ops`'
-  `insert_sealed_tx`, the twin of the insert IMAP APPEND uses (same rows,
-  same allocation rule): the INBOX rows are locked in folder id order, each
-  copy gets the next UID of its folder, with its meta
-  (header, ENVELOPE, BODYSTRUCTURE: `message_meta`) sealed beside it (AAD
-  content id + ":meta").
+- A local copy lands in the recipient's INBOX with the rows and the UID
+  allocator IMAP APPEND uses (`message_ops`' `allocate_tx`, `content_values`,
+  `entry_values`): each copy gets the next UID of its folder from the one
+  UPDATE that locks the INBOX row and moves its counters; with several BALs,
+  their INBOX rows are locked in folder id order first. Its meta (header,
+  ENVELOPE, BODYSTRUCTURE: `message_meta`) is sealed beside it (AAD content
+  id + ":meta").
+- Every table is written with one statement per delivery (all contents,
+  local and queued, in one; all entries in one; all queue rows in one), plus
+  the UPDATE of each INBOX: each statement is one round trip on PostgreSQL.
 - A remote copy is encrypted with the sending BAL's key, one queue row per
   remote domain, with the DSN parameters to pass on (RET, ENVID, and
   NOTIFY/ORCPT of its recipients; RFC 3461).
@@ -60,13 +64,15 @@ from .interfaces import AuditEvent
 from .keys import DataKeys
 from .message_ops import (
     CONTENT_INSERT,
+    ENTRY_INSERT,
     FolderState,
     NewMessage,
     SealedMessage,
     ToSeal,
+    allocate_tx,
     content_values,
-    insert_sealed_tx,
-    locked_inbox_states,
+    entry_values,
+    lock_inboxes_tx,
     seal_off_loop,
     state_marker,
 )
@@ -190,8 +196,14 @@ class DeliveryStore:
     async def _write(cls, plan: DeliveryPlan, local: Sequence[SealedMessage],
                      remote: Sequence[SealedMessage], now: datetime,
                      tx: WriteTx) -> tuple[DeliveryResult, dict[int, FolderState]]:
-        """The delivery's unit of work: every row it writes, in the writer's transaction."""
-        uids, inboxes = await cls._store_local(tx, plan, local, now)
+        """The delivery's unit of work: every row it writes, in the writer's transaction.
+        One statement per table it writes (contents, entries, queue rows, recipients,
+        audit), plus one per local copy for its UID (`allocate_tx`)."""
+        uids, inboxes, entries = await cls._allocate_local(tx, plan, local, now)
+        await insert_contents(tx, CONTENT_INSERT, [content_values(one, now, plan.mss_nil)
+                                                   for one in (*local, *remote)])
+        if entries:
+            await tx.executemany(ENTRY_INSERT, entries)
         result = DeliveryResult(uids, await cls._queue_remote(tx, plan, remote, now))
         await cls._count_recipients(tx, plan, now)
         if plan.audit is not None:
@@ -241,35 +253,43 @@ class DeliveryStore:
         return local + [ToSeal(owner, c.message, with_meta=False) for c in plan.remote]
 
     @staticmethod
-    async def _store_local(
+    async def _allocate_local(
         tx: WriteTx, plan: DeliveryPlan, sealed: Sequence[SealedMessage], now: datetime,
-    ) -> tuple[tuple[tuple[int, int], ...], dict[int, FolderState]]:
-        """Insert the local copies; their (BAL id, UID) pairs and the INBOX rows written."""
+    ) -> tuple[tuple[tuple[int, int], ...], dict[int, FolderState], list[tuple[object, ...]]]:
+        """The UID of each local copy in its BAL's INBOX (the INBOX rows locked in folder
+        id order first when there are several): the (BAL id, UID) pairs, the INBOX rows
+        as they now are, and the copies' `mailbox_entry` rows."""
         if not plan.local:
-            return (), {}
-        inboxes = await locked_inbox_states(tx, [c.bal_id for c in plan.local])
-        uids = []
+            return (), {}, []
+        bal_ids = {c.bal_id for c in plan.local}
+        if len(bal_ids) > 1:
+            await lock_inboxes_tx(tx, bal_ids)
+        uids, inboxes, entries = [], {}, []
         for copy, one in zip(plan.local, sealed, strict=True):
-            added = await insert_sealed_tx(tx, inboxes[copy.bal_id],
-                                           [(one, NewMessage(copy.message, internaldate=now))],
-                                           now, plan.mss_nil)
-            uids.append((copy.bal_id, added.uids[0]))
-        return tuple(uids), inboxes
+            if one.bal_id != copy.bal_id:
+                raise ValueError("a message sealed for another BAL cannot enter this folder")
+            inbox, allocated = await allocate_tx(tx, copy.bal_id, None, 1, one.size)
+            entries += entry_values(inbox, allocated,
+                                    [(one, NewMessage(copy.message, internaldate=now))], now)
+            uids.append((copy.bal_id, allocated[0]))
+            inboxes[copy.bal_id] = inbox
+        return tuple(uids), inboxes, entries
 
     @staticmethod
     async def _queue_remote(tx: WriteTx, plan: DeliveryPlan,
                             sealed: Sequence[SealedMessage], now: datetime) -> tuple[int, ...]:
+        """One queue row per remote domain (their contents already inserted), in ONE
+        statement; their ids in plan order."""
         if not plan.remote:
             return ()
-        await insert_contents(tx, CONTENT_INSERT,
-                              [content_values(one, now, plan.mss_nil) for one in sealed])
-        ids = []
-        for copy, one in zip(plan.remote, sealed, strict=True):
-            rows = await tx.fetch(
-                "INSERT INTO outbound_queue (content_id, domain, mail_from, recipients, "
-                "created_at, next_attempt_at, attempts, dsn_ret, dsn_envid, dsn_recipients) "
-                "VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $9) RETURNING id",
-                one.content_id, copy.domain, plan.mail_from, "\n".join(copy.recipients), now,
-                now, plan.dsn_ret, plan.dsn_envid, copy.dsn_recipients)
-            ids.append(int(rows[0][0]))
-        return tuple(ids)
+        values, args = [], []
+        for n, (copy, one) in enumerate(zip(plan.remote, sealed, strict=True)):
+            values.append("(" + ", ".join(f"${9 * n + k}" for k in range(1, 10)) + ", 0)")
+            args += [one.content_id, copy.domain, plan.mail_from, "\n".join(copy.recipients),
+                     now, now, plan.dsn_ret, plan.dsn_envid, copy.dsn_recipients]
+        rows = await tx.fetch(
+            "INSERT INTO outbound_queue (content_id, domain, mail_from, recipients, "  # noqa: S608
+            "created_at, next_attempt_at, dsn_ret, dsn_envid, dsn_recipients, attempts) "
+            f"VALUES {', '.join(values)} RETURNING id, content_id", *args)
+        ids = {r[1]: int(r[0]) for r in rows}
+        return tuple(ids[one.content_id] for one in sealed)

@@ -251,15 +251,19 @@ class MailboxStore:
 
         The key is read and the messages sealed (meta included) in a worker
         thread before the write unit, which only inserts
-        (`message_ops.insert_sealed_tx`, the path SMTP delivery takes too); that unit
-        refuses a folder that does not exist (`FolderError`), so no read comes first."""
+        (`message_ops.insert_sealed_tx`, whose allocator and rows SMTP delivery
+        uses too); a folder the BAL does not have is found there (`FolderError`,
+        nothing written)."""
         key = await self.keys.read_current(self.db.reader.run, bal_id)
         sealed = await message_ops.seal_off_loop([message_ops.ToSeal(key, m.raw)
                                                   for m in messages])
         # RFC 9208: beyond the quota, APPEND is refused [OVERQUOTA] and nothing stored.
-        result, marker = await self.db.writer.run(partial(
+        done = await self.db.writer.run(partial(
             mailbox_sql.append, bal_id, name, list(zip(sealed, messages, strict=True)),
             now or datetime.now(UTC), self.quota_defaults, audit))
+        if done is None:  # the unit found no such folder (nothing written)
+            raise FolderError("nonexistent", "Mailbox does not exist")
+        result, marker = done
         self.notifier.committed(bal_id, [marker])
         return result
 

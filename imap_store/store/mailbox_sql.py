@@ -40,7 +40,6 @@ from .group_commit import Row, WriteTx
 from .interfaces import AuditFor
 from .message_ops import (
     AppendResult,
-    FolderState,
     NewMessage,
     SealedMessage,
     insert_sealed_tx,
@@ -371,17 +370,19 @@ _ROOM = ("SELECT b.quota_bytes, b.quota_messages, "
 
 async def append(bal_id: int, name: str, items: Sequence[tuple[SealedMessage, NewMessage]],
                  now: datetime, quota: QuotaDefaults, audit: AuditFor | None,
-                 tx: WriteTx) -> tuple[AppendResult, Marker]:
-    """APPEND's insert: the folder locked by name, the quota checked (`OverQuota`,
-    RFC 9208, R25: limits and usage in one statement), then `insert_sealed_tx`."""
-    folder = await require_named(tx, bal_id, name, lock=True)
+                 tx: WriteTx) -> tuple[AppendResult, Marker] | None:
+    """APPEND's insert: the folder locked by name (None when the BAL has no such
+    folder: nothing written, and no exception to roll back the batch it shares), the
+    quota checked (`OverQuota`, RFC 9208, R25: limits and usage in one statement),
+    then `insert_sealed_tx`."""
+    folder = await named_folder(tx, bal_id, name, lock=True)
+    if folder is None:
+        return None
     room = await tx.fetch(_ROOM, bal_id)
     if room and not state_of(quota, *room[0]).room_for(sum(s.size for s, _ in items),
                                                         len(items)):
         raise OverQuota
-    state = FolderState(folder.id, folder.bal_id, folder.uidvalidity, folder.uidnext,
-                        folder.highestmodseq)
-    result = await insert_sealed_tx(tx, state, items, now)
+    result, state = await insert_sealed_tx(tx, bal_id, folder.id, items, now)
     if audit is not None:
         await insert_audit(tx, audit(result.uids))
     return result, state_marker(state)

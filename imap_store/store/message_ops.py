@@ -5,10 +5,11 @@ Owns: `NewMessage`, `AppendResult`, `CopyResult`, `SealedMessage`; `seal_all`
 thread for a large message), `locked_folder` / `locked_inboxes` (folder rows locked for
 UID allocation), `insert_sealed` (the insert of new folder entries in a
 session, IMAP APPEND, allocating UIDs and MODSEQ with the allocator
-`_allocate`), its twin `insert_sealed_tx` with `locked_inbox_states` (the same
-rows and the same allocation rule as plain statements in a group-commit
-writer transaction, `group_commit.WriteTx`: SMTP delivery), and the
-session-level COPY/MOVE helpers.
+`_allocate`), its twin `insert_sealed_tx` with the allocator `allocate_tx`
+(the same rows and the same allocation rule as plain statements in a
+group-commit writer transaction, `group_commit.WriteTx`: IMAP APPEND's unit
+and, with `lock_inboxes_tx`, `content_values` and `entry_values`, SMTP
+delivery), and the session-level COPY/MOVE helpers.
 
 Invariants:
 - Sealing needs no session and no lock: the caller reads the data key first
@@ -21,11 +22,13 @@ Invariants:
   content sealed after that uses the new version.
 - all the messages of one call are written in ONE transaction (MULTIAPPEND
   is all or nothing, RFC 3502 6); UIDs are allocated from `folder.uidnext`
-  on the folder row locked in that transaction (`SELECT ... FOR UPDATE` on
-  PostgreSQL, the write lock on SQLite), ascending in the order given, so
-  they are unique and strictly ascending per folder under concurrent writers;
-  deliveries that share a group-commit transaction each read the row as the
-  previous one left it, so the rule holds within a batch too;
+  on the folder row locked in that transaction (`SELECT ... FOR UPDATE` in a
+  session; in a writer transaction the `UPDATE ... RETURNING` of
+  `allocate_tx`, which locks, allocates and reads back in one statement; the
+  write lock on SQLite), ascending in the order given, so they are unique
+  and strictly ascending per folder under concurrent writers; deliveries
+  that share a group-commit transaction each read the row as the previous
+  one left it, so the rule holds within a batch too;
 - a body is sealed with AAD (BAL id, content id, key version) and its meta
   with the content id suffixed `:meta`, so neither can be swapped for the
   other or moved to another row or BAL; subject and addresses exist only in
@@ -238,17 +241,42 @@ ENTRY_INSERT = ("INSERT INTO mailbox_entry (folder_id, uid, content_id, flags, i
                 "modseq) VALUES ($1, $2, $3, $4, $5, $6)")
 
 
-async def locked_inbox_states(tx: WriteTx, bal_ids: Iterable[int]) -> dict[int, FolderState]:
-    """`locked_inboxes` in a writer transaction: the INBOX rows as plain values."""
+_ALLOCATE = ("UPDATE folder SET uidnext = uidnext + $2, highestmodseq = highestmodseq + 1, "
+             "used_bytes = used_bytes + $3, used_messages = used_messages + $2 "
+             "WHERE bal_id = $1 AND {where} "
+             "RETURNING id, bal_id, uidvalidity, uidnext, highestmodseq")
+_ALLOCATE_IN = _ALLOCATE.format(where="id = $4")
+_ALLOCATE_INBOX = _ALLOCATE.format(where="name = 'INBOX'")
+
+
+async def lock_inboxes_tx(tx: WriteTx, bal_ids: Iterable[int]) -> None:
+    """Lock the INBOX rows of several BALs in folder id order (no lock cycles between
+    deliveries to several BALs), before `allocate_tx` updates them one by one."""
     wanted = sorted(set(bal_ids))
     marks = ", ".join(f"${n}" for n in range(1, len(wanted) + 1))
-    sql = ("SELECT id, bal_id, uidvalidity, uidnext, highestmodseq FROM folder "  # noqa: S608
-           f"WHERE name = 'INBOX' AND bal_id IN ({marks}) ORDER BY id FOR UPDATE")  # $n only
-    rows = await tx.fetch(sql, *wanted)
-    found = {int(r[1]): FolderState(*(int(v) for v in r)) for r in rows}
-    if set(found) != set(wanted):
-        raise LookupError("a recipient BAL has no INBOX")
-    return found
+    sql = ("SELECT id FROM folder "  # noqa: S608 ($n placeholders only)
+           f"WHERE name = 'INBOX' AND bal_id IN ({marks}) ORDER BY id FOR UPDATE")
+    await tx.fetch(sql, *wanted)
+
+
+async def allocate_tx(tx: WriteTx, bal_id: int, folder_id: int | None, count: int,
+                      size: int) -> tuple[FolderState, list[int]]:
+    """The UID allocator of a writer transaction: ONE statement locks the folder row
+    (`folder_id`, or the BAL's INBOX with None), takes `count` UIDs from `uidnext`,
+    raises `highestmodseq` by one (the MODSEQ of the new entries) and adds `size`
+    octets and `count` messages to its quota usage (R25); the folder as it now is
+    and the UIDs, ascending. Deliveries that share a batch each see the row as the
+    previous one left it; on PostgreSQL a concurrent writer's increment is re-read
+    once its lock is released (READ COMMITTED re-evaluates `uidnext + $2` on the
+    row's newest version)."""
+    if folder_id is None:
+        rows = await tx.fetch(_ALLOCATE_INBOX, bal_id, count, size)
+    else:
+        rows = await tx.fetch(_ALLOCATE_IN, bal_id, count, size, folder_id)
+    if not rows:
+        raise LookupError("no such folder in this BAL")
+    folder = FolderState(*(int(v) for v in rows[0]))
+    return folder, list(range(folder.uidnext - count, folder.uidnext))
 
 
 def state_marker(folder: FolderState) -> tuple[int, tuple[int, int]]:
@@ -263,30 +291,31 @@ def content_values(sealed: SealedMessage, now: datetime,
             mss_nil, now, sealed.meta)
 
 
-async def insert_sealed_tx(tx: WriteTx, folder: FolderState,
+def entry_values(folder: FolderState, uids: Sequence[int],
+                 items: Sequence[tuple[SealedMessage, NewMessage]],
+                 now: datetime) -> list[tuple[object, ...]]:
+    """The `mailbox_entry` rows of `items` given `uids` by `allocate_tx`, as
+    `ENTRY_INSERT` parameters (MODSEQ: the folder's new `highestmodseq`)."""
+    return [(folder.id, uid, sealed.content_id, " ".join(sorted(message.flags)),
+             (message.internaldate or now).astimezone(UTC), folder.highestmodseq)
+            for uid, (sealed, message) in zip(uids, items, strict=True)]
+
+
+async def insert_sealed_tx(tx: WriteTx, bal_id: int, folder_id: int | None,
                            items: Sequence[tuple[SealedMessage, NewMessage]],
-                           now: datetime, mss_nil: str | None = None) -> AppendResult:
-    """`insert_sealed` in a writer transaction (`folder` locked by the caller): the same
-    rows, UIDs and MODSEQ from the same allocation rule, without ORM objects."""
-    if any(sealed.bal_id != folder.bal_id for sealed, _ in items):
+                           now: datetime, mss_nil: str | None = None,
+                           ) -> tuple[AppendResult, FolderState]:
+    """`insert_sealed` in a writer transaction, into `folder_id` of `bal_id` (None: its
+    INBOX): the same rows, UIDs and MODSEQ from the same allocation rule
+    (`allocate_tx`), without ORM objects; the folder as it now is."""
+    if any(sealed.bal_id != bal_id for sealed, _ in items):
         raise ValueError("a message sealed for another BAL cannot enter this folder")
-    first = folder.uidnext
-    uids = list(range(first, first + len(items)))
-    folder.uidnext += len(items)
-    folder.highestmodseq += 1
-    modseq = folder.highestmodseq
+    folder, uids = await allocate_tx(tx, bal_id, folder_id, len(items),
+                                     sum(sealed.size for sealed, _ in items))
     await insert_contents(tx, CONTENT_INSERT, [content_values(sealed, now, mss_nil)
                                                for sealed, _ in items])
-    await tx.executemany(ENTRY_INSERT, [
-        (folder.id, uid, sealed.content_id, " ".join(sorted(message.flags)),
-         (message.internaldate or now).astimezone(UTC), modseq)
-        for uid, (sealed, message) in zip(uids, items, strict=True)])
-    # R25: the quota usage moves in the same statement as the UID allocator (no round trip).
-    await tx.execute("UPDATE folder SET uidnext = $1, highestmodseq = $2, "
-                     "used_bytes = used_bytes + $4, used_messages = used_messages + $5 "
-                     "WHERE id = $3", folder.uidnext, folder.highestmodseq, folder.id,
-                     sum(sealed.size for sealed, _ in items), len(items))
-    return AppendResult(folder.uidvalidity, tuple(uids))
+    await tx.executemany(ENTRY_INSERT, entry_values(folder, uids, items, now))
+    return AppendResult(folder.uidvalidity, tuple(uids)), folder
 
 
 async def copy_entries(s: AsyncSession, source: FolderRow, uids: Sequence[int],

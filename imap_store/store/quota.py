@@ -13,8 +13,8 @@ Invariants:
   the number of entries. The counters live on the folder rows
   (`folder.used_bytes`, `folder.used_messages`), beside the UID allocator,
   and each write moves them in its own transaction, on the folder row it has
-  locked anyway: delivery (`message_ops.insert_sealed_tx`: the UPDATE of
-  `uidnext` also adds the size, no extra statement), APPEND, COPY, MOVE,
+  locked anyway: delivery and APPEND (`message_ops.allocate_tx`: the UPDATE
+  of `uidnext` also adds the size, no extra statement), COPY, MOVE,
   EXPUNGE, RENAME of INBOX; deleting a folder or a BAL deletes its counters
   with it. The sum over a BAL's folders is therefore exact under concurrent
   writers; `recount` must always agree with it.
