@@ -42,9 +42,10 @@ RFC 2045 5.1 (token, quoted-string); RFC 5322 2.2.3, 3.2.2 (comments), 4.5.
 
 from __future__ import annotations
 
-from .headers import HeaderField, without_fields
+from .headers import HeaderField, header_end, without_fields
 
 NAME = "authentication-results"
+_NAME_OCTETS = NAME.encode()
 _TSPECIALS = frozenset(b'()<>@,;:\\"/[]?=')  # RFC 2045 5.1
 _WSP = frozenset(b" \t\r\n")
 
@@ -96,8 +97,8 @@ def without_our_results(message: bytes, ours: str) -> bytes:
     """`message` without the `Authentication-Results` fields of its header section whose
     authserv-id is `ours` (ignoring case), every other octet kept (RFC 8601 5)."""
     wanted = ours.lower()
-    if not wanted:
-        return message
+    if not wanted or _NAME_OCTETS not in message[:header_end(message)].lower():
+        return message  # no field of that name (its name is these octets, in any case)
 
     def forged(field: HeaderField) -> bool:
         if field.name != NAME:

@@ -1,6 +1,6 @@
 """What a message carries, file by file: the facts the attachment rule decides on.
 
-Owns: `FileName`, `ItemFacts`, `ContentFacts` and `scan_content(content, bounds)`.
+Owns: `FileName`, `ItemFacts`, `ContentFacts` and `scan_content(content, bounds, root)`.
 
 The walk goes through the whole MIME tree (`mime_tree`: nested multiparts,
 attached message/rfc822 messages, also when they carry a transfer encoding),
@@ -303,9 +303,11 @@ def may_expand(content: bytes) -> bool:
     return any(hint in content for hint in _ARCHIVE_HINTS) or looks_like_zip(content)
 
 
-def scan_content(content: bytes, bounds: ScanBounds | None = None) -> ContentFacts:
-    """The content facts of a whole message (CPU-bound, no I/O)."""
+def scan_content(content: bytes, bounds: ScanBounds | None = None,
+                 root: MimePart | None = None) -> ContentFacts:
+    """The content facts of a whole message (CPU-bound, no I/O); `root`: the message
+    already parsed (`parse_message(content)`), not parsed again."""
     limits = bounds or ScanBounds()
     walk = _Walk(limits, Budget(limits.max_archive_size))
-    walk.message(parse_message(content), "")
+    walk.message(parse_message(content) if root is None else root, "")
     return ContentFacts(tuple(walk.items), tuple(walk.problems), walk.complete)

@@ -1,7 +1,8 @@
 """Facts read from a message (its header section, its MIME nesting), for the SMTP gateway,
 the policy and the audit trail.
 
-Owns: `MessageFacts`, `AddressFacts` and `read_facts(content)`. The header
+Owns: `MessageFacts`, `AddressFacts`, `read_facts(content)` and `read_parsed(content)`
+(the facts and the parsed tree, for a caller that walks the tree too). The header
 section is read through `mime_tree.MimePart` and so `headers` (the one
 header parser: the policy checks the same From field the recipient's IMAP
 client will show). Kept: Message-ID and `X-MSS-NIL` (audit, R24,
@@ -32,9 +33,9 @@ import re
 from dataclasses import dataclass
 
 from .address_list import Mailbox, parse_addresses
-from .headers import HeaderField, first_text, split_header, values_of
+from .headers import HeaderField, first_text, values_of
 from .mailboxes import Ambiguous, strict_mailboxes
-from .mime_tree import MimePart, message_depth
+from .mime_tree import MimePart, nesting_depth, parse_message
 
 # RFC 5322 2.2, 2.3: CR and LF occur only together, as CRLF (line ends, folding).
 _BARE_LINE_END = re.compile(rb"\r(?!\n)|(?<!\r)\n")
@@ -99,17 +100,28 @@ def _first(fields: list[HeaderField], name: str, limit: int) -> str | None:
 
 def read_facts(content: bytes) -> MessageFacts:
     """The facts of a message (its header section, and its MIME nesting; CPU-bound, no I/O)."""
-    part = MimePart(split_header(content)[0], b"")
-    fields = part.fields
-    report_type = part.content_param("REPORT-TYPE")
-    bare = "bare CR or LF in the header section" if _BARE_LINE_END.search(part.header) else None
+    return facts_of(parse_message(content))
+
+
+def read_parsed(content: bytes) -> tuple[MessageFacts, MimePart]:
+    """`read_facts(content)` and the message's tree (`parse_message`), parsed once."""
+    root = parse_message(content)
+    return facts_of(root), root
+
+
+def facts_of(root: MimePart) -> MessageFacts:
+    """The facts of the message `root` (`parse_message`): its header section is the
+    message's, as `split_header` cuts it, and its tree gives the nesting."""
+    fields = root.fields
+    report_type = root.content_param("REPORT-TYPE")
+    bare = "bare CR or LF in the header section" if _BARE_LINE_END.search(root.header) else None
     return MessageFacts(
         message_id=_first(fields, "message-id", 998) or "",
         mss_nil=_first(fields, "x-mss-nil", 64),
         content_type=(first_text(fields, "content-type") or "text/plain").lower(),
         headers=tuple((field.name, field.text) for field in fields),
-        mime_type=part.mime_type,
+        mime_type=root.mime_type,
         report_type=report_type.lower() if report_type else None,
         author=address_facts(values_of(fields, "from"), bare),
         sender=address_facts(values_of(fields, "sender"), bare),
-        nesting=message_depth(content))
+        nesting=nesting_depth(root))

@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .address_list import GroupEnd, GroupStart, Mailbox, parse_addresses
+from .headers import HeaderField
 from .mime_params import header_params
 from .mime_tree import MimePart, field_value, header_fields, parse_message
 
@@ -93,10 +94,11 @@ def text(raw: bytes) -> str:
     return raw.decode("utf-8", "surrogateescape")
 
 
-def _first_values(header: bytes) -> dict[str, str]:
+def _first_values(fields: list[HeaderField]) -> dict[str, str]:
     values: dict[str, str] = {}
-    for name, raw in header_fields(header):  # the first occurrence of a field is used
-        values.setdefault(name, text(field_value(raw)))
+    for name, raw in fields:  # the first occurrence of a field is used
+        if name not in values:
+            values[name] = text(field_value(raw))
     return values
 
 
@@ -117,7 +119,12 @@ def _address_list(value: str | None) -> AddressList:
 
 def envelope_of(header: bytes) -> EnvelopeMeta:
     """ENVELOPE of a message (or an encapsulated message) header."""
-    values = _first_values(header)
+    return _envelope(header_fields(header))
+
+
+def _envelope(fields: list[HeaderField]) -> EnvelopeMeta:
+    """ENVELOPE of the header fields of a message (`MimePart.fields`, parsed once)."""
+    values = _first_values(fields)
     lists = {name: _address_list(values.get(name)) for name in _ADDRESS_FIELDS}
     for name in ("sender", "reply-to"):  # RFC 3501 7.4.2: both default to From
         if lists[name] is None:
@@ -172,7 +179,7 @@ def _single(part: MimePart) -> PartMeta:
         size=part.body_size, lines=part.body_lines() if counted else None,
         md5=_header(part, "content-md5"), disposition=_disposition(part),
         language=_language(part), location=_header(part, "content-location"),
-        envelope=envelope_of(inner.header) if inner is not None else None,
+        envelope=_envelope(inner.fields) if inner is not None else None,
         message=structure_of(inner) if inner is not None else None)
 
 
@@ -195,4 +202,4 @@ def structure_of(part: MimePart) -> PartMeta:
 def compute_meta(raw: bytes) -> MessageMeta:
     """Parse a message once: its header, ENVELOPE and BODYSTRUCTURE."""
     root = parse_message(raw)
-    return MessageMeta(root.header, envelope_of(root.header), structure_of(root))
+    return MessageMeta(root.header, _envelope(root.fields), structure_of(root))

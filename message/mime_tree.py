@@ -15,7 +15,9 @@ octets, copied only when `body` is read (parsing never copies a body), so the
 memory of a parse does not grow with the nesting depth; nothing here raises
 on malformed input; a search through a body is made of calls over at most
 `WINDOW` octets each (`find_in`, `rfind_in`), so no single call holds the GIL
-for a whole large attachment.
+for a whole large attachment; the parts' cached values take no lock
+(`cached_property`), so the event loop never waits on a worker thread that
+parses a large message.
 The content type is that of the first Content-Type field, lower-cased; a part
 without one has its default type (text/plain, message/rfc822 in a
 multipart/digest); a value that is not `type/subtype` reads as text/plain.
@@ -28,9 +30,9 @@ Ref: RFC 2045 5.1, 5.2 (Content-Type, its default), RFC 2046 5.1.1
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from functools import cached_property
+from typing import Any, Generic, TypeVar, overload
 
 from .headers import (
     HeaderField,
@@ -47,6 +49,37 @@ MAX_DEPTH = 32
 __all__ = ["MAX_DEPTH", "MimePart", "field_value", "header_fields", "message_depth",
            "multipart_closed", "nesting_depth", "parse_message", "parse_part", "split_header",
            "unclosed_part"]
+
+
+T = TypeVar("T")
+
+
+class cached_property(Generic[T]):  # noqa: N801 (named as the functools descriptor it replaces)
+    """`functools.cached_property` without its lock (Python 3.11 takes, on each first
+    read, one lock per property, shared by every instance): the value is computed on
+    first read and kept in the instance's `__dict__`, which later reads find first. Two
+    threads reading the same part at once may both compute it; the values are equal
+    (the part is immutable)."""
+
+    def __init__(self, fn: Callable[[Any], T]) -> None:
+        self.fn = fn
+        self.name = fn.__name__
+        self.__doc__ = fn.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> cached_property[T]: ...
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> T: ...
+
+    def __get__(self, obj: object | None, owner: type | None = None) -> T | cached_property[T]:
+        if obj is None:
+            return self
+        value = self.fn(obj)
+        obj.__dict__[self.name] = value
+        return value
 
 
 def _content_type(value: str | None, default: str) -> tuple[str, str]:

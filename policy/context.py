@@ -267,8 +267,11 @@ STAGE_CONTEXT: dict[Stage, type] = {
 }
 
 
+_MAIL_FIELDS = tuple(f.name for f in fields(MailContext))
+
+
 def _mail_fields(mail: MailContext) -> dict[str, Any]:
-    return {f.name: getattr(mail, f.name) for f in fields(MailContext)}
+    return {name: getattr(mail, name) for name in _MAIL_FIELDS}
 
 
 def _lower_set(values: Iterable[str]) -> frozenset[str]:

@@ -63,6 +63,7 @@ class SmtpConnection(SMTP):
     def __init__(self, handler: object, *, registry: SessionRegistry, listener: str,
                  ticket: Ticket, line_timeout: float, tls_failures: HandshakeLog,
                  **kwargs: Any) -> None:
+        self._client: tuple[object, object, str | None, bool, ClientSession] | None = None
         super().__init__(handler, **kwargs)
         self.tls_failures = tls_failures
         self.ticket = ticket
@@ -73,15 +74,24 @@ class SmtpConnection(SMTP):
         self.session_id = secrets.token_hex(6)
 
     def client_session(self) -> ClientSession:
-        """The facts of this session now (peer, TLS, AUTH principal, EHLO name)."""
+        """The facts of this session now (peer, TLS, AUTH principal, EHLO name): the same
+        object as long as aiosmtpd's session, its login, its EHLO name and TLS are."""
         session = self.session
         auth = session.auth_data if session is not None else None
-        return ClientSession(
+        host = session.host_name if session is not None else None
+        tls = self.tls_active
+        kept = self._client
+        if (kept is not None and kept[0] is session and kept[1] is auth and kept[2] == host
+                and kept[3] == tls):
+            return kept[4]
+        client = ClientSession(
             session_id=self.session_id, listener=self.listener,
             peer_ip=peer_address(session.peer if session is not None else None),
-            tls=self.tls_active, tls_description=self.tls_description(),
+            tls=tls, tls_description=self.tls_description(),
             principal=auth if isinstance(auth, Principal) else None,
-            ehlo=(session.host_name or "") if session is not None else "")
+            ehlo=(host or "") if session is not None else "")
+        self._client = (session, auth, host, tls, client)
+        return client
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if self in self.registry.sessions:  # STARTTLS upgrade of a counted session

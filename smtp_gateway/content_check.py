@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from imap_store.store.offload import ON_LOOP_MAX
 from message.archives import ScanBounds
 from message.content_facts import ContentFacts, may_expand, scan_content
+from message.mime_tree import MimePart
 from policy.content import AttachmentPolicy
 
 from .antivirus import ClamdScanner, ScanResult
@@ -36,10 +37,12 @@ class ContentInspection:
     policy: AttachmentPolicy = field(default_factory=AttachmentPolicy)
     scanner: ClamdScanner | None = None
 
-    async def files(self, content: bytes) -> ContentFacts:
-        """The message's files; in a worker thread when the walk may be long."""
+    async def files(self, content: bytes, root: MimePart | None = None) -> ContentFacts:
+        """The message's files; in a worker thread when the walk may be long. `root`: the
+        message as already parsed, walked on the loop; the worker thread parses its own
+        (the body copies a walk caches on a parsed tree go with it)."""
         if len(content) <= ON_LOOP_MAX and not may_expand(content):
-            return scan_content(content, self.bounds)
+            return scan_content(content, self.bounds, root)
         return await asyncio.to_thread(scan_content, content, self.bounds)
 
     async def scan(self, content: bytes) -> ScanResult | None:

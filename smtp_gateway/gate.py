@@ -30,7 +30,7 @@ from typing import Protocol, assert_never
 from imap_store.store.delivery import DeliveryStore, RecipientState
 from imap_store.store.interfaces import AuditSink
 from message.facts import MessageFacts
-from message.mime_tree import MAX_DEPTH
+from message.mime_tree import MAX_DEPTH, MimePart
 from policy.address import domain_of
 from policy.bal_types import bal_type
 from policy.context import (
@@ -179,14 +179,15 @@ class PolicyGate:
         return await self.delivery.recipients_today(client.principal.bal_id)
 
     async def check_data(self, txn: Transaction, facts: MessageFacts, content: bytes,
-                         dkim: DkimView | None = None) -> None:
-        """End of DATA: nothing, or SmtpReject. `dkim`: the verified signatures (MX)."""
+                         dkim: DkimView | None = None, root: MimePart | None = None) -> None:
+        """End of DATA: nothing, or SmtpReject. `dkim`: the verified signatures (MX);
+        `root`: the message as `facts` parsed it (`read_parsed`), walked again, not parsed."""
         if facts.nesting > self.max_mime_depth:  # before any rule: no rule reads such a message
             raise SmtpReject(MIME_TOO_DEEP, f"MIME nesting {facts.nesting} exceeds "
                                             f"limits.max_mime_depth {self.max_mime_depth}")
         inspect, modes = self.content, self.engine.modes  # a rule off (or absent) reads nothing
         files = (None if modes.get("attachments", Mode.OFF) is Mode.OFF
-                 else await inspect.files(content))
+                 else await inspect.files(content, root))
         scan = (None if modes.get("antivirus", Mode.OFF) is Mode.OFF
                 else await inspect.scan(content))
         ctx = DataContext.from_mail(txn.mail, recipients=txn.recipients, message=facts,

@@ -20,8 +20,9 @@ Invariants:
   or deleted, or the password it used changed, in any process: the
   principal's `Standing`) gets `421 4.7.0` at its next MAIL or DATA, nothing
   is accepted, and the connection is closed (RFC 5321 3.8).
-- The message facts are read on the event loop up to `offload.ON_LOOP_MAX`
-  octets, in a worker thread above (a large message never holds the loop).
+- The message is parsed once for its facts and the content checks, on the
+  event loop up to `offload.ON_LOOP_MAX` octets, in a worker thread above (a
+  large message never holds the loop).
 - On every listener, the `Authentication-Results` fields of an accepted
   message that name our authserv-id (the host name) are removed before it
   goes to intake, after the DKIM check read it as received; the MX then
@@ -40,7 +41,8 @@ from aiosmtpd.smtp import Envelope, Session
 from imap_store.store.interfaces import AuditSink, Authenticate
 from imap_store.store.offload import by_size
 from message.auth_results import without_our_results
-from message.facts import MessageFacts, read_facts
+from message.facts import MessageFacts, read_parsed
+from message.mime_tree import MimePart
 from policy.context import DkimView
 from policy.replies import LOCAL_ERROR
 from policy.reply import Reply, SmtpReject
@@ -109,8 +111,8 @@ class GatewayHandler(SaslMechanisms):
         if _withdrawn(txn.session):
             return _end_withdrawn(server)
         content = envelope.original_content or b""
-        facts = await by_size(len(content), read_facts, content)
-        reply, committed = await self._data(server.registry, txn, content, facts)
+        facts, root = await by_size(len(content), read_parsed, content)
+        reply, committed = await self._data(server.registry, txn, content, facts, root)
         event = txn.session.audit_event("smtp.transaction", {
             "listener": txn.session.listener, "from": txn.mail.mail_from or "<>",
             "to": list(txn.recipients), "rcpt_commands": txn.rcpt_commands,
@@ -133,13 +135,13 @@ class GatewayHandler(SaslMechanisms):
         return self.authserv_id
 
     async def _data(self, registry: SessionRegistry, txn: Transaction, content: bytes,
-                    facts: MessageFacts) -> tuple[Reply, bool]:
+                    facts: MessageFacts, root: MimePart) -> tuple[Reply, bool]:
         """The reply to DATA and whether the message was committed."""
         if registry.closing:
             return SHUTTING_DOWN, False
         dkim, results = await self.authenticate_content(content)
         try:
-            await self.gate.check_data(txn, facts, content, dkim)
+            await self.gate.check_data(txn, facts, content, dkim, root)
         except SmtpReject as exc:
             await self._refuse(txn.session, exc, "DATA", txn.mail.mail_from)
             return exc.reply, False

@@ -39,9 +39,9 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from functools import partial
+from functools import lru_cache, partial
 from typing import TypeVar
 
 from imap_store.store.delivery import (
@@ -104,10 +104,18 @@ def _safe_helo(helo: str) -> str:
     return cleaned[:255] or "unknown"
 
 
+@lru_cache(maxsize=8)
+def _date(second: datetime, offset: timedelta | None) -> str:
+    """The RFC 5322 3.3 date-time of `second` (whole seconds; the offset in the key: equal
+    instants in two zones are written apart); messages of one second share it."""
+    return format_datetime(second)
+
+
 def _received(hostname: str, t: TraceInfo, now: datetime) -> bytes:
     tls = f" ({t.tls})" if t.tls else ""
+    date = _date(now.replace(microsecond=0), now.utcoffset())
     return (f"Received: from {_safe_helo(t.helo)} ([{t.peer_ip}])\r\n\tby {hostname} (mss-server) "
-            f"with {t.protocol} id {t.session}{tls};\r\n\t{format_datetime(now)}\r\n").encode()
+            f"with {t.protocol} id {t.session}{tls};\r\n\t{date}\r\n").encode()
 
 
 def _first_of_each(items: Iterable[T], key: Callable[[T], Hashable]) -> tuple[T, ...]:
@@ -121,9 +129,13 @@ def _first_of_each(items: Iterable[T], key: Callable[[T], Hashable]) -> tuple[T,
 
 
 def distinct_recipients(mail: AcceptedMail) -> AcceptedMail:
-    """`mail` with each local BAL and each remote address once, in first-seen order."""
-    return replace(mail, local=_first_of_each(mail.local, lambda r: r.bal_id),
-                   remote=_first_of_each(mail.remote, normalise_address))
+    """`mail` with each local BAL and each remote address once, in first-seen order
+    (`mail` itself when it names each once already)."""
+    local = _first_of_each(mail.local, lambda r: r.bal_id)
+    remote = _first_of_each(mail.remote, normalise_address)
+    if len(local) == len(mail.local) and len(remote) == len(mail.remote):
+        return mail
+    return replace(mail, local=local, remote=remote)
 
 
 def _group_remote(recipients: Sequence[str]) -> dict[str, tuple[str, ...]]:

@@ -101,12 +101,20 @@ class MxHandler(GatewayHandler):
 class MxSMTP(MssSMTP):
     """An MX session: the peer's certificate DN in its facts, TLS audited, no AUTH."""
 
+    _mx_client: tuple[ClientSession, ClientSession] | None = None
+    """The last session facts of the base class and these facts built on them."""
+
     def client_session(self) -> ClientSession:
         base = super().client_session()
-        return ClientSession(session_id=base.session_id, listener=base.listener,
-                             peer_ip=base.peer_ip, tls=base.tls,
-                             tls_description=base.tls_description, principal=None,
-                             ehlo=base.ehlo, peer_cert_dn=peer_dn(self._ssl_object()))
+        kept = self._mx_client
+        if kept is not None and kept[0] is base:  # nothing changed: the same facts
+            return kept[1]
+        client = ClientSession(session_id=base.session_id, listener=base.listener,
+                               peer_ip=base.peer_ip, tls=base.tls,
+                               tls_description=base.tls_description, principal=None,
+                               ehlo=base.ehlo, peer_cert_dn=peer_dn(self._ssl_object()))
+        self._mx_client = (base, client)
+        return client
 
     @syntax("AUTH <mechanism>")
     async def smtp_AUTH(self, arg: str) -> None:

@@ -90,6 +90,11 @@ log = logging.getLogger("mss.smtp")
 # enhanced codes; DSN parameters are read by `MssSMTP._take_dsn`.
 EXTENSIONS = ("PIPELINING", "ENHANCEDSTATUSCODES", "DSN")
 
+# Positive reply lines as written (replacement and enhanced code applied), by the line
+# given: most replies are the same few lines. Bounded: emptied when full.
+_WRITTEN: dict[bytes, bytes] = {}
+_WRITTEN_MAX = 256
+
 
 def advertise(lines: list[str], extensions: tuple[str, ...] = EXTENSIONS) -> list[str]:
     """EHLO reply lines with `extensions` added before the last line (none twice)."""
@@ -127,10 +132,16 @@ class MssSMTP(SmtpConnection):
 
     async def push(self, status: AnyStr) -> None:
         raw = status.encode("ascii", "replace") if isinstance(status, str) else bytes(status)
-        replacement = AIOSMTPD_REPLACEMENTS.get(raw)
-        self._last_status = with_enhanced_code(replacement.line().encode() if replacement
-                                               else raw)
-        await super().push(self._last_status)
+        line = _WRITTEN.get(raw)
+        if line is None:
+            replacement = AIOSMTPD_REPLACEMENTS.get(raw)
+            line = with_enhanced_code(replacement.line().encode() if replacement else raw)
+            if raw[:1] in (b"2", b"3"):  # not the error lines, which may quote the client
+                if len(_WRITTEN) >= _WRITTEN_MAX:
+                    _WRITTEN.clear()
+                _WRITTEN[raw] = line
+        self._last_status = line
+        await super().push(line)
 
     async def _as_written(self, command: Callable[[], Awaitable[None]]) -> list[str]:
         """The reply lines `command` writes, collected instead of sent."""

@@ -13,7 +13,8 @@ import pytest
 from message import file_type, office
 from message.archives import Budget, ScanBounds, read_zip
 from message.content_facts import file_name, may_expand, part_names, scan_content
-from message.mime_tree import parse_message
+from message.facts import read_facts, read_parsed
+from message.mime_tree import message_depth, parse_message
 from tests import attachment_files as f
 
 PE = "application/vnd.microsoft.portable-executable"
@@ -190,3 +191,23 @@ def test_archive_hint_sends_small_messages_off_the_loop() -> None:
 def test_never_raises_on_broken_input(raw: bytes) -> None:
     facts = scan_content(raw)
     assert isinstance(facts.items, tuple)
+
+
+def test_a_tree_read_for_the_facts_gives_the_same_walk() -> None:
+    """The gateway parses a message once (`read_parsed`) and walks that tree: the walk of a
+    tree already read for the facts equals the walk of a fresh parse."""
+    inner = f.wire(f.message("a@b", "c@d", [("x.exe", "application/octet-stream", f.pe())]))
+    attached = f.message("a@b", "c@d", [("a.zip", "application/zip",
+                                         f.zip_of([("x.txt", b"1"), ("y.pdf", f.pdf())]))])
+    for raw in (
+        f.wire(f.message("a@b", "c@d", [("cr.pdf", "application/pdf", f.pdf())],
+                         inner=attached)),
+        b"Content-Type: multipart/mixed; boundary=z\r\n\r\n--z\r\n"
+        b"Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        + base64.encodebytes(inner).replace(b"\n", b"\r\n") + b"--z--\r\n",
+        b"Content-Type: multipart/mixed; boundary=a\r\n\r\n--a\r\nContent-Type: text/plain\r\n",
+    ):
+        facts, root = read_parsed(raw)
+        assert facts == read_facts(raw) and facts.nesting == message_depth(raw)
+        assert scan_content(raw, None, root) == scan_content(raw)
+        assert scan_content(raw, None, root) == scan_content(raw)  # walked twice: the same

@@ -87,3 +87,12 @@ def test_max_mime_depth_defaults_to_the_depth_the_tree_represents(tmp_path: Path
 def test_max_mime_depth_out_of_bounds_names_the_key(tmp_path: Path, value: str) -> None:
     with pytest.raises(ConfigError, match=r"limits\.max_mime_depth"):
         load(_config(tmp_path, f"[limits]\nmax_mime_depth = {value}"))
+
+
+def test_cached_values_belong_to_their_part() -> None:
+    """A part's cached values (Content-Type, fields, body) are its own, read once."""
+    html = parse_message(b"Content-Type: text/html\r\n\r\n<p>a</p>")
+    plain = parse_message(TEXT)
+    assert html.content_type == ("text", "html") and plain.content_type == ("text", "plain")
+    assert html.fields is html.fields and [f.name for f in plain.fields] == ["subject"]
+    assert html.body == b"<p>a</p>" and plain.body == b"body\r\n"
