@@ -8,12 +8,13 @@ Invariants:
   carry content as a second line of defence (the same filter as the audit
   rows a delivery writes in its own transaction).
 - Timestamps are UTC with milliseconds.
-- A record of a read (`record_soon`: an IMAP body FETCH) does not hold the
-  reply: it is queued and written with the others queued meanwhile, in one
-  transaction, at most `READ_RECORD_DELAY` seconds after it was queued (plus
-  the write itself); `flush()` writes what is queued at once (the server's
-  stop calls it). Records of writes travel in the write's own transaction;
-  the rest are durable before `record` returns.
+- A record that must not hold the reply (`record_soon`: an IMAP body FETCH, the
+  `smtp.transaction` summary of a delivery already committed, whose own
+  `delivery.*` records are in its transaction) is queued and written with the
+  others queued meanwhile, in one transaction, at most `QUEUED_RECORD_DELAY`
+  seconds after it was queued (plus the write itself); `flush()` writes what
+  is queued at once (the server's stop calls it). Records of writes travel in
+  the write's own transaction; the rest are durable before `record` returns.
 
 This version keeps no hash chain between records and has no `mss audit export`.
 
@@ -32,7 +33,7 @@ from imap_store.store.db import Database
 from imap_store.store.interfaces import AuditEvent
 
 log = logging.getLogger("mss.audit")
-READ_RECORD_DELAY = 0.1
+QUEUED_RECORD_DELAY = 0.1
 
 
 class DatabaseAuditSink:
@@ -45,6 +46,7 @@ class DatabaseAuditSink:
         self._lost = 0
         self._queued: list[AuditEvent] = []
         self._writer: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
 
     @property
     def lost_records(self) -> int:
@@ -66,31 +68,37 @@ class DatabaseAuditSink:
                       event.event, event.session, self._lost)
 
     async def record_soon(self, event: AuditEvent) -> None:
-        """Queue the record of a read; written within `READ_RECORD_DELAY` s with the others
-        queued meanwhile (a failure is logged and counted, as after a commit)."""
+        """Queue a record that must not hold the reply (a read, or the summary of work
+        already committed); written within `QUEUED_RECORD_DELAY` s with the others queued
+        meanwhile. Never raises: a failure is logged and counted (`lost_records`)."""
         self._queued.append(event)
         if self._writer is None or self._writer.done():
             self._writer = asyncio.get_running_loop().create_task(
-                self._write_queued(READ_RECORD_DELAY), name="audit-read-records")
+                self._after_delay(), name="audit-queued-records")
 
     async def flush(self) -> None:
-        """Write every queued record now (at stop)."""
-        writer, self._writer = self._writer, None
-        if writer is not None and not writer.done():
-            writer.cancel()
-            with suppress(asyncio.CancelledError):
-                await writer
-        await self._write_queued(0)
+        """Write every queued record now (the server's stop calls it)."""
+        if self._writer is not None and not self._writer.done():
+            self._wake.set()
+            await self._writer
+        await self._write_queued()
 
-    async def _write_queued(self, delay: float) -> None:
-        if delay:
-            await asyncio.sleep(delay)
-        batch, self._queued = tuple(self._queued), []
-        if not batch:
-            return
-        try:
-            await self.db.writer.run(partial(insert_audit, events=batch))
-        except Exception:
-            self._lost += len(batch)
-            log.exception("audit records of reads lost: %d (%d lost in all)",
-                          len(batch), self._lost)
+    async def _after_delay(self) -> None:
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), QUEUED_RECORD_DELAY)
+        self._wake.clear()
+        await self._write_queued()
+
+    async def _write_queued(self) -> None:
+        """Each record as its own unit, all handed over together: they share the writer's
+        transaction, and one refused row fails alone."""
+        batch, self._queued = self._queued, []
+        results = await asyncio.gather(
+            *(self.db.writer.run(partial(insert_audit, events=(e,))) for e in batch),
+            return_exceptions=True)
+        for event, result in zip(batch, results, strict=True):
+            if isinstance(result, BaseException):
+                self._lost += 1
+                log.error("audit write failed for event %s", event.event, exc_info=result)
+                log.error("audit record lost after the reply: event %s, session %s (%d lost)",
+                          event.event, event.session, self._lost)

@@ -12,7 +12,8 @@ here; everything below them sees `ClientSession` and `Transaction`.
 Invariants:
 - DATA gets 250 only after intake's commit returned (durable); otherwise 451.
 - A committed delivery is never answered 451: its `smtp.transaction` audit is
-  written with `record_after_commit` (never raises); refusals and failures
+  queued with `record_soon` (never raises, written within 0.1 s; the delivery's
+  own `delivery.*` records are in its transaction); refusals and failures
   before any commit are audited with `record` (a failure there is a 451).
 - The audit records each transaction: envelope, size, Message-ID, reply code,
   how many RCPT commands it had and how many named a recipient already held.
@@ -120,7 +121,7 @@ class GatewayHandler(SaslMechanisms):
             "message_id": facts.message_id, "code": reply.code, "enhanced": reply.enhanced,
             "tls": txn.session.tls_description})
         if committed:
-            await self.audit.record_after_commit(event)
+            await self.audit.record_soon(event)  # the reply does not wait for the summary
         else:
             await self.audit.record(event)
         return reply.line()

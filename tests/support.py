@@ -123,8 +123,13 @@ class Operator:
         await import_trust_list(trust.store, raw, "test")
         await trust.refresh()
 
-    async def audit_rows(self, event: str) -> list[dict]:
+    async def audit_rows(self, event: str, *, flush: bool = True) -> list[dict]:
+        """The `detail` of the audit rows of `event`, oldest first; with `flush`, once the
+        records the server queued (`DatabaseAuditSink.record_soon`, written within
+        0.1 s) are written, so a test reads what the exchange it just made left."""
         assert self.running is not None
+        if flush:
+            await self.running.services.audit.flush()
         async with self.running.services.db.read() as s:
             rows = (await s.execute(text(
                 "SELECT detail FROM audit WHERE event = :e ORDER BY id"), {"e": event})).all()

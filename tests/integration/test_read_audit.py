@@ -1,7 +1,7 @@
 """The audit records of reads (R24): a body FETCH is recorded without holding its reply.
 
 `DatabaseAuditSink.record_soon` queues the `imap.fetch_body` record and writes it
-with the others queued meanwhile, at most `READ_RECORD_DELAY` seconds later; a
+with the others queued meanwhile, at most `QUEUED_RECORD_DELAY` seconds later; a
 stop writes what is still queued. Real server, real IMAP client (imaplib), the
 database read back.
 
@@ -14,7 +14,7 @@ import asyncio
 import time
 from pathlib import Path
 
-from server.audit import READ_RECORD_DELAY
+from server.audit import QUEUED_RECORD_DELAY
 from tests.integration.helpers import imaps, send
 from tests.protocol.smtp_client import simple_message
 from tests.support import Operator, make_operator, serving
@@ -31,8 +31,8 @@ def _fetch_bodies(op: Operator, user: str, count: int, item: str = "(BODY.PEEK[]
 
 async def _rows_within(op: Operator, count: int, seconds: float) -> list[dict]:
     deadline = time.monotonic() + seconds
-    while True:
-        rows = await op.audit_rows("imap.fetch_body")
+    while True:  # as the server wrote them: nothing flushed by the test
+        rows = await op.audit_rows("imap.fetch_body", flush=False)
         if len(rows) >= count or time.monotonic() > deadline:
             return rows
         await asyncio.sleep(0.02)
@@ -43,7 +43,7 @@ async def test_body_fetches_are_recorded_shortly_after_and_at_stop(tmp_path: Pat
         alice, bob = await op.add_bal("alice"), await op.add_bal("bob")
         assert await send(op, alice, [bob], simple_message(alice, bob, "lettre")) == {}
         await asyncio.to_thread(_fetch_bodies, op, bob, 5)
-        rows = await _rows_within(op, 5, 20 * READ_RECORD_DELAY)
+        rows = await _rows_within(op, 5, 20 * QUEUED_RECORD_DELAY)
         assert len(rows) == 5
         assert all(r["uids"] == [1] and r["peek"] is True and r["mailbox"] == "INBOX"
                    for r in rows)
@@ -52,5 +52,5 @@ async def test_body_fetches_are_recorded_shortly_after_and_at_stop(tmp_path: Pat
         await asyncio.to_thread(_fetch_bodies, op, bob, 1, "(BODY[])")
         await op.stop()  # at once: the record still queued is written by the stop
         await op.start()
-        rows = await op.audit_rows("imap.fetch_body")
+        rows = await op.audit_rows("imap.fetch_body", flush=False)
         assert len(rows) == 6 and rows[-1]["peek"] is False
