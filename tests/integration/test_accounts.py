@@ -88,6 +88,7 @@ def imap_count_delegated(op: Operator, bal: str, person: str, secret: str) -> in
 
 
 async def persons_in_audit(op: Operator, event: str) -> list[tuple[str, str]]:
+    await op.running.services.audit.flush()  # type: ignore[union-attr]  # queued records too
     async with op.running.services.db.read() as s:  # type: ignore[union-attr]
         rows = (await s.execute(text("SELECT bal, person FROM audit WHERE event = :e "
                                      "ORDER BY id"), {"e": event})).all()
