@@ -159,6 +159,7 @@ def reload(running: Running) -> bool:
         return False
     gate = services.smtp.gate
     gate.engine, gate.limits = policy_engine(new), policy_limits(new)
+    services.intake.count_recipients = bool(new.recipients.daily_budget)
     gate.max_mime_depth = new.limits.max_mime_depth
     gate.content = content_inspection(new)
     running.tls.load_cert_chain(new.resolve(new.tls.cert), new.resolve(new.tls.key))

@@ -90,9 +90,19 @@ class DatabaseAuditSink:
         await self._write_queued()
 
     async def _write_queued(self) -> None:
-        """Each record as its own unit, all handed over together: they share the writer's
-        transaction, and one refused row fails alone."""
+        """The queue as one unit (one statement); when that fails, each record as its own
+        unit, all handed over together: they share the writer's transaction, and one
+        refused row fails alone."""
         batch, self._queued = self._queued, []
+        if not batch:
+            return
+        try:
+            await self.db.writer.run(partial(insert_audit, events=tuple(batch)))
+        except Exception:  # which record was refused is found by writing them one by one
+            log.warning("audit: %d queued records refused together; writing each alone",
+                        len(batch))
+        else:
+            return
         results = await asyncio.gather(
             *(self.db.writer.run(partial(insert_audit, events=(e,))) for e in batch),
             return_exceptions=True)

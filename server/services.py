@@ -147,6 +147,7 @@ async def build_services(cfg: Config) -> Services:
     watch = BalWatch(db, notifier)
     logins = login_machinery(cfg, accounts, keys, watch)
     intake = Intake(delivery, cfg.server.hostname, frozenset(cfg.server.domains))
+    intake.count_recipients = bool(cfg.recipients.daily_budget)
     trust = TrustState(TrustListStore(db))
     await trust.refresh()
     trust.start_polling()

@@ -175,6 +175,9 @@ class Intake:
         self.queued: Callable[[], None] | None = None
         """Told after a commit that queued remote copies (wakes the relay)."""
         self.local_domains = local_domains
+        self.count_recipients = True
+        """Whether deliveries record their distinct recipients of the day (R18): only while a
+        daily budget is set (`recipients.daily_budget`), as nothing else reads them."""
 
     async def accept(self, mail: AcceptedMail, now: datetime | None = None) -> DeliveryResult:
         now = now or datetime.now(UTC)
@@ -192,7 +195,8 @@ class Intake:
             recipients=tuple(r.address for r in mail.local) + mail.remote,
             dsn_ret=mail.dsn.mail.ret.value if mail.dsn.mail.ret else None,
             dsn_envid=mail.dsn.mail.envid,
-            audit=partial(_audit_events, mail, tuple(remote), len(message)))
+            audit=partial(_audit_events, mail, tuple(remote), len(message)),
+            count_recipients=self.count_recipients)
         result = await self.store.commit(plan, now)
         if result.queue_ids and self.queued is not None:
             self.queued()

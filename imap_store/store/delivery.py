@@ -129,6 +129,8 @@ class DeliveryPlan:
     dsn_ret: str | None = None
     dsn_envid: str | None = None
     audit: Callable[[DeliveryResult], Sequence[AuditEvent]] | None = None
+    count_recipients: bool = True
+    """Record the sender's distinct recipients of the day (R18's budget reads them)."""
 
 
 _LOOKUP = (  # R25: the BAL's usage comes in the same statement (sum of its folders' counters)
@@ -219,7 +221,7 @@ class DeliveryStore:
 
     @staticmethod
     async def _count_recipients(tx: WriteTx, plan: DeliveryPlan, now: datetime) -> None:
-        if plan.owner_bal_id is None or not plan.recipients:
+        if plan.owner_bal_id is None or not plan.recipients or not plan.count_recipients:
             return
         day = now.strftime("%Y-%m-%d")
         digests = sorted({hashlib.sha256(r.lower().encode()).hexdigest()

@@ -118,8 +118,18 @@ async def test_failed_transaction_record_after_commit_keeps_250_and_one_copy(
     assert operator.running.services.audit.lost_records == 1  # type: ignore[union-attr]
 
 
+@pytest.fixture
+async def budgeted(tmp_path: Path) -> AsyncIterator[Operator]:
+    """An operator with a daily recipient budget (R18), so deliveries also record their
+    distinct recipients of the day (`sent_recipient`)."""
+    async with serving(await make_operator(
+            tmp_path / "budgeted", extra_toml="[recipients]\ndaily_budget = 100")) as op:
+        yield op
+
+
 @pytest.mark.server_error("mss.smtp", r"intake failed; message not stored")
-async def test_failed_delivery_audit_fails_the_delivery(operator: Operator) -> None:
+async def test_failed_delivery_audit_fails_the_delivery(budgeted: Operator) -> None:
+    operator = budgeted
     alice, bob = await operator.add_bal("alice"), await operator.add_bal("bob")
     await sql(operator, *refuse_audit("delivery.local", at_commit=True))
     code, reply = await send_one(operator, alice, [bob])
@@ -133,6 +143,7 @@ async def test_failed_delivery_audit_fails_the_delivery(operator: Operator) -> N
     code, _ = await send_one(operator, alice, [bob])
     assert code == 250
     assert list(await fetch_all(operator, bob)) == [1]
+    assert await count(operator, "sent_recipient") == 1
     assert [d["uid"] for d in await operator.audit_rows("delivery.local")] == [1]
 
 
@@ -176,3 +187,14 @@ async def test_delivery_records_exist_exactly_with_their_entries(trusted: Operat
     assert len(await trusted.audit_rows("delivery.local")) == 3
     assert len(await trusted.audit_rows("delivery.queued")) == 1
     assert await count(trusted, "outbound_queue") == 1
+
+
+async def test_recipients_of_the_day_are_kept_only_while_a_budget_is_set(
+        operator: Operator, budgeted: Operator) -> None:
+    """R18 reads the sender's distinct recipients of the day; without a daily budget
+    nothing reads them, so none is kept."""
+    for op, kept in ((operator, 0), (budgeted, 1)):
+        alice, bob = await op.add_bal("alice"), await op.add_bal("bob")
+        code, _ = await send_one(op, alice, [bob])
+        assert code == 250
+        assert await count(op, "sent_recipient") == kept

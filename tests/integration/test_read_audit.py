@@ -14,8 +14,12 @@ import asyncio
 import time
 from pathlib import Path
 
+import pytest
+
+from imap_store.store.interfaces import AuditEvent
 from server.audit import QUEUED_RECORD_DELAY
 from tests.integration.helpers import imaps, send
+from tests.integration.test_delivery_audit import refuse_audit, sql
 from tests.protocol.smtp_client import simple_message
 from tests.support import Operator, make_operator, serving
 
@@ -54,3 +58,20 @@ async def test_body_fetches_are_recorded_shortly_after_and_at_stop(tmp_path: Pat
         await op.start()
         rows = await op.audit_rows("imap.fetch_body", flush=False)
         assert len(rows) == 6 and rows[-1]["peek"] is False
+
+
+@pytest.mark.server_error("mss.audit", r"audit write failed for event refused\.here")
+@pytest.mark.server_error("mss.audit", r"audit record lost after the reply: event refused\.here")
+async def test_a_refused_queued_record_is_lost_alone(tmp_path: Path) -> None:
+    """The queue goes as one unit; when the database refuses it, each record is written
+    alone, so only the refused one is lost (logged and counted)."""
+    async with serving(await make_operator(tmp_path)) as op:
+        assert op.running is not None
+        await sql(op, *refuse_audit("refused.here"))
+        sink = op.running.services.audit
+        for name in ("kept.one", "refused.here", "kept.two"):
+            await sink.record_soon(AuditEvent(name, protocol="imap", detail={"n": 1}))
+        await sink.flush()
+        assert [len(await op.audit_rows(n, flush=False))
+                for n in ("kept.one", "refused.here", "kept.two")] == [1, 0, 1]
+        assert sink.lost_records == 1
