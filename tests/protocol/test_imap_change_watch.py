@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -200,6 +200,38 @@ async def test_expunge_by_another_session_is_reported(operator: Operator) -> Non
     assert (await in_thread(watcher.cmd, b"U", b"UID SEARCH ALL"))[0] == b"* SEARCH 1 2 4 5"
     for client in (watcher, writer):
         client.close()
+
+
+async def _without_folder_watch(op: Operator) -> None:
+    """Stop the server's folder change watch: only the sessions' own reads of the folder's
+    marker can then see another process's commits (the moment before the watch polls)."""
+    assert op.running is not None
+    for task in list(op.running.services.background._tasks):
+        if task.get_name() == "folder change watch":
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+
+
+async def test_expunge_and_store_report_what_another_process_did_first(
+        operator: Operator) -> None:
+    """imaptest's `expunge` script with the two sessions in two processes: the other
+    session expunged first, so this session's own EXPUNGE changes nothing, or appended
+    while this session's STORE changes nothing; the other's change is still reported
+    with the reply."""
+    bob = await operator.add_bal("bob")
+    await seed(operator, bob, "INBOX", [numbered(i) for i in range(1, 4)])
+    await _without_folder_watch(operator)
+    client = await in_thread(Raw, operator, bob)
+    await in_thread(client.cmd, b"S", b"SELECT INBOX")
+    await in_thread(_other_process, operator, bob, "append")  # UID 4
+    lines = await in_thread(client.cmd, b"T", b"STORE 1 -FLAGS.SILENT (\\Answered)")
+    assert lines == [b"* 4 EXISTS", b"* 4 RECENT", b"T OK STORE completed"], lines
+    await in_thread(_other_process, operator, bob, "expunge")  # 2 \Deleted and expunged
+    lines = await in_thread(client.cmd, b"E", b"EXPUNGE")
+    assert lines == [b"* 2 EXPUNGE", b"E OK EXPUNGE completed"], lines
+    assert (await in_thread(client.cmd, b"U", b"UID SEARCH ALL"))[0] == b"* SEARCH 1 3 4"
+    client.close()
 
 
 async def test_changes_from_another_process_reach_noop_within_a_second(

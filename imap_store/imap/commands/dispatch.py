@@ -103,7 +103,11 @@ async def _run(session: ImapSession, command: Command) -> Tagged | None:
     return Tagged(command.tag, "OK", done.text, done.code)
 
 
-_POLLS = frozenset({"NOOP", "CHECK"})
+# Commands after which the session looks at the folder's committed marker when its own
+# work moved nothing here: NOOP and CHECK (the client's poll), and EXPUNGE and STORE, whose
+# effect may already have been made by a session of another process (the same \Deleted
+# expunged, the same flag set): its change is reported with the reply, as in one process.
+_POLLS = frozenset({"NOOP", "CHECK", "EXPUNGE", "STORE"})
 
 
 async def _refresh(session: ImapSession, *, allow: bool, poll: bool = False) -> None:
@@ -130,7 +134,7 @@ async def execute(session: ImapSession, command: Command) -> None:
     tagged = await _run(session, command)
     allow = command.uid or command.name not in _NO_EXPUNGE
     # RFC 3501 6.1.2, 6.4.1, 6.4.3: NOOP and CHECK report changes, EXPUNGE its removals;
-    # NOOP and CHECK look at the folder's committed marker (other processes' changes).
+    # `_POLLS` look at the folder's committed marker (other processes' changes).
     await _refresh(session, allow=allow, poll=command.name in _POLLS)
     if tagged is not None:  # RFC 3501 7.4.1: untagged updates go before the tagged reply
         await session.send(tagged)
