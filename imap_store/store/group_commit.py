@@ -16,7 +16,10 @@ Invariants:
   holds the unit's work has returned: an answer given on it is durable.
 - A failure fails only what it must: when a unit raises or the commit fails,
   the batch is rolled back and each of its units runs again alone, in its
-  own transaction, and is answered with its own outcome.
+  own transaction, and is answered with its own outcome. A unit alone that
+  PostgreSQL aborts as one side of a deadlock or a serialisation failure (the
+  batches of two worker processes locking folder rows in opposite orders) is
+  run again, up to `RETRIES` times, before its error is its answer.
 - A unit whose caller went away (its `run` cancelled) before its
   transaction commits is never committed: it is dropped before it runs, and
   a transaction in which a caller went away before COMMIT is rolled back and
@@ -40,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
+import random
 import re
 import sqlite3
 from collections import deque
@@ -268,21 +272,32 @@ class _CallerGone(Exception):
     """A caller went away before COMMIT: the transaction is run again without it."""
 
 
+# PostgreSQL's answers to two transactions that lock rows in opposite orders (the batches
+# of two processes) or that cannot be serialised: the one aborted may simply run again.
+_TRANSIENT = frozenset({"40P01", "40001"})  # deadlock_detected, serialization_failure
+RETRIES = 3
+
+
 async def _run_alone(conn: _Conn, p: _Pending) -> None:
-    if p.gone:
-        return
-    try:
-        await conn.begin()
-        value = await p.unit(conn)
+    for attempt in range(RETRIES + 1):
         if p.gone:
-            await conn.rollback()
             return
-        await conn.commit()
-    except Exception as exc:
-        await conn.rollback()
-        p.done, p.error = True, exc
+        try:
+            await conn.begin()
+            value = await p.unit(conn)
+            if p.gone:
+                await conn.rollback()
+                return
+            await conn.commit()
+        except Exception as exc:
+            await conn.rollback()
+            if getattr(exc, "sqlstate", None) in _TRANSIENT and attempt < RETRIES:
+                await asyncio.sleep(random.uniform(0.001, 0.02) * (attempt + 1))
+                continue
+            p.done, p.error = True, exc
+            return
+        p.done, p.result = True, value
         return
-    p.done, p.result = True, value
 
 
 @dataclass

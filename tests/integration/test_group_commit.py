@@ -19,8 +19,9 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
+import asyncpg
 import pytest
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 
 from imap_store.store.delivery import DeliveryPlan, DeliveryResult, LocalCopy
 from imap_store.store.interfaces import AuditEvent
@@ -28,6 +29,7 @@ from tests.integration.helpers import fetch_all, strip_trace
 from tests.integration.test_shutdown_inflight import RawSmtp, write_lock
 from tests.protocol.smtp_client import simple_message
 from tests.support import Operator, is_postgres
+from tests.support import test_database_url as database_url
 
 N = 6
 
@@ -204,3 +206,54 @@ async def test_a_failing_audit_record_does_not_fail_the_deliveries_beside_it(
     assert isinstance(done[2], Exception)
     assert [d.local_uids[0][1] for d in (done[0], done[1], done[3])] == [1, 2, 3]  # type: ignore[union-attr]
     assert await scalar(operator, "SELECT count(*) FROM audit WHERE event='refused.here'") == 0
+
+
+async def test_a_unit_that_postgresql_aborts_as_a_deadlock_victim_runs_again(
+        operator: Operator) -> None:
+    """Two processes' batches can lock folder rows in opposite orders; PostgreSQL then
+    aborts one transaction (40P01). Here another connection makes the writer's unit a
+    deadlock victim twice in a row (in its batch, then alone): the unit runs again and
+    commits, and its caller never sees the deadlock."""
+    if not is_postgres():
+        pytest.skip("deadlock detection between two transactions: PostgreSQL")
+    alice, bob = await operator.add_bal("alice"), await operator.add_bal("bob")
+    x, y = [int(await scalar(operator, "SELECT id FROM folder WHERE name='INBOX' AND "
+                                       "bal_id=:b", b=operator.bals[a].bal_id))
+            for a in (alice, bob)]
+    writer = operator.running.services.db.writer  # type: ignore[union-attr]
+    x_locked, y_locked = asyncio.Event(), asyncio.Event()
+    attempts = 0
+    touch = "UPDATE folder SET highestmodseq = highestmodseq WHERE id = $1"
+
+    async def unit(tx) -> int:  # noqa: ANN001
+        nonlocal attempts
+        attempts += 1
+        await tx.execute("SET LOCAL deadlock_timeout = '500ms'")  # this side detects
+        await tx.execute(touch, x)
+        x_locked.set()
+        await y_locked.wait()
+        await tx.execute(touch, y)
+        return attempts
+
+    url = make_url(database_url()).set(database=operator.pg_name)
+    other = await asyncpg.connect(url.set(drivername="postgresql").render_as_string(
+        hide_password=False))
+    try:
+        async def opposite_order(times: int) -> None:
+            for _ in range(times):
+                async with other.transaction():
+                    await other.execute("SET LOCAL deadlock_timeout = '10s'")
+                    await other.execute(touch, y)
+                    y_locked.set()
+                    await x_locked.wait()
+                    x_locked.clear()
+                    await asyncio.sleep(0.1)  # the unit now waits for y
+                    await other.execute(touch, x)  # the cycle: the unit is aborted
+                    y_locked.clear()
+            y_locked.set()  # from now on the unit finds y free
+
+        crossing = asyncio.create_task(opposite_order(2))
+        assert await asyncio.wait_for(writer.run(unit), 30) == 3
+        await crossing
+    finally:
+        await other.close()
