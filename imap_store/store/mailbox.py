@@ -185,10 +185,11 @@ class MailboxStore:
     async def claim_recent(self, bal_id: int, folder_id: int, up_to: int, *,
                            claim: bool) -> int:
         """The old `\\Recent` floor; with `claim`, UIDs up to `up_to` stop being recent."""
-        if claim:  # one write unit reads the floor and moves it (new messages: the usual case)
-            return await self.db.writer.run(
-                partial(mailbox_sql.claim_recent, bal_id, folder_id, up_to))
-        return await self.db.reader.run(partial(mailbox_sql.recent_floor, bal_id, folder_id))
+        before = await self.db.reader.run(partial(mailbox_sql.recent_floor, bal_id, folder_id))
+        if not claim or up_to <= before:  # nothing to claim: no write transaction at all
+            return before
+        return await self.db.writer.run(
+            partial(mailbox_sql.claim_recent, bal_id, folder_id, up_to))
 
     async def set_flags(self, bal_id: int, folder_id: int, uids: Sequence[int],
                         flags: frozenset[str],
