@@ -55,11 +55,11 @@ from functools import partial
 
 from sqlalchemy import func, select
 
-from .audit_rows import insert_audit
-from .content_write import insert_contents
+from .audit_rows import AUDIT_INSERT, audit_values, insert_audit
+from .content_write import STREAM_ABOVE, insert_contents
 from .crypto import DataKey
 from .db import Database
-from .group_commit import WriteTx
+from .group_commit import WriteTx, insert_together
 from .interfaces import AuditEvent
 from .keys import DataKeys
 from .message_ops import (
@@ -202,8 +202,17 @@ class DeliveryStore:
         One statement per table it writes (contents, entries, queue rows, recipients,
         audit), plus one per local copy for its UID (`allocate_tx`)."""
         uids, inboxes, entries = await cls._allocate_local(tx, plan, local, now)
-        await insert_contents(tx, CONTENT_INSERT, [content_values(one, now, plan.mss_nil)
-                                                   for one in (*local, *remote)])
+        contents = [content_values(one, now, plan.mss_nil) for one in (*local, *remote)]
+        if not remote and all(one.size <= STREAM_ABOVE for one in local):
+            # Local copies only, none streamed: contents, entries and audit rows are one
+            # statement on PostgreSQL (one round trip), three elsewhere.
+            result = DeliveryResult(uids, ())
+            events = plan.audit(result) if plan.audit is not None else ()
+            await insert_together(tx, [(CONTENT_INSERT, contents), (ENTRY_INSERT, entries),
+                                       (AUDIT_INSERT, [audit_values(e) for e in events])])
+            await cls._count_recipients(tx, plan, now)
+            return result, inboxes
+        await insert_contents(tx, CONTENT_INSERT, contents)
         if entries:
             await tx.executemany(ENTRY_INSERT, entries)
         result = DeliveryResult(uids, await cls._queue_remote(tx, plan, remote, now))

@@ -209,6 +209,12 @@ class _PgConn:
     async def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
         await (await self._open()).executemany(sql, list(rows))
 
+    async def insert_together(self, parts: Sequence[tuple[str, Sequence[Sequence[object]]]]
+                              ) -> None:
+        """`insert_together` as ONE statement: one round trip to the server."""
+        sql, args = chained_inserts(parts)
+        await (await self._open()).execute(sql, *args)
+
     async def copy_binary(self, table: str, columns: Sequence[str],
                           source: AsyncIterable[bytes]) -> None:
         """`COPY table (columns) FROM STDIN (FORMAT binary)` fed from `source`, each
@@ -220,6 +226,53 @@ class _PgConn:
         if self.conn is not None and not self.conn.is_closed():
             await self.conn.close()
         self.conn = None
+
+
+_SINGLE_ROW = re.compile(r"(INSERT INTO .+? VALUES )\((\$\d+(?:, \$\d+)*)\)(.*)", re.S)
+MAX_CHAINED_ARGS = 30_000  # PostgreSQL takes at most 65,535 parameters per statement
+
+
+def chained_inserts(parts: Sequence[tuple[str, Sequence[Sequence[object]]]]
+                    ) -> tuple[str, list[object]]:
+    """One PostgreSQL statement doing the inserts of `parts` in order: each
+    `INSERT ... VALUES ($1, ..., $k)` template given all its rows (a multi-row VALUES),
+    every one but the last as a data-modifying `WITH` query. A row inserted by an
+    earlier part satisfies a foreign key of a later one: PostgreSQL checks those at
+    the end of the statement (PostgreSQL "WITH Queries", data-modifying statements)."""
+    args: list[object] = []
+    clauses = []
+    for template, rows in parts:
+        found = _SINGLE_ROW.fullmatch(template)
+        if found is None:
+            raise ValueError("not a single-row INSERT ... VALUES ($1, ...) template")
+        head, params, tail = found.groups()
+        width = params.count("$")
+        groups = []
+        for row in rows:
+            if len(row) != width:
+                raise ValueError("a row does not match its template")
+            base = len(args)
+            args.extend(row)
+            groups.append("(" + ", ".join(f"${base + n}" for n in range(1, width + 1)) + ")")
+        clauses.append(head + ", ".join(groups) + tail)
+    *first, last = clauses
+    ctes = ", ".join(f"w{n} AS ({clause})" for n, clause in enumerate(first))
+    return (f"WITH {ctes} {last}" if ctes else last), args
+
+
+async def insert_together(tx: WriteTx,
+                          parts: Sequence[tuple[str, Sequence[Sequence[object]]]]) -> None:
+    """The inserts of `parts` (template, rows), in order, in the unit's transaction: on
+    the PostgreSQL writer one statement (`chained_inserts`, one round trip), elsewhere
+    one `executemany` per part."""
+    parts = [(template, rows) for template, rows in parts if rows]
+    together = getattr(tx, "insert_together", None)
+    if (together is not None and len(parts) > 1
+            and sum(len(r) * len(r[0]) for _, r in parts) <= MAX_CHAINED_ARGS):
+        await together(parts)
+        return
+    for template, rows in parts:
+        await tx.executemany(template, rows)
 
 
 @dataclass
