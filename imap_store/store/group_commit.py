@@ -213,7 +213,7 @@ class _PgConn:
                               ) -> None:
         """`insert_together` as ONE statement: one round trip to the server."""
         sql, args = chained_inserts(parts)
-        await (await self._open()).execute(sql, *args)
+        await self.execute(sql, *args)
 
     async def copy_binary(self, table: str, columns: Sequence[str],
                           source: AsyncIterable[bytes]) -> None:
