@@ -2,7 +2,9 @@
 
 Owns: `GroupWriter` (one per `Database`: `Database.writer`), `WriteTx` (what a
 unit of work sees: plain SQL with `$1`-style parameters, rows as tuples),
-`Unit`. A unit of work is an `async def unit(tx) -> T` that awaits nothing but
+`Unit`, and `insert_together` (several single-row INSERT templates with their
+rows: one statement on PostgreSQL, `chained_inserts`, one `executemany` each on
+SQLite). A unit of work is an `async def unit(tx) -> T` that awaits nothing but
 `tx`, reads and writes plain values (no ORM objects) and has no effect outside
 the database, so that it can be run again.
 
