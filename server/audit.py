@@ -84,10 +84,13 @@ class DatabaseAuditSink:
         await self._write_queued()
 
     async def _after_delay(self) -> None:
-        with suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), QUEUED_RECORD_DELAY)
-        self._wake.clear()
-        await self._write_queued()
+        # Records queued while a write is under way go with the next round, not with the
+        # next `record_soon` (which would find this task still running and start none).
+        while self._queued:
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), QUEUED_RECORD_DELAY)
+            self._wake.clear()
+            await self._write_queued()
 
     async def _write_queued(self) -> None:
         """The queue as one unit (one statement); when that fails, each record as its own

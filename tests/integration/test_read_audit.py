@@ -20,6 +20,7 @@ from imap_store.store.interfaces import AuditEvent
 from server.audit import QUEUED_RECORD_DELAY
 from tests.integration.helpers import imaps, send
 from tests.integration.test_delivery_audit import refuse_audit, sql
+from tests.integration.test_shutdown_inflight import write_lock
 from tests.protocol.smtp_client import simple_message
 from tests.support import Operator, make_operator, serving
 
@@ -75,3 +76,23 @@ async def test_a_refused_queued_record_is_lost_alone(tmp_path: Path) -> None:
         assert [len(await op.audit_rows(n, flush=False))
                 for n in ("kept.one", "refused.here", "kept.two")] == [1, 0, 1]
         assert sink.lost_records == 1
+
+
+async def test_a_record_queued_while_the_queue_is_being_written_follows_it(
+        tmp_path: Path) -> None:
+    """The queue's write is held up (another connection holds the write lock); a record
+    queued meanwhile is written in the next round, without another record or a stop."""
+    async with serving(await make_operator(tmp_path)) as op:
+        assert op.running is not None
+        sink = op.running.services.audit
+        async with write_lock(op):
+            await sink.record_soon(AuditEvent("first.one", protocol="imap"))
+            await asyncio.sleep(3 * QUEUED_RECORD_DELAY)  # its write now waits for the lock
+            await sink.record_soon(AuditEvent("second.one", protocol="imap"))
+        deadline = time.monotonic() + 40 * QUEUED_RECORD_DELAY
+        while time.monotonic() < deadline:
+            if await op.audit_rows("second.one", flush=False):
+                break
+            await asyncio.sleep(0.02)
+        assert len(await op.audit_rows("first.one", flush=False)) == 1
+        assert len(await op.audit_rows("second.one", flush=False)) == 1
