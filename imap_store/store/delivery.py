@@ -55,7 +55,7 @@ from functools import partial
 
 from sqlalchemy import func, select
 
-from .audit_rows import AUDIT_INSERT, audit_values, insert_audit
+from .audit_rows import AUDIT_INSERT, audit_values
 from .content_write import STREAM_ABOVE, insert_contents
 from .crypto import DataKey
 from .db import Database
@@ -199,26 +199,19 @@ class DeliveryStore:
                      remote: Sequence[SealedMessage], now: datetime,
                      tx: WriteTx) -> tuple[DeliveryResult, dict[int, FolderState]]:
         """The delivery's unit of work: every row it writes, in the writer's transaction.
-        One statement per table it writes (contents, entries, queue rows, recipients,
-        audit), plus one per local copy for its UID (`allocate_tx`)."""
+        One statement per table it writes, plus one per local copy for its UID
+        (`allocate_tx`); the contents (unless they must exist before queue rows or go by
+        COPY), entries and audit rows are one statement on PostgreSQL (`insert_together`)."""
         uids, inboxes, entries = await cls._allocate_local(tx, plan, local, now)
         contents = [content_values(one, now, plan.mss_nil) for one in (*local, *remote)]
-        if not remote and all(one.size <= STREAM_ABOVE for one in local):
-            # Local copies only, none streamed: contents, entries and audit rows are one
-            # statement on PostgreSQL (one round trip), three elsewhere.
-            result = DeliveryResult(uids, ())
-            events = plan.audit(result) if plan.audit is not None else ()
-            await insert_together(tx, [(CONTENT_INSERT, contents), (ENTRY_INSERT, entries),
-                                       (AUDIT_INSERT, [audit_values(e) for e in events])])
-            await cls._count_recipients(tx, plan, now)
-            return result, inboxes
-        await insert_contents(tx, CONTENT_INSERT, contents)
-        if entries:
-            await tx.executemany(ENTRY_INSERT, entries)
+        if remote or any(one.size > STREAM_ABOVE for one in local):
+            await insert_contents(tx, CONTENT_INSERT, contents)
+            contents = []
         result = DeliveryResult(uids, await cls._queue_remote(tx, plan, remote, now))
+        events = plan.audit(result) if plan.audit is not None else ()
+        await insert_together(tx, [(CONTENT_INSERT, contents), (ENTRY_INSERT, entries),
+                                   (AUDIT_INSERT, [audit_values(e) for e in events])])
         await cls._count_recipients(tx, plan, now)
-        if plan.audit is not None:
-            await insert_audit(tx, plan.audit(result))
         return result, inboxes
 
     async def recipients_today(self, bal_id: int, now: datetime | None = None) -> int:
