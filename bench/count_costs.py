@@ -442,11 +442,11 @@ def instrument_reader(meter: Meter, statement: Any, ending: Any) -> None:
         setattr(read_pool._PgReadTx, name, statement(getattr(read_pool._PgReadTx, name)))  # noqa: SLF001
     run = read_pool.ReadPool.run
 
-    async def counted(self: Any, unit: Any) -> Any:
+    async def counted(self: Any, unit: Any, **options: Any) -> Any:
         if self.sqlite_path is None:  # PostgreSQL: the transaction asyncpg opens
             meter.live["begin"] += 1
             meter.live["rollback"] += 1
-        return await run(self, unit)
+        return await run(self, unit, **options)
 
     read_pool.ReadPool.run = counted  # type: ignore[method-assign]
 

@@ -144,8 +144,10 @@ class MailboxStore(Protocol):
     async def fetch_message(self, bal_id: int, folder_id: int, uid: int) -> bytes | None: ...
 
     async def fetch_messages(
-        self, bal_id: int, folder_id: int, uids: Sequence[int]
-    ) -> Mapping[int, bytes]: ...
+        self, bal_id: int, folder_id: int, uids: Sequence[int], *, octets: int | None = None
+    ) -> Mapping[int, bytes]:
+        """`octets`: the messages' stored sizes when the caller knows them."""
+        ...
 
     async def set_flags(
         self,

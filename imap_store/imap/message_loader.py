@@ -66,15 +66,15 @@ class MessageLoader:
         if self.need == "message":
             if uid not in self._bodies:
                 self._bodies = {}  # the previous batch is let go before the next is read
-                batch = self._body_batch(uid)
+                batch, octets = self._body_batch(uid)
                 try:
                     self._bodies = await self._store.fetch_messages(
-                        view.bal_id, view.folder.id, batch)
+                        view.bal_id, view.folder.id, batch, octets=octets)
                 except DecryptionError:
                     if len(batch) == 1:
                         raise
                     self._bodies = await self._store.fetch_messages(
-                        view.bal_id, view.folder.id, [uid])
+                        view.bal_id, view.folder.id, [uid], octets=_known_size(view, uid))
             raw = self._bodies.get(uid)
             return None if raw is None else LoadedMessage(raw)
         if uid not in self._metas:
@@ -88,20 +88,22 @@ class MessageLoader:
         meta = self._metas.get(uid)
         return None if meta is None else LoadedMessage(meta=meta)
 
-    def _body_batch(self, uid: int) -> list[int]:
+    def _body_batch(self, uid: int) -> tuple[list[int], int | None]:
         """`uid` and the messages the command visits next, within the batch bounds
-        (a message whose size is not known here yet ends the batch)."""
+        (a message whose size is not known here yet ends the batch), and their
+        stored sizes (None when the size of `uid` is not known)."""
+        first = _known_size(self._view, uid)
         if uid not in self._index:
-            return [uid]
+            return [uid], first
         batch = [uid]
-        octets = _known_size(self._view, uid) or 0
+        octets = first or 0
         for nxt in self._order[self._index[uid] + 1:self._index[uid] + BODY_BATCH]:
             size = _known_size(self._view, nxt)
             if size is None or octets + size > BODY_BATCH_OCTETS:
                 break
             batch.append(nxt)
             octets += size
-        return batch
+        return batch, None if first is None else octets
 
 
 def _known_size(view: MailboxView, uid: int) -> int | None:

@@ -48,6 +48,7 @@ from .models import Folder as FolderRow
 from .notify import ChangeNotifier
 from .offload import by_size
 from .quota import NO_QUOTA, QuotaDefaults, QuotaState, usage_in
+from .read_pool import INLINE_OCTETS, INLINE_ROWS
 
 __all__ = ["AppendResult", "CopyResult", "Folder", "FolderError", "FolderIndex",
            "FolderStatus", "MailboxStore", "MessageRow", "NewMessage"]
@@ -96,7 +97,7 @@ class MailboxStore:
 
     async def snapshot(self, bal_id: int, folder_id: int) -> tuple[Folder, list[MessageRow]]:
         folder, rows = await self.db.reader.run(
-            partial(mailbox_sql.entry_rows, bal_id, folder_id, None))
+            partial(mailbox_sql.entry_rows, bal_id, folder_id, None), large=True)
         return folder, [_row(e) for e in rows]
 
     async def index(self, bal_id: int, folder_id: int) -> tuple[Folder, FolderIndex]:
@@ -107,9 +108,14 @@ class MailboxStore:
         has, read whole otherwise (`folder_index`); one read unit either way."""
         texts = self._indexes.texts
         known = self._indexes.get(folder_id)
-        found = await self.db.reader.run(partial(
+        reader = self.db.reader
+        found = await reader.run(partial(
             mailbox_sql.index_read, bal_id, folder_id,
-            None if known is None else (known.uidvalidity, known.highestmodseq)))
+            None if known is None else (known.uidvalidity, known.highestmodseq),
+            limit=reader.inline_rows))
+        if found.more:  # a large folder read whole: off the loop
+            found = await reader.run(partial(mailbox_sql.index_read, bal_id, folder_id, None),
+                                     large=True)
         folder = found.folder
         if known is not None and found.whole is None:
             if found.changed is None:
@@ -122,7 +128,7 @@ class MailboxStore:
                 return folder, index
             # the changes do not fold into the index held: read it whole
             found = await self.db.reader.run(partial(mailbox_sql.index_read, bal_id,
-                                                     folder_id, None))
+                                                     folder_id, None), large=True)
             folder = found.folder
         whole = found.whole or []
         parsed = {text: texts.parse(text) for text in {t for _, t in whole}}
@@ -135,7 +141,8 @@ class MailboxStore:
                       uids: Sequence[int]) -> dict[int, MessageRow]:
         """The index rows (size, internal date, MODSEQ, flags) of some entries."""
         _, rows = await self.db.reader.run(
-            partial(mailbox_sql.entry_rows, bal_id, folder_id, list(uids)))
+            partial(mailbox_sql.entry_rows, bal_id, folder_id, list(uids)),
+            large=len(uids) > INLINE_ROWS)
         return {e.uid: _row(e) for e in rows}
 
     async def changes_since(self, bal_id: int, folder_id: int,
@@ -146,12 +153,18 @@ class MailboxStore:
         changed entries, and a count that tells whether any was expunged
         (RFC 7162 3.1.2: every change raises the MODSEQ it is stored with)."""
         folder, rows, count = await self.db.reader.run(
-            partial(mailbox_sql.changes_since, bal_id, folder_id, modseq))
+            partial(mailbox_sql.changes_since, bal_id, folder_id, modseq))  # few: on the loop
         return folder, [_row(e) for e in rows], count
 
     async def uids(self, bal_id: int, folder_id: int) -> list[int]:
         """The UIDs of the folder's entries, ascending (what an expunge left)."""
-        return await self.db.reader.run(partial(mailbox_sql.uids, bal_id, folder_id))
+        reader = self.db.reader
+        found = await reader.run(partial(mailbox_sql.uids, bal_id, folder_id,
+                                         limit=reader.inline_rows))
+        if found is None:  # a large folder: read whole off the loop
+            found = await reader.run(partial(mailbox_sql.uids, bal_id, folder_id), large=True)
+        assert found is not None
+        return found
 
     async def marker(self, bal_id: int, folder_id: int) -> tuple[int, int]:
         """The folder's `(uidnext, highestmodseq)` as committed by any process: what
@@ -162,12 +175,14 @@ class MailboxStore:
     async def fetch_message(self, bal_id: int, folder_id: int, uid: int) -> bytes | None:
         return (await self.fetch_messages(bal_id, folder_id, [uid])).get(uid)
 
-    async def fetch_messages(self, bal_id: int, folder_id: int,
-                             uids: Sequence[int]) -> dict[int, bytes]:
+    async def fetch_messages(self, bal_id: int, folder_id: int, uids: Sequence[int], *,
+                             octets: int | None = None) -> dict[int, bytes]:
         """The whole messages `uids` still in the folder, decrypted, read in one
-        transaction (the caller bounds how many octets it asks for at once)."""
+        transaction (the caller bounds how many octets it asks for at once; `octets`:
+        their stored sizes when known, which lets a small read stay on the loop)."""
         rows = await self.db.reader.run(
-            partial(mailbox_sql.sealed_parts, "body", bal_id, folder_id, list(uids)))
+            partial(mailbox_sql.sealed_parts, "body", bal_id, folder_id, list(uids)),
+            large=octets is None or octets > INLINE_OCTETS)
         keys = {v: await self.keys.read_key(self.db.reader.run, bal_id, v)
                 for v in sorted({r[2] for r in rows})}
 

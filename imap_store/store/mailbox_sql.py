@@ -167,12 +167,24 @@ class IndexRead:
     changed: list[tuple[int, str]] | None = None
     count: int = 0
     whole: list[tuple[int, str]] | None = None
+    more: bool = False
+    """The folder has more entries than the read's `limit`: nothing else was read."""
+
+
+async def _at_most(tx: WriteTx, sql: str, limit: int | None, *args: object) -> list[Row] | None:
+    """The rows of `sql` with `args`, or None when there are more than `limit` of them
+    (`limit` None: all of them); `sql` ends with ` LIMIT $n`, its last parameter."""
+    if limit is None:
+        return await tx.fetch(sql.removesuffix(f" LIMIT ${len(args) + 1}"), *args)
+    rows = await tx.fetch(sql, *args, limit + 1)
+    return None if len(rows) > limit else rows
 
 
 async def index_read(bal_id: int, folder_id: int, known: tuple[int, int] | None,
-                     tx: WriteTx) -> IndexRead:
+                     tx: WriteTx, *, limit: int | None = None) -> IndexRead:
     """A folder's UIDs and flags: `known` is the (UIDVALIDITY, HIGHESTMODSEQ) of the
-    index the process holds, if any."""
+    index the process holds, if any; `limit`: at most that many entries read whole
+    (`more` when the folder has more)."""
     folder = await owned_folder(tx, bal_id, folder_id)
     if known is not None and known[0] == folder.uidvalidity:
         if known[1] == folder.highestmodseq:
@@ -180,8 +192,10 @@ async def index_read(bal_id: int, folder_id: int, known: tuple[int, int] | None,
         changed = await tx.fetch("SELECT uid, flags FROM mailbox_entry "
                                  "WHERE folder_id = $1 AND modseq > $2", folder.id, known[1])
         return IndexRead(folder, [(int(r[0]), r[1]) for r in changed], await count(tx, folder.id))
-    rows = await tx.fetch("SELECT uid, flags FROM mailbox_entry WHERE folder_id = $1 "
-                          "ORDER BY uid", folder.id)
+    rows = await _at_most(tx, "SELECT uid, flags FROM mailbox_entry WHERE folder_id = $1 "
+                          "ORDER BY uid LIMIT $2", limit, folder.id)
+    if rows is None:
+        return IndexRead(folder, more=True)
     return IndexRead(folder, whole=[(int(r[0]), r[1]) for r in rows])
 
 
@@ -206,11 +220,13 @@ async def entry_rows(bal_id: int, folder_id: int, uids: Sequence[int] | None,
     return folder, out
 
 
-async def uids(bal_id: int, folder_id: int, tx: WriteTx) -> list[int]:
+async def uids(bal_id: int, folder_id: int, tx: WriteTx, *,
+               limit: int | None = None) -> list[int] | None:
+    """The folder's UIDs, ascending; None when it has more than `limit` entries."""
     folder = await owned_folder(tx, bal_id, folder_id)
-    rows = await tx.fetch("SELECT uid FROM mailbox_entry WHERE folder_id = $1 ORDER BY uid",
-                          folder.id)
-    return [int(r[0]) for r in rows]
+    rows = await _at_most(tx, "SELECT uid FROM mailbox_entry WHERE folder_id = $1 "
+                          "ORDER BY uid LIMIT $2", limit, folder.id)
+    return None if rows is None else [int(r[0]) for r in rows]
 
 
 Sealed = tuple[int, str, int, bytes | None]

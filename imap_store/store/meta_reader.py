@@ -35,6 +35,7 @@ from .db import Database
 from .keys import DataKeys
 from .message_ops import META_SUFFIX
 from .models import MessageContent
+from .read_pool import INLINE_ROWS
 
 META_CACHE_OCTETS = 16 * 1024 * 1024
 _Key = tuple[int, str, int]
@@ -56,7 +57,8 @@ class MetaReader:
         out: dict[int, MessageMeta] = {}
         missing: list[tuple[int, str]] = []
         rows = await self.db.reader.run(
-            partial(mailbox_sql.sealed_parts, "meta", bal_id, folder_id, list(uids)))
+            partial(mailbox_sql.sealed_parts, "meta", bal_id, folder_id, list(uids)),
+            large=len(uids) > INLINE_ROWS)
         for uid, cid, version, blob in rows:
             meta = await self._open(bal_id, cid, version, blob)
             if meta is None:

@@ -73,3 +73,31 @@ async def test_details_are_scoped_to_the_bal(operator: Operator) -> None:
         await store.details(a_id, folder.id, [1])
     with pytest.raises(FolderError):
         await store.index(a_id, folder.id)
+
+
+async def test_a_folder_above_the_inline_bound_is_read_whole_in_a_pool_thread(
+        operator: Operator, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Index and UID reads of a folder with more entries than `read_pool.INLINE_ROWS`
+    leave the event loop (SQLite); below it they stay; both give the whole folder."""
+    from imap_store.store import read_pool
+
+    bob = await operator.add_bal("bob")
+    services = operator.running.services  # type: ignore[union-attr]
+    bal_id = operator.bals[bob].bal_id
+    store = MailboxStore(services.db, services.keys, ChangeNotifier(), IndexCache())
+    await store.append(bal_id, "INBOX", [NewMessage(simple_message(bob, bob, f"m{i}"))
+                                         for i in range(4)])
+    folder = await store.get_folder(bal_id, "INBOX")
+    assert folder is not None
+    reader = services.db.reader
+    for bound, hops in ((4, 0), (3, 2 if operator_is_sqlite(reader) else 0)):
+        monkeypatch.setattr(read_pool, "INLINE_ROWS", bound)
+        before = reader.hops
+        _, index = await store.index(bal_id, folder.id)
+        assert index.uids == [1, 2, 3, 4]
+        assert await store.uids(bal_id, folder.id) == [1, 2, 3, 4]
+        assert reader.hops - before == hops
+
+
+def operator_is_sqlite(reader: object) -> bool:
+    return getattr(reader, "sqlite_path", None) is not None

@@ -66,3 +66,36 @@ def test_stored_timestamps_read_back_as_aware_utc() -> None:
         "2026-11-30T01:02:03.000004+00:00"
     with pytest.raises(TypeError):
         as_datetime(3)
+
+
+async def _thread(tx: WriteTx) -> tuple[int, list[Row]]:
+    import threading
+
+    return threading.get_ident(), await tx.fetch("SELECT x FROM t ORDER BY x")
+
+
+async def test_sqlite_small_units_run_on_the_loop_and_large_ones_in_a_pool_thread(
+        tmp_path: Path) -> None:
+    """A unit costs no thread hop unless it is `large` (bodies, a whole folder)."""
+    import threading
+
+    path = str(tmp_path / "db.sqlite3")
+    with sqlite3.connect(path) as setup:
+        setup.execute("PRAGMA journal_mode=WAL")
+        setup.execute("CREATE TABLE t (x INTEGER)")
+        setup.execute("INSERT INTO t (x) VALUES (1)")
+    pool = ReadPool(sqlite_path=path, sqlite_pragmas=SQLITE_PRAGMAS, threads=1)
+    try:
+        here, rows = await pool.run(_thread)
+        assert (here, rows) == (threading.get_ident(), [(1,)])
+        assert pool._executor is None  # noqa: SLF001 (no pool thread was needed)
+        there, rows = await pool.run(_thread, large=True)
+        assert there != threading.get_ident() and rows == [(1,)]
+        with sqlite3.connect(path) as writer:  # committed by another connection
+            writer.execute("INSERT INTO t (x) VALUES (2)")
+        assert (await pool.run(_thread))[1] == [(1,), (2,)]  # each unit a new snapshot
+        assert (await pool.run(_thread, large=True))[1] == [(1,), (2,)]
+        assert len(pool._conns) == 2  # noqa: SLF001 (the loop's and the pool thread's)
+    finally:
+        await pool.close()
+    assert pool._conns == []  # noqa: SLF001

@@ -28,9 +28,10 @@ def reads(operator: Operator, monkeypatch: pytest.MonkeyPatch) -> list[list[int]
     real = store.fetch_messages
     calls: list[list[int]] = []
 
-    async def spy(bal_id: int, folder_id: int, uids: list[int]) -> dict[int, bytes]:
+    async def spy(bal_id: int, folder_id: int, uids: list[int],
+                  octets: int | None = None) -> dict[int, bytes]:
         calls.append(list(uids))
-        return await real(bal_id, folder_id, uids)
+        return await real(bal_id, folder_id, uids, octets=octets)
 
     monkeypatch.setattr(store, "fetch_messages", spy)
     return calls

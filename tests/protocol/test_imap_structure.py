@@ -137,9 +137,10 @@ async def test_meta_fetches_never_decrypt_the_whole_message(operator: Operator,
     opened: list[int] = []
     real = store.fetch_messages
 
-    async def spy(bal_id: int, folder_id: int, uids: list[int]) -> dict[int, bytes]:
+    async def spy(bal_id: int, folder_id: int, uids: list[int],
+                  octets: int | None = None) -> dict[int, bytes]:
         opened.extend(uids)
-        return await real(bal_id, folder_id, uids)
+        return await real(bal_id, folder_id, uids, octets=octets)
 
     monkeypatch.setattr(store, "fetch_messages", spy)
     items = (b"(UID FLAGS RFC822.SIZE INTERNALDATE ENVELOPE BODYSTRUCTURE BODY RFC822.HEADER"
@@ -178,7 +179,7 @@ async def test_delivered_messages_carry_their_meta(operator: Operator, monkeypat
                         local=(LocalCopy(operator.bals[bob].bal_id, NESTED),))
     await services.delivery.commit(plan)
 
-    async def refuse(*_args: object) -> bytes:
+    async def refuse(*_args: object, **_options: object) -> bytes:
         raise AssertionError("the whole message was decrypted")
 
     monkeypatch.setattr(services.mailbox, "fetch_messages", refuse)

@@ -141,8 +141,8 @@ class MailboxStore:
     async def fetch_message(self, bal_id: int, folder_id: int, uid: int) -> bytes | None:
         return (await self.fetch_messages(bal_id, folder_id, [uid])).get(uid)
 
-    async def fetch_messages(self, bal_id: int, folder_id: int,
-                             uids: Sequence[int]) -> dict[int, bytes]:
+    async def fetch_messages(self, bal_id: int, folder_id: int, uids: Sequence[int], *,
+                             octets: int | None = None) -> dict[int, bytes]:
         self.fetch_count += 1
         messages = self._state(bal_id, folder_id).messages
         return {uid: messages[uid].raw for uid in uids if uid in messages}

@@ -78,7 +78,8 @@ def test_server_bug_is_no_serverbug(server: ServerThread, tls: TlsMaterial,
     server.deliver(message(1))
     store = server.backend.store
 
-    async def broken(bal_id: int, folder_id: int, uids: list[int]) -> dict[int, bytes]:
+    async def broken(bal_id: int, folder_id: int, uids: list[int],
+                     octets: int | None = None) -> dict[int, bytes]:
         raise RuntimeError("disk on fire")
 
     store.fetch_messages = broken  # type: ignore[method-assign]
