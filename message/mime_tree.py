@@ -1,10 +1,10 @@
 """Byte-exact MIME structure of a message.
 
 Owns: `MimePart` (header bytes, body bytes, children, encapsulated message,
-its Content-Type), `parse_message`, `nesting_depth`, `multipart_closed`,
-`unclosed_part` and `octets` (a range of a message copied out). Header sections are read by
-`message.headers` (the one header parser; `split_header`, `header_fields`
-and `field_value` are re-exported here for the IMAP engine). The IMAP engine
+its Content-Type), `parse_message`, `nesting_depth`, `multipart_closed` and
+`unclosed_part`. Header sections are read by `message.headers` (the one
+header parser; `split_header`, `header_fields` and `field_value` are
+re-exported here for the IMAP engine, `octets` from `message.octets`). The IMAP engine
 cuts BODY[section] octets from this tree and `message_meta` computes ENVELOPE
 and BODYSTRUCTURE from it.
 
@@ -15,7 +15,7 @@ octets, copied only when `body` is read (parsing never copies a body), so the
 memory of a parse does not grow with the nesting depth; nothing here raises
 on malformed input; a search through a body is made of calls over at most
 `WINDOW` octets each (`find_in`, `rfind_in`), and a body is copied out in
-`WINDOW`-octet slices joined without the GIL (`octets`), so no single call holds the GIL
+slices joined without the GIL (`message.octets`), so no single call holds the GIL
 for a whole large attachment; the parts' cached values take no lock
 (`cached_property`), so the event loop never waits on a worker thread that
 parses a large message.
@@ -45,6 +45,7 @@ from .headers import (
     split_header,
 )
 from .mime_params import header_params
+from .octets import octets
 
 MAX_DEPTH = 32
 __all__ = ["MAX_DEPTH", "MimePart", "field_value", "header_fields", "message_depth",
@@ -216,15 +217,6 @@ WINDOW = 1 << 18
 calls of at most this size, so that a worker thread parsing a large message
 hands the GIL back to the event loop between them."""
 
-
-
-def octets(data: bytes, start: int, stop: int) -> bytes:
-    """`data[start:stop]`, copied `WINDOW` octets per call: the slices are joined by one
-    `bytes.join`, which copies without the GIL above 1 MiB (a single slice of a 25 MB
-    attachment holds it for the whole copy)."""
-    if stop - start <= WINDOW:
-        return data[start:stop]
-    return b"".join([data[at : min(stop, at + WINDOW)] for at in range(start, stop, WINDOW)])
 
 
 _TAIL = re.compile(rb"(--)?[ \t]*(?:\r\n|\Z)")  # `\Z` matches at `stop`, the range's end

@@ -16,7 +16,8 @@ import pytest
 
 from message.content_facts import scan_content
 from message.file_type import HEAD
-from message.mime_tree import WINDOW, octets, parse_message
+from message.mime_tree import parse_message
+from message.octets import COPY_WINDOW, octets
 from tests import attachment_files as f
 
 ZIP, OLE, PDF = "application/zip", "application/x-ole-storage", "application/pdf"
@@ -163,8 +164,9 @@ def test_the_walk_copies_no_body_out_of_the_message() -> None:
     assert all("body" not in part.__dict__ for part in root.children)
 
 
-@pytest.mark.parametrize(("start", "stop"), [(0, 0), (3, WINDOW), (0, WINDOW + 1),
-                                             (5, 3 * WINDOW + 7), (WINDOW, 4 * WINDOW)])
+@pytest.mark.parametrize(("start", "stop"), [
+    (0, 0), (3, COPY_WINDOW), (0, COPY_WINDOW + 1), (5, 3 * COPY_WINDOW + 7),
+    (COPY_WINDOW, 4 * COPY_WINDOW), (9, 4 * COPY_WINDOW + 100)])
 def test_octets_is_the_slice(start: int, stop: int) -> None:
-    data = _random(4 * WINDOW + 100)
+    data = _random(4 * COPY_WINDOW + 100)
     assert octets(data, start, stop) == data[start:stop]
