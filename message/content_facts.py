@@ -34,7 +34,11 @@ folder, is an XDM package; it is valid when it has `INDEX.HTM` and
 
 Invariants: CPU-bound, no I/O (the gateway runs it off the event loop for
 large messages); never raises on any input; bounded by `ScanBounds` (at most
-`max_parts` files are looked at; beyond, `complete` is False).
+`max_parts` files are looked at; beyond, `complete` is False); a leaf is read
+in the message's own octets (`MimePart.body_range`): its type is decided on
+its first `file_type.HEAD` decoded octets, the rest of a base64 body is only
+checked, and only a ZIP or OLE file is decoded or copied whole, so the walk
+caches no body copy on the tree it is given and no C call covers a whole part.
 
 Ref: R20 (IHE_XDM.ZIP), R26; RFC 2045 6 (transfer encodings), RFC 2046 5.1.1
 (boundaries), 5.2.1 (message/rfc822), RFC 2183 2 (Content-Disposition),
@@ -231,7 +235,7 @@ class _Walk:
         if encoding == "base64":
             decoded = decode_base64(*part.body_range)
         else:
-            decoded = quoted_printable(part.body)
+            decoded = quoted_printable(octets(*part.body_range))
         return parse_part(decoded, part.depth + 1)
 
     def leaf(self, part: MimePart, path: str) -> None:
@@ -246,7 +250,7 @@ class _Walk:
             if not complete:
                 whole = partial(decode_base64, source, start, stop)
         elif name == "QUOTED-PRINTABLE":
-            data = quoted_printable(part.body)
+            data = quoted_printable(octets(source, start, stop))
         else:
             if name not in IDENTITY:  # RFC 2045 6.1: not a defined encoding; the octets sent
                 self.problem(path, "unknown transfer encoding")

@@ -18,6 +18,7 @@ from message.content_facts import scan_content
 from message.file_type import HEAD
 from message.mime_tree import parse_message
 from message.octets import COPY_WINDOW, octets
+from smtp_gateway.content_check import ContentInspection
 from tests import attachment_files as f
 
 ZIP, OLE, PDF = "application/zip", "application/x-ole-storage", "application/pdf"
@@ -158,7 +159,9 @@ def test_a_large_zip_or_ole_file_is_decoded_whole(monkeypatch: pytest.MonkeyPatc
 
 
 def test_the_walk_copies_no_body_out_of_the_message() -> None:
-    raw = mixed(leaf(PDF_TEXT), leaf(BIG_PDF, "binary"))
+    raw = mixed(leaf(PDF_TEXT), leaf(BIG_PDF, "binary"),
+                leaf(b"Compte=20rendu\r\n", "quoted-printable", "text/plain"),
+                rfc822(b"Subject: x\r\n\r\nCompte=20rendu\r\n", "quoted-printable"))
     root = parse_message(raw)
     scan_content(raw, None, root)
     assert all("body" not in part.__dict__ for part in root.children)
@@ -170,3 +173,11 @@ def test_the_walk_copies_no_body_out_of_the_message() -> None:
 def test_octets_is_the_slice(start: int, stop: int) -> None:
     data = _random(4 * COPY_WINDOW + 100)
     assert octets(data, start, stop) == data[start:stop]
+
+
+async def test_the_gateway_walks_the_tree_it_is_given_in_its_worker_thread() -> None:
+    raw = mixed(leaf(PDF_TEXT), rfc822(mixed(leaf(b64(f.pdf())), mark=b"in"), "8bit"))
+    root = parse_message(raw)
+    facts = await ContentInspection().files(raw, root)  # larger than ON_LOOP_MAX: in a thread
+    assert [item.detected for item in facts.items] == [TXT, PDF, TXT, PDF]
+    assert "encapsulated" in root.children[2].__dict__  # the walk went through this tree
