@@ -217,8 +217,6 @@ WINDOW = 1 << 18
 calls of at most this size, so that a worker thread parsing a large message
 hands the GIL back to the event loop between them."""
 
-
-
 _TAIL = re.compile(rb"(--)?[ \t]*(?:\r\n|\Z)")  # `\Z` matches at `stop`, the range's end
 
 
