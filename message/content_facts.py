@@ -34,7 +34,11 @@ folder, is an XDM package; it is valid when it has `INDEX.HTM` and
 
 Invariants: CPU-bound, no I/O (the gateway runs it off the event loop for
 large messages); never raises on any input; bounded by `ScanBounds` (at most
-`max_parts` files are looked at; beyond, `complete` is False).
+`max_parts` files are looked at; beyond, `complete` is False); a leaf is read
+in the message's own octets (`MimePart.body_range`): its type is decided on
+its first `file_type.HEAD` decoded octets, the rest of a base64 body is only
+checked, and only a ZIP or OLE file is decoded or copied whole, so the walk
+caches no body copy on the tree it is given and no C call covers a whole part.
 
 Ref: R20 (IHE_XDM.ZIP), R26; RFC 2045 6 (transfer encodings), RFC 2046 5.1.1
 (boundaries), 5.2.1 (message/rfc822), RFC 2183 2 (Content-Disposition),
@@ -46,22 +50,31 @@ from __future__ import annotations
 import hashlib
 import re
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.header import decode_header
+from functools import partial
 
 from . import office
 from .archives import Budget, Entry, ScanBounds, read_zip
-from .file_type import OLE, ZIP, detect, is_eicar, looks_like_zip
+from .file_type import HEAD, OLE, ZIP, detect, is_eicar, looks_like_zip
 from .mime_params import header_params
 from .mime_tree import (
     MAX_DEPTH,
     MimePart,
     multipart_closed,
+    octets,
     parse_message,
     parse_part,
     unclosed_part,
 )
-from .transfer_encoding import base64_defect, decode_transfer
+from .transfer_encoding import (
+    IDENTITY,
+    base64_defect,
+    decode_base64,
+    decode_base64_head,
+    quoted_printable,
+)
 
 _BIDI = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _XDM_METADATA = re.compile(r"IHE_XDM/[^/]+/METADATA\.XML")
@@ -217,34 +230,54 @@ class _Walk:
         encoding = (part.header_text("content-transfer-encoding") or "").strip().lower()
         if encoding not in ENCAPSULATED:
             return part.encapsulated
-        decoded = decode_transfer(part.body, encoding)
-        if decoded is None or part.depth + 1 >= MAX_DEPTH:
+        if part.depth + 1 >= MAX_DEPTH:
             return None
+        if encoding == "base64":
+            decoded = decode_base64(*part.body_range)
+        else:
+            decoded = quoted_printable(octets(*part.body_range))
         return parse_part(decoded, part.depth + 1)
 
     def leaf(self, part: MimePart, path: str) -> None:
+        """A MIME leaf: its type is decided on its first `HEAD` decoded octets; the rest
+        is decoded (or copied out of the message) only for a ZIP or OLE file, opened whole."""
         encoding = (part.header_text("content-transfer-encoding") or "").strip()
-        body = part.body
-        data = decode_transfer(body, encoding)
-        if data is None:  # RFC 2045 6.1: not a defined encoding; checked as the octets sent
-            self.problem(path, "unknown transfer encoding")
-            data = body
-        elif encoding.lower() == "base64" and (defect := base64_defect(body)) is not None:
+        source, start, stop = part.body_range
+        name = encoding.upper()
+        whole: Callable[[], bytes] | None = None
+        if name == "BASE64":
+            data, complete = decode_base64_head(source, HEAD, start, stop)
+            if not complete:
+                whole = partial(decode_base64, source, start, stop)
+        elif name == "QUOTED-PRINTABLE":
+            data = quoted_printable(octets(source, start, stop))
+        else:
+            if name not in IDENTITY:  # RFC 2045 6.1: not a defined encoding; the octets sent
+                self.problem(path, "unknown transfer encoding")
+            data = source[start : min(stop, start + HEAD)]
+            if stop - start > HEAD:
+                whole = partial(octets, source, start, stop)
+        if encoding.lower() == "base64" and (defect := base64_defect(source, start, stop)):
             self.problem(path, defect)
         disposition, names = part_names(part)
         textual = part.maintype == "text" and not names and disposition != "attachment"
         declared = part.mime_type if part.header_text("content-type") is not None else None
-        self.file(data, path, "body" if textual else "file", names, declared)
+        self.file(data, path, "body" if textual else "file", names, declared, whole=whole)
 
     # --- files and their containers ------------------------------------------------------
 
     def file(self, data: bytes, path: str, role: str, names: list[str],
-             declared: str | None = None, archive_depth: int = 0) -> None:
+             declared: str | None = None, archive_depth: int = 0,
+             whole: Callable[[], bytes] | None = None) -> None:
+        """One file; `data` its octets, or with `whole` their first `HEAD` octets at least
+        (`detect` reads no more; more than 128 octets are not EICAR) and how to get them all."""
         if len(self.items) >= self.bounds.max_parts:
             self.complete = False
             return
         kind = detect(data)
         findings = {"eicar"} if is_eicar(data) else set()
+        if whole is not None and kind in (ZIP, OLE):
+            data = whole()
         inside: list[tuple[str, str, list[str], bytes]] = []
         if kind == ZIP:
             kind, found, inside = self.zip(data, names, archive_depth + 1)

@@ -2,9 +2,9 @@
 
 Owns: `MimePart` (header bytes, body bytes, children, encapsulated message,
 its Content-Type), `parse_message`, `nesting_depth`, `multipart_closed` and
-`unclosed_part`. Header sections are read by
-`message.headers` (the one header parser; `split_header`, `header_fields`
-and `field_value` are re-exported here for the IMAP engine). The IMAP engine
+`unclosed_part`. Header sections are read by `message.headers` (the one
+header parser; `split_header`, `header_fields` and `field_value` are
+re-exported here for the IMAP engine, `octets` from `message.octets`). The IMAP engine
 cuts BODY[section] octets from this tree and `message_meta` computes ENVELOPE
 and BODYSTRUCTURE from it.
 
@@ -14,7 +14,8 @@ message cannot exhaust the stack; a part's body is a range of the message's
 octets, copied only when `body` is read (parsing never copies a body), so the
 memory of a parse does not grow with the nesting depth; nothing here raises
 on malformed input; a search through a body is made of calls over at most
-`WINDOW` octets each (`find_in`, `rfind_in`), so no single call holds the GIL
+`WINDOW` octets each (`find_in`, `rfind_in`), and a body is copied out in
+slices joined without the GIL (`message.octets`), so no single call holds the GIL
 for a whole large attachment; the parts' cached values take no lock
 (`cached_property`), so the event loop never waits on a worker thread that
 parses a large message.
@@ -44,11 +45,12 @@ from .headers import (
     split_header,
 )
 from .mime_params import header_params
+from .octets import octets
 
 MAX_DEPTH = 32
 __all__ = ["MAX_DEPTH", "MimePart", "field_value", "header_fields", "message_depth",
-           "multipart_closed", "nesting_depth", "parse_message", "parse_part", "split_header",
-           "unclosed_part"]
+           "multipart_closed", "nesting_depth", "octets", "parse_message", "parse_part",
+           "split_header", "unclosed_part"]
 
 
 T = TypeVar("T")
@@ -116,10 +118,15 @@ class MimePart:
 
     @cached_property
     def body(self) -> bytes:
-        """The body octets (copied out of the message when first read)."""
+        """The body octets (copied out of the message when first read, `octets`)."""
         if self.start == 0 and self.end is None:
             return self.source
-        return self.source[self.start : self._stop]
+        return octets(self.source, self.start, self._stop)
+
+    @property
+    def body_range(self) -> tuple[bytes, int, int]:
+        """(source, start, stop): the body as `source[start:stop]` (nothing copied)."""
+        return self.source, self.start, self._stop
 
     @property
     def body_size(self) -> int:
@@ -279,7 +286,7 @@ def multipart_closed(part: MimePart) -> bool:
     body = part.source
     if body.startswith(close, part.start):
         return True
-    return find_in(body, b"\r\n" + close, part.start, part._stop) >= 0
+    return rfind_in(body, b"\r\n" + close, part.start, part._stop) >= 0  # it ends the body
 
 
 def unclosed_part(part: MimePart) -> MimePart | None:

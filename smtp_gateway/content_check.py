@@ -39,11 +39,11 @@ class ContentInspection:
 
     async def files(self, content: bytes, root: MimePart | None = None) -> ContentFacts:
         """The message's files; in a worker thread when the walk may be long. `root`: the
-        message as already parsed, walked on the loop; the worker thread parses its own
-        (the body copies a walk caches on a parsed tree go with it)."""
+        message as already parsed, walked (on the loop or in the thread) and not parsed
+        again; the walk caches no body copy on it (`scan_content`)."""
         if len(content) <= ON_LOOP_MAX and not may_expand(content):
             return scan_content(content, self.bounds, root)
-        return await asyncio.to_thread(scan_content, content, self.bounds)
+        return await asyncio.to_thread(scan_content, content, self.bounds, root)
 
     async def scan(self, content: bytes) -> ScanResult | None:
         """The antivirus answer, or None when no daemon is configured."""
