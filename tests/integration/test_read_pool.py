@@ -99,3 +99,27 @@ async def test_sqlite_small_units_run_on_the_loop_and_large_ones_in_a_pool_threa
     finally:
         await pool.close()
     assert pool._conns == []  # noqa: SLF001
+
+
+async def test_postgresql_read_connections_go_back_without_a_reset_round_trip(
+        pg_url: str) -> None:  # noqa: F811 (the fixture)
+    """A unit is one transaction and nothing else: the pool's release does not send
+    asyncpg's reset query (RESET ALL and the rest: one more round trip per unit), as the
+    server itself shows (the backend's last statement); the connection is reused, and
+    the next unit starts outside any transaction."""
+    pool = ReadPool(pg_dsn=pg_url, pg_size=1)
+    try:
+        pid = (await pool.run(partial(_fetch, "SELECT pg_backend_pid()")))[0][0]
+        await pool.run(partial(_fetch, "SELECT 42"))
+        watcher = await asyncpg.connect(pg_url)
+        try:
+            last = await watcher.fetchval(
+                "SELECT query FROM pg_stat_activity WHERE pid = $1", pid)
+        finally:
+            await watcher.close()
+        assert "RESET" not in last.upper() and last.strip().upper() in ("COMMIT;", "COMMIT")
+        again = await pool.run(partial(
+            _fetch, "SELECT pg_backend_pid(), now() = statement_timestamp()"))
+        assert again[0][0] == pid  # the same connection, in a new transaction
+    finally:
+        await pool.close()
