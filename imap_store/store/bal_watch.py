@@ -71,7 +71,7 @@ class BalWatch:
             chunk = ids[start : start + CHUNK]
             rows = await self.db.reader.run(partial(
                 fetch_in, "SELECT id, status, password_epoch FROM bal WHERE id IN ({ids})",
-                chunk))
+                chunk), single=True)
             state = {int(r[0]): (r[1], int(r[2])) for r in rows}
             for bal_id in chunk:
                 self._judge(bal_id, by_bal[bal_id], state.get(bal_id))

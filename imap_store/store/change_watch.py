@@ -49,7 +49,8 @@ class FolderWatch:
 
     async def _markers(self, ids: list[int]) -> dict[int, Marker]:
         rows = await self.db.reader.run(partial(
-            fetch_in, "SELECT id, uidnext, highestmodseq FROM folder WHERE id IN ({ids})", ids))
+            fetch_in, "SELECT id, uidnext, highestmodseq FROM folder WHERE id IN ({ids})", ids),
+            single=True)
         return {int(r[0]): (int(r[1]), int(r[2])) for r in rows}
 
     async def run(self) -> None:

@@ -160,7 +160,7 @@ class DeliveryStore:
         found = None if fresh else self.recipients.get(address)
         if found is not None:
             return found
-        rows = await self.db.reader.run(partial(fetch_in, _LOOKUP, [address]))
+        rows = await self.db.reader.run(partial(fetch_in, _LOOKUP, [address]), single=True)
         if not rows:
             return None
         row = rows[0]

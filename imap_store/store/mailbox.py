@@ -90,10 +90,11 @@ class MailboxStore:
         self._indexes = indexes if indexes is not None else IndexCache()
 
     async def list_folders(self, bal_id: int) -> list[Folder]:
-        return await self.db.reader.run(partial(mailbox_sql.list_folders, bal_id))
+        return await self.db.reader.run(partial(mailbox_sql.list_folders, bal_id), single=True)
 
     async def get_folder(self, bal_id: int, name: str) -> Folder | None:
-        return await self.db.reader.run(partial(mailbox_sql.get_folder, bal_id, name))
+        return await self.db.reader.run(partial(mailbox_sql.get_folder, bal_id, name),
+                                        single=True)
 
     async def snapshot(self, bal_id: int, folder_id: int) -> tuple[Folder, list[MessageRow]]:
         folder, rows = await self.db.reader.run(
@@ -170,7 +171,7 @@ class MailboxStore:
         """The folder's `(uidnext, highestmodseq)` as committed by any process: what
         NOOP and CHECK compare with their view (one statement)."""
         return (await self.db.reader.run(
-            partial(mailbox_sql.owned_folder_unit, bal_id, folder_id))).marker[1]
+            partial(mailbox_sql.owned_folder_unit, bal_id, folder_id), single=True)).marker[1]
 
     async def fetch_message(self, bal_id: int, folder_id: int, uid: int) -> bytes | None:
         return (await self.fetch_messages(bal_id, folder_id, [uid])).get(uid)
@@ -200,7 +201,8 @@ class MailboxStore:
     async def claim_recent(self, bal_id: int, folder_id: int, up_to: int, *,
                            claim: bool) -> int:
         """The old `\\Recent` floor; with `claim`, UIDs up to `up_to` stop being recent."""
-        before = await self.db.reader.run(partial(mailbox_sql.recent_floor, bal_id, folder_id))
+        before = await self.db.reader.run(partial(mailbox_sql.recent_floor, bal_id, folder_id),
+                                          single=True)
         if not claim or up_to <= before:  # nothing to claim: no write transaction at all
             return before
         return await self.db.writer.run(

@@ -88,6 +88,29 @@ class _PgReadTx:
         await self.conn.executemany(sql, list(rows))
 
 
+class SingleStatementError(RuntimeError):
+    """A read unit run as `single` ran a second statement."""
+
+
+class _Single:
+    """A read transaction that takes one statement (`ReadPool.run(single=True)`)."""
+
+    def __init__(self, tx: _PgReadTx | _SqliteReader) -> None:
+        self._tx, self._used = tx, False
+
+    async def fetch(self, sql: str, *args: object) -> list[Row]:
+        if self._used:
+            raise SingleStatementError("a single-statement read unit ran a second statement")
+        self._used = True
+        return await self._tx.fetch(sql, *args)
+
+    async def execute(self, sql: str, *args: object) -> None:
+        raise SingleStatementError("a read unit writes nothing")
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
+        raise SingleStatementError("a read unit writes nothing")
+
+
 async def _keep_session(conn: Any) -> None:
     """A read connection's reset on its way back to the pool: nothing to undo.
 
@@ -120,13 +143,16 @@ class ReadPool:
         where every unit's statements are round trips on the loop anyway)."""
         return INLINE_ROWS if self.sqlite_path is not None else None
 
-    async def run(self, unit: Unit[T], *, large: bool = False) -> T:
+    async def run(self, unit: Unit[T], *, large: bool = False, single: bool = False) -> T:
         """Run `unit` in one read transaction; its value. `large`: the unit may read
-        message bodies or a whole folder (SQLite: in a pool thread, not on the loop)."""
+        message bodies or a whole folder (SQLite: in a pool thread, not on the loop).
+        `single`: the unit runs one statement, which is its own snapshot: on
+        PostgreSQL it runs without BEGIN and COMMIT (two round trips fewer); a
+        second statement raises `SingleStatementError`."""
         self.units += 1
         if self.sqlite_path is not None:
             if not large:
-                return self._run_sqlite(unit)
+                return self._run_sqlite(unit, single)
             self.hops += 1
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(self.threads,
@@ -134,11 +160,13 @@ class ReadPool:
             return await asyncio.get_running_loop().run_in_executor(
                 self._executor, self._run_sqlite, unit)
         pool = await self._pg_pool()
-        async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read",
-                                                            readonly=True):
-            return await unit(_PgReadTx(conn))
+        async with pool.acquire() as conn:
+            if single:
+                return await unit(_Single(_PgReadTx(conn)))
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                return await unit(_PgReadTx(conn))
 
-    def _run_sqlite(self, unit: Unit[T]) -> T:
+    def _run_sqlite(self, unit: Unit[T], single: bool = False) -> T:
         """`unit` on this thread's own connection (opened on first use)."""
         conn: _SqliteReader | None = getattr(self._local, "conn", None)
         if conn is None:
@@ -148,7 +176,7 @@ class ReadPool:
         async def whole() -> T:
             await conn.begin()
             try:
-                return await unit(conn)
+                return await unit(_Single(conn) if single else conn)
             finally:
                 await conn.rollback()
 

@@ -151,3 +151,31 @@ async def test_a_large_delivery_streams_through_the_writer(operator: Operator,
         assert max(copied) == PIECE and sum(copied) > 2 * len(message)
     else:
         assert copied == []
+
+
+async def test_a_streamed_content_lets_the_loop_run_between_its_pieces() -> None:
+    """On loopback the socket takes every CopyData piece at once and asyncpg's wait for
+    the transport then never yields: the stream itself gives the other sessions a turn
+    after each piece of a body, so no loop step carries the whole content."""
+    import asyncio
+
+    from imap_store.store.content_write import _binary_rows
+
+    pieces = 8
+    row = _columns(_row(1, "d" * 32, pieces * PIECE, mss_nil=None, meta=None))
+    turns = 0
+    writing = True
+
+    async def other_session() -> None:
+        nonlocal turns
+        while writing:
+            turns += 1
+            await asyncio.sleep(0)
+
+    ticker = asyncio.create_task(other_session())
+    await asyncio.sleep(0)
+    seen = [turns async for _ in _binary_rows([row])]  # type: ignore[list-item]
+    writing = False
+    await ticker
+    body = seen[2 : 2 + pieces]  # after the signature and the row's leading fields
+    assert all(b > a for a, b in zip(body, body[1:], strict=False))

@@ -16,7 +16,7 @@ import pytest
 
 from imap_store.store.db import SQLITE_PRAGMAS
 from imap_store.store.group_commit import Row, WriteTx
-from imap_store.store.read_pool import ReadPool, as_datetime, fetch_in
+from imap_store.store.read_pool import ReadPool, SingleStatementError, as_datetime, fetch_in
 from tests.integration.test_leader import pg_url  # noqa: F401 (the fixture)
 
 
@@ -121,5 +121,46 @@ async def test_postgresql_read_connections_go_back_without_a_reset_round_trip(
         again = await pool.run(partial(
             _fetch, "SELECT pg_backend_pid(), now() = statement_timestamp()"))
         assert again[0][0] == pid  # the same connection, in a new transaction
+    finally:
+        await pool.close()
+
+
+async def _two_statements(tx: WriteTx) -> list[Row]:
+    await tx.fetch("SELECT 1")
+    return await tx.fetch("SELECT 2")
+
+
+async def test_a_single_statement_unit_runs_outside_a_transaction_on_postgresql(
+        pg_url: str) -> None:  # noqa: F811 (the fixture)
+    """`single`: no BEGIN and COMMIT around the one statement (the server's last statement
+    on that backend is the unit's own); a second statement is refused."""
+    pool = ReadPool(pg_dsn=pg_url, pg_size=1)
+    try:
+        pid = (await pool.run(partial(_fetch, "SELECT pg_backend_pid()"), single=True))[0][0]
+        watcher = await asyncpg.connect(pg_url)
+        try:
+            last = await watcher.fetchval(
+                "SELECT query FROM pg_stat_activity WHERE pid = $1", pid)
+        finally:
+            await watcher.close()
+        assert last == "SELECT pg_backend_pid()"
+        with pytest.raises(SingleStatementError):
+            await pool.run(_two_statements, single=True)
+        assert await pool.run(_two_statements) == [(2,)]
+    finally:
+        await pool.close()
+
+
+async def test_a_single_statement_unit_is_held_to_one_statement_on_sqlite(
+        tmp_path: Path) -> None:
+    path = str(tmp_path / "db.sqlite3")
+    sqlite3.connect(path).close()
+    pool = ReadPool(sqlite_path=path, sqlite_pragmas=SQLITE_PRAGMAS)
+    try:
+        with pytest.raises(SingleStatementError):
+            await pool.run(_two_statements, single=True)
+        with pytest.raises(SingleStatementError):
+            await pool.run(_insert_then_read, single=True)
+        assert await pool.run(partial(_fetch, "SELECT 3"), single=True) == [(3,)]
     finally:
         await pool.close()

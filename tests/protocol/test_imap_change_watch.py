@@ -109,9 +109,9 @@ def counted_statements(op: Operator) -> Iterator[list[str]]:
             seen.append(statement)
 
     def counting(run: Any) -> Any:
-        async def counted(unit: Any) -> Any:
+        async def counted(unit: Any, **options: Any) -> Any:
             target = seen if _foreground() else None
-            return await run(lambda tx: unit(_Recorded(tx, target)))
+            return await run(lambda tx: unit(_Recorded(tx, target)), **options)
         return counted
 
     engines = {id(e.sync_engine): e.sync_engine for e in (db.read_engine, db.write_engine)}
