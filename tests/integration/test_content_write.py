@@ -21,7 +21,7 @@ from sqlalchemy import event, select
 
 from imap_store.store.content_write import PIECE, STREAM_ABOVE, add_contents
 from imap_store.store.delivery import DeliveryPlan, LocalCopy, RemoteCopy
-from imap_store.store.group_commit import _PgConn
+from imap_store.store.group_commit import _PgConn, _SqliteConn
 from imap_store.store.models import MessageContent
 from tests.protocol.imap_support import imaps, in_thread
 from tests.support import Operator, is_postgres
@@ -115,7 +115,8 @@ async def test_a_large_append_reads_back_byte_for_byte(operator: Operator) -> No
 async def test_a_large_delivery_streams_through_the_writer(operator: Operator,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """The group-commit writer's transaction takes the large local and queued copies
-    by COPY on PostgreSQL (by INSERT on SQLite); both read back whole."""
+    by COPY on PostgreSQL, through incremental blob I/O in pieces on SQLite (never
+    as a bound parameter); both read back whole."""
     alice = operator.bals[await operator.add_bal("alice")].bal_id
     bob = await operator.add_bal("bob")
     assert operator.running is not None
@@ -132,6 +133,15 @@ async def test_a_large_delivery_streams_through_the_writer(operator: Operator,
         await real(self, table, columns, pieces())
 
     monkeypatch.setattr(_PgConn, "copy_binary", counting)
+    blobs: list[int] = []
+    real_blob = _SqliteConn.insert_blob
+
+    async def blob_pieces(self: _SqliteConn, sql: str, args: Sequence[object], blob: int,
+                          table: str, column: str, piece: int) -> None:
+        blobs.append(-(-len(args[blob]) // piece))  # type: ignore[arg-type]
+        await real_blob(self, sql, args, blob, table, column, piece)
+
+    monkeypatch.setattr(_SqliteConn, "insert_blob", blob_pieces)
     body = os.urandom(2 * STREAM_ABOVE).hex().encode()
     message = b"Subject: large\r\n\r\n" + b"\r\n".join(
         body[i:i + 76] for i in range(0, len(body), 76)) + b"\r\n"
@@ -149,8 +159,10 @@ async def test_a_large_delivery_streams_through_the_writer(operator: Operator,
     assert sizes == [len(message), len(message)]
     if is_postgres():
         assert max(copied) == PIECE and sum(copied) > 2 * len(message)
+        assert blobs == []
     else:
         assert copied == []
+        assert len(blobs) == 2 and min(blobs) > 4  # two contents, each in pieces
 
 
 async def test_a_streamed_content_lets_the_loop_run_between_its_pieces() -> None:
