@@ -101,6 +101,16 @@ async def test_sqlite_small_units_run_on_the_loop_and_large_ones_in_a_pool_threa
     assert pool._conns == []  # noqa: SLF001
 
 
+async def _last_statement(dsn: str, pid: int) -> str:
+    """The last statement the server received on the backend `pid` (another connection)."""
+    watcher = await asyncpg.connect(dsn)
+    try:
+        return str(await watcher.fetchval(
+            "SELECT query FROM pg_stat_activity WHERE pid = $1", pid))
+    finally:
+        await watcher.close()
+
+
 async def test_postgresql_read_connections_go_back_without_a_reset_round_trip(
         pg_url: str) -> None:  # noqa: F811 (the fixture)
     """A unit is one transaction and nothing else: the pool's release does not send
@@ -111,12 +121,7 @@ async def test_postgresql_read_connections_go_back_without_a_reset_round_trip(
     try:
         pid = (await pool.run(partial(_fetch, "SELECT pg_backend_pid()")))[0][0]
         await pool.run(partial(_fetch, "SELECT 42"))
-        watcher = await asyncpg.connect(pg_url)
-        try:
-            last = await watcher.fetchval(
-                "SELECT query FROM pg_stat_activity WHERE pid = $1", pid)
-        finally:
-            await watcher.close()
+        last = await _last_statement(pg_url, pid)
         assert "RESET" not in last.upper() and last.strip().upper() in ("COMMIT;", "COMMIT")
         again = await pool.run(partial(
             _fetch, "SELECT pg_backend_pid(), now() = statement_timestamp()"))
@@ -137,12 +142,7 @@ async def test_a_single_statement_unit_runs_outside_a_transaction_on_postgresql(
     pool = ReadPool(pg_dsn=pg_url, pg_size=1)
     try:
         pid = (await pool.run(partial(_fetch, "SELECT pg_backend_pid()"), single=True))[0][0]
-        watcher = await asyncpg.connect(pg_url)
-        try:
-            last = await watcher.fetchval(
-                "SELECT query FROM pg_stat_activity WHERE pid = $1", pid)
-        finally:
-            await watcher.close()
+        last = await _last_statement(pg_url, pid)
         assert last == "SELECT pg_backend_pid()"
         with pytest.raises(SingleStatementError):
             await pool.run(_two_statements, single=True)
