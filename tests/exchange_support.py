@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import ipaddress
+import random
 import socket
 import ssl
 from dataclasses import dataclass
@@ -33,10 +34,31 @@ DOMAIN_B = "op-b.mssante.fr"
 DOMAIN_C = "op-c.mssante.fr"
 
 
+def _ephemeral_ports() -> range:
+    """The ports the kernel gives to sockets bound to port 0 and to outgoing connections."""
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    return range(low, high + 1)
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port free now, to be bound later (an MX named in a peer's transport).
+
+    Chosen outside the kernel's ephemeral range: a port taken from that range and
+    released can be handed, before the test binds it, to one of the test's own outgoing
+    connections (a database connection), and the bind then fails."""
+    ephemeral = _ephemeral_ports()
+    candidates = [p for p in range(20000, 32768) if p not in ephemeral] or list(range(1024, 20000))
+    for port in random.sample(candidates, 200):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free loopback port outside the ephemeral range")
 
 
 def org_dn(domain: str) -> str:
