@@ -63,11 +63,11 @@ from .mime_tree import (
     MAX_DEPTH,
     MimePart,
     multipart_closed,
-    octets,
     parse_message,
     parse_part,
     unclosed_part,
 )
+from .octets import octets
 from .transfer_encoding import (
     IDENTITY,
     base64_defect,
@@ -257,7 +257,7 @@ class _Walk:
             data = source[start : min(stop, start + HEAD)]
             if stop - start > HEAD:
                 whole = partial(octets, source, start, stop)
-        if encoding.lower() == "base64" and (defect := base64_defect(source, start, stop)):
+        if name == "BASE64" and (defect := base64_defect(source, start, stop)):
             self.problem(path, defect)
         disposition, names = part_names(part)
         textual = part.maintype == "text" and not names and disposition != "attachment"

@@ -4,7 +4,7 @@ Owns: `MimePart` (header bytes, body bytes, children, encapsulated message,
 its Content-Type), `parse_message`, `nesting_depth`, `multipart_closed` and
 `unclosed_part`. Header sections are read by `message.headers` (the one
 header parser; `split_header`, `header_fields` and `field_value` are
-re-exported here for the IMAP engine, `octets` from `message.octets`). The IMAP engine
+re-exported here for the IMAP engine). The IMAP engine
 cuts BODY[section] octets from this tree and `message_meta` computes ENVELOPE
 and BODYSTRUCTURE from it.
 
@@ -49,7 +49,7 @@ from .octets import octets
 
 MAX_DEPTH = 32
 __all__ = ["MAX_DEPTH", "MimePart", "field_value", "header_fields", "message_depth",
-           "multipart_closed", "nesting_depth", "octets", "parse_message", "parse_part",
+           "multipart_closed", "nesting_depth", "parse_message", "parse_part",
            "split_header", "unclosed_part"]
 
 

@@ -86,8 +86,9 @@ class CopyTx(Protocol):
 
 async def insert_contents(tx: WriteTx, insert_sql: str, values: Sequence[ContentValues]) -> None:
     """Write content rows in a writer transaction: `insert_sql` (parameters in
-    `COLUMNS` order) for the small ones, a streamed COPY for the large ones when
-    the transaction takes one."""
+    `COLUMNS` order) for the small ones; the large ones by a streamed COPY
+    (PostgreSQL's `CopyTx`) or written after their row in pieces (SQLite's `BlobTx`),
+    by the same INSERT otherwise."""
     streamed = [v for v in values if v[3] > STREAM_ABOVE]
     small = [v for v in values if v[3] <= STREAM_ABOVE]
     if streamed and isinstance(tx, CopyTx):

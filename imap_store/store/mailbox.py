@@ -106,7 +106,8 @@ class MailboxStore:
 
         Served from the process's index of the folder when its HIGHESTMODSEQ
         has not moved, brought up to date from the entries changed since when it
-        has, read whole otherwise (`folder_index`); one read unit either way."""
+        has, read whole otherwise (`folder_index`); one read unit, two for a folder
+        above `read_pool.INLINE_ROWS` read whole (bounded on the loop, then in a thread)."""
         texts = self._indexes.texts
         known = self._indexes.get(folder_id)
         reader = self.db.reader

@@ -15,7 +15,7 @@ from imap_store.store.folder_ops import FolderError
 from imap_store.store.mailbox import MailboxStore, NewMessage
 from imap_store.store.notify import ChangeNotifier
 from tests.protocol.smtp_client import simple_message
-from tests.support import Operator
+from tests.support import Operator, is_postgres
 
 
 async def _truth(store: MailboxStore, bal_id: int, folder_id: int) -> list[tuple[int, frozenset]]:
@@ -90,7 +90,7 @@ async def test_a_folder_above_the_inline_bound_is_read_whole_in_a_pool_thread(
     folder = await store.get_folder(bal_id, "INBOX")
     assert folder is not None
     reader = services.db.reader
-    for bound, hops in ((4, 0), (3, 2 if operator_is_sqlite(reader) else 0)):
+    for bound, hops in ((4, 0), (3, 0 if is_postgres() else 2)):
         monkeypatch.setattr(read_pool, "INLINE_ROWS", bound)
         before = reader.hops
         _, index = await store.index(bal_id, folder.id)
@@ -98,6 +98,3 @@ async def test_a_folder_above_the_inline_bound_is_read_whole_in_a_pool_thread(
         assert await store.uids(bal_id, folder.id) == [1, 2, 3, 4]
         assert reader.hops - before == hops
 
-
-def operator_is_sqlite(reader: object) -> bool:
-    return getattr(reader, "sqlite_path", None) is not None
