@@ -14,8 +14,12 @@ Then the operator is started in this process and a child process (so the
 client's CPU work stays out of the server's process) opens an IMAPS connection,
 logs in and times, `--reps` times each, one round trip per command:
 `SELECT INBOX`, `FETCH n-49:n (ENVELOPE)` (n = EXISTS), `UID FETCH` of the 50
-highest UIDs `(ENVELOPE)`, and `NOOP`. Each answer is checked (tagged OK, 50
-envelopes, EXISTS = the mailbox size). Prints one JSON object: medians, min,
+highest UIDs `(ENVELOPE)`, `NOOP`, `STATUS INBOX` (MESSAGES RECENT UIDNEXT UNSEEN
+DELETED), `EXPUNGE` with nothing flagged `\\Deleted`, then a write cycle: a second
+connection APPENDs a message, the first one's `NOOP` reports it (EXISTS, RECENT),
+flags it `\\Deleted` (not timed) and `EXPUNGE`s it, so the mailbox keeps its size.
+Each answer is checked (tagged OK, 50 envelopes, EXISTS = the mailbox size, one
+EXPUNGE for the one flagged). Prints one JSON object: medians, min,
 max in ms, the first SELECT apart (the first after the server started: nothing
 of the folder is cached in the process yet), and the load average before and
 after.
@@ -46,6 +50,7 @@ from pathlib import Path
 sys.path.append(str(Path(__file__).resolve().parent.parent))
 
 from server import config as config_mod  # noqa: E402
+from server.migrate import upgrade_to_head_async  # noqa: E402
 from tests.support import (  # noqa: E402
     PASSWORD,
     Operator,
@@ -58,49 +63,77 @@ import json, re, socket, ssl, sys, time
 port, cafile, user, password, reps = sys.argv[1:6]
 reps = int(reps)
 ctx = ssl.create_default_context(cafile=cafile)
-sock = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(port))),
-                       server_hostname="localhost")
-buf = sock.makefile("rb")
-buf.readline()
-n = 0
-def command(text):
-    global n
-    n += 1
-    tag = b"c%d" % n
-    sock.sendall(tag + b" " + text.encode() + b"\r\n")
-    lines = []
-    while True:
-        line = buf.readline()
-        if not line:
-            raise SystemExit("connection closed")
-        m = re.search(rb"\{(\d+)\}\r\n$", line)
-        if m:  # a literal: read it and the rest of the line
-            line += buf.read(int(m.group(1))) + buf.readline()
-        if line.startswith(tag + b" "):
-            if not line.startswith(tag + b" OK"):
-                raise SystemExit(line.decode(errors="replace"))
-            return lines
-        lines.append(line)
-command('LOGIN "%s" "%s"' % (user, password))
-times = {"select": [], "fetch_envelopes": [], "uid_fetch_envelopes": [], "noop": []}
+ARRIVAL = (b"From: <exp@op-b.mssante.fr>\r\nTo: <" + user.encode() + b">\r\n"
+           b"Subject: arrival\r\n\r\nBonjour.\r\n")
+
+class Conn:
+    def __init__(self):
+        self.sock = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(port))),
+                                    server_hostname="localhost")
+        self.buf = self.sock.makefile("rb")
+        self.buf.readline()
+        self.n = 0
+
+    def command(self, text, literal=None):
+        self.n += 1
+        tag = b"c%d" % self.n
+        if literal is None:
+            self.sock.sendall(tag + b" " + text.encode() + b"\r\n")
+        else:
+            self.sock.sendall(tag + b" " + text.encode() + b" {%d}\r\n" % len(literal))
+            if not self.buf.readline().startswith(b"+"):
+                raise SystemExit("no continuation for " + text)
+            self.sock.sendall(literal + b"\r\n")
+        lines = []
+        while True:
+            line = self.buf.readline()
+            if not line:
+                raise SystemExit("connection closed")
+            m = re.search(rb"\{(\d+)\}\r\n$", line)
+            if m:  # a literal: read it and the rest of the line
+                line += self.buf.read(int(m.group(1))) + self.buf.readline()
+            if line.startswith(tag + b" "):
+                if not line.startswith(tag + b" OK"):
+                    raise SystemExit(line.decode(errors="replace"))
+                return lines, line
+            lines.append(line)
+
+a, b = Conn(), Conn()
+for conn in (a, b):
+    conn.command('LOGIN "%s" "%s"' % (user, password))
+times = {"select": [], "fetch_envelopes": [], "uid_fetch_envelopes": [], "noop": [],
+         "status": [], "expunge_nothing": [], "noop_after_arrival": [], "expunge_one": []}
 exists = 0
-def timed(name, text):
+def timed(name, text, conn=a):
     t = time.perf_counter()
-    lines = command(text)
+    lines, tagged = conn.command(text)
     times[name].append(time.perf_counter() - t)
-    return lines
+    return lines, tagged
 for _ in range(reps):
-    lines = timed("select", "SELECT INBOX")
+    lines, _ = timed("select", "SELECT INBOX")
     exists = max(int(l.split()[1]) for l in lines if l.endswith(b" EXISTS\r\n"))
-    uidnext = int(re.search(rb"\[UIDNEXT (\d+)\]", b"".join(lines)).group(1))
-    lines = timed("fetch_envelopes", "FETCH %d:%d (ENVELOPE)" % (exists - 49, exists))
+    lines, _ = timed("fetch_envelopes", "FETCH %d:%d (ENVELOPE)" % (exists - 49, exists))
     assert sum(1 for l in lines if b" FETCH (" in l and b"ENVELOPE" in l) == 50, lines[:3]
-    # the mailbox was filled in one go, so its UIDs are 1..n: the 50 highest end at UIDNEXT - 1
-    lines = timed("uid_fetch_envelopes", "UID FETCH %d:* (ENVELOPE)" % (uidnext - 50))
+    lines, _ = a.command("FETCH %d (UID)" % exists)  # the highest UID (not timed)
+    top = int(re.search(rb"UID (\d+)", lines[0]).group(1))
+    lines, _ = timed("uid_fetch_envelopes", "UID FETCH %d:* (ENVELOPE)" % (top - 49))
     assert sum(1 for l in lines if b" FETCH (" in l) == 50, lines[:3]
     for _ in range(3):
         timed("noop", "NOOP")
-command("LOGOUT")
+    lines, _ = timed("status", "STATUS INBOX (MESSAGES RECENT UIDNEXT UNSEEN DELETED)")
+    assert b"MESSAGES %d " % exists in lines[0], lines[:1]
+    timed("expunge_nothing", "EXPUNGE")
+    # Another session appends; this one's NOOP reports it (EXISTS, RECENT), then
+    # flags and expunges it, so the mailbox keeps its size.
+    _, tagged = b.command("APPEND INBOX", ARRIVAL)
+    new_uid = int(re.search(rb"APPENDUID \d+ (\d+)", tagged).group(1))
+    lines, _ = timed("noop_after_arrival", "NOOP")
+    assert any(l.endswith(b" EXISTS\r\n") for l in lines), lines[:3]
+    a.command("UID STORE %d +FLAGS.SILENT (\\Deleted)" % new_uid)
+    lines, _ = timed("expunge_one", "EXPUNGE")
+    assert sum(1 for l in lines if l.endswith(b" EXPUNGE\r\n")) == 1, lines[:3]
+for conn in (a, b):
+    conn.command("LOGOUT")
 print(json.dumps({"exists": exists, "times": times}))
 """
 
@@ -144,6 +177,8 @@ async def cached_operator(cache: Path, count: int, batch: int, rebuild: bool) ->
     done = home / "ready.json"
     if done.exists() and not rebuild:
         cfg = config_mod.load(home / "op" / "mss.toml")
+        # A cache built by an older tree gets this tree's schema, as `mss serve` would.
+        await upgrade_to_head_async(cfg.database.url, cfg.base_dir)
         info = json.loads(done.read_text())
         op = Operator(home / "op", cfg, None)
         from imap_store.store.interfaces import Principal

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -389,7 +389,8 @@ class MailboxView:
         floor = await store.claim_recent(self.bal_id, self.folder.id, top,
                                          claim=not self.read_only)
         # RFC 3501 2.3.2: \Recent goes to the first session that sees a message.
-        self.recent.update(uid for uid in self.uids if uid > max(last, floor))
+        # `uids` ascends: only its tail above the floor is new (no walk of the folder).
+        self.recent.update(self.uids[bisect_right(self.uids, max(last, floor)):])
         return recent(len(self.recent))
 
 

@@ -30,7 +30,7 @@ Ref: RFC 3501 6.3.10 (STATUS), 6.4.3 (EXPUNGE), 6.4.5 (FETCH), 6.4.6
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
@@ -45,12 +45,13 @@ from .message_ops import (
     insert_sealed_tx,
     state_marker,
 )
+from .models import DELETED_TERM, UNSEEN_TERM
 from .quota import OverQuota, QuotaDefaults, state_of
 from .read_pool import as_datetime
 
 CHUNK = 500
 FOLDER_COLUMNS = ("id, bal_id, name, uidvalidity, uidnext, special_use, subscribed, "
-                  "highestmodseq, recent_uid")
+                  "highestmodseq, recent_uid, used_messages")
 _ENTRY_ROW = ("SELECT e.uid, e.flags, c.size, e.internaldate, e.modseq FROM mailbox_entry e "
               "JOIN message_content c ON c.id = e.content_id WHERE e.folder_id = $1")
 Marker = tuple[int, tuple[int, int]]
@@ -69,11 +70,14 @@ class FolderValues:
     subscribed: bool
     highestmodseq: int
     recent_uid: int = 0
+    messages: int = 0
+    """Its entry count when read: the `used_messages` counter that every write keeps in
+    its own transaction (R25), so a count needs no walk of the folder's entries."""
 
     @classmethod
     def of(cls, row: Row) -> FolderValues:
         return cls(int(row[0]), int(row[1]), row[2], int(row[3]), int(row[4]), row[5],
-                   bool(row[6]), int(row[7]), int(row[8]))
+                   bool(row[6]), int(row[7]), int(row[8]), int(row[9]))
 
     @property
     def marker(self) -> Marker:
@@ -152,11 +156,6 @@ async def get_folder(bal_id: int, name: str, tx: WriteTx) -> FolderValues | None
     return await named_folder(tx, bal_id, name)
 
 
-async def count(tx: WriteTx, folder_id: int) -> int:
-    rows = await tx.fetch("SELECT count(*) FROM mailbox_entry WHERE folder_id = $1", folder_id)
-    return int(rows[0][0])
-
-
 @dataclass(frozen=True)
 class IndexRead:
     """What `index_read` found: the folder, and either the entries changed since the
@@ -191,7 +190,7 @@ async def index_read(bal_id: int, folder_id: int, known: tuple[int, int] | None,
             return IndexRead(folder)
         changed = await tx.fetch("SELECT uid, flags FROM mailbox_entry "
                                  "WHERE folder_id = $1 AND modseq > $2", folder.id, known[1])
-        return IndexRead(folder, [(int(r[0]), r[1]) for r in changed], await count(tx, folder.id))
+        return IndexRead(folder, [(int(r[0]), r[1]) for r in changed], folder.messages)
     rows = await _at_most(tx, "SELECT uid, flags FROM mailbox_entry WHERE folder_id = $1 "
                           "ORDER BY uid LIMIT $2", limit, folder.id)
     if rows is None:
@@ -203,7 +202,7 @@ async def changes_since(bal_id: int, folder_id: int, modseq: int,
                         tx: WriteTx) -> tuple[FolderValues, list[EntryValues], int]:
     folder = await owned_folder(tx, bal_id, folder_id)
     rows = await tx.fetch(_ENTRY_ROW + " AND e.modseq > $2 ORDER BY e.uid", folder.id, modseq)
-    return folder, _entries(rows), await count(tx, folder.id)
+    return folder, _entries(rows), folder.messages
 
 
 async def entry_rows(bal_id: int, folder_id: int, uids: Sequence[int] | None,
@@ -254,24 +253,27 @@ async def recent_floor(bal_id: int, folder_id: int, tx: WriteTx) -> int:
 async def status(bal_id: int, name: str, tx: WriteTx) -> FolderStatus:
     """STATUS counts from the index, without reading any message (RFC 3501 6.3.10;
     DELETED and DELETED-STORAGE, RFC 9208: the sizes read only when some entry is
-    \\Deleted)."""
+    \\Deleted). MESSAGES is the folder's entry counter; RECENT, UNSEEN and DELETED
+    read only the entries they count (the UID index above the recent floor, the
+    partial indexes of `models`)."""
     folder = await require_named(tx, bal_id, name)
-    rows = await tx.fetch(
-        "SELECT count(*), SUM(CASE WHEN uid > $2 THEN 1 ELSE 0 END), "
-        "SUM(CASE WHEN flags LIKE $3 ESCAPE '/' THEN 0 ELSE 1 END), "
-        "SUM(CASE WHEN flags LIKE $4 ESCAPE '/' THEN 1 ELSE 0 END) "
-        "FROM mailbox_entry WHERE folder_id = $1", folder.id, folder.recent_uid, "%\\Seen%",
-        "%\\Deleted%")
-    total, recent, unseen, doomed = rows[0]
+    rows = await tx.fetch(_STATUS_COUNTS, folder.id, folder.recent_uid)
+    recent, unseen, doomed = (int(v) for v in rows[0])
     octets = 0
     if doomed:
         sized = await tx.fetch(
-            "SELECT COALESCE(SUM(c.size), 0) FROM mailbox_entry e "
+            "SELECT COALESCE(SUM(c.size), 0) FROM mailbox_entry e "  # noqa: S608 (constants)
             "JOIN message_content c ON c.id = e.content_id "
-            "WHERE e.folder_id = $1 AND e.flags LIKE $2 ESCAPE '/'", folder.id, "%\\Deleted%")
+            f"WHERE e.folder_id = $1 AND e.{DELETED_TERM}", folder.id)
         octets = int(sized[0][0])
-    return FolderStatus(int(total), int(recent or 0), folder.uidnext, folder.uidvalidity,
-                        int(unseen or 0), folder.highestmodseq, int(doomed or 0), octets)
+    return FolderStatus(folder.messages, recent, folder.uidnext, folder.uidvalidity,
+                        unseen, folder.highestmodseq, doomed, octets)
+
+
+_STATUS_COUNTS = (
+    "SELECT (SELECT count(*) FROM mailbox_entry WHERE folder_id = $1 AND uid > $2), "  # noqa: S608
+    f"(SELECT count(*) FROM mailbox_entry WHERE folder_id = $1 AND {UNSEEN_TERM}), "
+    f"(SELECT count(*) FROM mailbox_entry WHERE folder_id = $1 AND {DELETED_TERM})")
 
 
 # -- write units (run by the group-commit writer) ------------------------------------------
@@ -288,9 +290,7 @@ async def _bump(tx: WriteTx, folder: FolderValues) -> FolderValues:
     """Raise the folder's HIGHESTMODSEQ by one; the folder as it now is."""
     modseq = folder.highestmodseq + 1
     await tx.execute("UPDATE folder SET highestmodseq = $1 WHERE id = $2", modseq, folder.id)
-    return FolderValues(folder.id, folder.bal_id, folder.name, folder.uidvalidity,
-                        folder.uidnext, folder.special_use, folder.subscribed, modseq,
-                        folder.recent_uid)
+    return replace(folder, highestmodseq=modseq)
 
 
 async def set_flags(bal_id: int, folder_id: int, uids: Sequence[int], flags: frozenset[str],
@@ -346,12 +346,9 @@ async def expunge(bal_id: int, folder_id: int, uids: Sequence[int] | None,
     """EXPUNGE / UID EXPUNGE: the UIDs removed (ascending) and the folder's marker;
     `audit`'s events (of the UIDs removed) go in the same transaction."""
     folder = await owned_folder(tx, bal_id, folder_id, lock=True)
-    # The database narrows to entries whose flags mention "Deleted"; the exact flag is
-    # checked here (a keyword such as "NotDeleted" also matches the pattern).
-    rows = await tx.fetch("SELECT e.id, e.uid, e.content_id, e.flags, c.size "
-                          "FROM mailbox_entry e JOIN message_content c ON c.id = e.content_id "
-                          "WHERE e.folder_id = $1 AND e.flags LIKE $2 ESCAPE '/'",
-                          folder.id, "%Deleted%")
+    # The partial index narrows to entries whose flags mention "\\Deleted"; the exact
+    # flag is checked here (LIKE ignores case on SQLite).
+    rows = await tx.fetch(_DOOMED, folder.id)
     wanted = None if uids is None else set(uids)
     doomed = [r for r in rows if "\\Deleted" in parse_flags(r[3])
               and (wanted is None or int(r[1]) in wanted)]
@@ -368,6 +365,11 @@ async def expunge(bal_id: int, folder_id: int, uids: Sequence[int] | None,
                      "used_messages = used_messages - $2 WHERE id = $3",
                      sum(int(r[4]) for r in doomed), len(doomed), folder.id)
     return gone, (await _bump(tx, folder)).marker
+
+
+_DOOMED = ("SELECT e.id, e.uid, e.content_id, e.flags, c.size "  # noqa: S608 (constants)
+           "FROM mailbox_entry e JOIN message_content c ON c.id = e.content_id "
+           f"WHERE e.folder_id = $1 AND e.{DELETED_TERM}")
 
 
 async def claim_recent(bal_id: int, folder_id: int, up_to: int, tx: WriteTx) -> int:

@@ -31,9 +31,17 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 ID = BigInteger().with_variant(Integer(), "sqlite")
+
+# Entries flagged \Deleted, entries without \Seen: the terms of the two partial indexes
+# of `mailbox_entry`. A query uses such an index only when its WHERE clause carries the
+# same term, word for word (SQLite) or provably implied (PostgreSQL), so the store's
+# queries use these constants. `ESCAPE '/'`: PostgreSQL's default escape is `\`.
+DELETED_TERM = "flags LIKE '%\\Deleted%' ESCAPE '/'"
+UNSEEN_TERM = "flags NOT LIKE '%\\Seen%' ESCAPE '/'"
 
 
 class Base(DeclarativeBase):
@@ -160,6 +168,12 @@ class MailboxEntry(Base):
         UniqueConstraint("folder_id", "uid"),
         Index("ix_mailbox_entry_content", "content_id"),
         Index("ix_mailbox_entry_folder_modseq", "folder_id", "modseq"),
+        # EXPUNGE and STATUS DELETED / UNSEEN read only the entries they count
+        # (RFC 3501 6.3.10, 6.4.3; RFC 9208), not the whole folder.
+        Index("ix_mailbox_entry_deleted", "folder_id", "uid",
+              sqlite_where=sql_text(DELETED_TERM), postgresql_where=sql_text(DELETED_TERM)),
+        Index("ix_mailbox_entry_unseen", "folder_id", "uid",
+              sqlite_where=sql_text(UNSEEN_TERM), postgresql_where=sql_text(UNSEEN_TERM)),
     )
     id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
     folder_id: Mapped[int] = mapped_column(ForeignKey("folder.id", ondelete="CASCADE"))

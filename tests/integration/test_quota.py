@@ -17,6 +17,7 @@ from email.header import decode_header, make_header
 from pathlib import Path
 
 import aiosmtplib
+from sqlalchemy import text
 
 from imap_store.store.quota import QuotaStore
 from imap_store.store.trustlists import TrustListStore
@@ -345,6 +346,14 @@ async def test_counters_follow_append_copy_move_rename_and_folder_delete(
         counters, counted = await quotas.recount(bal_id)
         assert (counters.used_bytes, counters.used_messages) == counted
         assert counted[1] == messages
+        # Each folder's own counter too: STATUS MESSAGES and the sessions' check for
+        # expunges made elsewhere read it instead of counting the entries.
+        async with quotas.db.read() as s:
+            rows = (await s.execute(text(
+                "SELECT f.name, f.used_messages, (SELECT count(*) FROM mailbox_entry e "
+                "WHERE e.folder_id = f.id) FROM folder f WHERE f.bal_id = :b"),
+                {"b": bal_id})).all()
+        assert all(r[1] == r[2] for r in rows), rows
 
     def imap(*steps: tuple[str, ...]) -> None:
         c = imaps(operator, alice)
@@ -362,6 +371,10 @@ async def test_counters_follow_append_copy_move_rename_and_folder_delete(
     await agree(3)
     await asyncio.to_thread(imap, ("CREATE", "Dossiers"), ("SELECT", "INBOX"),
                             ("UID", "COPY", "1:2", "Dossiers"), ("UID", "MOVE", "3", "Trash"))
+    await agree(5)
+    await asyncio.to_thread(imap, ("SELECT", "Dossiers"), ("UID", "STORE", "1", "+FLAGS",
+                                                         "(\\Deleted)"), ("EXPUNGE",),
+                            ("APPEND", "Dossiers", "y" * 50))
     await agree(5)
     await asyncio.to_thread(imap, ("RENAME", "INBOX", "Ancien"))  # RFC 3501 6.3.5
     await agree(5)

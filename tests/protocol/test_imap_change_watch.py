@@ -24,6 +24,7 @@ import pytest
 from sqlalchemy import event
 
 from imap_store.store.folder_ops import FolderError
+from imap_store.store.mailbox_sql import FOLDER_COLUMNS
 from tests.protocol.imap_support import Raw, in_thread, numbered, seed
 from tests.support import Operator
 
@@ -139,8 +140,8 @@ def _noop_until(client: Raw, marker: bytes, limit: float) -> tuple[float, list[b
     raise AssertionError(f"{marker!r} not reported within {limit} s")
 
 
-MARKER_READ = ("SELECT id, bal_id, name, uidvalidity, uidnext, special_use, subscribed, "
-               "highestmodseq, recent_uid FROM folder WHERE id = $1 AND bal_id = $2")
+# The folder row by id and owner, nothing else (its columns are the store's).
+MARKER_READ = f"SELECT {FOLDER_COLUMNS} FROM folder WHERE id = $1 AND bal_id = $2"
 
 
 def only_marker_reads(seen: list[str], polls: int) -> None:

@@ -1,0 +1,86 @@
+"""EXPUNGE and STATUS read only the entries they count (RFC 3501 6.3.10, 6.4.3; RFC
+9208 DELETED): the partial indexes of `mailbox_entry` over `\\Deleted` entries and
+entries without `\\Seen` exist after migration 0013, on SQLite and PostgreSQL, and the
+store's own queries are planned through them (the plan is read with the database's
+EXPLAIN; on PostgreSQL with sequential scans disabled, as its planner prefers them on a
+table this small).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from imap_store.store import mailbox_sql
+from tests.integration.test_migrations_roundtrip import _alembic, database  # noqa: F401
+
+ROWS = [
+    "INSERT INTO bal (id, address, bal_type, password_epoch, status, liste_rouge, created_at, "
+    "published) VALUES (1, 'a@op.mssante.fr', 'PER', 0, 'active', false, CURRENT_TIMESTAMP, "
+    "false)",
+    "INSERT INTO folder (id, bal_id, name, subscribed, uidvalidity, uidnext, highestmodseq, "
+    "recent_uid) VALUES (1, 1, 'INBOX', true, 1, 9, 1, 0)",
+    "INSERT INTO message_content (id, bal_id, key_version, size, body, received_at) "
+    "VALUES ('c1', 1, 1, 10, :blob, CURRENT_TIMESTAMP)",
+    *(f"INSERT INTO mailbox_entry (folder_id, uid, content_id, flags, internaldate, modseq) "
+      f"VALUES (1, {uid}, 'c1', '{flags}', CURRENT_TIMESTAMP, 1)"
+      for uid, flags in ((1, ""), (2, "\\Seen"), (3, "\\Deleted \\Seen"), (4, "\\Deleted"),
+                         (5, "Deleted NotSeen"))),
+]
+
+
+def _literal(sql: str) -> str:
+    """The store's statement with its parameters written in: folder 1, recent floor 0."""
+    return re.sub(r"\$(\d)", lambda m: {"1": "1", "2": "0"}[m.group(1)], sql)
+
+
+async def _plan(engine: AsyncEngine, sql: str) -> str:
+    async with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            rows = (await conn.execute(text("EXPLAIN QUERY PLAN " + _literal(sql)))).all()
+            return "\n".join(str(r[-1]) for r in rows)
+        await conn.execute(text("SET enable_seqscan = off"))
+        rows = (await conn.execute(text("EXPLAIN " + _literal(sql)))).all()
+        return "\n".join(str(r[0]) for r in rows)
+
+
+async def test_expunge_and_status_are_planned_through_the_partial_indexes(
+        database: tuple[str, AsyncEngine], tmp_path: Path) -> None:  # noqa: F811
+    url, engine = database
+    await asyncio.to_thread(_alembic, url, tmp_path, "upgrade", "head")
+    async with engine.begin() as conn:
+        for sql in ROWS:
+            await conn.execute(text(sql), {"blob": b"x"} if ":blob" in sql else {})
+        if engine.dialect.name == "postgresql":
+            await conn.execute(text("ANALYZE mailbox_entry"))
+
+    assert "ix_mailbox_entry_deleted" in await _plan(engine, mailbox_sql._DOOMED)
+    status_plan = await _plan(engine, mailbox_sql._STATUS_COUNTS)
+    assert "ix_mailbox_entry_deleted" in status_plan
+    assert "ix_mailbox_entry_unseen" in status_plan
+
+    async with engine.connect() as conn:
+        counts = (await conn.execute(text(_literal(mailbox_sql._STATUS_COUNTS)))).one()
+        doomed = (await conn.execute(text(_literal(mailbox_sql._DOOMED)))).all()
+    # RECENT (above floor 0), UNSEEN (no \Seen), DELETED (\Deleted): the keywords
+    # "Deleted" and "NotSeen" are not the system flags.
+    assert tuple(int(v) for v in counts) == (5, 3, 2)
+    assert sorted(int(r[1]) for r in doomed) == [3, 4]
+
+
+async def test_downgrade_drops_the_partial_indexes(
+        database: tuple[str, AsyncEngine], tmp_path: Path) -> None:  # noqa: F811
+    url, engine = database
+    await asyncio.to_thread(_alembic, url, tmp_path, "upgrade", "head")
+    await asyncio.to_thread(_alembic, url, tmp_path, "downgrade", "0012")
+    async with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            names = (await conn.execute(text(
+                "SELECT name FROM sqlite_master WHERE type = 'index'"))).scalars().all()
+        else:
+            names = (await conn.execute(text("SELECT indexname FROM pg_indexes"))).scalars().all()
+    assert not {"ix_mailbox_entry_deleted", "ix_mailbox_entry_unseen"} & set(names)
