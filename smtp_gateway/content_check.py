@@ -17,10 +17,9 @@ Ref: R26; docs/architecture.md "Conventions" 1, 13.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 
-from imap_store.store.offload import ON_LOOP_MAX
+from imap_store.store.offload import ON_LOOP_MAX, off_loop
 from message.archives import ScanBounds
 from message.content_facts import ContentFacts, may_expand, scan_content
 from message.mime_tree import MimePart
@@ -43,7 +42,7 @@ class ContentInspection:
         again; the walk caches no body copy on it (`scan_content`)."""
         if len(content) <= ON_LOOP_MAX and not may_expand(content):
             return scan_content(content, self.bounds, root)
-        return await asyncio.to_thread(scan_content, content, self.bounds, root)
+        return await off_loop(scan_content, content, self.bounds, root)
 
     async def scan(self, content: bytes) -> ScanResult | None:
         """The antivirus answer, or None when no daemon is configured."""

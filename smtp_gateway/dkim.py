@@ -53,7 +53,7 @@ from functools import partial
 
 import dkim
 
-from imap_store.store.offload import by_size
+from imap_store.store.offload import by_size, off_loop
 
 MAX_SIGNATURES = 5
 DEFAULT_TIMEOUT = 5.0
@@ -216,7 +216,7 @@ async def verify(message: bytes, resolve: TxtResolver,
     if len(message) <= VERIFY_ON_LOOP_MAX:
         results = _verify_all(message, tags, records)
     else:
-        results = await asyncio.to_thread(_verify_all, message, tags, records)
+        results = await off_loop(_verify_all, message, tags, records)
     return DkimOutcome(results)
 
 
@@ -285,7 +285,7 @@ class DkimSigner:
     async def signed(self, message: bytes, domain: str) -> bytes:
         """`message` with its signature prepended (in a worker thread: the RSA operation
         alone takes ~10 ms)."""
-        field = await asyncio.to_thread(partial(self.signature, domain=domain), message)
+        field = await off_loop(partial(self.signature, domain=domain), message)
         return field + message
 
 
