@@ -261,15 +261,15 @@ async def status(bal_id: int, name: str, tx: WriteTx) -> FolderStatus:
     recent, unseen, doomed = (int(v) for v in rows[0])
     octets = 0
     if doomed:
-        sized = await tx.fetch(
-            "SELECT COALESCE(SUM(c.size), 0) FROM mailbox_entry e "  # noqa: S608 (constants)
-            "JOIN message_content c ON c.id = e.content_id "
-            f"WHERE e.folder_id = $1 AND e.{DELETED_TERM}", folder.id)
+        sized = await tx.fetch("SELECT COALESCE(SUM(c.size), 0) " + _DOOMED_ENTRIES, folder.id)
         octets = int(sized[0][0])
     return FolderStatus(folder.messages, recent, folder.uidnext, folder.uidvalidity,
                         unseen, folder.highestmodseq, doomed, octets)
 
 
+# A folder's entries whose flags mention \Deleted, with their contents (`$1`: the folder).
+_DOOMED_ENTRIES = ("FROM mailbox_entry e JOIN message_content c ON c.id = e.content_id "
+                   f"WHERE e.folder_id = $1 AND e.{DELETED_TERM}")
 _STATUS_COUNTS = (
     "SELECT (SELECT count(*) FROM mailbox_entry WHERE folder_id = $1 AND uid > $2), "  # noqa: S608
     f"(SELECT count(*) FROM mailbox_entry WHERE folder_id = $1 AND {UNSEEN_TERM}), "
@@ -367,9 +367,7 @@ async def expunge(bal_id: int, folder_id: int, uids: Sequence[int] | None,
     return gone, (await _bump(tx, folder)).marker
 
 
-_DOOMED = ("SELECT e.id, e.uid, e.content_id, e.flags, c.size "  # noqa: S608 (constants)
-           "FROM mailbox_entry e JOIN message_content c ON c.id = e.content_id "
-           f"WHERE e.folder_id = $1 AND e.{DELETED_TERM}")
+_DOOMED = "SELECT e.id, e.uid, e.content_id, e.flags, c.size " + _DOOMED_ENTRIES
 
 
 async def claim_recent(bal_id: int, folder_id: int, up_to: int, tx: WriteTx) -> int:

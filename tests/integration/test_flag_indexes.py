@@ -16,7 +16,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from imap_store.store import mailbox_sql
-from tests.integration.test_migrations_roundtrip import _alembic, database  # noqa: F401
+from tests.integration.test_migrations_roundtrip import (  # noqa: F401
+    _alembic,
+    database,
+    migrate_with_rows,
+)
 
 ROWS = [
     "INSERT INTO bal (id, address, bal_type, password_epoch, status, liste_rouge, created_at, "
@@ -51,11 +55,9 @@ async def _plan(engine: AsyncEngine, sql: str) -> str:
 async def test_expunge_and_status_are_planned_through_the_partial_indexes(
         database: tuple[str, AsyncEngine], tmp_path: Path) -> None:  # noqa: F811
     url, engine = database
-    await asyncio.to_thread(_alembic, url, tmp_path, "upgrade", "head")
-    async with engine.begin() as conn:
-        for sql in ROWS:
-            await conn.execute(text(sql), {"blob": b"x"} if ":blob" in sql else {})
-        if engine.dialect.name == "postgresql":
+    await migrate_with_rows(url, engine, tmp_path, "head", ROWS)
+    if engine.dialect.name == "postgresql":
+        async with engine.begin() as conn:
             await conn.execute(text("ANALYZE mailbox_entry"))
 
     assert "ix_mailbox_entry_deleted" in await _plan(engine, mailbox_sql._DOOMED)

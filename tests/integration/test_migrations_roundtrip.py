@@ -53,6 +53,15 @@ def _alembic(url: str, base: Path, verb: str, target: str) -> None:
     getattr(command, verb)(alembic_config(url, base), target)
 
 
+async def migrate_with_rows(url: str, engine: AsyncEngine, base: Path, target: str,
+                            rows: list[str]) -> None:
+    """Upgrade to `target`, then run the INSERTs `rows` (`:blob` bound to a byte)."""
+    await asyncio.to_thread(_alembic, url, base, "upgrade", target)
+    async with engine.begin() as conn:
+        for sql in rows:
+            await conn.execute(text(sql), {"blob": b"x"} if ":blob" in sql else {})
+
+
 def _revisions(url: str, base: Path) -> list[str]:
     """Every revision, oldest first."""
     script = ScriptDirectory.from_config(alembic_config(url, base))

@@ -11,7 +11,11 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.integration.test_migrations_roundtrip import _alembic, database  # noqa: F401
+from tests.integration.test_migrations_roundtrip import (  # noqa: F401
+    _alembic,
+    database,
+    migrate_with_rows,
+)
 
 ROWS = [
     "INSERT INTO bal (id, address, bal_type, password_epoch, status, liste_rouge, created_at, "
@@ -32,10 +36,7 @@ ROWS = [
 async def test_0012_fills_the_counters_from_the_stored_entries(
         database: tuple[str, AsyncEngine], tmp_path: Path) -> None:  # noqa: F811
     url, engine = database
-    await asyncio.to_thread(_alembic, url, tmp_path, "upgrade", "0009")
-    async with engine.begin() as conn:
-        for sql in ROWS:
-            await conn.execute(text(sql), {"blob": b"x"} if ":blob" in sql else {})
+    await migrate_with_rows(url, engine, tmp_path, "0009", ROWS)
     await asyncio.to_thread(_alembic, url, tmp_path, "upgrade", "0012")
     async with engine.connect() as conn:
         rows = (await conn.execute(text(
