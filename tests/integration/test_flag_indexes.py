@@ -17,15 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from imap_store.store import mailbox_sql
 from tests.integration.test_migrations_roundtrip import (  # noqa: F401
+    BAL_ROW,
     _alembic,
     database,
     migrate_with_rows,
 )
 
 ROWS = [
-    "INSERT INTO bal (id, address, bal_type, password_epoch, status, liste_rouge, created_at, "
-    "published) VALUES (1, 'a@op.mssante.fr', 'PER', 0, 'active', false, CURRENT_TIMESTAMP, "
-    "false)",
+    BAL_ROW,
     "INSERT INTO folder (id, bal_id, name, subscribed, uidvalidity, uidnext, highestmodseq, "
     "recent_uid) VALUES (1, 1, 'INBOX', true, 1, 9, 1, 0)",
     "INSERT INTO message_content (id, bal_id, key_version, size, body, received_at) "

@@ -53,6 +53,11 @@ def _alembic(url: str, base: Path, verb: str, target: str) -> None:
     getattr(command, verb)(alembic_config(url, base), target)
 
 
+BAL_ROW = ("INSERT INTO bal (id, address, bal_type, password_epoch, status, liste_rouge, "
+           "created_at, published) VALUES (1, 'a@op.mssante.fr', 'PER', 0, 'active', false, "
+           "CURRENT_TIMESTAMP, false)")
+
+
 async def migrate_with_rows(url: str, engine: AsyncEngine, base: Path, target: str,
                             rows: list[str]) -> None:
     """Upgrade to `target`, then run the INSERTs `rows` (`:blob` bound to a byte)."""

@@ -12,15 +12,14 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.integration.test_migrations_roundtrip import (  # noqa: F401
+    BAL_ROW,
     _alembic,
     database,
     migrate_with_rows,
 )
 
 ROWS = [
-    "INSERT INTO bal (id, address, bal_type, password_epoch, status, liste_rouge, created_at, "
-    "published) VALUES (1, 'a@op.mssante.fr', 'PER', 0, 'active', false, CURRENT_TIMESTAMP, "
-    "false)",
+    BAL_ROW,
     *(f"INSERT INTO folder (id, bal_id, name, subscribed, uidvalidity, uidnext, "
       f"highestmodseq, recent_uid) VALUES ({i}, 1, '{name}', true, {i}, 9, 1, 0)"
       for i, name in ((1, "INBOX"), (2, "Sent"), (3, "Trash"))),
