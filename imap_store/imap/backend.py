@@ -187,7 +187,8 @@ class MailboxStore(Protocol):
 
     async def append(
         self, bal_id: int, name: str, messages: Sequence[NewMessage],
-        now: dt.datetime | None = None, audit: AuditFor | None = None,
+        now: dt.datetime | None = None, audit: AuditFor | None = None, *,
+        claim_for: int | None = None,
     ) -> AppendResult: ...
 
     async def copy(

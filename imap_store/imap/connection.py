@@ -108,6 +108,9 @@ class ImapConnection:
         self.session = ImapSession(backend, self, limits, hostname)
         self._task: asyncio.Task[None] | None = None
         self._waiting_input = False
+        self._deadline, self._deadline_text = 0.0, IDLE_TOO_LONG
+        self._timer: asyncio.TimerHandle | None = None
+        self._expired = False
         self._shutting_down = False
         self._aborted = False
 
@@ -209,15 +212,23 @@ class ImapConnection:
         return limit, text
 
     async def _fill(self) -> None:
-        limit, text = self._read_limit(asyncio.get_running_loop().time())
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        limit, text = self._read_limit(now)
+        if limit <= 0:
+            raise SessionTimeout(text)
+        self._deadline, self._deadline_text = now + limit, text
+        self._arm(loop)
         self._waiting_input = True
         try:
-            if limit <= 0:
-                raise TimeoutError
-            async with asyncio.timeout(limit):
-                data = await self._reader.read(READ_CHUNK)
-        except TimeoutError as exc:
-            raise SessionTimeout(text) from exc
+            data = await self._reader.read(READ_CHUNK)
+        except asyncio.CancelledError:
+            if not self._expired:
+                raise
+            self._expired = False
+            if self._task is not None:
+                self._task.uncancel()
+            raise SessionTimeout(self._deadline_text) from None
         except (ConnectionError, ssl.SSLError) as exc:
             raise ConnectionLost from exc
         finally:
@@ -225,6 +236,29 @@ class ImapConnection:
         if not data:
             raise ConnectionLost
         self._framer.feed(data)
+
+    def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
+        """One timer per connection, moved only when the read deadline comes earlier
+        than it (a partial line, the login deadline): a read does not create and cancel
+        a timer of its own, which was a tenth of a NOOP's CPU. A timer that fires early
+        (the deadline moved later since) is set again for the deadline."""
+        timer = self._timer
+        if timer is not None and timer.when() <= self._deadline:
+            return
+        if timer is not None:
+            timer.cancel()
+        self._timer = loop.call_at(self._deadline, self._deadline_passed)
+
+    def _deadline_passed(self) -> None:
+        self._timer = None
+        if not self._waiting_input or self._task is None:
+            return  # a command is running: the next read sets the timer again
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._deadline:
+            self._arm(loop)
+            return
+        self._expired = True
+        self._task.cancel()
 
     def request_shutdown(self) -> None:
         """Say BYE as soon as no command is running (interrupting reads)."""
@@ -318,6 +352,9 @@ class ImapConnection:
                 await self.flush()
 
     async def _close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self.session.release_view()
         self._writer.close()
         try:

@@ -30,12 +30,13 @@ import logging
 from bisect import bisect_left, bisect_right
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Protocol
 
 from imap_store.imap.parse.sequence import SequenceSet
 from imap_store.imap.render.response import (
     FetchData,
-    ListOf,
+    Rendered,
     Response,
     UntaggedData,
     UntaggedStatus,
@@ -44,6 +45,7 @@ from imap_store.imap.render.response import (
     exists,
     expunge,
     recent,
+    render_value,
 )
 
 from .backend import FolderInfo, MailboxStore, MessageInfo
@@ -165,10 +167,15 @@ class RowTable:
             self._details.update(await read(todo[start : start + DETAILS_BATCH]))
 
 
-def flags_value(flags: Iterable[str]) -> ListOf:
-    """A FLAGS list in a stable order (system flags first)."""
+_RECENT = frozenset({"\\Recent"})
+
+
+@lru_cache(maxsize=1024)
+def flags_value(flags: frozenset[str]) -> Rendered:
+    """A FLAGS list in a stable order (system flags first), rendered once per distinct
+    set of flags: a FETCH of FLAGS renders the same few sets for every message."""
     ordered = sorted(flags, key=lambda f: (not f.startswith("\\"), f.lower()))
-    return atoms(ordered)
+    return Rendered(render_value(atoms(ordered)))
 
 
 @dataclass
@@ -185,6 +192,10 @@ class MailboxView:
     keywords: frozenset[str] = frozenset()
     recent: set[int] = field(default_factory=set)
     details: DetailReader | None = None
+    claimed: tuple[int, int] | None = None
+    """`(top, floor)`: this session's own APPEND moved the folder's `\\Recent` floor
+    from `floor` up to `top` (`AppendResult.recent_floor`); the next refresh takes
+    those UIDs as recent without claiming them again."""
 
     @classmethod
     def open(
@@ -223,8 +234,11 @@ class MailboxView:
 
     def flags_of(self, uid: int) -> frozenset[str]:
         """The flags this session reports for a message (`\\Recent` included)."""
-        flags = self.rows[uid].flags
-        return flags | {"\\Recent"} if uid in self.recent else flags
+        return self.flags_of_row(self.rows[uid])
+
+    def flags_of_row(self, row: MessageInfo) -> frozenset[str]:
+        """`flags_of` for a row already looked up (FETCH, once per message)."""
+        return row.flags | _RECENT if row.uid in self.recent else row.flags
 
     @property
     def exists(self) -> int:
@@ -380,17 +394,26 @@ class MailboxView:
             present = set(await store.uids(self.bal_id, self.folder.id))
             gone = [uid for uid in self.uids if uid not in present]
         out = self._adopt(folder, changed, gone, allow_expunge)
+        claimed, self.claimed = self.claimed, None
         if self.uids and self.uids[-1] > last:
-            out.append(await self._claim_recent(store, last))
+            out.append(await self._claim_recent(store, last, claimed))
         return out
 
-    async def _claim_recent(self, store: MailboxStore, last: int) -> Response:
-        top = self.uids[-1]
-        floor = await store.claim_recent(self.bal_id, self.folder.id, top,
-                                         claim=not self.read_only)
+    async def _claim_recent(self, store: MailboxStore, last: int,
+                            claimed: tuple[int, int] | None) -> Response:
         # RFC 3501 2.3.2: \Recent goes to the first session that sees a message.
         # `uids` ascends: only its tail above the floor is new (no walk of the folder).
-        self.recent.update(self.uids[bisect_right(self.uids, max(last, floor)):])
+        top, uids = self.uids[-1], self.uids
+        if claimed is not None:  # this session's APPEND claimed (floor, own top] already
+            own_top, own_floor = claimed
+            self.recent.update(uids[bisect_right(uids, max(last, own_floor)):
+                                    bisect_right(uids, own_top)])
+            if top <= own_top:
+                return recent(len(self.recent))
+            last = max(last, own_top)
+        floor = await store.claim_recent(self.bal_id, self.folder.id, top,
+                                         claim=not self.read_only)
+        self.recent.update(uids[bisect_right(uids, max(last, floor)):])
         return recent(len(self.recent))
 
 

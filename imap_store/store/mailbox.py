@@ -221,6 +221,14 @@ class MailboxStore:
 
     async def expunge(self, bal_id: int, folder_id: int, uids: Sequence[int] | None = None,
                       audit: AuditFor | None = None) -> list[int]:
+        """EXPUNGE / UID EXPUNGE (RFC 3501 6.4.3, RFC 4315 2.1): the UIDs removed.
+        A folder of the BAL holding no `\\Deleted` entry is answered by one read
+        statement, with no write transaction (imaptest's clients send most of their
+        EXPUNGEs with nothing to remove); otherwise, and for a folder not found, the
+        write unit decides."""
+        if await self.db.reader.run(partial(mailbox_sql.nothing_doomed, bal_id, folder_id),
+                                    single=True):
+            return []
         gone, marker = await self.db.writer.run(partial(
             mailbox_sql.expunge, bal_id, folder_id, None if uids is None else list(uids),
             audit))
@@ -265,21 +273,24 @@ class MailboxStore:
 
     async def append(self, bal_id: int, name: str, messages: Sequence[NewMessage],
                      now: datetime | None = None,
-                     audit: AuditFor | None = None) -> AppendResult:
+                     audit: AuditFor | None = None, *,
+                     claim_for: int | None = None) -> AppendResult:
         """APPEND / MULTIAPPEND: all messages in one transaction.
 
         The key is read and the messages sealed (meta included) in a worker
         thread before the write unit, which only inserts
         (`message_ops.insert_sealed_tx`, whose allocator and rows SMTP delivery
         uses too); a folder the BAL does not have is found there (`FolderError`,
-        nothing written)."""
+        nothing written). `claim_for`: the folder the appending session has selected
+        read-write, whose `\\Recent` floor moves in the same transaction when it is
+        the target (`AppendResult.recent_floor`)."""
         key = await self.keys.read_current(self.db.reader.run, bal_id)
         sealed = await message_ops.seal_off_loop([message_ops.ToSeal(key, m.raw)
                                                   for m in messages])
         # RFC 9208: beyond the quota, APPEND is refused [OVERQUOTA] and nothing stored.
         done = await self.db.writer.run(partial(
             mailbox_sql.append, bal_id, name, list(zip(sealed, messages, strict=True)),
-            now or datetime.now(UTC), self.quota_defaults, audit))
+            now or datetime.now(UTC), self.quota_defaults, audit, claim_for))
         if done is None:  # the unit found no such folder (nothing written)
             raise FolderError("nonexistent", "Mailbox does not exist")
         result, marker = done

@@ -370,6 +370,18 @@ async def expunge(bal_id: int, folder_id: int, uids: Sequence[int] | None,
 _DOOMED = "SELECT e.id, e.uid, e.content_id, e.flags, c.size " + _DOOMED_ENTRIES
 
 
+async def nothing_doomed(bal_id: int, folder_id: int, tx: WriteTx) -> bool:
+    """A read unit: True when the folder is the BAL's and no entry of it mentions
+    `\\Deleted` (the partial index of `models.DELETED_TERM`); False when some entry
+    may be doomed or the folder is not found (the write unit then says which)."""
+    rows = await tx.fetch(_ANY_DOOMED, folder_id, bal_id)
+    return bool(rows) and not rows[0][0]
+
+
+_ANY_DOOMED = ("SELECT EXISTS (SELECT 1 FROM mailbox_entry e WHERE e.folder_id = f.id "  # noqa: S608
+               f"AND e.{DELETED_TERM}) FROM folder f WHERE f.id = $1 AND f.bal_id = $2")
+
+
 async def claim_recent(bal_id: int, folder_id: int, up_to: int, tx: WriteTx) -> int:
     """Move the folder's `\\Recent` floor up to `up_to`; the floor before."""
     folder = await owned_folder(tx, bal_id, folder_id, lock=True)
@@ -386,11 +398,14 @@ _ROOM = ("SELECT b.quota_bytes, b.quota_messages, "
 
 async def append(bal_id: int, name: str, items: Sequence[tuple[SealedMessage, NewMessage]],
                  now: datetime, quota: QuotaDefaults, audit: AuditFor | None,
-                 tx: WriteTx) -> tuple[AppendResult, Marker] | None:
+                 claim_for: int | None, tx: WriteTx) -> tuple[AppendResult, Marker] | None:
     """APPEND's insert: the folder locked by name (None when the BAL has no such
     folder: nothing written, and no exception to roll back the batch it shares), the
     quota checked (`OverQuota`, RFC 9208, R25: limits and usage in one statement),
-    then `insert_sealed_tx`."""
+    then `insert_sealed_tx`. When the folder is `claim_for` (the one the appending
+    session has selected read-write), its `\\Recent` floor moves over the new UIDs in
+    the same transaction, and the floor before comes back in the result: the session
+    is the first told of them (RFC 3501 2.3.2) without a second write transaction."""
     folder = await named_folder(tx, bal_id, name, lock=True)
     if folder is None:
         return None
@@ -401,4 +416,9 @@ async def append(bal_id: int, name: str, items: Sequence[tuple[SealedMessage, Ne
     result, state = await insert_sealed_tx(tx, bal_id, folder.id, items, now)
     if audit is not None:
         await insert_audit(tx, audit(result.uids))
+    if claim_for == folder.id and result.uids:
+        top = max(result.uids)
+        if top > folder.recent_uid:
+            await tx.execute("UPDATE folder SET recent_uid = $1 WHERE id = $2", top, folder.id)
+        result = replace(result, recent_floor=folder.recent_uid)
     return result, state_marker(state)

@@ -94,6 +94,9 @@ class AppendResult:
 
     uidvalidity: int
     uids: tuple[int, ...]
+    recent_floor: int | None = None
+    """With `claim_for` (the appending session's selected folder): the folder's
+    `\\Recent` floor before the APPEND moved it over the new UIDs (RFC 3501 2.3.2)."""
 
 
 @dataclass(frozen=True)

@@ -76,11 +76,11 @@ class MetaReader:
                     blob: bytes | None) -> MessageMeta | None:
         if blob is None:
             return None
-        key = await self.keys.read_key(self.db.reader.run, bal_id, version)
         known = self._cache.get((bal_id, cid, version))
         if known is not None and known[0] == blob:
             self._cache.move_to_end((bal_id, cid, version))
             return known[1]
+        key = await self.keys.read_key(self.db.reader.run, bal_id, version)
         try:
             meta = decode_meta(key.open(cid + META_SUFFIX, blob))
         except (DecryptionError, ValueError):

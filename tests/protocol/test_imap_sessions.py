@@ -148,6 +148,35 @@ async def test_recent_goes_to_one_session(operator: Operator) -> None:
     two.close()
 
 
+async def test_appended_message_is_recent_to_the_appender(operator: Operator) -> None:
+    """RFC 3501 2.3.2, 6.3.11: an APPEND into the selected mailbox is reported to its
+    session with EXISTS and RECENT, together with a delivery no session was told of
+    yet; another session then sees both without \\Recent. The APPEND moves the
+    folder's recent floor in its own transaction: one write unit, no second one."""
+    bob, one, two = await _two(operator, 2)
+    await seed(operator, bob, "INBOX", [numbered(9)])  # UID 3: told to nobody yet
+    message = numbered(10)
+    assert operator.running is not None
+    writer = operator.running.services.db.writer
+    units = writer.units
+    lines = await in_thread(one.cmd, b"A", b"APPEND INBOX {%d+}\r\n" % len(message) + message)
+    assert lines[:2] == [b"* 4 EXISTS", b"* 4 RECENT"], lines
+    assert lines[-1].startswith(b"A OK [APPENDUID ") and lines[-1].endswith(b" 4] APPEND completed")
+    assert writer.units == units + 1  # the APPEND's unit only: no claim of its own
+    assert await in_thread(two.cmd, b"N", b"NOOP") == [b"* 4 EXISTS", b"* 0 RECENT",
+                                                        b"N OK NOOP completed"]
+    assert await in_thread(one.cmd, b"R", b"SEARCH RECENT") == [b"* SEARCH 1 2 3 4",
+                                                                 b"R OK SEARCH completed"]
+    # EXAMINE claims nothing: the next APPEND is recent to the session that sees it first.
+    assert (await in_thread(one.cmd, b"E", b"EXAMINE INBOX"))[-1].startswith(b"E OK")
+    lines = await in_thread(one.cmd, b"B", b"APPEND INBOX {%d+}\r\n" % len(message) + message)
+    assert lines[:2] == [b"* 5 EXISTS", b"* 1 RECENT"], lines
+    assert await in_thread(two.cmd, b"M", b"NOOP") == [b"* 5 EXISTS", b"* 1 RECENT",
+                                                        b"M OK NOOP completed"]
+    one.close()
+    two.close()
+
+
 async def test_deleted_mailbox_ends_the_other_session(operator: Operator) -> None:
     bob, one, two = await _two(operator, 1)
     await in_thread(one.cmd, b"C", b"CREATE Work")

@@ -120,7 +120,8 @@ async def _fetch_one(
     if message is None:
         return False
     view = session.require_view()
-    row, flags = view.rows[uid], view.flags_of(uid)
+    row = view.rows[uid]
+    flags = view.flags_of_row(row)
     items: list[tuple[str, Value]] = [(name, item_value(a, row, flags, message))
                                       for name, a in zip(names, attributes, strict=True)]
     # RFC 3501 6.4.5: the \Seen just set is reported with the fetched items.

@@ -31,7 +31,7 @@ from imap_store.imap.errors import CommandNo
 from imap_store.imap.listing import DELIMITER, mailbox_value
 from imap_store.imap.parse.command import AppendArgs, Command, MailboxArgs, RenameArgs, StatusArgs
 from imap_store.imap.render.response import Atom, ListOf, ResponseCode, UntaggedData, Value, code
-from imap_store.imap.session import Completion, Handler, ImapSession, args_of
+from imap_store.imap.session import Completion, Handler, ImapSession, SessionState, args_of
 from imap_store.store.interfaces import AuditEvent
 from imap_store.store.offload import by_size
 from message.mime_tree import message_depth
@@ -145,12 +145,19 @@ async def append(session: ImapSession, command: Command) -> Completion:
         return [session.audit_event("imap.append", mailbox=args.mailbox, uids=list(uids),
                                     sizes=sizes)]
 
+    view = session.view if session.state is SessionState.SELECTED else None
     try:
         # RFC 3502 6: every message of a MULTIAPPEND in one transaction, or none.
-        result = await session.store.append(_bal(session), args.mailbox, messages, audit=audit)
+        # RFC 3501 6.3.11: into the selected mailbox, the session is told of them as new
+        # (EXISTS, RECENT): their `\Recent` floor moves in the APPEND's transaction.
+        result = await session.store.append(
+            _bal(session), args.mailbox, messages, audit=audit,
+            claim_for=None if view is None or view.read_only else view.folder.id)
     except FolderError as exc:
         # RFC 3501 6.3.11: a missing target mailbox is NO [TRYCREATE].
         raise folder_refusal(exc, trycreate=True) from None
+    if view is not None and result.recent_floor is not None:
+        view.claimed = (max(result.uids), result.recent_floor)
     return Completion("APPEND completed", appenduid(result.uidvalidity, result.uids))
 
 

@@ -245,12 +245,16 @@ class MailboxStore:
 
     async def append(self, bal_id: int, name: str, messages: Sequence[NewMessage],
                      now: dt.datetime | None = None,
-                     audit: AuditFor | None = None) -> AppendResult:
+                     audit: AuditFor | None = None, *,
+                     claim_for: int | None = None) -> AppendResult:
         state = self._named(bal_id, name)
         uids = [await self.deliver(bal_id, state.folder.name, m.raw, m.flags, m.internaldate)
                 for m in messages]
         await self._audit(audit, uids)
-        return AppendResult(state.folder.uidvalidity, tuple(uids))
+        floor = None
+        if claim_for == state.folder.id and uids:
+            floor, state.recent_uid = state.recent_uid, max(state.recent_uid, *uids)
+        return AppendResult(state.folder.uidvalidity, tuple(uids), floor)
 
     async def copy(self, bal_id: int, folder_id: int, uids: Sequence[int], target: str, *,
                    move: bool = False) -> CopyResult:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import socket
+import time
 
 import pytest
 
@@ -128,6 +129,25 @@ def test_connection_limit_and_autologout(tls: TlsMaterial) -> None:
     second = RawClient(srv.plain_port)
     assert second.greeting == b"* BYE Too many connections"
     assert first.line() == b"* BYE Autologout; login took too long"
+    srv.stop()
+    assert srv.errors == []
+
+
+def test_idle_timeout_runs_from_the_last_read(tls: TlsMaterial) -> None:
+    """RFC 3501 5.4: the autologout timer counts from the client's last command, not
+    from the first: commands every 0.25 s for twice the timeout keep the session, then
+    silence ends it with BYE after one timeout."""
+    srv = start_server(tls, ImapLimits(idle_timeout=0.6))
+    client = RawClient(srv.tls_port, tls)
+    client.login()
+    started = time.monotonic()
+    for n in range(5):
+        time.sleep(0.25)
+        assert client.cmd(b"n%d" % n, b"NOOP")[-1] == b"n%d OK NOOP completed" % n
+    assert time.monotonic() - started > 1.2  # twice the timeout, still served
+    quiet = time.monotonic()
+    assert client.line() == b"* BYE Autologout; idle for too long"
+    assert 0.5 < time.monotonic() - quiet < 3.0
     srv.stop()
     assert srv.errors == []
 
