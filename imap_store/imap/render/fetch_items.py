@@ -54,6 +54,12 @@ def format_internaldate(value: dt.datetime) -> str:
     return f"{value.day:2d}-{month}-{value.year:04d} {value:%H:%M:%S %z}"
 
 
+@lru_cache(maxsize=RENDERED_CACHE)
+def _internaldate(value: dt.datetime) -> Rendered:
+    # RFC 3501 7.4.2: INTERNALDATE is a quoted `date-time`.
+    return Rendered(render_value(IString(format_internaldate(value).encode("ascii"))))
+
+
 class LoadedMessage:
     """A decrypted message and its lazily parsed MIME tree, or only its meta."""
 
@@ -73,10 +79,12 @@ class LoadedMessage:
         """The parsed top-level entity."""
         return parse_message(self.raw)
 
-    @cached_property
+    @property
     def meta(self) -> MessageMeta:
-        """Header, ENVELOPE and BODYSTRUCTURE (stored, else computed)."""
-        return self._meta if self._meta is not None else compute_meta(self.raw)
+        """Header, ENVELOPE and BODYSTRUCTURE (stored, else computed once)."""
+        if self._meta is None:
+            self._meta = compute_meta(self.raw)
+        return self._meta
 
 
 def _cut(data: bytes | None, partial: Partial | None) -> bytes | None:
@@ -99,7 +107,7 @@ def _row_value(attribute: FetchAttribute, row: MessageInfo, flags: frozenset[str
     if name == "RFC822.SIZE":
         return row.size
     if name == "INTERNALDATE":
-        return IString(format_internaldate(row.internaldate).encode("ascii"))
+        return _internaldate(row.internaldate)
     return ListOf((row.modseq,))  # RFC 7162 3.1.4.1: MODSEQ is a parenthesised number
 
 
