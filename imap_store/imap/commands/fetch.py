@@ -36,7 +36,7 @@ from imap_store.imap.errors import CommandNo
 from imap_store.imap.message_loader import MessageLoader, Need
 from imap_store.imap.parse.command import Command, FetchArgs
 from imap_store.imap.parse.fetch_spec import FetchAttribute
-from imap_store.imap.render.fetch_items import item_value
+from imap_store.imap.render.fetch_items import ItemValue, item_function
 from imap_store.imap.render.response import FetchData, Value, code
 from imap_store.imap.session import Completion, Handler, ImapSession, args_of
 from imap_store.imap.view import MailboxView, flags_value
@@ -65,7 +65,8 @@ async def fetch(session: ImapSession, command: Command) -> Completion:
     attributes = _attributes(command)
     pairs = view.resolve(args_of(command, FetchArgs).sequence, uid=command.uid)
     need = _need(attributes)
-    names = tuple(a.response_name for a in attributes)  # once per command, not per message
+    # Names and value functions once per command, not per message.
+    plan = tuple((a.response_name, item_function(a)) for a in attributes)
     live = [uid for _, uid in view.live(pairs)]
     seen = await _mark_seen(session, view, live, attributes)
     loader = MessageLoader(session.store, view, live, need,
@@ -77,7 +78,7 @@ async def fetch(session: ImapSession, command: Command) -> Completion:
         try:
             if need != "none" and uid in view.ghosts:
                 gone += 1  # its content went with it: nothing to send
-            elif await _fetch_one(session, loader, msn, uid, attributes, names, seen):
+            elif await _fetch_one(session, loader, msn, uid, attributes, plan, seen):
                 sent.append(uid)
             else:
                 gone += 1
@@ -114,7 +115,8 @@ async def _mark_seen(
 
 async def _fetch_one(
     session: ImapSession, loader: MessageLoader, msn: int, uid: int,
-    attributes: tuple[FetchAttribute, ...], names: tuple[str, ...], seen: set[int],
+    attributes: tuple[FetchAttribute, ...], plan: tuple[tuple[str, ItemValue], ...],
+    seen: set[int],
 ) -> bool:
     message = await loader.load(uid)
     if message is None:
@@ -122,8 +124,8 @@ async def _fetch_one(
     view = session.require_view()
     row = view.rows[uid]
     flags = view.flags_of_row(row)
-    items: list[tuple[str, Value]] = [(name, item_value(a, row, flags, message))
-                                      for name, a in zip(names, attributes, strict=True)]
+    items: list[tuple[str, Value]] = [(name, value(row, flags, message))
+                                      for name, value in plan]
     # RFC 3501 6.4.5: the \Seen just set is reported with the fetched items.
     if uid in seen and not any(a.name == "FLAGS" for a in attributes):
         items.append(("FLAGS", flags_value(flags)))

@@ -17,7 +17,6 @@ RFC 7162 3.1.4 (MODSEQ).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 
 from imap_store.imap.errors import ParseError
 
@@ -81,7 +80,7 @@ class FetchAttribute:
     partial: Partial | None = None
     peek: bool = False
 
-    @cached_property
+    @property
     def response_name(self) -> str:
         """The item name in the FETCH response (`BODY.PEEK[x]` -> `BODY[x]`)."""
         if self.section is None:
@@ -90,25 +89,25 @@ class FetchAttribute:
         # RFC 3501 7.4.2: a partial is answered with its origin only, `BODY[x]<n>`.
         return text if self.partial is None else f"{text}<{self.partial.origin}>"
 
-    @cached_property
+    @property
     def is_content(self) -> bool:
         """True when the item returns message content (audited, R24)."""
         return self.section is not None or self.name in CONTENT
 
-    @cached_property
+    @property
     def needs_meta(self) -> bool:
         """True when the stored meta (header, ENVELOPE, BODYSTRUCTURE) answers it."""
         if self.section is not None:
             return self.name == "BODY" and not self.section.part and self.section.is_header
         return self.name in META_ITEMS
 
-    @cached_property
+    @property
     def needs_details(self) -> bool:
         """True when the item is a row detail (size, internal date, MODSEQ), which a
         view opened from the folder index reads on demand."""
         return self.section is None and self.name in DETAIL_ITEMS
 
-    @cached_property
+    @property
     def needs_message(self) -> bool:
         """True when the item needs the whole decrypted message."""
         return self.is_content and not self.needs_meta

@@ -27,6 +27,7 @@ Ref: RFC 3501 6.4.5 (partials, sections), 7.4.2 (FETCH response items),
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from functools import cached_property, lru_cache
 
 from imap_store.imap.backend import MessageInfo
@@ -145,15 +146,24 @@ def _message_value(attribute: FetchAttribute, message: LoadedMessage) -> Value:
     return binary_value(_cut(data, attribute.partial))
 
 
+ItemValue = Callable[[MessageInfo, frozenset[str], "LoadedMessage | None"], Value]
+
+
+def item_function(attribute: FetchAttribute) -> ItemValue:
+    """How one FETCH item gets its value, decided once per command (then called for
+    each message; `message` is None for row-only items)."""
+    if not (attribute.needs_meta or attribute.needs_message):
+        return lambda row, flags, message: _row_value(attribute, row, flags)
+    if attribute.needs_meta:
+        return lambda row, flags, message: (
+            NIL if message is None else _meta_value(attribute, message.meta))
+    return lambda row, flags, message: (
+        NIL if message is None else _message_value(attribute, message))
+
+
 def item_value(
     attribute: FetchAttribute, row: MessageInfo, flags: frozenset[str],
     message: LoadedMessage | None,
 ) -> Value:
     """The value of one FETCH item (`message` is None for row-only items)."""
-    if not (attribute.needs_meta or attribute.needs_message):
-        return _row_value(attribute, row, flags)
-    if message is None:
-        return NIL
-    if attribute.needs_meta:
-        return _meta_value(attribute, message.meta)
-    return _message_value(attribute, message)
+    return item_function(attribute)(row, flags, message)
