@@ -609,6 +609,7 @@ async def imap_phases(meter: Meter, op: Any, user: str, args: argparse.Namespace
 
     append = ["APPEND INBOX", imap_message(9000, args.size).decode()]
     await batch("NOOP (nothing changed)", ["NOOP"] * n)
+    await batch("EXPUNGE (nothing marked \\Deleted)", ["EXPUNGE"] * n)
     await batch("SELECT INBOX", ["SELECT INBOX"] * n)
     await batch(f"UID FETCH 1:* (FLAGS) ({args.mailbox} msgs)", ["UID FETCH 1:* (FLAGS)"] * n)
     await batch(f"UID FETCH 1:* (ENVELOPE) ({args.mailbox} msgs)",
