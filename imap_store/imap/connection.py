@@ -240,8 +240,8 @@ class ImapConnection:
     def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
         """One timer per connection, moved only when the read deadline comes earlier
         than it (a partial line, the login deadline): a read does not create and cancel
-        a timer of its own, which was a tenth of a NOOP's CPU. A timer that fires early
-        (the deadline moved later since) is set again for the deadline."""
+        a timer of its own (an `asyncio.timeout` costs about 8 µs). A timer that fires
+        early (the deadline moved later since) is set again for the deadline."""
         timer = self._timer
         if timer is not None and timer.when() <= self._deadline:
             return
