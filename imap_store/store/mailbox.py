@@ -223,9 +223,9 @@ class MailboxStore:
                       audit: AuditFor | None = None) -> list[int]:
         """EXPUNGE / UID EXPUNGE (RFC 3501 6.4.3, RFC 4315 2.1): the UIDs removed.
         A folder of the BAL holding no `\\Deleted` entry is answered by one read
-        statement, with no write transaction (imaptest's clients send most of their
-        EXPUNGEs with nothing to remove); otherwise, and for a folder not found, the
-        write unit decides."""
+        statement, with no write transaction (clients send EXPUNGE on close or on a
+        timer, mostly with nothing to remove); otherwise, and for a folder not found,
+        the write unit decides."""
         if await self.db.reader.run(partial(mailbox_sql.nothing_doomed, bal_id, folder_id),
                                     single=True):
             return []
