@@ -384,7 +384,13 @@ _ANY_DOOMED = ("SELECT EXISTS (SELECT 1 FROM mailbox_entry e WHERE e.folder_id =
 
 async def claim_recent(bal_id: int, folder_id: int, up_to: int, tx: WriteTx) -> int:
     """Move the folder's `\\Recent` floor up to `up_to`; the floor before."""
-    folder = await owned_folder(tx, bal_id, folder_id, lock=True)
+    return await _raise_recent_floor(tx, await owned_folder(tx, bal_id, folder_id, lock=True),
+                                     up_to)
+
+
+async def _raise_recent_floor(tx: WriteTx, folder: FolderValues, up_to: int) -> int:
+    """Move the locked folder's `\\Recent` floor up to `up_to` (never down); the floor
+    before (RFC 3501 2.3.2: UIDs above it are recent to whoever moved it)."""
     if up_to > folder.recent_uid:
         await tx.execute("UPDATE folder SET recent_uid = $1 WHERE id = $2", up_to, folder.id)
     return folder.recent_uid
@@ -417,8 +423,6 @@ async def append(bal_id: int, name: str, items: Sequence[tuple[SealedMessage, Ne
     if audit is not None:
         await insert_audit(tx, audit(result.uids))
     if claim_for == folder.id and result.uids:
-        top = max(result.uids)
-        if top > folder.recent_uid:
-            await tx.execute("UPDATE folder SET recent_uid = $1 WHERE id = $2", top, folder.id)
-        result = replace(result, recent_floor=folder.recent_uid)
+        floor = await _raise_recent_floor(tx, folder, max(result.uids))
+        result = replace(result, recent_floor=floor)
     return result, state_marker(state)

@@ -1,11 +1,12 @@
 """Values of FETCH items for one message.
 
 Owns: `LoadedMessage` (the decrypted message, or only its stored meta) and
-`item_value(attribute, row, flags, message)`: FLAGS, UID, RFC822.SIZE,
+`item_function(attribute)`, how an item's value is got for each message (chosen
+once per command): FLAGS, UID, RFC822.SIZE,
 INTERNALDATE, MODSEQ from the index row; ENVELOPE, BODY, BODYSTRUCTURE,
 RFC822.HEADER and BODY[HEADER...] from the meta; RFC822[.TEXT],
 BODY[section]<partial> and BINARY[...] from the decrypted message; and the
-INTERNALDATE format. ENVELOPE, BODY and BODYSTRUCTURE are rendered once per
+INTERNALDATE format. ENVELOPE, BODY, BODYSTRUCTURE and INTERNALDATE are rendered once per
 distinct value (`RENDERED_CACHE` entries, least recently used dropped): a
 client that lists a mailbox again gets the same octets without their layout
 being redone; the cache is keyed by the value itself, so what it returns
@@ -45,7 +46,6 @@ from .response import NIL, IString, ListOf, LiteralString, Rendered, Value, rend
 RENDERED_CACHE = 4096
 
 
-@lru_cache(maxsize=RENDERED_CACHE)
 def format_internaldate(value: dt.datetime) -> str:
     """`date-time`: "dd-Mon-yyyy hh:mm:ss +zzzz" with a space-padded day."""
     if value.tzinfo is None:
@@ -57,7 +57,7 @@ def format_internaldate(value: dt.datetime) -> str:
 
 @lru_cache(maxsize=RENDERED_CACHE)
 def _internaldate(value: dt.datetime) -> Rendered:
-    # RFC 3501 7.4.2: INTERNALDATE is a quoted `date-time`.
+    # RFC 3501 7.4.2: INTERNALDATE is a quoted `date-time`, rendered once per date.
     return Rendered(render_value(IString(format_internaldate(value).encode("ascii"))))
 
 
@@ -159,11 +159,3 @@ def item_function(attribute: FetchAttribute) -> ItemValue:
             NIL if message is None else _meta_value(attribute, message.meta))
     return lambda row, flags, message: (
         NIL if message is None else _message_value(attribute, message))
-
-
-def item_value(
-    attribute: FetchAttribute, row: MessageInfo, flags: frozenset[str],
-    message: LoadedMessage | None,
-) -> Value:
-    """The value of one FETCH item (`message` is None for row-only items)."""
-    return item_function(attribute)(row, flags, message)
