@@ -1,12 +1,15 @@
 """Parser tables: good commands parse to values, malformed ones to ParseError."""
 
+import contextlib
 import datetime as dt
 
 import pytest
 
 from imap_store.imap.errors import ParseError
+from imap_store.imap.parse import parser
 from imap_store.imap.parse.command import (
     AuthenticateArgs,
+    Command,
     FetchArgs,
     IdArgs,
     ListArgs,
@@ -205,3 +208,43 @@ def test_invalid_modified_utf7_names_no_folder() -> None:
                  b"a CREATE foo&bar"):
         args = parse_line(line).args
         assert isinstance(args, MailboxArgs) and args.mailbox.startswith("\x00"), line
+
+
+def _uncached(line: bytes, monkeypatch: pytest.MonkeyPatch) -> Command | ParseError:
+    with monkeypatch.context() as m:
+        m.setattr(parser, "CACHED_LINE_MAX", -1)  # every line through the cursor path
+        try:
+            return parse_line(line)
+        except ParseError as exc:
+            return exc
+
+
+@pytest.mark.parametrize("line", [g[0] for g in GOOD] + [b[0] for b in BAD])
+def test_a_cached_parse_is_the_parse_itself(line: bytes,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    expected = _uncached(line, monkeypatch)
+    for _ in range(2):  # the second one from the cache when the line is cached
+        try:
+            got: Command | ParseError = parse_line(line)
+        except ParseError as exc:
+            got = exc
+        assert type(got) is type(expected)
+        if isinstance(got, ParseError):
+            assert isinstance(expected, ParseError)
+            assert (got.tag, got.render_response().render()) == (
+                expected.tag, expected.render_response().render())
+        else:
+            assert got == expected
+
+
+def test_the_cache_keeps_no_tag_and_no_secret() -> None:
+    parser._after_tag.cache_clear()
+    first = parse_line(b"t1 FETCH 1:5 (UID FLAGS)")
+    second = parse_line(b"t2 FETCH 1:5 (UID FLAGS)")
+    assert (first.tag, second.tag) == ("t1", "t2") and first.args == second.args
+    assert parser._after_tag.cache_info().hits == 1
+    for line in (b"a LOGIN alice s3cret", b"a AUTHENTICATE PLAIN AGFsaWNlAHMzY3JldA==",
+                 b"a APPEND INBOX (\\Seen) hello"):
+        with contextlib.suppress(ParseError):
+            parse_line(line)
+    assert parser._after_tag.cache_info().currsize == 1
