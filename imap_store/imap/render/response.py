@@ -168,11 +168,13 @@ def render_value(value: Value) -> bytes:
     return b"NIL"
 
 
+_TEXT_BREAKS = str.maketrans("\r\n\x00", "   ")
+
+
 def clean_text(text: str) -> bytes:
     """Human-readable text: one line, no CR/LF/NUL (RFC 3501 `text`)."""
     # RFC 3501 9 (`text`): TEXT-CHAR excludes CR and LF; NUL is never sent.
-    cleaned = "".join(" " if ch in "\r\n\x00" else ch for ch in text)
-    return cleaned.encode("utf-8", "replace") or b"-"
+    return text.translate(_TEXT_BREAKS).encode("utf-8", "replace") or b"-"
 
 
 @dataclass(frozen=True, slots=True)
