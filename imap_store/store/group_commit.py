@@ -234,7 +234,7 @@ class WalSync:
     """The durability of a SQLite file's commits made with `sync_later`: `sync()` is
     what `synchronous=FULL` does at commit, an `fdatasync` of the WAL (and, the first
     time, of the folder holding it, as SQLite does for a WAL file it creates); every
-    `CHECKPOINT_EVERY` syncs, a passive checkpoint. Runs in one dedicated thread."""
+    `CHECKPOINT_EVERY` syncs, a passive checkpoint. Runs in the writer's thread."""
 
     def __init__(self, path: str, pragmas: Sequence[str]) -> None:
         self.path, self.pragmas = path, pragmas
@@ -479,7 +479,6 @@ class GroupWriter:
     _sqlite: _SqliteConn | None = None
     _on_loop: _SqliteConn | None = None
     _wal: WalSync | None = None
-    _sync_thread: ThreadPoolExecutor | None = None
     _unsynced: list[_Pending] = field(default_factory=list)
     _syncer: asyncio.Task[None] | None = None
     _pg: _PgConn | None = None
@@ -544,10 +543,8 @@ class GroupWriter:
             batch, self._unsynced = self._unsynced, []
             failed: BaseException | None = None
             if any(p.done and p.error is None for p in batch):
-                if self._sync_thread is None:
-                    self._sync_thread = ThreadPoolExecutor(1, thread_name_prefix="mss-db-sync")
-                try:
-                    await loop.run_in_executor(self._sync_thread, self._wal.sync)
+                try:  # in the writer's thread: no thread more (a batch there is done)
+                    await loop.run_in_executor(self._thread, self._wal.sync)
                 except OSError as exc:
                     # Committed, and perhaps lost on a crash: nothing is run again, and
                     # every unit that committed is answered with an error.
@@ -613,10 +610,8 @@ class GroupWriter:
         if self._on_loop is not None:
             self._on_loop.close()
             self._on_loop = None
-        if self._sync_thread is not None and self._wal is not None:
-            self._sync_thread.submit(self._wal.close)
-            self._sync_thread.shutdown(wait=False)
-            self._sync_thread = None
+        if self._thread is not None and self._wal is not None:
+            self._thread.submit(self._wal.close)
         if self._thread is not None and self._sqlite is not None:
             self._thread.submit(self._sqlite.close)
             self._thread.shutdown(wait=False)

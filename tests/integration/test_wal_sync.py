@@ -79,7 +79,7 @@ async def test_a_small_batch_runs_on_the_loop_and_is_answered_after_its_wal_fsyn
 
     assert [what for what, _ in log] == ["unit", "sync", "answered"]
     assert log[0][1] == loop_thread  # the statements and the commit: on the loop
-    assert log[1][1] != loop_thread  # the fsync: in the sync thread
+    assert log[1][1] != loop_thread  # the fsync: in the writer's thread
     assert writer.on_loop == on_loop + 1
 
 
