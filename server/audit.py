@@ -30,7 +30,6 @@ from functools import partial
 
 from imap_store.store.audit_rows import insert_audit
 from imap_store.store.db import Database
-from imap_store.store.group_commit import SMALL_ROWS
 from imap_store.store.interfaces import AuditEvent
 
 log = logging.getLogger("mss.audit")
@@ -55,7 +54,7 @@ class DatabaseAuditSink:
 
     async def record(self, event: AuditEvent) -> None:
         try:
-            await self.db.writer.run(partial(insert_audit, events=(event,)), small=True)
+            await self.db.writer.run(partial(insert_audit, events=(event,)))
         except Exception:
             log.exception("audit write failed for event %s", event.event)
             raise
@@ -101,16 +100,14 @@ class DatabaseAuditSink:
         if not batch:
             return
         try:
-            await self.db.writer.run(partial(insert_audit, events=tuple(batch)),
-                                     small=len(batch) <= SMALL_ROWS)
+            await self.db.writer.run(partial(insert_audit, events=tuple(batch)))
         except Exception:  # which record was refused is found by writing them one by one
             log.warning("audit: %d queued records refused together; writing each alone",
                         len(batch))
         else:
             return
         results = await asyncio.gather(
-            *(self.db.writer.run(partial(insert_audit, events=(e,)), small=True)
-              for e in batch),
+            *(self.db.writer.run(partial(insert_audit, events=(e,))) for e in batch),
             return_exceptions=True)
         for event, result in zip(batch, results, strict=True):
             if isinstance(result, BaseException):

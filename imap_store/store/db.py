@@ -10,10 +10,8 @@ for the DELETE of a folder).
 
 Invariants:
 - SQLite runs in WAL mode with `synchronous=FULL` (a commit is on disk when it
-  returns; the group-commit writer's connections commit with `NORMAL` and sync
-  the WAL themselves before answering: `group_commit.WalSync`) and
-  `secure_delete=ON` (deleted rows, e.g. wrapped data keys, are overwritten,
-  which crypto-shredding relies on).
+  returns) and `secure_delete=ON` (deleted rows, e.g. wrapped data keys, are
+  overwritten, which crypto-shredding relies on).
 - SQLite write transactions start with `BEGIN IMMEDIATE` and are serialised
   in-process by a lock, so a write never fails on a lock upgrade; the
   group-commit writer's batches take the same lock.

@@ -59,7 +59,7 @@ from .audit_rows import AUDIT_INSERT, audit_values
 from .content_write import STREAM_ABOVE, insert_contents
 from .crypto import DataKey
 from .db import Database
-from .group_commit import SMALL_OCTETS, SMALL_ROWS, WriteTx, insert_together
+from .group_commit import WriteTx, insert_together
 from .interfaces import AuditEvent
 from .keys import DataKeys
 from .message_ops import (
@@ -173,11 +173,8 @@ class DeliveryStore:
         now = now or datetime.now(UTC)
         sealed = await seal_off_loop(self._to_seal(plan, await self._keys(plan)))
         local, remote = sealed[:len(plan.local)], sealed[len(plan.local):]
-        octets = sum(len(c.message) for c in plan.local) + sum(
-            len(c.message) for c in plan.remote)
         result, inboxes = await self.db.writer.run(
-            partial(self._write, plan, local, remote, now),
-            small=len(sealed) <= SMALL_ROWS and octets <= SMALL_OCTETS)
+            partial(self._write, plan, local, remote, now))
         for bal_id, inbox in inboxes.items():
             self.notifier.committed(bal_id, [state_marker(inbox)])
         self._count_usage(plan)

@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
-import logging
 import os
 import random
 import re
@@ -60,14 +59,6 @@ from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
 Row = tuple[Any, ...]
-log = logging.getLogger(__name__)
-SMALL_ROWS = 500
-"""Rows a `small` unit may touch (the loop's bound for reads too: `read_pool.INLINE_ROWS`)."""
-SMALL_OCTETS = 256 * 1024
-"""Message octets a `small` unit may write (`read_pool.INLINE_OCTETS`)."""
-CHECKPOINT_EVERY = 64
-"""WAL syncs between two passive checkpoints (each batch adds tens of pages: about
-SQLite's default of one checkpoint per 1,000 WAL pages)."""
 
 
 class WriteTx(Protocol):
@@ -106,32 +97,20 @@ def sqlite_value(value: object) -> object:
     return value
 
 
-class _WouldBlock(BaseException):
-    """The loop's connection found a lock taken: what is left of the batch (its units
-    not done) goes to the writer thread. A `BaseException`, so that `run_batch` does
-    not take it for a unit's failure."""
-
-
 class _SqliteConn:
-    """A writer connection: the writer thread's, or the event loop's (`never_wait`);
-    each used only in its own thread.
+    """The writer thread's connection; used only in that thread.
 
     With `lock_path`, a write transaction also holds an exclusive `flock` on that
     file from before `BEGIN IMMEDIATE` to after its end: the writers of the other
     processes on the database (`server.workers`) wait in the kernel and wake the
     moment it is released, where SQLite's busy handler would poll with sleeps of up
-    to 100 ms. `never_wait`: a lock that is not free at once raises `_WouldBlock`
-    (`LOCK_NB`, `busy_timeout=0`), and the connection never checkpoints.
-    `sync_later`: commits are not synced here (`synchronous=NORMAL`): `WalSync`
-    syncs them before anyone is answered."""
+    to 100 ms."""
 
     same_thread = True
     """Whether sqlite3 checks that only the opening thread uses the connection."""
 
-    def __init__(self, path: str, pragmas: Sequence[str], lock_path: str | None = None,
-                 *, never_wait: bool = False, sync_later: bool = False) -> None:
+    def __init__(self, path: str, pragmas: Sequence[str], lock_path: str | None = None) -> None:
         self.path, self.pragmas, self.lock_path = path, pragmas, lock_path
-        self.never_wait, self.sync_later = never_wait, sync_later
         self.conn: sqlite3.Connection | None = None
         self._lock_fd: int | None = None
         self._locked = False
@@ -142,11 +121,6 @@ class _SqliteConn:
                                    check_same_thread=self.same_thread)
             for pragma in self.pragmas:
                 conn.execute(pragma)
-            if self.sync_later:
-                conn.execute("PRAGMA synchronous=NORMAL")
-            if self.never_wait:
-                conn.execute("PRAGMA busy_timeout=0")
-                conn.execute("PRAGMA wal_autocheckpoint=0")
             self.conn = conn
         return self.conn
 
@@ -155,13 +129,7 @@ class _SqliteConn:
             return
         if self._lock_fd is None:
             self._lock_fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        if not self.never_wait:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
-        else:
-            try:
-                fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise _WouldBlock from None
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
         self._locked = True
 
     def _unlock(self) -> None:
@@ -173,11 +141,6 @@ class _SqliteConn:
         self._lock()
         try:
             self._open().execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            self._unlock()
-            if self.never_wait and exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY:
-                raise _WouldBlock from None
-            raise
         except BaseException:
             self._unlock()
             raise
@@ -228,60 +191,6 @@ class _SqliteConn:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd, self._locked = None, False
-
-
-class WalSync:
-    """The durability of a SQLite file's commits made with `sync_later`: `sync()` is
-    what `synchronous=FULL` does at commit, an `fdatasync` of the WAL (and, the first
-    time, of the folder holding it, as SQLite does for a WAL file it creates); every
-    `CHECKPOINT_EVERY` syncs, a passive checkpoint. Runs in the writer's thread."""
-
-    def __init__(self, path: str, pragmas: Sequence[str]) -> None:
-        self.path, self.pragmas = path, pragmas
-        self.wal = path + "-wal"
-        self.syncs = 0
-        self._folder_synced = False
-        self._checkpointer: sqlite3.Connection | None = None
-
-    def sync(self) -> None:
-        try:
-            fd = os.open(self.wal, os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            # SQLite removes the WAL only once it is checkpointed whole into the database
-            # file, which is synced then: what it held is on disk.
-            return
-        try:
-            os.fdatasync(fd)
-        finally:
-            os.close(fd)
-        if not self._folder_synced:
-            folder = os.open(os.path.dirname(os.path.abspath(self.wal)),
-                             os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-            try:
-                os.fsync(folder)
-            finally:
-                os.close(folder)
-            self._folder_synced = True
-        self.syncs += 1
-        if self.syncs % CHECKPOINT_EVERY == 0:
-            self.checkpoint()
-
-    def checkpoint(self) -> None:
-        """Copy what it can of the WAL into the database file, waiting for nobody."""
-        if self._checkpointer is None:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            for pragma in self.pragmas:
-                conn.execute(pragma)
-            self._checkpointer = conn
-        try:
-            self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-        except sqlite3.OperationalError as exc:  # busy: the next one will do it
-            log.info("WAL checkpoint skipped: %s", exc)
-
-    def close(self) -> None:
-        if self._checkpointer is not None:
-            self._checkpointer.close()
-            self._checkpointer = None
 
 
 class _PgConn:
@@ -390,7 +299,6 @@ async def insert_together(tx: WriteTx,
 class _Pending:
     unit: Unit[Any]
     future: asyncio.Future[Any]
-    small: bool = False
     done: bool = False
     result: Any = None
     error: BaseException | None = None
@@ -477,23 +385,15 @@ class GroupWriter:
     _task: asyncio.Task[None] | None = None
     _thread: ThreadPoolExecutor | None = None
     _sqlite: _SqliteConn | None = None
-    _on_loop: _SqliteConn | None = None
-    _wal: WalSync | None = None
-    _unsynced: list[_Pending] = field(default_factory=list)
-    _syncer: asyncio.Task[None] | None = None
     _pg: _PgConn | None = None
     batches: int = 0
     units: int = 0
-    on_loop: int = 0
-    """Batches run on the event loop (SQLite, all units small, locks free)."""
     recent_sizes: deque[int] = field(default_factory=lambda: deque(maxlen=64))
 
-    async def run(self, unit: Unit[T], *, small: bool = False) -> T:
-        """Run `unit` in the next batch; its value once that batch is durably committed.
-        `small`: the unit touches at most `SMALL_ROWS` rows and writes at most
-        `SMALL_OCTETS` octets of messages, so that it may run on the event loop."""
+    async def run(self, unit: Unit[T]) -> T:
+        """Run `unit` in the next batch; its value once that batch is durably committed."""
         loop = asyncio.get_running_loop()
-        pending = _Pending(unit, loop.create_future(), small)
+        pending = _Pending(unit, loop.create_future())
         self._pending.append(pending)
         if self._task is None or self._task.done():
             self._task = loop.create_task(self._drain(), name="group commit")
@@ -511,10 +411,7 @@ class GroupWriter:
             try:
                 await self._commit(batch)
             finally:
-                if self._wal is None:
-                    self._answer(batch)
-                else:
-                    self._answer_once_synced(batch)
+                self._answer(batch)
 
     @staticmethod
     def _answer(batch: Sequence[_Pending]) -> None:
@@ -529,32 +426,6 @@ class GroupWriter:
             else:
                 p.future.set_result(p.result)
 
-    def _answer_once_synced(self, batch: Sequence[_Pending]) -> None:
-        self._unsynced.extend(batch)
-        if self._syncer is None or self._syncer.done():
-            self._syncer = asyncio.get_running_loop().create_task(self._sync_all(),
-                                                                  name="WAL sync")
-
-    async def _sync_all(self) -> None:
-        """One WAL fsync for every batch committed before it starts, then their answers."""
-        assert self._wal is not None
-        loop = asyncio.get_running_loop()
-        while self._unsynced:
-            batch, self._unsynced = self._unsynced, []
-            failed: BaseException | None = None
-            if any(p.done and p.error is None for p in batch):
-                try:  # in the writer's thread: no thread more (a batch there is done)
-                    await loop.run_in_executor(self._thread, self._wal.sync)
-                except OSError as exc:
-                    # Committed, and perhaps lost on a crash: nothing is run again, and
-                    # every unit that committed is answered with an error.
-                    log.critical("the WAL fsync after a commit failed: %s", exc)
-                    failed = RuntimeError("the commit could not be synced to disk")
-            for p in batch:
-                if failed is not None and p.done and p.error is None:
-                    p.error, p.result = failed, None
-            self._answer(batch)
-
     async def _commit(self, batch: list[_Pending]) -> None:
         self.batches += 1
         self.units += len(batch)
@@ -563,28 +434,14 @@ class GroupWriter:
             if self._thread is None:
                 self._thread = ThreadPoolExecutor(1, thread_name_prefix="mss-db-writer")
                 on_disk = self.sqlite_path not in ("", ":memory:")
-                lock = self.sqlite_path + "-writer.lock" if on_disk else None
-                self._sqlite = _SqliteConn(self.sqlite_path, self.sqlite_pragmas, lock,
-                                           sync_later=on_disk)
-                if on_disk:
-                    self._on_loop = _SqliteConn(self.sqlite_path, self.sqlite_pragmas, lock,
-                                                never_wait=True, sync_later=True)
-                    self._wal = WalSync(self.sqlite_path, self.sqlite_pragmas)
+                self._sqlite = _SqliteConn(
+                    self.sqlite_path, self.sqlite_pragmas,
+                    lock_path=self.sqlite_path + "-writer.lock" if on_disk else None)
             conn, thread = self._sqlite, self._thread
             assert conn is not None and self.sqlite_lock is not None
             async with self.sqlite_lock:
-                left = batch
-                if self._on_loop is not None and all(p.small for p in batch):
-                    try:
-                        drive(run_batch(self._on_loop, batch))
-                    except _WouldBlock:  # a lock is taken: the rest waits in the thread
-                        left = [p for p in batch if not p.done]
-                    else:
-                        self.on_loop += 1
-                        left = []
-                if left:
-                    await asyncio.get_running_loop().run_in_executor(
-                        thread, drive, run_batch(conn, left))
+                await asyncio.get_running_loop().run_in_executor(
+                    thread, drive, run_batch(conn, batch))
             return
         if self._pg is None:
             if self.pg_dsn is None:
@@ -593,25 +450,17 @@ class GroupWriter:
         await run_batch(self._pg, batch)
 
     async def close(self) -> None:
-        """Stop: a batch under way is cancelled (its callers get an error), the commits
-        made are synced and answered, connections closed."""
+        """Stop: a batch under way is cancelled (its callers get an error), connections closed."""
         if self._task is not None and not self._task.done():
             self._task.cancel()
             try:
                 await self._task
             except asyncio.CancelledError:
                 pass
-        if self._syncer is not None and not self._syncer.done():
-            await asyncio.gather(self._syncer, return_exceptions=True)
         if self._pg is not None:
             with suppress(Exception):  # a connection already broken: nothing to close cleanly
                 await self._pg.close()
             self._pg = None
-        if self._on_loop is not None:
-            self._on_loop.close()
-            self._on_loop = None
-        if self._thread is not None and self._wal is not None:
-            self._thread.submit(self._wal.close)
         if self._thread is not None and self._sqlite is not None:
             self._thread.submit(self._sqlite.close)
             self._thread.shutdown(wait=False)

@@ -207,15 +207,14 @@ class MailboxStore:
         if not claim or up_to <= before:  # nothing to claim: no write transaction at all
             return before
         return await self.db.writer.run(
-            partial(mailbox_sql.claim_recent, bal_id, folder_id, up_to), small=True)
+            partial(mailbox_sql.claim_recent, bal_id, folder_id, up_to))
 
     async def set_flags(self, bal_id: int, folder_id: int, uids: Sequence[int],
                         flags: frozenset[str],
                         mode: Literal["add", "remove", "replace"],
                         audit: AuditFor | None = None) -> list[MessageRow]:
         rows, marker = await self.db.writer.run(
-            partial(mailbox_sql.set_flags, bal_id, folder_id, list(uids), flags, mode, audit),
-            small=len(uids) <= INLINE_ROWS)
+            partial(mailbox_sql.set_flags, bal_id, folder_id, list(uids), flags, mode, audit))
         if marker is not None:
             self.notifier.committed(bal_id, [marker])
         return [_row(e) for e in rows]
@@ -227,13 +226,12 @@ class MailboxStore:
         statement, with no write transaction (clients send EXPUNGE on close or on a
         timer, mostly with nothing to remove); otherwise, and for a folder not found,
         the write unit decides."""
-        doomed = await self.db.reader.run(
-            partial(mailbox_sql.doomed_extent, bal_id, folder_id), single=True)
-        if doomed is not None and doomed.entries == 0:
+        if await self.db.reader.run(partial(mailbox_sql.nothing_doomed, bal_id, folder_id),
+                                    single=True):
             return []
         gone, marker = await self.db.writer.run(partial(
             mailbox_sql.expunge, bal_id, folder_id, None if uids is None else list(uids),
-            audit), small=doomed is not None and doomed.small)
+            audit))
         if marker is not None:
             self.notifier.committed(bal_id, [marker])
         return gone
@@ -292,9 +290,7 @@ class MailboxStore:
         # RFC 9208: beyond the quota, APPEND is refused [OVERQUOTA] and nothing stored.
         done = await self.db.writer.run(partial(
             mailbox_sql.append, bal_id, name, list(zip(sealed, messages, strict=True)),
-            now or datetime.now(UTC), self.quota_defaults, audit, claim_for),
-            small=(len(messages) <= INLINE_ROWS
-                   and sum(len(m.raw) for m in messages) <= INLINE_OCTETS))
+            now or datetime.now(UTC), self.quota_defaults, audit, claim_for))
         if done is None:  # the unit found no such folder (nothing written)
             raise FolderError("nonexistent", "Mailbox does not exist")
         result, marker = done

@@ -36,7 +36,7 @@ from typing import Literal
 
 from .audit_rows import insert_audit
 from .folder_ops import FolderError, FolderStatus, lookup_name
-from .group_commit import SMALL_OCTETS, SMALL_ROWS, Row, WriteTx
+from .group_commit import Row, WriteTx
 from .interfaces import AuditFor
 from .message_ops import (
     AppendResult,
@@ -370,35 +370,16 @@ async def expunge(bal_id: int, folder_id: int, uids: Sequence[int] | None,
 _DOOMED = "SELECT e.id, e.uid, e.content_id, e.flags, c.size " + _DOOMED_ENTRIES
 
 
-@dataclass(frozen=True)
-class DoomedExtent:
-    """How much an EXPUNGE of the whole folder would remove, counted up to a bound:
-    the entries that may hold `\\Deleted` and their octets (of at most
-    `SMALL_ROWS + 1` entries)."""
-
-    entries: int
-    octets: int
-
-    @property
-    def small(self) -> bool:
-        """Whether the removal is a small write unit (`group_commit.SMALL_ROWS`,
-        `SMALL_OCTETS`: it may run on the event loop)."""
-        return self.entries <= SMALL_ROWS and self.octets <= SMALL_OCTETS
+async def nothing_doomed(bal_id: int, folder_id: int, tx: WriteTx) -> bool:
+    """A read unit: True when the folder is the BAL's and no entry of it mentions
+    `\\Deleted` (the partial index of `models.DELETED_TERM`); False when some entry
+    may be doomed or the folder is not found (the write unit then says which)."""
+    rows = await tx.fetch(_ANY_DOOMED, folder_id, bal_id)
+    return bool(rows) and not rows[0][0]
 
 
-async def doomed_extent(bal_id: int, folder_id: int, tx: WriteTx) -> DoomedExtent | None:
-    """A read unit through the partial index of `models.DELETED_TERM`: what EXPUNGE
-    would remove from the folder (no entry: nothing to do, no write at all); None when
-    the folder is not the BAL's (the write unit then says so)."""
-    rows = await tx.fetch(_DOOMED_EXTENT, folder_id, bal_id)
-    return DoomedExtent(int(rows[0][0]), int(rows[0][1])) if rows else None
-
-
-_DOOMED_EXTENT = (
-    "SELECT count(d.size), COALESCE(SUM(d.size), 0) FROM folder f LEFT JOIN ("  # noqa: S608
-    "SELECT c.size FROM mailbox_entry e JOIN message_content c ON c.id = e.content_id "
-    f"WHERE e.folder_id = $1 AND e.{DELETED_TERM} LIMIT {SMALL_ROWS + 1}) d ON TRUE "
-    "WHERE f.id = $1 AND f.bal_id = $2 GROUP BY f.id")
+_ANY_DOOMED = ("SELECT EXISTS (SELECT 1 FROM mailbox_entry e WHERE e.folder_id = f.id "  # noqa: S608
+               f"AND e.{DELETED_TERM}) FROM folder f WHERE f.id = $1 AND f.bal_id = $2")
 
 
 async def claim_recent(bal_id: int, folder_id: int, up_to: int, tx: WriteTx) -> int:

@@ -37,12 +37,12 @@ from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from .group_commit import SMALL_OCTETS, SMALL_ROWS, Row, Unit, WriteTx, _SqliteConn, drive
+from .group_commit import Row, Unit, WriteTx, _SqliteConn, drive
 
 T = TypeVar("T")
-INLINE_ROWS = SMALL_ROWS
+INLINE_ROWS = 500
 """Entries a unit may read on the event loop (about 1 ms on SQLite); above, `large`."""
-INLINE_OCTETS = SMALL_OCTETS
+INLINE_OCTETS = 256 * 1024
 """Sealed message octets a unit may read on the event loop; above, `large`."""
 
 

@@ -38,7 +38,7 @@ ROWS = [
 
 def _literal(sql: str, second: str = "0") -> str:
     """The store's statement with its parameters written in: folder 1, then the recent
-    floor 0 (or `second`: the BAL id of `_DOOMED_EXTENT`)."""
+    floor 0 (or `second`: the BAL id of `_ANY_DOOMED`)."""
     return re.sub(r"\$(\d)", lambda m: {"1": "1", "2": second}[m.group(1)], sql)
 
 
@@ -61,7 +61,7 @@ async def test_expunge_and_status_are_planned_through_the_partial_indexes(
             await conn.execute(text("ANALYZE mailbox_entry"))
 
     assert "ix_mailbox_entry_deleted" in await _plan(engine, mailbox_sql._DOOMED)
-    assert "ix_mailbox_entry_deleted" in await _plan(engine, mailbox_sql._DOOMED_EXTENT)
+    assert "ix_mailbox_entry_deleted" in await _plan(engine, mailbox_sql._ANY_DOOMED)
     status_plan = await _plan(engine, mailbox_sql._STATUS_COUNTS)
     assert "ix_mailbox_entry_deleted" in status_plan
     assert "ix_mailbox_entry_unseen" in status_plan
@@ -77,21 +77,21 @@ async def test_expunge_and_status_are_planned_through_the_partial_indexes(
 
 async def test_expunge_with_nothing_deleted_is_known_from_one_read(
         database: tuple[str, AsyncEngine], tmp_path: Path) -> None:  # noqa: F811
-    """EXPUNGE's pre-check (`_DOOMED_EXTENT`): the entries holding `\\Deleted` and their
-    octets, none once they are all gone; another BAL's id finds no folder."""
+    """EXPUNGE's pre-check (`_ANY_DOOMED`): some entry may be doomed while one holds
+    `\\Deleted`, none once they are all gone; another BAL's id finds no folder."""
     url, engine = database
     await migrate_with_rows(url, engine, tmp_path, "head", ROWS)
 
-    async def extent(bal: str) -> list[tuple[int, int]]:
+    async def any_doomed(bal: str) -> list[bool]:
         async with engine.connect() as conn:
-            rows = (await conn.execute(text(_literal(mailbox_sql._DOOMED_EXTENT, bal)))).all()
-        return [(int(r[0]), int(r[1])) for r in rows]
+            rows = (await conn.execute(text(_literal(mailbox_sql._ANY_DOOMED, bal)))).all()
+        return [bool(r[0]) for r in rows]
 
-    assert await extent("1") == [(2, 20)]  # uids 3 and 4, 10 octets each
-    assert await extent("2") == []  # not this BAL's folder: the write unit answers
+    assert await any_doomed("1") == [True]
+    assert await any_doomed("2") == []  # not this BAL's folder: the write unit answers
     async with engine.begin() as conn:
         await conn.execute(text("DELETE FROM mailbox_entry WHERE uid IN (3, 4)"))
-    assert await extent("1") == [(0, 0)]  # "Deleted" (a keyword) is not \\Deleted
+    assert await any_doomed("1") == [False]  # "Deleted" (a keyword) is not \\Deleted
 
 
 async def test_downgrade_drops_the_partial_indexes(
