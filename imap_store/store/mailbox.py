@@ -2,8 +2,9 @@
 
 Owns: `MailboxStore`, the one facade the IMAP engine uses, and its row
 shapes `Folder` and `MessageRow`; a folder's UIDs and flags for SELECT come
-from the process's `folder_index.IndexCache`; folder lifecycle rules live in
-`folder_ops`, message writes in `message_ops`, meta reads in `meta_reader`.
+from the process's `folder_index.IndexCache`; folder name rules live in
+`folder_ops`, the folder lifecycle units in `folder_sql`, message writes in
+`message_ops`, meta reads in `meta_reader`.
 
 Invariants:
 - Every call is scoped by `bal_id`: a folder id of another BAL finds nothing
@@ -16,7 +17,7 @@ Invariants:
   in id order) and bumps the change notifier after commit.
 - Contents no entry or queue row references any more are deleted with the
   transaction that orphaned them (`mailbox_sql.drop_orphans`, also for the
-  DELETE of a folder, run in its session through `db.SessionTx`).
+  DELETE of a folder, `folder_sql.remove`).
 - The quota usage counters of the folder rows (`quota`, R25) move in the same
   transaction as the entries they count; APPEND and COPY beyond the quota
   raise `OverQuota` (RFC 9208 OVERQUOTA) before writing anything.
@@ -31,12 +32,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from typing import Literal
+from typing import Literal, TypeVar
 
 from message.meta import MessageMeta
 
-from . import folder_ops, mailbox_sql, message_ops
-from .db import Database, SessionTx
+from . import folder_ops, folder_sql, mailbox_sql, message_ops
+from .db import Database
 from .folder_index import FolderIndex, IndexCache
 from .folder_ops import FolderError, FolderStatus
 from .interfaces import AuditFor
@@ -56,6 +57,7 @@ __all__ = ["AppendResult", "CopyResult", "Folder", "FolderError", "FolderIndex",
 
 Folder = FolderValues
 """A folder as the IMAP engine sees it (`mailbox_sql.FolderValues`)."""
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,13 @@ class MessageRow:
 def _folder(row: FolderRow) -> Folder:
     return Folder(row.id, row.bal_id, row.name, row.uidvalidity, row.uidnext,
                   row.special_use, row.subscribed, row.highestmodseq, row.recent_uid)
+
+
+def _or_refusal(done: T | FolderError) -> T:
+    """A folder unit's value, or its refusal raised (the unit wrote nothing then)."""
+    if isinstance(done, FolderError):
+        raise done
+    return done
 
 
 def _row(e: EntryValues) -> MessageRow:
@@ -246,30 +255,25 @@ class MailboxStore:
         return await self.db.reader.run(partial(mailbox_sql.status, bal_id, name))
 
     async def create_folder(self, bal_id: int, name: str) -> Folder:
-        async with self.db.write() as s:
-            row = await folder_ops.create(s, bal_id, name)
-            folder = _folder(row)
+        folder = _or_refusal(await self.db.writer.run(partial(folder_sql.create, bal_id, name)))
         self.notifier.bump(bal_id)
         return folder
 
     async def delete_folder(self, bal_id: int, name: str) -> None:
-        async with self.db.write() as s:
-            # the folder's contents no other entry or queue row references go with it
-            await mailbox_sql.drop_orphans(SessionTx(s), await folder_ops.remove(s, bal_id, name))
+        # the folder's contents no other entry or queue row references go with it
+        _or_refusal(await self.db.writer.run(partial(folder_sql.remove, bal_id, name)))
         self.notifier.bump(bal_id)
 
     async def rename_folder(self, bal_id: int, old: str, new: str) -> None:
-        async with self.db.write() as s:
-            await folder_ops.rename(s, bal_id, old, new)
+        _or_refusal(await self.db.writer.run(partial(folder_sql.rename, bal_id, old, new)))
         self.notifier.bump(bal_id)
 
     async def subscribe(self, bal_id: int, name: str, subscribed: bool = True) -> None:
-        async with self.db.write() as s:
-            await folder_ops.subscribe(s, bal_id, name, subscribed)
+        _or_refusal(await self.db.writer.run(
+            partial(folder_sql.subscribe, bal_id, name, subscribed)))
 
     async def subscriptions(self, bal_id: int) -> list[str]:
-        async with self.db.read() as s:
-            return await folder_ops.subscriptions(s, bal_id)
+        return await self.db.reader.run(partial(folder_sql.subscriptions, bal_id))
 
     async def append(self, bal_id: int, name: str, messages: Sequence[NewMessage],
                      now: datetime | None = None,
