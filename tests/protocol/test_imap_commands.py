@@ -175,6 +175,53 @@ async def test_subscriptions_survive_delete_and_lsub_percent(operator: Operator)
     await in_thread(run)
 
 
+async def test_a_recreated_folder_takes_back_its_kept_subscription(operator: Operator) -> None:
+    """RFC 3501 6.3.4, 6.3.6: DELETE keeps the name's subscription; a folder created again
+    under that name is subscribed through its own row (the kept name is gone), and
+    UNSUBSCRIBE then drops it."""
+    bob = await operator.add_bal("bob")
+    assert operator.running is not None
+    db, bal_id = operator.running.services.db, operator.bals[bob].bal_id
+
+    async def rows() -> tuple[int, list[bool]]:
+        async with db.read() as s:
+            kept = (await s.execute(text(
+                "SELECT count(*) FROM folder_subscription WHERE bal_id = :b"),
+                {"b": bal_id})).scalar_one()
+            flags = (await s.execute(text(
+                "SELECT subscribed FROM folder WHERE bal_id = :b AND name = 'Courriers'"),
+                {"b": bal_id})).scalars()
+            return int(kept), [bool(f) for f in flags]
+
+    def drop() -> None:
+        c = imaps(operator, bob)
+        assert c.create("Courriers")[0] == "OK"
+        assert c.subscribe("Courriers")[0] == "OK"
+        assert c.delete("Courriers")[0] == "OK"
+        assert _listing(c.lsub('""', "Courriers")[1]) == {"Courriers": "\\Noselect"}
+        c.logout()
+
+    def recreate() -> None:
+        c = imaps(operator, bob)
+        assert c.create("Courriers")[0] == "OK"
+        assert _listing(c.lsub('""', "Courriers")[1]) == {"Courriers": ""}
+        c.logout()
+
+    def unsubscribe() -> None:
+        c = imaps(operator, bob)
+        assert c.unsubscribe("Courriers")[0] == "OK"
+        assert c.lsub('""', "Courriers")[1] == [None]
+        assert _listing(c.list('""', "Courriers")[1]) == {"Courriers": "\\HasNoChildren"}
+        c.logout()
+
+    await in_thread(drop)
+    assert await rows() == (1, [])
+    await in_thread(recreate)
+    assert await rows() == (0, [True])
+    await in_thread(unsubscribe)
+    assert await rows() == (0, [False])
+
+
 async def test_rename_inbox_moves_its_messages(operator: Operator) -> None:
     bob = await operator.add_bal("bob")
     await seed(operator, bob, "INBOX", [numbered(n) for n in range(3)])
