@@ -3,10 +3,7 @@
 Owns: turning the configured URL into async engines, the read/write session
 factories, per-connection PRAGMAs, the group-commit writer of the database
 (`writer`, `group_commit.GroupWriter`), its pool of plain read transactions
-(`reader`, `read_pool.ReadPool`), and `SessionTx`: a write session's
-transaction seen as a `group_commit.WriteTx`, so that a statement written
-once for the units also runs inside ORM work (e.g. `mailbox_sql.drop_orphans`
-for the DELETE of a folder).
+(`reader`, `read_pool.ReadPool`).
 
 Invariants:
 - SQLite runs in WAL mode with `synchronous=FULL` (a commit is on disk when it
@@ -22,13 +19,12 @@ Ref: docs/architecture.md "Storage"; SQLite WAL and PRAGMA documentation.
 from __future__ import annotations
 
 import asyncio
-import re
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import TextClause, event, text
+from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -37,7 +33,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from .group_commit import GroupWriter, Row
+from .group_commit import GroupWriter
 from .read_pool import ReadPool
 
 SQLITE_PRAGMAS = (
@@ -75,33 +71,6 @@ def _install_sqlite_hooks(engine: AsyncEngine, immediate: bool) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-
-def _named(sql: str) -> TextClause:
-    """A unit's `$n` parameters as SQLAlchemy's `:pn` (every dialect binds these)."""
-    return text(re.sub(r"\$(\d+)", r":p\1", sql))
-
-
-def _params(args: Sequence[object]) -> dict[str, object]:
-    return {f"p{n}": a for n, a in enumerate(args, 1)}
-
-
-class SessionTx:
-    """A write session's transaction as a `WriteTx`: a unit's statements run in it."""
-
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    async def fetch(self, sql: str, *args: object) -> list[Row]:
-        return [tuple(r) for r in await self.session.execute(_named(sql), _params(args))]
-
-    async def execute(self, sql: str, *args: object) -> None:
-        await self.session.execute(_named(sql), _params(args))
-
-    async def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
-        params = [_params(r) for r in rows]
-        if params:
-            await self.session.execute(_named(sql), params)
 
 
 class Database:

@@ -30,8 +30,6 @@ from .folder_ops import DELIMITER, FolderError, canonical_name, lookup_name
 from .group_commit import WriteTx
 from .mailbox_sql import FolderValues, drop_orphans, named_folder
 
-Refused = FolderError
-
 
 async def _next_uidvalidity(tx: WriteTx, bal_id: int) -> int:
     """A UIDVALIDITY above any this BAL has used, recorded in `folder_counter`."""
@@ -66,7 +64,7 @@ async def _new_folder(tx: WriteTx, bal_id: int, name: str) -> FolderValues:
     return FolderValues(int(rows[0][0]), bal_id, name, uidvalidity, 1, None, bool(orphan), 1)
 
 
-async def create(bal_id: int, name: str, tx: WriteTx) -> FolderValues | Refused:
+async def create(bal_id: int, name: str, tx: WriteTx) -> FolderValues | FolderError:
     """CREATE one folder (RFC 3501 6.3.3): its superior levels need no row."""
     try:
         name = canonical_name(name)
@@ -77,7 +75,7 @@ async def create(bal_id: int, name: str, tx: WriteTx) -> FolderValues | Refused:
     return await _new_folder(tx, bal_id, name)
 
 
-async def remove(bal_id: int, name: str, tx: WriteTx) -> None | Refused:
+async def remove(bal_id: int, name: str, tx: WriteTx) -> None | FolderError:
     """DELETE one folder, its entries and the contents they alone held (RFC 3501 6.3.4)."""
     folder = await named_folder(tx, bal_id, name, lock=True)
     if folder is None:
@@ -95,7 +93,7 @@ async def remove(bal_id: int, name: str, tx: WriteTx) -> None | Refused:
     return None
 
 
-async def subscribe(bal_id: int, name: str, on: bool, tx: WriteTx) -> None | Refused:
+async def subscribe(bal_id: int, name: str, on: bool, tx: WriteTx) -> None | FolderError:
     """SUBSCRIBE (existing folders only) / UNSUBSCRIBE (RFC 3501 6.3.6, 6.3.7)."""
     stored = lookup_name(name)
     folder = await named_folder(tx, bal_id, name)
@@ -135,7 +133,7 @@ async def _move_inbox(tx: WriteTx, inbox: FolderValues, target: FolderValues) ->
                      "highestmodseq = highestmodseq + 1 WHERE id = $1", inbox.id)
 
 
-async def rename(bal_id: int, old: str, new: str, tx: WriteTx) -> None | Refused:
+async def rename(bal_id: int, old: str, new: str, tx: WriteTx) -> None | FolderError:
     """RENAME a folder and its inferiors, or INBOX's messages (RFC 3501 6.3.5)."""
     try:
         old, new = canonical_name(old), canonical_name(new)
@@ -146,7 +144,7 @@ async def rename(bal_id: int, old: str, new: str, tx: WriteTx) -> None | Refused
     if new == "INBOX" or new in names:
         return FolderError("exists", "Target mailbox already exists")
     if old == "INBOX":  # RFC 3501 6.3.5: renaming INBOX moves its messages, INBOX stays
-        inbox = await named_folder(tx, bal_id, old, lock=True)
+        inbox = await named_folder(tx, bal_id, old)  # locked by `_move_inbox`
         if inbox is None:
             return FolderError("nonexistent", "Mailbox does not exist")
         await _move_inbox(tx, inbox, await _new_folder(tx, bal_id, new))
@@ -161,4 +159,3 @@ async def rename(bal_id: int, old: str, new: str, tx: WriteTx) -> None | Refused
         await tx.execute("UPDATE folder SET name = $1 WHERE bal_id = $2 AND name = $3",
                          new + name[len(old):], bal_id, name)
     return None
-

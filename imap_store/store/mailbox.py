@@ -69,11 +69,6 @@ class MessageRow:
     modseq: int
 
 
-def _folder(row: FolderRow) -> Folder:
-    return Folder(row.id, row.bal_id, row.name, row.uidvalidity, row.uidnext,
-                  row.special_use, row.subscribed, row.highestmodseq, row.recent_uid)
-
-
 def _or_refusal(done: T | FolderError) -> T:
     """A folder unit's value, or its refusal raised (the unit wrote nothing then)."""
     if isinstance(done, FolderError):
