@@ -85,7 +85,7 @@ class _Conn(WriteTx, Protocol):
 @lru_cache(maxsize=256)
 def sqlite_sql(sql: str) -> str:
     """`$n` parameters as SQLite's `?n`; row locks are the write lock on SQLite."""
-    return re.sub(r"\$(\d+)", r"?\1", sql).replace(" FOR UPDATE", "")
+    return re.sub(r" FOR UPDATE( OF \w+)?", "", re.sub(r"\$(\d+)", r"?\1", sql))
 
 
 def sqlite_value(value: object) -> object:

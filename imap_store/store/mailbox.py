@@ -102,7 +102,7 @@ class MailboxStore:
 
     async def snapshot(self, bal_id: int, folder_id: int) -> tuple[Folder, list[MessageRow]]:
         folder, rows = await self.db.reader.run(
-            partial(mailbox_sql.entry_rows, bal_id, folder_id, None), large=True)
+            partial(mailbox_sql.folder_entries, bal_id, folder_id), large=True)
         return folder, [_row(e) for e in rows]
 
     async def index(self, bal_id: int, folder_id: int) -> tuple[Folder, FolderIndex]:
@@ -146,9 +146,9 @@ class MailboxStore:
     async def details(self, bal_id: int, folder_id: int,
                       uids: Sequence[int]) -> dict[int, MessageRow]:
         """The index rows (size, internal date, MODSEQ, flags) of some entries."""
-        _, rows = await self.db.reader.run(
+        rows = await self.db.reader.run(
             partial(mailbox_sql.entry_rows, bal_id, folder_id, list(uids)),
-            large=len(uids) > INLINE_ROWS)
+            large=len(uids) > INLINE_ROWS, single=mailbox_sql.one_statement(uids))
         return {e.uid: _row(e) for e in rows}
 
     async def changes_since(self, bal_id: int, folder_id: int,
@@ -159,7 +159,8 @@ class MailboxStore:
         changed entries, and a count that tells whether any was expunged
         (RFC 7162 3.1.2: every change raises the MODSEQ it is stored with)."""
         folder, rows, count = await self.db.reader.run(
-            partial(mailbox_sql.changes_since, bal_id, folder_id, modseq))  # few: on the loop
+            partial(mailbox_sql.changes_since, bal_id, folder_id, modseq),  # few: on the loop
+            single=True)
         return folder, [_row(e) for e in rows], count
 
     async def uids(self, bal_id: int, folder_id: int) -> list[int]:
@@ -188,7 +189,8 @@ class MailboxStore:
         their stored sizes when known, which lets a small read stay on the loop)."""
         rows = await self.db.reader.run(
             partial(mailbox_sql.sealed_parts, "body", bal_id, folder_id, list(uids)),
-            large=octets is None or octets > INLINE_OCTETS)
+            large=octets is None or octets > INLINE_OCTETS,
+            single=mailbox_sql.one_statement(uids))
         keys = {v: await self.keys.read_key(self.db.reader.run, bal_id, v)
                 for v in sorted({r[2] for r in rows})}
 
@@ -247,7 +249,7 @@ class MailboxStore:
 
     async def status(self, bal_id: int, name: str) -> FolderStatus:
         """STATUS of a folder of this BAL (FolderError when there is none)."""
-        return await self.db.reader.run(partial(mailbox_sql.status, bal_id, name))
+        return await self.db.reader.run(partial(mailbox_sql.status, bal_id, name), single=True)
 
     async def create_folder(self, bal_id: int, name: str) -> Folder:
         folder = _or_refusal(await self.db.writer.run(partial(folder_sql.create, bal_id, name)))

@@ -10,8 +10,9 @@ object, rows as tuples of plain values.
 Invariants:
 - Every unit is scoped by `bal_id`: the folder row is read with
   `id = $folder AND bal_id = $bal` (or by name inside the BAL) before any
-  entry, and entries are read by that folder id only (isolation); a folder
-  of another BAL is `FolderError("nonexistent")`.
+  entry or in the statement that reads them (`_folder_with`: the entries
+  joined to that folder row only), and entries are read by that folder id
+  only (isolation); a folder of another BAL is `FolderError("nonexistent")`.
 - A write unit locks its folder row (`FOR UPDATE`; the write lock on
   SQLite) before it reads entries, raises the folder's `highestmodseq` when
   it changes anything, gives each changed entry that MODSEQ, and returns
@@ -126,6 +127,55 @@ async def owned_folder_unit(bal_id: int, folder_id: int, tx: WriteTx) -> FolderV
     return await owned_folder(tx, bal_id, folder_id)
 
 
+_FOLDER_OF_F = ", ".join(f"f.{column}" for column in FOLDER_COLUMNS.split(", "))
+_FOLDER_WIDTH = len(FOLDER_COLUMNS.split(", "))
+_ENTRY_OF_F = ("LEFT JOIN mailbox_entry e ON e.folder_id = f.id AND {on} "
+               "LEFT JOIN message_content c ON c.id = e.content_id")
+
+
+def folder_with_sql(columns: str, on: str, order: str = "", *, lock: bool = False,
+                    folder: bool = True) -> str:
+    """The statement of `_folder_with` (`$1` the folder, `$2` the BAL); without the
+    folder's columns (`folder=False`), that of `_entries_of`."""
+    return (f"SELECT {_FOLDER_OF_F + ', ' if folder else ''}{columns} "  # noqa: S608
+            f"FROM folder f {_ENTRY_OF_F.format(on=on)} "
+            f"WHERE f.id = $1 AND f.bal_id = $2{order}" + (" FOR UPDATE OF f" if lock else ""))
+
+
+async def _joined(tx: WriteTx, sql: str, bal_id: int, folder_id: int,
+                  args: Sequence[object]) -> list[Row]:
+    rows = await tx.fetch(sql, folder_id, bal_id, *args)
+    if not rows:
+        raise FolderError("nonexistent", "no such folder")
+    return rows
+
+
+async def _folder_with(tx: WriteTx, bal_id: int, folder_id: int, columns: str, on: str,
+                       *args: object, lock: bool = False) -> tuple[FolderValues, list[Row]]:
+    """The folder `folder_id` if it belongs to `bal_id` (its row locked with `lock`) and
+    the `columns` of its entries that match `on` (placeholders from `$3`, `args`),
+    joined to their contents: one statement, so a read unit that needs the folder and
+    some of its entries is one round trip (`ReadPool.run(single=True)`: no BEGIN and
+    COMMIT on PostgreSQL), a write unit saves one, and the folder's check and its
+    entries come from the same snapshot. `columns` starts with an entry column never
+    NULL for an entry: a row where it is NULL is the folder alone (no entry matched).
+    No ORDER BY: on SQLite one by UID would walk the folder by its UID index instead
+    of using the index `on` needs; callers sort what they need sorted."""
+    rows = await _joined(tx, folder_with_sql(columns, on, lock=lock), bal_id, folder_id, args)
+    width = _FOLDER_WIDTH
+    return FolderValues.of(rows[0]), [r[width:] for r in rows if r[width] is not None]
+
+
+async def _entries_of(tx: WriteTx, bal_id: int, folder_id: int, columns: str, on: str,
+                      *args: object) -> list[Row]:
+    """`_folder_with` for a caller that needs no value of the folder: the same check in
+    the same statement, the rows without the folder's columns (a FETCH of 100
+    messages would otherwise carry them 100 times)."""
+    rows = await _joined(tx, folder_with_sql(columns, on, folder=False), bal_id, folder_id,
+                         args)
+    return [r for r in rows if r[0] is not None]
+
+
 async def named_folder(tx: WriteTx, bal_id: int, name: str, *,
                        lock: bool = False) -> FolderValues | None:
     """The folder of the BAL with this name (its stored form), if any."""
@@ -198,25 +248,50 @@ async def index_read(bal_id: int, folder_id: int, known: tuple[int, int] | None,
     return IndexRead(folder, whole=[(int(r[0]), r[1]) for r in rows])
 
 
+_ENTRY_COLUMNS = "e.uid, e.flags, c.size, e.internaldate, e.modseq"
+
+
 async def changes_since(bal_id: int, folder_id: int, modseq: int,
                         tx: WriteTx) -> tuple[FolderValues, list[EntryValues], int]:
-    folder = await owned_folder(tx, bal_id, folder_id)
-    rows = await tx.fetch(_ENTRY_ROW + " AND e.modseq > $2 ORDER BY e.uid", folder.id, modseq)
-    return folder, _entries(rows), folder.messages
+    """The folder, its entries above `modseq` and its entry count: one statement."""
+    folder, rows = await _folder_with(tx, bal_id, folder_id, _ENTRY_COLUMNS,
+                                      "e.modseq > $3", modseq)
+    return folder, sorted(_entries(rows), key=_by_uid), folder.messages
 
 
-async def entry_rows(bal_id: int, folder_id: int, uids: Sequence[int] | None,
-                     tx: WriteTx) -> tuple[FolderValues, list[EntryValues]]:
-    """Index rows of the entries `uids` (all with None), in UID order."""
+def _by_uid(entry: EntryValues) -> int:
+    return entry.uid
+
+
+def one_statement(uids: Sequence[int]) -> bool:
+    """Whether `entry_rows` or `sealed_parts` of these UIDs is one statement (no more
+    than one bounded IN list): what `ReadPool.run(single=...)` is told."""
+    return len(uids) <= CHUNK
+
+
+async def folder_entries(bal_id: int, folder_id: int,
+                         tx: WriteTx) -> tuple[FolderValues, list[EntryValues]]:
+    """The folder and the index rows of all its entries, in UID order."""
     folder = await owned_folder(tx, bal_id, folder_id)
-    if uids is None:
-        return folder, _entries(await tx.fetch(_ENTRY_ROW + " ORDER BY e.uid", folder.id))
-    out: list[EntryValues] = []
-    for chunk in chunks(sorted(uids)):
-        out += _entries(await tx.fetch(
-            _ENTRY_ROW + f" AND e.uid IN ({marks(2, len(chunk))}) ORDER BY e.uid",
-            folder.id, *chunk))
-    return folder, out
+    return folder, _entries(await tx.fetch(_ENTRY_ROW + " ORDER BY e.uid", folder.id))
+
+
+async def entry_rows(bal_id: int, folder_id: int, uids: Sequence[int],
+                     tx: WriteTx) -> list[EntryValues]:
+    """Index rows of the entries `uids` still in the folder, in UID order; one statement
+    for up to `CHUNK` UIDs."""
+    parts = list(chunks(sorted(uids))) or [[]]
+    rows = await _entries_of(tx, bal_id, folder_id, _ENTRY_COLUMNS, _uid_in(parts[0]),
+                             *parts[0])
+    for chunk in parts[1:]:  # the folder is the BAL's: checked in this snapshot
+        rows += await tx.fetch(_ENTRY_ROW + f" AND e.uid IN ({marks(2, len(chunk))})",
+                               folder_id, *chunk)
+    return sorted(_entries(rows), key=_by_uid)
+
+
+def _uid_in(uids: Sequence[int]) -> str:
+    """The entries of an IN list from `$3` (none for an empty list)."""
+    return f"e.uid IN ({marks(3, len(uids))})" if uids else "0 = 1"
 
 
 async def uids(bal_id: int, folder_id: int, tx: WriteTx, *,
@@ -233,17 +308,17 @@ Sealed = tuple[int, str, int, bytes | None]
 
 async def sealed_parts(column: Literal["body", "meta"], bal_id: int, folder_id: int,
                        uids: Sequence[int], tx: WriteTx) -> list[Sealed]:
-    """(UID, content id, key version, sealed body or meta) of entries still there."""
-    folder = await owned_folder(tx, bal_id, folder_id)
-    out: list[Sealed] = []
-    for chunk in chunks(list(uids)):
-        rows = await tx.fetch(
-            f"SELECT e.uid, c.id, c.key_version, c.{column} FROM mailbox_entry e "  # noqa: S608
+    """(UID, content id, key version, sealed body or meta) of entries still there; one
+    statement for up to `CHUNK` UIDs."""
+    parts = list(chunks(list(uids))) or [[]]
+    columns = f"e.uid, c.id, c.key_version, c.{column}"
+    rows = await _entries_of(tx, bal_id, folder_id, columns, _uid_in(parts[0]), *parts[0])
+    for chunk in parts[1:]:  # the folder is the BAL's: checked in this snapshot
+        rows += await tx.fetch(
+            f"SELECT {columns} FROM mailbox_entry e "  # noqa: S608 (constants)
             "JOIN message_content c ON c.id = e.content_id "
-            f"WHERE e.folder_id = $1 AND e.uid IN ({marks(2, len(chunk))})", folder.id, *chunk)
-        out += [(int(r[0]), r[1], int(r[2]), None if r[3] is None else bytes(r[3]))
-                for r in rows]
-    return out
+            f"WHERE e.folder_id = $1 AND e.uid IN ({marks(2, len(chunk))})", folder_id, *chunk)
+    return [(int(r[0]), r[1], int(r[2]), None if r[3] is None else bytes(r[3])) for r in rows]
 
 
 async def recent_floor(bal_id: int, folder_id: int, tx: WriteTx) -> int:
@@ -252,28 +327,29 @@ async def recent_floor(bal_id: int, folder_id: int, tx: WriteTx) -> int:
 
 async def status(bal_id: int, name: str, tx: WriteTx) -> FolderStatus:
     """STATUS counts from the index, without reading any message (RFC 3501 6.3.10;
-    DELETED and DELETED-STORAGE, RFC 9208: the sizes read only when some entry is
-    \\Deleted). MESSAGES is the folder's entry counter; RECENT, UNSEEN and DELETED
-    read only the entries they count (the UID index above the recent floor, the
-    partial indexes of `models`)."""
-    folder = await require_named(tx, bal_id, name)
-    rows = await tx.fetch(_STATUS_COUNTS, folder.id, folder.recent_uid)
-    recent, unseen, doomed = (int(v) for v in rows[0])
-    octets = 0
-    if doomed:
-        sized = await tx.fetch("SELECT COALESCE(SUM(c.size), 0) " + _DOOMED_ENTRIES, folder.id)
-        octets = int(sized[0][0])
+    DELETED and DELETED-STORAGE, RFC 9208), in one statement with the folder's row.
+    MESSAGES is the folder's entry counter; RECENT, UNSEEN, DELETED and the size of
+    the deleted read only the entries they count (the UID index above the recent
+    floor, the partial indexes of `models`)."""
+    stored = lookup_name(name)
+    rows = [] if stored is None else await tx.fetch(STATUS_ROW, bal_id, stored)
+    if not rows:
+        raise FolderError("nonexistent", "Mailbox does not exist")
+    folder = FolderValues.of(rows[0])
+    recent, unseen, doomed, octets = (int(v) for v in rows[0][_FOLDER_WIDTH:])
     return FolderStatus(folder.messages, recent, folder.uidnext, folder.uidvalidity,
                         unseen, folder.highestmodseq, doomed, octets)
 
 
-# A folder's entries whose flags mention \Deleted, with their contents (`$1`: the folder).
-_DOOMED_ENTRIES = ("FROM mailbox_entry e JOIN message_content c ON c.id = e.content_id "
-                   f"WHERE e.folder_id = $1 AND e.{DELETED_TERM}")
-_STATUS_COUNTS = (
-    "SELECT (SELECT count(*) FROM mailbox_entry WHERE folder_id = $1 AND uid > $2), "  # noqa: S608
-    f"(SELECT count(*) FROM mailbox_entry WHERE folder_id = $1 AND {UNSEEN_TERM}), "
-    f"(SELECT count(*) FROM mailbox_entry WHERE folder_id = $1 AND {DELETED_TERM})")
+# STATUS: the folder of the BAL `$1` named `$2` (stored form) and its counts.
+STATUS_ROW = (
+    f"SELECT {_FOLDER_OF_F}, "  # noqa: S608 (constants)
+    "(SELECT count(*) FROM mailbox_entry e WHERE e.folder_id = f.id AND e.uid > f.recent_uid), "
+    f"(SELECT count(*) FROM mailbox_entry e WHERE e.folder_id = f.id AND e.{UNSEEN_TERM}), "
+    f"(SELECT count(*) FROM mailbox_entry e WHERE e.folder_id = f.id AND e.{DELETED_TERM}), "
+    "(SELECT COALESCE(SUM(c.size), 0) FROM mailbox_entry e JOIN message_content c "
+    f"ON c.id = e.content_id WHERE e.folder_id = f.id AND e.{DELETED_TERM}) "
+    "FROM folder f WHERE f.bal_id = $1 AND f.name = $2")
 
 
 # -- write units (run by the group-commit writer) ------------------------------------------
@@ -293,24 +369,29 @@ async def _bump(tx: WriteTx, folder: FolderValues) -> FolderValues:
     return replace(folder, highestmodseq=modseq)
 
 
+_STORED_COLUMNS = "e.id, e.uid, e.flags, c.size, e.internaldate, e.modseq"
+
+
 async def set_flags(bal_id: int, folder_id: int, uids: Sequence[int], flags: frozenset[str],
                     mode: Literal["add", "remove", "replace"], audit: AuditFor | None,
                     tx: WriteTx) -> tuple[list[EntryValues], Marker | None]:
     """STORE: the entries after the change, and the folder's marker if any changed.
     Every changed entry gets the one new MODSEQ of this change; `audit`'s events (of
     the UIDs asked for) go in the same transaction."""
-    folder = await owned_folder(tx, bal_id, folder_id, lock=True)
+    parts = list(chunks(sorted(set(uids)))) or [[]]
+    # the folder locked and the first IN list of its entries read: one statement
+    folder, rows = await _folder_with(tx, bal_id, folder_id, _STORED_COLUMNS,
+                                      _uid_in(parts[0]), *parts[0], lock=True)
+    for chunk in parts[1:]:
+        rows += await tx.fetch(
+            f"SELECT {_STORED_COLUMNS} "  # noqa: S608 (constants)
+            "FROM mailbox_entry e JOIN message_content c ON c.id = e.content_id "
+            f"WHERE e.folder_id = $1 AND e.uid IN ({marks(2, len(chunk))})", folder.id, *chunk)
     if audit is not None:
         await insert_audit(tx, audit(uids))
-    entries: list[tuple[int, EntryValues]] = []
-    for chunk in chunks(sorted(set(uids))):
-        rows = await tx.fetch(
-            "SELECT e.id, e.uid, e.flags, c.size, e.internaldate, e.modseq "  # noqa: S608
-            "FROM mailbox_entry e JOIN message_content c ON c.id = e.content_id "
-            f"WHERE e.folder_id = $1 AND e.uid IN ({marks(2, len(chunk))}) ORDER BY e.uid",
-            folder.id, *chunk)
-        entries += [(int(r[0]), EntryValues(int(r[1]), r[2], int(r[3]), as_datetime(r[4]),
-                                            int(r[5]))) for r in rows]
+    entries = sorted(((int(r[0]), EntryValues(int(r[1]), r[2], int(r[3]), as_datetime(r[4]),
+                                              int(r[5]))) for r in rows),
+                     key=lambda pair: pair[1].uid)
     modseq = folder.highestmodseq + 1
     out, updates = [], []
     for row_id, e in entries:
@@ -345,10 +426,11 @@ async def expunge(bal_id: int, folder_id: int, uids: Sequence[int] | None,
                   audit: AuditFor | None, tx: WriteTx) -> tuple[list[int], Marker | None]:
     """EXPUNGE / UID EXPUNGE: the UIDs removed (ascending) and the folder's marker;
     `audit`'s events (of the UIDs removed) go in the same transaction."""
-    folder = await owned_folder(tx, bal_id, folder_id, lock=True)
-    # The partial index narrows to entries whose flags mention "\\Deleted"; the exact
-    # flag is checked here (LIKE ignores case on SQLite).
-    rows = await tx.fetch(_DOOMED, folder.id)
+    # The folder locked and, in the same statement, its entries whose flags mention
+    # "\\Deleted" (the partial index); the exact flag is checked here (LIKE ignores case
+    # on SQLite).
+    folder, rows = await _folder_with(tx, bal_id, folder_id, _DOOMED_COLUMNS, DOOMED_ON,
+                                      lock=True)
     wanted = None if uids is None else set(uids)
     doomed = [r for r in rows if "\\Deleted" in parse_flags(r[3])
               and (wanted is None or int(r[1]) in wanted)]
@@ -361,13 +443,16 @@ async def expunge(bal_id: int, folder_id: int, uids: Sequence[int] | None,
         await tx.execute(f"DELETE FROM mailbox_entry WHERE id IN ({marks(1, len(chunk))})",  # noqa: S608
                          *chunk)
     await drop_orphans(tx, [r[2] for r in doomed])
+    folder = replace(folder, highestmodseq=folder.highestmodseq + 1)
     await tx.execute("UPDATE folder SET used_bytes = used_bytes - $1, "  # R25 usage
-                     "used_messages = used_messages - $2 WHERE id = $3",
-                     sum(int(r[4]) for r in doomed), len(doomed), folder.id)
-    return gone, (await _bump(tx, folder)).marker
+                     "used_messages = used_messages - $2, highestmodseq = $3 WHERE id = $4",
+                     sum(int(r[4]) for r in doomed), len(doomed), folder.highestmodseq,
+                     folder.id)
+    return gone, folder.marker
 
 
-_DOOMED = "SELECT e.id, e.uid, e.content_id, e.flags, c.size " + _DOOMED_ENTRIES
+_DOOMED_COLUMNS = "e.id, e.uid, e.content_id, e.flags, c.size"
+DOOMED_ON = f"e.{DELETED_TERM}"
 
 
 async def nothing_doomed(bal_id: int, folder_id: int, tx: WriteTx) -> bool:

@@ -58,7 +58,7 @@ class MetaReader:
         missing: list[tuple[int, str]] = []
         rows = await self.db.reader.run(
             partial(mailbox_sql.sealed_parts, "meta", bal_id, folder_id, list(uids)),
-            large=len(uids) > INLINE_ROWS)
+            large=len(uids) > INLINE_ROWS, single=mailbox_sql.one_statement(uids))
         for uid, cid, version, blob in rows:
             meta = await self._open(bal_id, cid, version, blob)
             if meta is None:

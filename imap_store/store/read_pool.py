@@ -11,7 +11,10 @@ Invariants:
 - A unit's statements see one snapshot: on SQLite they run in one deferred
   transaction (`BEGIN` ... `ROLLBACK`) on the pool thread's own connection
   (WAL: readers never wait for the writer); on PostgreSQL in one
-  `REPEATABLE READ`, read-only transaction on a pooled asyncpg connection.
+  `REPEATABLE READ`, read-only transaction on a pooled asyncpg connection. A
+  unit run as `single` has one statement, which is its own snapshot: it runs
+  alone (SQLite autocommit, PostgreSQL's implicit transaction), without the
+  `BEGIN` and the end of a transaction (two round trips on PostgreSQL).
 - Nothing a unit does is ever committed: the transaction is rolled back.
 - On SQLite a unit runs on the calling thread (the event loop's) with that
   thread's own connection: no thread hop (each costs a wake-up on both sides
@@ -158,7 +161,7 @@ class ReadPool:
                 self._executor = ThreadPoolExecutor(self.threads,
                                                     thread_name_prefix="mss-db-reader")
             return await asyncio.get_running_loop().run_in_executor(
-                self._executor, self._run_sqlite, unit)
+                self._executor, self._run_sqlite, unit, single)
         pool = await self._pg_pool()
         async with pool.acquire() as conn:
             if single:
@@ -167,16 +170,24 @@ class ReadPool:
                 return await unit(_PgReadTx(conn))
 
     def _run_sqlite(self, unit: Unit[T], single: bool = False) -> T:
-        """`unit` on this thread's own connection (opened on first use)."""
+        """`unit` on this thread's own connection (opened on first use). A `single`
+        unit's one SELECT runs in autocommit mode, its own read transaction: no BEGIN
+        and no ROLLBACK around it."""
         conn: _SqliteReader | None = getattr(self._local, "conn", None)
         if conn is None:
             assert self.sqlite_path is not None
             conn = self._local.conn = _SqliteReader(self.sqlite_path, self.sqlite_pragmas)
             self._conns.append(conn)
+        async def alone() -> T:
+            return await unit(_Single(conn))
+
+        if single:
+            return drive(alone())
+
         async def whole() -> T:
             await conn.begin()
             try:
-                return await unit(_Single(conn) if single else conn)
+                return await unit(conn)
             finally:
                 await conn.rollback()
 

@@ -37,8 +37,8 @@ ROWS = [
 
 
 def _literal(sql: str, second: str = "0") -> str:
-    """The store's statement with its parameters written in: folder 1, then the recent
-    floor 0 (or `second`: the BAL id of `_ANY_DOOMED`)."""
+    """The store's statement with its parameters written in: `$1` 1 (the folder, or the
+    BAL of STATUS), `$2` `second` (a BAL id, or STATUS's folder name)."""
     return re.sub(r"\$(\d)", lambda m: {"1": "1", "2": second}[m.group(1)], sql)
 
 
@@ -60,19 +60,40 @@ async def test_expunge_and_status_are_planned_through_the_partial_indexes(
         async with engine.begin() as conn:
             await conn.execute(text("ANALYZE mailbox_entry"))
 
-    assert "ix_mailbox_entry_deleted" in await _plan(engine, mailbox_sql._DOOMED)
+    # EXPUNGE's statement: the folder (id 1 of BAL 1) with its entries mentioning \Deleted
+    doomed_sql = _literal(mailbox_sql.folder_with_sql(mailbox_sql._DOOMED_COLUMNS,
+                                                      mailbox_sql.DOOMED_ON), "1")
+    assert "ix_mailbox_entry_deleted" in await _plan(engine, doomed_sql)
     assert "ix_mailbox_entry_deleted" in await _plan(engine, mailbox_sql._ANY_DOOMED)
-    status_plan = await _plan(engine, mailbox_sql._STATUS_COUNTS)
+    status_sql = _literal(mailbox_sql.STATUS_ROW, "'INBOX'")  # BAL 1's INBOX
+    status_plan = await _plan(engine, status_sql)
     assert "ix_mailbox_entry_deleted" in status_plan
     assert "ix_mailbox_entry_unseen" in status_plan
 
+    width = len(mailbox_sql.FOLDER_COLUMNS.split(", "))
     async with engine.connect() as conn:
-        counts = (await conn.execute(text(_literal(mailbox_sql._STATUS_COUNTS)))).one()
-        doomed = (await conn.execute(text(_literal(mailbox_sql._DOOMED)))).all()
-    # RECENT (above floor 0), UNSEEN (no \Seen), DELETED (\Deleted): the keywords
-    # "Deleted" and "NotSeen" are not the system flags.
-    assert tuple(int(v) for v in counts) == (5, 3, 2)
-    assert sorted(int(r[1]) for r in doomed) == [3, 4]
+        counts = (await conn.execute(text(status_sql))).one()[width:]
+        doomed = (await conn.execute(text(doomed_sql))).all()
+    # RECENT (above floor 0), UNSEEN (no \Seen), DELETED (\Deleted) and the size of the
+    # deleted (two entries of 10 octets): the keywords "Deleted" and "NotSeen" are not
+    # the system flags.
+    assert tuple(int(v) for v in counts) == (5, 3, 2, 20)
+    assert sorted(int(r[width + 1]) for r in doomed) == [3, 4]
+
+
+async def test_changes_since_a_modseq_are_read_through_the_modseq_index(
+        database: tuple[str, AsyncEngine], tmp_path: Path) -> None:  # noqa: F811
+    """The refresh's read (the folder and its entries above a MODSEQ, one statement):
+    through `ix_mailbox_entry_folder_modseq`, never a walk of the folder by UID (an
+    ORDER BY uid in that statement made SQLite choose the UID index)."""
+    url, engine = database
+    await migrate_with_rows(url, engine, tmp_path, "head", ROWS)
+    if engine.dialect.name == "postgresql":
+        async with engine.begin() as conn:
+            await conn.execute(text("ANALYZE mailbox_entry"))
+    changes = mailbox_sql.folder_with_sql(mailbox_sql._ENTRY_COLUMNS, "e.modseq > $3")
+    plan = await _plan(engine, changes.replace("$3", "1"))
+    assert "ix_mailbox_entry_folder_modseq" in plan, plan
 
 
 async def test_expunge_with_nothing_deleted_is_known_from_one_read(

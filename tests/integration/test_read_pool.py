@@ -164,3 +164,30 @@ async def test_a_single_statement_unit_is_held_to_one_statement_on_sqlite(
         assert await pool.run(partial(_fetch, "SELECT 3"), single=True) == [(3,)]
     finally:
         await pool.close()
+
+
+async def test_a_single_statement_unit_on_sqlite_ends_its_read_with_its_statement(
+        tmp_path: Path) -> None:
+    """`single` on SQLite runs the SELECT alone in autocommit mode (no BEGIN and ROLLBACK
+    around it): it sees the last commit, and no snapshot outlives it, so the writer can
+    reset the WAL after it (a TRUNCATE checkpoint is busy while a reader holds one)."""
+    path = str(tmp_path / "db.sqlite3")
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("PRAGMA journal_mode=WAL")
+    writer.execute("CREATE TABLE t (x INTEGER)")
+    writer.execute("INSERT INTO t (x) VALUES (1)")
+    pool = ReadPool(sqlite_path=path, sqlite_pragmas=SQLITE_PRAGMAS)
+    try:
+        for expected in ([(1,)], [(1,), (2,)]):
+            assert await pool.run(partial(_fetch, "SELECT x FROM t ORDER BY x"),
+                                  single=True) == expected
+            assert writer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0
+            writer.execute("INSERT INTO t (x) VALUES (2)")
+        reader = sqlite3.connect(path, isolation_level=None)  # the check itself can fail:
+        reader.execute("BEGIN")  # a reader holding its snapshot makes it busy
+        reader.execute("SELECT x FROM t").fetchall()
+        assert writer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 1
+        reader.close()
+    finally:
+        await pool.close()
+        writer.close()

@@ -316,6 +316,35 @@ async def test_catch_up_reads_refuse_another_bals_folder(operator: Operator) -> 
     inbox = await store.get_folder(a_id, "INBOX")
     assert inbox is not None
     assert (await store.changes_since(a_id, inbox.id, 0))[2] == 1
-    for call in (store.changes_since(b_id, inbox.id, 0), store.uids(b_id, inbox.id)):
+    for call in (store.changes_since(b_id, inbox.id, 0), store.uids(b_id, inbox.id),
+                 store.details(b_id, inbox.id, [1]), store.fetch_messages(b_id, inbox.id, [1]),
+                 store.fetch_meta(b_id, inbox.id, [1]), store.details(b_id, inbox.id, [])):
         with pytest.raises(FolderError):
             await call
+
+
+async def test_entry_reads_are_one_statement_with_their_folder(operator: Operator) -> None:
+    """The reads FETCH and the refresh make (details, metas, bodies, the changes since a
+    MODSEQ) check the folder in the statement that reads its entries; up to one IN list,
+    that is the unit's only statement. The owner gets what exists, nothing for a UID
+    not there or an empty list, and each entry once."""
+    alice = await operator.add_bal("alice")
+    await seed(operator, alice, "INBOX", [numbered(i) for i in range(1, 4)])
+    assert operator.running is not None
+    store = operator.running.services.mailbox
+    a_id = operator.bals[alice].bal_id
+    inbox = await store.get_folder(a_id, "INBOX")
+    assert inbox is not None
+    with counted_statements(operator) as seen:
+        details = await store.details(a_id, inbox.id, [3, 1, 9])
+        metas = await store.fetch_meta(a_id, inbox.id, [2, 9])
+        bodies = await store.fetch_messages(a_id, inbox.id, [1, 3])
+        nothing = await store.details(a_id, inbox.id, [])
+        folder, changed, count = await store.changes_since(a_id, inbox.id, 0)
+    assert sorted(details) == [1, 3] and sorted(metas) == [2] and sorted(bodies) == [1, 3]
+    assert b"Subject: Message 1" in bodies[1] and nothing == {}
+    assert [m.uid for m in changed] == [1, 2, 3] and count == 3 and folder.id == inbox.id
+    entry_reads = [s for s in seen if "mailbox_entry" in s]
+    # each read is its folder's check too (run as `single`: a second statement would
+    # raise SingleStatementError)
+    assert len(entry_reads) == 5 and all("f.bal_id" in s for s in entry_reads), seen
