@@ -11,7 +11,9 @@ under a temporary folder, or a fresh database on the PostgreSQL server of
 - rows: the rows those statements returned (what the driver adapter
   buffered after each execute);
 - transactions: SQLAlchemy `begin` events (every transaction, reads included),
-  and `commit` events apart (the rest end in a rollback);
+  and `commit` events apart (the rest end in a rollback); a read unit run as
+  `single` (one statement, no BEGIN: its own implicit transaction) is not
+  counted;
 - fsyncs: `fsync` + `fdatasync` system calls. The harness re-runs itself under
   `strace -f --seccomp-bpf -ttt -y -e trace=fsync,fdatasync` (only those two
   calls stop the process, so the rest runs at full speed), and each call is
@@ -429,9 +431,9 @@ def instrument_writer(meter: Meter) -> None:
 def instrument_reader(meter: Meter, statement: Any, ending: Any) -> None:
     """Count the read units of `Database.reader` (a tree that has one:
     `imap_store.store.read_pool`): their statements, and one transaction (begin and
-    rollback) each. On SQLite the pool thread's connection is a `_SqliteConn`, whose
-    statements and rollback are counted above; its `begin` is its own. Its hop is the
-    loop's `run_in_executor`."""
+    rollback) each but for `single` units. On SQLite the pool thread's connection is
+    a `_SqliteConn`, whose statements and rollback are counted above; its `begin` is
+    its own. Its hop is the loop's `run_in_executor`."""
     try:
         from imap_store.store import read_pool
     except ImportError:
@@ -443,7 +445,8 @@ def instrument_reader(meter: Meter, statement: Any, ending: Any) -> None:
     run = read_pool.ReadPool.run
 
     async def counted(self: Any, unit: Any, **options: Any) -> Any:
-        if self.sqlite_path is None:  # PostgreSQL: the transaction asyncpg opens
+        if self.sqlite_path is None and not options.get("single"):
+            # PostgreSQL: the transaction asyncpg opens (none for a `single` unit)
             meter.live["begin"] += 1
             meter.live["rollback"] += 1
         return await run(self, unit, **options)
