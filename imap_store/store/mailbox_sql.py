@@ -53,7 +53,8 @@ from .read_pool import as_datetime
 CHUNK = 500
 FOLDER_COLUMNS = ("id, bal_id, name, uidvalidity, uidnext, special_use, subscribed, "
                   "highestmodseq, recent_uid, used_messages")
-_ENTRY_ROW = ("SELECT e.uid, e.flags, c.size, e.internaldate, e.modseq FROM mailbox_entry e "
+_ENTRY_COLUMNS = "e.uid, e.flags, c.size, e.internaldate, e.modseq"
+_ENTRY_ROW = (f"SELECT {_ENTRY_COLUMNS} FROM mailbox_entry e "  # noqa: S608 (constants)
               "JOIN message_content c ON c.id = e.content_id WHERE e.folder_id = $1")
 Marker = tuple[int, tuple[int, int]]
 
@@ -248,9 +249,6 @@ async def index_read(bal_id: int, folder_id: int, known: tuple[int, int] | None,
     return IndexRead(folder, whole=[(int(r[0]), r[1]) for r in rows])
 
 
-_ENTRY_COLUMNS = "e.uid, e.flags, c.size, e.internaldate, e.modseq"
-
-
 async def changes_since(bal_id: int, folder_id: int, modseq: int,
                         tx: WriteTx) -> tuple[FolderValues, list[EntryValues], int]:
     """The folder, its entries above `modseq` and its entry count: one statement."""
@@ -280,18 +278,35 @@ async def entry_rows(bal_id: int, folder_id: int, uids: Sequence[int],
                      tx: WriteTx) -> list[EntryValues]:
     """Index rows of the entries `uids` still in the folder, in UID order; one statement
     for up to `CHUNK` UIDs."""
-    parts = list(chunks(sorted(uids))) or [[]]
-    rows = await _entries_of(tx, bal_id, folder_id, _ENTRY_COLUMNS, _uid_in(parts[0]),
-                             *parts[0])
-    for chunk in parts[1:]:  # the folder is the BAL's: checked in this snapshot
-        rows += await tx.fetch(_ENTRY_ROW + f" AND e.uid IN ({marks(2, len(chunk))})",
-                               folder_id, *chunk)
+    first, *more = _uid_lists(uids)
+    rows = await _entries_of(tx, bal_id, folder_id, _ENTRY_COLUMNS, _uid_in(first), *first)
+    rows += await _more_entries(tx, _ENTRY_COLUMNS, folder_id, more)
     return sorted(_entries(rows), key=_by_uid)
+
+
+def _uid_lists(uids: Sequence[int]) -> list[list[int]]:
+    """`uids` once each, ascending, in bounded IN lists (one empty list for none): the
+    first goes in the statement that checks the folder (`_uid_in`), the others to
+    `_more_entries`."""
+    return list(chunks(sorted(set(uids)))) or [[]]
 
 
 def _uid_in(uids: Sequence[int]) -> str:
     """The entries of an IN list from `$3` (none for an empty list)."""
     return f"e.uid IN ({marks(3, len(uids))})" if uids else "0 = 1"
+
+
+async def _more_entries(tx: WriteTx, columns: str, folder_id: int,
+                        lists: Sequence[Sequence[int]]) -> list[Row]:
+    """The `columns` of the entries of the IN lists after the first, joined to their
+    contents; the folder is the BAL's, checked in this transaction's first statement."""
+    rows: list[Row] = []
+    for chunk in lists:
+        rows += await tx.fetch(
+            f"SELECT {columns} FROM mailbox_entry e "  # noqa: S608 (constants)
+            "JOIN message_content c ON c.id = e.content_id "
+            f"WHERE e.folder_id = $1 AND e.uid IN ({marks(2, len(chunk))})", folder_id, *chunk)
+    return rows
 
 
 async def uids(bal_id: int, folder_id: int, tx: WriteTx, *,
@@ -310,14 +325,10 @@ async def sealed_parts(column: Literal["body", "meta"], bal_id: int, folder_id: 
                        uids: Sequence[int], tx: WriteTx) -> list[Sealed]:
     """(UID, content id, key version, sealed body or meta) of entries still there; one
     statement for up to `CHUNK` UIDs."""
-    parts = list(chunks(list(uids))) or [[]]
+    first, *more = _uid_lists(uids)
     columns = f"e.uid, c.id, c.key_version, c.{column}"
-    rows = await _entries_of(tx, bal_id, folder_id, columns, _uid_in(parts[0]), *parts[0])
-    for chunk in parts[1:]:  # the folder is the BAL's: checked in this snapshot
-        rows += await tx.fetch(
-            f"SELECT {columns} FROM mailbox_entry e "  # noqa: S608 (constants)
-            "JOIN message_content c ON c.id = e.content_id "
-            f"WHERE e.folder_id = $1 AND e.uid IN ({marks(2, len(chunk))})", folder_id, *chunk)
+    rows = await _entries_of(tx, bal_id, folder_id, columns, _uid_in(first), *first)
+    rows += await _more_entries(tx, columns, folder_id, more)
     return [(int(r[0]), r[1], int(r[2]), None if r[3] is None else bytes(r[3])) for r in rows]
 
 
@@ -378,15 +389,11 @@ async def set_flags(bal_id: int, folder_id: int, uids: Sequence[int], flags: fro
     """STORE: the entries after the change, and the folder's marker if any changed.
     Every changed entry gets the one new MODSEQ of this change; `audit`'s events (of
     the UIDs asked for) go in the same transaction."""
-    parts = list(chunks(sorted(set(uids)))) or [[]]
+    first, *more = _uid_lists(uids)
     # the folder locked and the first IN list of its entries read: one statement
-    folder, rows = await _folder_with(tx, bal_id, folder_id, _STORED_COLUMNS,
-                                      _uid_in(parts[0]), *parts[0], lock=True)
-    for chunk in parts[1:]:
-        rows += await tx.fetch(
-            f"SELECT {_STORED_COLUMNS} "  # noqa: S608 (constants)
-            "FROM mailbox_entry e JOIN message_content c ON c.id = e.content_id "
-            f"WHERE e.folder_id = $1 AND e.uid IN ({marks(2, len(chunk))})", folder.id, *chunk)
+    folder, rows = await _folder_with(tx, bal_id, folder_id, _STORED_COLUMNS, _uid_in(first),
+                                      *first, lock=True)
+    rows += await _more_entries(tx, _STORED_COLUMNS, folder.id, more)
     if audit is not None:
         await insert_audit(tx, audit(uids))
     entries = sorted(((int(r[0]), EntryValues(int(r[1]), r[2], int(r[3]), as_datetime(r[4]),

@@ -178,11 +178,9 @@ class ReadPool:
             assert self.sqlite_path is not None
             conn = self._local.conn = _SqliteReader(self.sqlite_path, self.sqlite_pragmas)
             self._conns.append(conn)
+
         async def alone() -> T:
             return await unit(_Single(conn))
-
-        if single:
-            return drive(alone())
 
         async def whole() -> T:
             await conn.begin()
@@ -191,7 +189,7 @@ class ReadPool:
             finally:
                 await conn.rollback()
 
-        return drive(whole())
+        return drive(alone() if single else whole())
 
     async def _pg_pool(self) -> Any:
         if self._pool is None:

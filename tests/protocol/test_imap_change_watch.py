@@ -24,7 +24,7 @@ import pytest
 from sqlalchemy import event
 
 from imap_store.store.folder_ops import FolderError
-from imap_store.store.mailbox_sql import FOLDER_COLUMNS
+from imap_store.store.mailbox_sql import CHUNK, FOLDER_COLUMNS
 from tests.protocol.imap_support import Raw, in_thread, numbered, seed
 from tests.support import Operator
 
@@ -348,3 +348,24 @@ async def test_entry_reads_are_one_statement_with_their_folder(operator: Operato
     # each read is its folder's check too (run as `single`: a second statement would
     # raise SingleStatementError)
     assert len(entry_reads) == 5 and all("f.bal_id" in s for s in entry_reads), seen
+
+
+async def test_entry_reads_beyond_one_in_list_read_every_entry(operator: Operator) -> None:
+    """More UIDs than one IN list holds (`mailbox_sql.CHUNK`): the first list goes with
+    the folder's check, the rest follow in the same transaction; every entry once, in
+    UID order, for details, metas, bodies and a STORE."""
+    alice = await operator.add_bal("alice")
+    total = CHUNK + 3
+    await seed(operator, alice, "INBOX", [numbered(i) for i in range(1, total + 1)])
+    assert operator.running is not None
+    store = operator.running.services.mailbox
+    a_id = operator.bals[alice].bal_id
+    inbox = await store.get_folder(a_id, "INBOX")
+    assert inbox is not None
+    everything = list(range(total, 0, -1))
+    assert list(await store.details(a_id, inbox.id, everything)) == sorted(everything)
+    assert sorted(await store.fetch_meta(a_id, inbox.id, everything)) == sorted(everything)
+    assert sorted(await store.fetch_messages(a_id, inbox.id, everything)) == sorted(everything)
+    rows = await store.set_flags(a_id, inbox.id, everything, frozenset({"\\Flagged"}), "add")
+    assert [r.uid for r in rows] == sorted(everything)
+    assert all("\\Flagged" in r.flags for r in rows)
