@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import math
 import os
+import time
 from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -73,6 +75,19 @@ async def started(v: PasswordVerifier) -> None:
             return
         await asyncio.sleep(0.005)
     raise AssertionError("no verification started within 10 s")
+
+
+def hash_lasting(seconds: float) -> str:
+    """A real argon2id hash of "x" whose verification takes about `seconds` on this
+    machine: the time per pass is measured first, so a fast machine gets more passes
+    (a fixed pass count held the slot 1.7 s on one machine, less than a loaded run's
+    three logins took to be refused)."""
+    def hasher(passes: int) -> PasswordHasher:
+        return PasswordHasher(time_cost=passes, memory_cost=19456, parallelism=1)
+    began = time.perf_counter()
+    hasher(8).hash("x")
+    per_pass = (time.perf_counter() - began) / 8
+    return hasher(max(8, math.ceil(seconds / per_pass))).hash("x")
 
 
 async def reasons(op: Operator) -> list[str]:
@@ -218,9 +233,9 @@ async def test_login_past_its_wait_gets_a_temporary_failure(tmp_path: Path) -> N
     async with running_operator(tmp_path, extra, trust_list=False) as op:
         alice = await op.add_bal("alice")
         v = verifier(op)
-        # A real verification long enough to hold the only slot past both waits.
-        slow = await asyncio.to_thread(
-            PasswordHasher(time_cost=150, memory_cost=19456, parallelism=1).hash, "x")
+        # A real verification long enough to hold the only slot past the three waits
+        # (300 ms each, plus connecting, under coverage on a loaded machine).
+        slow = await asyncio.to_thread(hash_lasting, 6.0)
         holder = asyncio.create_task(v.verify(slow, "x"))
         await started(v)
         clients = await imap_clients(op, 1)
