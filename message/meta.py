@@ -1,7 +1,8 @@
 """ENVELOPE, BODYSTRUCTURE and header of a message, computed once and stored.
 
 Owns: `MessageMeta` (the top-level header octets, an `EnvelopeMeta` and a
-`PartMeta` tree) and `compute_meta(raw)`, run at delivery and APPEND; the
+`PartMeta` tree) and `compute_meta(raw)`, run at delivery and APPEND (there from
+the parse that checked the nesting, `depth_and_meta`); the
 IMAP engine renders FETCH ENVELOPE, BODY, BODYSTRUCTURE, RFC822.HEADER and
 BODY[HEADER...] from it without decrypting the whole message. The byte format
 is `meta_codec`'s; the blob is encrypted like the message (`mailbox`).
@@ -25,12 +26,12 @@ RFC 2045, RFC 2183 (Content-Disposition), RFC 3066 (Content-Language).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from .address_list import GroupEnd, GroupStart, Mailbox, parse_addresses
 from .headers import HeaderField
 from .mime_params import header_params
-from .mime_tree import MimePart, field_value, header_fields, parse_message
+from .mime_tree import MimePart, field_value, header_fields, nesting_depth, parse_message
 
 Address = tuple[str | None, str | None, str | None, str | None]
 AddressList = tuple[Address, ...] | None
@@ -53,6 +54,9 @@ class EnvelopeMeta:
     in_reply_to: str | None
     message_id: str | None
 
+    def __hash__(self) -> int:
+        return _cached_hash(self)
+
 
 @dataclass(frozen=True)
 class PartMeta:
@@ -74,10 +78,24 @@ class PartMeta:
     message: PartMeta | None = None
     children: tuple[PartMeta, ...] = ()
 
+    def __hash__(self) -> int:
+        return _cached_hash(self)
+
     @property
     def is_multipart(self) -> bool:
         """True for a multipart (rendered as `body-type-mpart`)."""
         return bool(self.children)
+
+
+def _cached_hash(value: EnvelopeMeta | PartMeta) -> int:
+    """The hash of a frozen meta value over its fields, computed once per object: FETCH
+    looks renderings up by envelope and structure (`fetch_items`), and the dataclass
+    hash would walk the whole tree again at every lookup."""
+    known = value.__dict__.get("_hash")
+    if known is None:
+        known = hash(tuple(getattr(value, f.name) for f in fields(value)))
+        object.__setattr__(value, "_hash", known)
+    return int(known)
 
 
 @dataclass(frozen=True)
@@ -201,5 +219,16 @@ def structure_of(part: MimePart) -> PartMeta:
 
 def compute_meta(raw: bytes) -> MessageMeta:
     """Parse a message once: its header, ENVELOPE and BODYSTRUCTURE."""
-    root = parse_message(raw)
+    return meta_of(parse_message(raw))
+
+
+def meta_of(root: MimePart) -> MessageMeta:
+    """`compute_meta` of a message already parsed (`parse_message`)."""
     return MessageMeta(root.header, _envelope(root.fields), structure_of(root))
+
+
+def depth_and_meta(raw: bytes) -> tuple[int, MessageMeta]:
+    """A message's nesting depth (`mime_tree.nesting_depth`) and its meta, from one
+    parse: what APPEND checks and then stores."""
+    root = parse_message(raw)
+    return nesting_depth(root), meta_of(root)

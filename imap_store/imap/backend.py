@@ -30,11 +30,12 @@ from imap_store.store.crypto import DecryptionError
 from imap_store.store.folder_ops import FolderError, FolderStatus
 from imap_store.store.interfaces import AuditFor, AuditSink, Authenticate
 from imap_store.store.message_ops import AppendResult, CopyResult, MessagesGone, NewMessage
+from imap_store.store.own_write import OwnWrite
 from message.meta import MessageMeta
 
 __all__ = ["AppendResult", "Authenticate", "CopyResult", "DecryptionError", "FolderError",
            "FolderStatus", "ImapBackend", "MailboxStore", "MessageMeta", "MessagesGone",
-           "NewMessage"]
+           "NewMessage", "OwnWrite"]
 
 FlagMode = Literal["add", "remove", "replace"]
 
@@ -157,11 +158,15 @@ class MailboxStore(Protocol):
         flags: frozenset[str],
         mode: FlagMode,
         audit: AuditFor | None = None,
-    ) -> Sequence[MessageInfo]: ...
+        *,
+        own: OwnWrite | None = None,
+    ) -> Sequence[MessageInfo]:
+        """`own`: filled in with what the write did (`OwnWrite`), when given."""
+        ...
 
     async def expunge(
         self, bal_id: int, folder_id: int, uids: Sequence[int] | None = None,
-        audit: AuditFor | None = None,
+        audit: AuditFor | None = None, *, own: OwnWrite | None = None,
     ) -> Sequence[int]: ...
 
     async def fetch_meta(
@@ -188,7 +193,7 @@ class MailboxStore(Protocol):
     async def append(
         self, bal_id: int, name: str, messages: Sequence[NewMessage],
         now: dt.datetime | None = None, audit: AuditFor | None = None, *,
-        claim_for: int | None = None,
+        claim_for: int | None = None, own: OwnWrite | None = None,
     ) -> AppendResult: ...
 
     async def copy(

@@ -48,7 +48,7 @@ from imap_store.imap.render.response import (
     render_value,
 )
 
-from .backend import FolderInfo, MailboxStore, MessageInfo
+from .backend import FolderInfo, MailboxStore, MessageInfo, OwnWrite
 from .errors import CommandBad
 
 log = logging.getLogger(__name__)
@@ -196,6 +196,9 @@ class MailboxView:
     """`(top, floor)`: this session's own APPEND moved the folder's `\\Recent` floor
     from `floor` up to `top` (`AppendResult.recent_floor`); the next refresh takes
     those UIDs as recent without claiming them again."""
+    own: OwnWrite | None = None
+    """What this session's last write to the folder did (`own_write()`): the next
+    refresh takes it instead of reading the folder back, when it may."""
 
     @classmethod
     def open(
@@ -367,6 +370,12 @@ class MailboxView:
         # RFC 3501 7.3.1: EXISTS announces the new size (7.4.1: it never shrinks).
         return [exists(self.exists)] if added else []
 
+    def own_write(self) -> OwnWrite:
+        """A record for the store to fill in with what this session's write to the
+        folder does (`OwnWrite`); the next refresh reads it."""
+        self.own = OwnWrite()
+        return self.own
+
     async def refresh(self, store: MailboxStore, *, allow_expunge: bool,
                       poll: bool = False) -> list[Response]:
         """Catch up with the store when the BAL's version moved, or, with `poll`
@@ -376,16 +385,29 @@ class MailboxView:
 
         Reads only the entries changed since the view's HIGHESTMODSEQ and the
         folder's count; when the count shows expunges the view does not know
-        of yet, the folder's UIDs too (RFC 7162 3.1.2)."""
+        of yet, the folder's UIDs too (RFC 7162 3.1.2).
+
+        After this session's own write (`own_write`), what the write recorded stands
+        for that read, and for the poll, when nothing else moved the folder or the
+        BAL's version meanwhile (`OwnWrite.catches_up`)."""
         version = store.notifier.version(self.bal_id)
-        moved_elsewhere = (version == self.version and poll and await store.marker(
-            self.bal_id, self.folder.id) != (self.folder.uidnext, self.folder.highestmodseq))
-        if version == self.version and not moved_elsewhere:
-            ghosts = sorted(self.ghosts) if allow_expunge else []
-            return self._expunges(ghosts, True) if ghosts else []
-        folder, changed, count = await store.changes_since(
-            self.bal_id, self.folder.id, self.folder.highestmodseq)
-        self.version = version
+        marker = (self.folder.uidnext, self.folder.highestmodseq)
+        own, self.own = self.own, None
+        folder: FolderInfo
+        changed: Sequence[MessageInfo]
+        if own is not None and own.catches_up(marker, self.version, version):
+            self.version = version
+            if own.folder is None:  # the write changed nothing: the folder is as viewed
+                return self._ghosts_out(allow_expunge)
+            folder, changed, count = own.folder, own.rows, own.folder.messages
+        else:
+            moved_elsewhere = (version == self.version and poll
+                               and await store.marker(self.bal_id, self.folder.id) != marker)
+            if version == self.version and not moved_elsewhere:
+                return self._ghosts_out(allow_expunge)
+            folder, changed, count = await store.changes_since(
+                self.bal_id, self.folder.id, self.folder.highestmodseq)
+            self.version = version
         last = self.uids[-1] if self.uids else 0
         arrived = sum(1 for row in changed if row.uid > last)
         if count == len(self.uids) - len(self.ghosts) + arrived:
@@ -398,6 +420,11 @@ class MailboxView:
         if self.uids and self.uids[-1] > last:
             out.append(await self._claim_recent(store, last, claimed))
         return out
+
+    def _ghosts_out(self, allow_expunge: bool) -> list[Response]:
+        """Nothing new from the store: the EXPUNGEs of the ghosts, when they may go."""
+        ghosts = sorted(self.ghosts) if allow_expunge else []
+        return self._expunges(ghosts, True) if ghosts else []
 
     async def _claim_recent(self, store: MailboxStore, last: int,
                             claimed: tuple[int, int] | None) -> Response:

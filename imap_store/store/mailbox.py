@@ -48,11 +48,12 @@ from .meta_reader import MetaReader
 from .models import Folder as FolderRow
 from .notify import ChangeNotifier
 from .offload import by_size
+from .own_write import OwnWrite
 from .quota import NO_QUOTA, QuotaDefaults, QuotaState, usage_in
 from .read_pool import INLINE_OCTETS, INLINE_ROWS
 
 __all__ = ["AppendResult", "CopyResult", "Folder", "FolderError", "FolderIndex",
-           "FolderStatus", "MailboxStore", "MessageRow", "NewMessage"]
+           "FolderStatus", "MailboxStore", "MessageRow", "NewMessage", "OwnWrite"]
 
 
 Folder = FolderValues
@@ -218,28 +219,42 @@ class MailboxStore:
     async def set_flags(self, bal_id: int, folder_id: int, uids: Sequence[int],
                         flags: frozenset[str],
                         mode: Literal["add", "remove", "replace"],
-                        audit: AuditFor | None = None) -> list[MessageRow]:
-        rows, marker = await self.db.writer.run(
+                        audit: AuditFor | None = None, *,
+                        own: OwnWrite | None = None) -> list[MessageRow]:
+        """STORE: the entries asked for that are still there, as they now are; `own`
+        records what the write did (`own_write`)."""
+        entries, before, after = await self.db.writer.run(
             partial(mailbox_sql.set_flags, bal_id, folder_id, list(uids), flags, mode, audit))
-        if marker is not None:
-            self.notifier.committed(bal_id, [marker])
-        return [_row(e) for e in rows]
+        rows = [_row(e) for e in entries]
+        if after is not None:
+            self.notifier.committed(bal_id, [after.marker])
+        if own is not None:
+            changed = [] if after is None else [r for r in rows
+                                                if r.modseq == after.highestmodseq]
+            own.record(before.marker[1], after, changed, self.notifier.version(bal_id))
+        return rows
 
     async def expunge(self, bal_id: int, folder_id: int, uids: Sequence[int] | None = None,
-                      audit: AuditFor | None = None) -> list[int]:
+                      audit: AuditFor | None = None, *,
+                      own: OwnWrite | None = None) -> list[int]:
         """EXPUNGE / UID EXPUNGE (RFC 3501 6.4.3, RFC 4315 2.1): the UIDs removed.
         A folder of the BAL holding no `\\Deleted` entry is answered by one read
         statement, with no write transaction (clients send EXPUNGE on close or on a
         timer, mostly with nothing to remove); otherwise, and for a folder not found,
-        the write unit decides."""
-        if await self.db.reader.run(partial(mailbox_sql.nothing_doomed, bal_id, folder_id),
-                                    single=True):
+        the write unit decides. `own` records what happened (`own_write`)."""
+        unchanged = await self.db.reader.run(
+            partial(mailbox_sql.nothing_doomed, bal_id, folder_id), single=True)
+        if unchanged is not None:
+            if own is not None:
+                own.record(unchanged, None, [], self.notifier.version(bal_id))
             return []
-        gone, marker = await self.db.writer.run(partial(
+        gone, before, after = await self.db.writer.run(partial(
             mailbox_sql.expunge, bal_id, folder_id, None if uids is None else list(uids),
             audit))
-        if marker is not None:
-            self.notifier.committed(bal_id, [marker])
+        if after is not None:
+            self.notifier.committed(bal_id, [after.marker])
+        if own is not None:
+            own.record(before.marker[1], after, [], self.notifier.version(bal_id))
         return gone
 
     async def quota(self, bal_id: int) -> QuotaState:
@@ -275,7 +290,7 @@ class MailboxStore:
     async def append(self, bal_id: int, name: str, messages: Sequence[NewMessage],
                      now: datetime | None = None,
                      audit: AuditFor | None = None, *,
-                     claim_for: int | None = None) -> AppendResult:
+                     claim_for: int | None = None, own: OwnWrite | None = None) -> AppendResult:
         """APPEND / MULTIAPPEND: all messages in one transaction.
 
         The key is read and the messages sealed (meta included) in a worker
@@ -284,18 +299,25 @@ class MailboxStore:
         uses too); a folder the BAL does not have is found there (`FolderError`,
         nothing written). `claim_for`: the folder the appending session has selected
         read-write, whose `\\Recent` floor moves in the same transaction when it is
-        the target (`AppendResult.recent_floor`)."""
+        the target (`AppendResult.recent_floor`); `own` records what the write did to
+        that folder when it is the target (`own_write`)."""
         key = await self.keys.read_current(self.db.reader.run, bal_id)
-        sealed = await message_ops.seal_off_loop([message_ops.ToSeal(key, m.raw)
+        sealed = await message_ops.seal_off_loop([message_ops.ToSeal(key, m.raw, meta=m.meta)
                                                   for m in messages])
+        stamp = now or datetime.now(UTC)
         # RFC 9208: beyond the quota, APPEND is refused [OVERQUOTA] and nothing stored.
         done = await self.db.writer.run(partial(
             mailbox_sql.append, bal_id, name, list(zip(sealed, messages, strict=True)),
-            now or datetime.now(UTC), self.quota_defaults, audit, claim_for))
+            stamp, self.quota_defaults, audit, claim_for))
         if done is None:  # the unit found no such folder (nothing written)
             raise FolderError("nonexistent", "Mailbox does not exist")
-        result, marker = done
-        self.notifier.committed(bal_id, [marker])
+        result, before, after = done
+        self.notifier.committed(bal_id, [after.marker])
+        if own is not None and after.id == claim_for:
+            rows = [MessageRow(uid, frozenset(m.flags), s.size,
+                               (m.internaldate or stamp).astimezone(UTC), after.highestmodseq)
+                    for uid, s, m in zip(result.uids, sealed, messages, strict=True)]
+            own.record(before.marker[1], after, rows, self.notifier.version(bal_id))
         return result
 
     async def copy(self, bal_id: int, folder_id: int, uids: Sequence[int],

@@ -44,7 +44,6 @@ from .message_ops import (
     NewMessage,
     SealedMessage,
     insert_sealed_tx,
-    state_marker,
 )
 from .models import DELETED_TERM, UNSEEN_TERM
 from .quota import OverQuota, QuotaDefaults, state_of
@@ -385,10 +384,10 @@ _STORED_COLUMNS = "e.id, e.uid, e.flags, c.size, e.internaldate, e.modseq"
 
 async def set_flags(bal_id: int, folder_id: int, uids: Sequence[int], flags: frozenset[str],
                     mode: Literal["add", "remove", "replace"], audit: AuditFor | None,
-                    tx: WriteTx) -> tuple[list[EntryValues], Marker | None]:
-    """STORE: the entries after the change, and the folder's marker if any changed.
-    Every changed entry gets the one new MODSEQ of this change; `audit`'s events (of
-    the UIDs asked for) go in the same transaction."""
+                    tx: WriteTx) -> tuple[list[EntryValues], FolderValues, FolderValues | None]:
+    """STORE: the entries after the change, the folder as found (locked) and as left
+    (None when no entry changed). Every changed entry gets the one new MODSEQ of this
+    change; `audit`'s events (of the UIDs asked for) go in the same transaction."""
     first, *more = _uid_lists(uids)
     # the folder locked and the first IN list of its entries read: one statement
     folder, rows = await _folder_with(tx, bal_id, folder_id, _STORED_COLUMNS, _uid_in(first),
@@ -410,10 +409,10 @@ async def set_flags(bal_id: int, folder_id: int, uids: Sequence[int], flags: fro
             e = EntryValues(e.uid, text, e.size, e.internaldate, modseq)
         out.append(e)
     if not updates:
-        return out, None
+        return out, folder, None
     await tx.executemany("UPDATE mailbox_entry SET flags = $1, modseq = $2 WHERE id = $3",
                          updates)
-    return out, (await _bump(tx, folder)).marker
+    return out, folder, await _bump(tx, folder)
 
 
 async def drop_orphans(tx: WriteTx, content_ids: Sequence[str]) -> None:
@@ -430,9 +429,11 @@ async def drop_orphans(tx: WriteTx, content_ids: Sequence[str]) -> None:
 
 
 async def expunge(bal_id: int, folder_id: int, uids: Sequence[int] | None,
-                  audit: AuditFor | None, tx: WriteTx) -> tuple[list[int], Marker | None]:
-    """EXPUNGE / UID EXPUNGE: the UIDs removed (ascending) and the folder's marker;
-    `audit`'s events (of the UIDs removed) go in the same transaction."""
+                  audit: AuditFor | None,
+                  tx: WriteTx) -> tuple[list[int], FolderValues, FolderValues | None]:
+    """EXPUNGE / UID EXPUNGE: the UIDs removed (ascending), the folder as found
+    (locked) and as left (None when nothing was removed); `audit`'s events (of the
+    UIDs removed) go in the same transaction."""
     # The folder locked and, in the same statement, its entries whose flags mention
     # "\\Deleted" (the partial index); the exact flag is checked here (LIKE ignores case
     # on SQLite).
@@ -442,7 +443,7 @@ async def expunge(bal_id: int, folder_id: int, uids: Sequence[int] | None,
     doomed = [r for r in rows if "\\Deleted" in parse_flags(r[3])
               and (wanted is None or int(r[1]) in wanted)]
     if not doomed:
-        return [], None
+        return [], folder, None
     gone = sorted(int(r[1]) for r in doomed)
     if audit is not None:
         await insert_audit(tx, audit(gone))
@@ -450,28 +451,33 @@ async def expunge(bal_id: int, folder_id: int, uids: Sequence[int] | None,
         await tx.execute(f"DELETE FROM mailbox_entry WHERE id IN ({marks(1, len(chunk))})",  # noqa: S608
                          *chunk)
     await drop_orphans(tx, [r[2] for r in doomed])
-    folder = replace(folder, highestmodseq=folder.highestmodseq + 1)
+    after = replace(folder, highestmodseq=folder.highestmodseq + 1,
+                    messages=folder.messages - len(doomed))
     await tx.execute("UPDATE folder SET used_bytes = used_bytes - $1, "  # R25 usage
                      "used_messages = used_messages - $2, highestmodseq = $3 WHERE id = $4",
-                     sum(int(r[4]) for r in doomed), len(doomed), folder.highestmodseq,
+                     sum(int(r[4]) for r in doomed), len(doomed), after.highestmodseq,
                      folder.id)
-    return gone, folder.marker
+    return gone, folder, after
 
 
 _DOOMED_COLUMNS = "e.id, e.uid, e.content_id, e.flags, c.size"
 DOOMED_ON = f"e.{DELETED_TERM}"
 
 
-async def nothing_doomed(bal_id: int, folder_id: int, tx: WriteTx) -> bool:
-    """A read unit: True when the folder is the BAL's and no entry of it mentions
-    `\\Deleted` (the partial index of `models.DELETED_TERM`); False when some entry
-    may be doomed or the folder is not found (the write unit then says which)."""
+async def nothing_doomed(bal_id: int, folder_id: int, tx: WriteTx) -> tuple[int, int] | None:
+    """A read unit: the folder's marker `(uidnext, highestmodseq)` when the folder is
+    the BAL's and no entry of it mentions `\\Deleted` (the partial index of
+    `models.DELETED_TERM`), read in the same statement; None when some entry may be
+    doomed or the folder is not found (the write unit then says which)."""
     rows = await tx.fetch(_ANY_DOOMED, folder_id, bal_id)
-    return bool(rows) and not rows[0][0]
+    if not rows or rows[0][0]:
+        return None
+    return int(rows[0][1]), int(rows[0][2])
 
 
 _ANY_DOOMED = ("SELECT EXISTS (SELECT 1 FROM mailbox_entry e WHERE e.folder_id = f.id "  # noqa: S608
-               f"AND e.{DELETED_TERM}) FROM folder f WHERE f.id = $1 AND f.bal_id = $2")
+               f"AND e.{DELETED_TERM}), f.uidnext, f.highestmodseq "
+               "FROM folder f WHERE f.id = $1 AND f.bal_id = $2")
 
 
 async def claim_recent(bal_id: int, folder_id: int, up_to: int, tx: WriteTx) -> int:
@@ -496,14 +502,16 @@ _ROOM = ("SELECT b.quota_bytes, b.quota_messages, "
 
 async def append(bal_id: int, name: str, items: Sequence[tuple[SealedMessage, NewMessage]],
                  now: datetime, quota: QuotaDefaults, audit: AuditFor | None,
-                 claim_for: int | None, tx: WriteTx) -> tuple[AppendResult, Marker] | None:
+                 claim_for: int | None,
+                 tx: WriteTx) -> tuple[AppendResult, FolderValues, FolderValues] | None:
     """APPEND's insert: the folder locked by name (None when the BAL has no such
     folder: nothing written, and no exception to roll back the batch it shares), the
     quota checked (`OverQuota`, RFC 9208, R25: limits and usage in one statement),
     then `insert_sealed_tx`. When the folder is `claim_for` (the one the appending
     session has selected read-write), its `\\Recent` floor moves over the new UIDs in
     the same transaction, and the floor before comes back in the result: the session
-    is the first told of them (RFC 3501 2.3.2) without a second write transaction."""
+    is the first told of them (RFC 3501 2.3.2) without a second write transaction.
+    Also the folder as found (locked) and as left."""
     folder = await named_folder(tx, bal_id, name, lock=True)
     if folder is None:
         return None
@@ -514,7 +522,10 @@ async def append(bal_id: int, name: str, items: Sequence[tuple[SealedMessage, Ne
     result, state = await insert_sealed_tx(tx, bal_id, folder.id, items, now)
     if audit is not None:
         await insert_audit(tx, audit(result.uids))
+    after = replace(folder, uidnext=state.uidnext, highestmodseq=state.highestmodseq,
+                    messages=folder.messages + len(result.uids))
     if claim_for == folder.id and result.uids:
         floor = await _raise_recent_floor(tx, folder, max(result.uids))
         result = replace(result, recent_floor=floor)
-    return result, state_marker(state)
+        after = replace(after, recent_uid=max(floor, *result.uids))
+    return result, folder, after

@@ -60,7 +60,7 @@ from datetime import UTC, datetime
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from message.meta import compute_meta
+from message.meta import MessageMeta, compute_meta
 from message.meta_codec import encode_meta
 
 from .content_write import add_contents, insert_contents
@@ -86,6 +86,8 @@ class NewMessage:
     raw: bytes
     flags: frozenset[str] = frozenset()
     internaldate: datetime | None = None
+    meta: MessageMeta | None = None
+    """Its meta, when the caller parsed it already (`meta.depth_and_meta`)."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,8 @@ class ToSeal:
     key: DataKey
     raw: bytes
     with_meta: bool = True
+    meta: MessageMeta | None = None
+    """The meta of `raw` when the caller has it already (APPEND parsed it)."""
 
 
 @dataclass(frozen=True)
@@ -153,7 +157,8 @@ def seal_all(items: Sequence[ToSeal]) -> list[SealedMessage]:
         meta = None
         if item.with_meta:
             if id(item.raw) not in metas:
-                metas[id(item.raw)] = encode_meta(compute_meta(item.raw))
+                meta_value = item.meta if item.meta is not None else compute_meta(item.raw)
+                metas[id(item.raw)] = encode_meta(meta_value)
             meta = metas[id(item.raw)]
         out.append(seal_message(item.key, item.raw, meta))
     return out

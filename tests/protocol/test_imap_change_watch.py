@@ -369,3 +369,70 @@ async def test_entry_reads_beyond_one_in_list_read_every_entry(operator: Operato
     rows = await store.set_flags(a_id, inbox.id, everything, frozenset({"\\Flagged"}), "add")
     assert [r.uid for r in rows] == sorted(everything)
     assert all("\\Flagged" in r.flags for r in rows)
+
+
+def _catch_up_reads(seen: list[str]) -> list[str]:
+    """Reads of the selected folder after a command: the changes since a MODSEQ, the
+    folder's marker (the poll), its UIDs."""
+    return [s for s in seen if "modseq >" in s or s == MARKER_READ
+            or s.startswith("SELECT uid FROM mailbox_entry")]
+
+
+async def test_own_writes_are_not_read_back(operator: Operator) -> None:
+    """After this session's own STORE, FETCH BODY[] (\\Seen), APPEND into the selected
+    folder and EXPUNGE (with something to remove or not), the view takes what the write
+    recorded: no catch-up read, no marker poll, and the replies are those a read back
+    would have produced. Another session of the same BAL then reads those changes."""
+    bob = await operator.add_bal("bob")
+    await seed(operator, bob, "INBOX", [numbered(i) for i in range(1, 4)])
+    client, other = await in_thread(Raw, operator, bob), await in_thread(Raw, operator, bob)
+    for session in (client, other):
+        assert (await in_thread(session.cmd, b"S", b"SELECT INBOX"))[-1].startswith(b"S OK")
+    message = numbered(4)
+    with counted_statements(operator) as seen:
+        stored = await in_thread(client.cmd, b"T", b"STORE 1 +FLAGS (\\Flagged)")
+        body = await in_thread(client.cmd, b"B", b"FETCH 2 (BODY[])")
+        appended = await in_thread(client.cmd, b"A", b"APPEND INBOX {%d+}\r\n" % len(message)
+                                   + message)
+        flagged = await in_thread(client.cmd, b"D", b"STORE 3 +FLAGS.SILENT (\\Deleted)")
+        expunged = await in_thread(client.cmd, b"E", b"EXPUNGE")
+        nothing = await in_thread(client.cmd, b"X", b"EXPUNGE")
+        searched = await in_thread(client.cmd, b"U", b"UID SEARCH ALL")
+    assert _catch_up_reads(seen) == [], seen
+    # this session selected first: 1 to 3 are \Recent here
+    assert stored == [b"* 1 FETCH (FLAGS (\\Flagged \\Recent))", b"T OK STORE completed"]
+    assert body[0].startswith(b"* 2 FETCH (BODY[] {") and body[0].endswith(
+        b"Body 2\r\n FLAGS (\\Recent \\Seen))"), body
+    assert body[1:] == [b"B OK FETCH completed"]
+    assert appended[:2] == [b"* 4 EXISTS", b"* 4 RECENT"], appended
+    assert flagged == [b"D OK STORE completed"]
+    assert expunged == [b"* 3 EXPUNGE", b"E OK EXPUNGE completed"]
+    assert nothing == [b"X OK EXPUNGE completed"]
+    assert searched[0] == b"* SEARCH 1 2 4"
+    # the other session of the BAL in this process reads what it did not write
+    lines = await in_thread(other.cmd, b"N", b"NOOP")
+    assert b"* 3 EXPUNGE" in lines and b"* 3 EXISTS" in lines, lines
+    flags = await in_thread(other.cmd, b"F", b"FETCH 1:* (FLAGS)")
+    assert flags[:3] == [b"* 1 FETCH (FLAGS (\\Flagged))", b"* 2 FETCH (FLAGS (\\Seen))",
+                         b"* 3 FETCH (FLAGS ())"], flags
+    for session in (client, other):
+        session.close()
+
+
+async def test_own_write_after_another_sessions_change_reads_it(operator: Operator) -> None:
+    """When another session of this process changed the folder first, this session's
+    own write does not stand for a read: its reply reports the other change too."""
+    bob = await operator.add_bal("bob")
+    await seed(operator, bob, "INBOX", [numbered(i) for i in range(1, 3)])
+    client, other = await in_thread(Raw, operator, bob), await in_thread(Raw, operator, bob)
+    for session in (client, other):
+        await in_thread(session.cmd, b"S", b"SELECT INBOX")
+    await in_thread(other.cmd, b"F", b"STORE 2 +FLAGS (\\Answered)")
+    message = numbered(3)
+    await in_thread(other.cmd, b"A", b"APPEND INBOX {%d+}\r\n" % len(message) + message)
+    lines = await in_thread(client.cmd, b"T", b"STORE 1 +FLAGS (\\Flagged)")
+    assert b"* 3 EXISTS" in lines, lines
+    assert b"* 2 FETCH (UID 2 FLAGS (\\Answered \\Recent))" in lines, lines
+    assert lines[-1] == b"T OK STORE completed"
+    for session in (client, other):
+        session.close()

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from message.headers import header_end, split_header
+from message.meta import compute_meta, depth_and_meta
 from message.mime_tree import MAX_DEPTH, message_depth, parse_message
 from server.config import ConfigError, load
 
@@ -47,6 +48,8 @@ def rfc822(levels: int) -> bytes:
 ])
 def test_nesting_depth(raw: bytes, depth: int) -> None:
     assert message_depth(raw) == depth
+    # APPEND checks the depth and keeps the meta from one parse: the same values
+    assert depth_and_meta(raw) == (depth, compute_meta(raw))
 
 
 def test_parts_are_ranges_of_the_message() -> None:

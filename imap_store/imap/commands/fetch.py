@@ -108,7 +108,8 @@ async def _mark_seen(
     if not unseen:
         return set()
     seen_flag = frozenset({"\\Seen"})
-    rows = await session.store.set_flags(view.bal_id, view.folder.id, unseen, seen_flag, "add")
+    rows = await session.store.set_flags(view.bal_id, view.folder.id, unseen, seen_flag, "add",
+                                         own=view.own_write())
     view.apply_rows(rows)
     return set(unseen)
 

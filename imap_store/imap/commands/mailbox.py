@@ -24,6 +24,7 @@ RFC 5530 (NONEXISTENT, ALREADYEXISTS, CANNOT, TRYCREATE, LIMIT); RFC 2046 5.1.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from imap_store.imap.backend import FolderError, NewMessage
 from imap_store.imap.binary_append import without_nul
@@ -34,7 +35,7 @@ from imap_store.imap.render.response import Atom, ListOf, ResponseCode, Untagged
 from imap_store.imap.session import Completion, Handler, ImapSession, SessionState, args_of
 from imap_store.store.interfaces import AuditEvent
 from imap_store.store.offload import by_size
-from message.mime_tree import message_depth
+from message.meta import depth_and_meta
 
 _CODES = {"nonexistent": "NONEXISTENT", "exists": "ALREADYEXISTS", "invalid": "CANNOT",
           "inbox": "CANNOT", "overquota": "OVERQUOTA"}  # RFC 9208: OVERQUOTA
@@ -137,8 +138,8 @@ async def append(session: ImapSession, command: Command) -> Completion:
     if any(not m.data for m in args.messages):
         raise CommandNo("Empty messages cannot be stored", code("CANNOT"))
     # RFC 3516 4.4: parts holding NUL (literal8) are stored in a transfer encoding.
-    messages = [NewMessage(without_nul(m.data), m.flags, m.internaldate) for m in args.messages]
-    await _check_nesting(session, messages)
+    messages = await _checked(session, [NewMessage(without_nul(m.data), m.flags, m.internaldate)
+                                        for m in args.messages])
     sizes = [len(m.data) for m in args.messages]
 
     def audit(uids: Sequence[int]) -> list[AuditEvent]:  # R24, in the APPEND's transaction
@@ -150,9 +151,11 @@ async def append(session: ImapSession, command: Command) -> Completion:
         # RFC 3502 6: every message of a MULTIAPPEND in one transaction, or none.
         # RFC 3501 6.3.11: into the selected mailbox, the session is told of them as new
         # (EXISTS, RECENT): their `\Recent` floor moves in the APPEND's transaction.
+        writable = view is not None and not view.read_only
         result = await session.store.append(
             _bal(session), args.mailbox, messages, audit=audit,
-            claim_for=None if view is None or view.read_only else view.folder.id)
+            claim_for=view.folder.id if writable and view is not None else None,
+            own=view.own_write() if writable and view is not None else None)
     except FolderError as exc:
         # RFC 3501 6.3.11: a missing target mailbox is NO [TRYCREATE].
         raise folder_refusal(exc, trycreate=True) from None
@@ -161,13 +164,18 @@ async def append(session: ImapSession, command: Command) -> Completion:
     return Completion("APPEND completed", appenduid(result.uidvalidity, result.uids))
 
 
-async def _check_nesting(session: ImapSession, messages: Sequence[NewMessage]) -> None:
-    """NO [LIMIT] when a message nests deeper than the limit (parsed off the loop when large)."""
+async def _checked(session: ImapSession, messages: Sequence[NewMessage]) -> list[NewMessage]:
+    """NO [LIMIT] when a message nests deeper than the limit; otherwise the messages with
+    the meta the store keeps, from the same parse (off the loop when large)."""
     limit = session.limits.max_mime_depth
+    out = []
     for message in messages:
-        if await by_size(len(message.raw), message_depth, message.raw) > limit:
+        depth, meta = await by_size(len(message.raw), depth_and_meta, message.raw)
+        if depth > limit:
             # RFC 5530 3: LIMIT, an implementation limit; deeper parts could not be shown.
             raise CommandNo("Message structure nested too deeply", code("LIMIT"))
+        out.append(replace(message, meta=meta))
+    return out
 
 
 def appenduid(uidvalidity: int, uids: Sequence[int]) -> ResponseCode:

@@ -84,7 +84,8 @@ async def _expunge(session: ImapSession, view: MailboxView, uids: Sequence[int] 
     def audit(gone: Sequence[int]) -> list[AuditEvent]:  # R24, in the expunge's transaction
         return [session.audit_event("imap.expunge", mailbox=name, uids=list(gone))]
 
-    gone = await session.store.expunge(view.bal_id, view.folder.id, uids, audit=audit)
+    gone = await session.store.expunge(view.bal_id, view.folder.id, uids, audit=audit,
+                                       own=view.own_write())
     view.ghosts.update(uid for uid in gone if uid in view.rows)
 
 
@@ -114,7 +115,7 @@ async def _store_flags(
         def audit(asked: Sequence[int]) -> list[AuditEvent]:  # R24, in the STORE's transaction
             return [session.audit_event("imap.store_deleted", mailbox=name, uids=list(asked))]
     rows = await session.store.set_flags(view.bal_id, view.folder.id, uids, args.flags,
-                                         args.mode, audit=audit)
+                                         args.mode, audit=audit, own=view.own_write())
     if view.apply_rows(rows):
         await session.send(*view.flags_responses())
 

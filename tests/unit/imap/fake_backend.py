@@ -155,7 +155,10 @@ class MailboxStore:
 
     async def set_flags(self, bal_id: int, folder_id: int, uids: Sequence[int],
                         flags: frozenset[str], mode: Literal["add", "remove", "replace"],
-                        audit: AuditFor | None = None) -> list[MessageRow]:
+                        audit: AuditFor | None = None, *,
+                        own: object = None) -> list[MessageRow]:
+        # `own` is left empty: the view then reads its changes back, as it does after
+        # another session's write
         state = self._state(bal_id, folder_id)
         await self._audit(audit, uids)
         out = []
@@ -172,7 +175,7 @@ class MailboxStore:
         return out
 
     async def expunge(self, bal_id: int, folder_id: int, uids: Sequence[int] | None = None,
-                      audit: AuditFor | None = None) -> list[int]:
+                      audit: AuditFor | None = None, *, own: object = None) -> list[int]:
         state = self._state(bal_id, folder_id)
         gone = [u for u, m in sorted(state.messages.items())
                 if "\\Deleted" in m.row.flags and (uids is None or u in uids)]
@@ -246,7 +249,7 @@ class MailboxStore:
     async def append(self, bal_id: int, name: str, messages: Sequence[NewMessage],
                      now: dt.datetime | None = None,
                      audit: AuditFor | None = None, *,
-                     claim_for: int | None = None) -> AppendResult:
+                     claim_for: int | None = None, own: object = None) -> AppendResult:
         state = self._named(bal_id, name)
         uids = [await self.deliver(bal_id, state.folder.name, m.raw, m.flags, m.internaldate)
                 for m in messages]
