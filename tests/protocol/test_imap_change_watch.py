@@ -288,12 +288,18 @@ async def test_watch_is_released_when_sessions_end(operator: Operator) -> None:
     first.close()
 
 
+async def _two_selected(op: Operator, count: int) -> tuple[str, Raw, Raw]:
+    """A BAL with `count` messages in its INBOX, and two sessions of it that selected it."""
+    bob = await op.add_bal("bob")
+    await seed(op, bob, "INBOX", [numbered(i) for i in range(1, count + 1)])
+    first, second = await in_thread(Raw, op, bob), await in_thread(Raw, op, bob)
+    for client in (first, second):
+        assert (await in_thread(client.cmd, b"S", b"SELECT INBOX"))[-1].startswith(b"S OK")
+    return bob, first, second
+
+
 async def test_this_process_own_change_is_not_reported_twice(operator: Operator) -> None:
-    bob = await operator.add_bal("bob")
-    await seed(operator, bob, "INBOX", [numbered(i) for i in range(1, 6)])
-    watcher, writer = await in_thread(Raw, operator, bob), await in_thread(Raw, operator, bob)
-    for client in (watcher, writer):
-        await in_thread(client.cmd, b"S", b"SELECT INBOX")
+    bob, watcher, writer = await _two_selected(operator, 5)
     await in_thread(writer.cmd, b"F", b"STORE 2 +FLAGS (\\Seen)")
     await seed(operator, bob, "INBOX", [numbered(6)])
     assert b"* 6 EXISTS" in await in_thread(watcher.cmd, b"N", b"NOOP")
@@ -383,11 +389,7 @@ async def test_own_writes_are_not_read_back(operator: Operator) -> None:
     folder and EXPUNGE (with something to remove or not), the view takes what the write
     recorded: no catch-up read, no marker poll, and the replies are those a read back
     would have produced. Another session of the same BAL then reads those changes."""
-    bob = await operator.add_bal("bob")
-    await seed(operator, bob, "INBOX", [numbered(i) for i in range(1, 4)])
-    client, other = await in_thread(Raw, operator, bob), await in_thread(Raw, operator, bob)
-    for session in (client, other):
-        assert (await in_thread(session.cmd, b"S", b"SELECT INBOX"))[-1].startswith(b"S OK")
+    _, client, other = await _two_selected(operator, 3)
     message = numbered(4)
     with counted_statements(operator) as seen:
         stored = await in_thread(client.cmd, b"T", b"STORE 1 +FLAGS (\\Flagged)")
@@ -422,11 +424,7 @@ async def test_own_writes_are_not_read_back(operator: Operator) -> None:
 async def test_own_write_after_another_sessions_change_reads_it(operator: Operator) -> None:
     """When another session of this process changed the folder first, this session's
     own write does not stand for a read: its reply reports the other change too."""
-    bob = await operator.add_bal("bob")
-    await seed(operator, bob, "INBOX", [numbered(i) for i in range(1, 3)])
-    client, other = await in_thread(Raw, operator, bob), await in_thread(Raw, operator, bob)
-    for session in (client, other):
-        await in_thread(session.cmd, b"S", b"SELECT INBOX")
+    _, client, other = await _two_selected(operator, 2)
     await in_thread(other.cmd, b"F", b"STORE 2 +FLAGS (\\Answered)")
     message = numbered(3)
     await in_thread(other.cmd, b"A", b"APPEND INBOX {%d+}\r\n" % len(message) + message)
