@@ -143,7 +143,10 @@ def process_tree(pid: int) -> list[int]:
         current = todo.pop()
         found.append(current)
         for task in Path(f"/proc/{current}/task").glob("*/children"):
-            todo += [int(child) for child in task.read_text().split()]
+            try:
+                todo += [int(child) for child in task.read_text().split()]
+            except OSError:  # a thread that ended between the listing and the read
+                continue
     return found
 
 
@@ -172,7 +175,10 @@ class Sampler(threading.Thread):
             try:
                 self.top = max(self.top, status(self.pid)["VmRSS"])
             except (OSError, KeyError):
-                return
+                # a worker between the listing and its status: the next sample counts;
+                # the supervisor gone: the measure is over
+                if not Path(f"/proc/{self.pid}").exists():
+                    return
             time.sleep(0.02)
 
     def reset(self) -> None:
