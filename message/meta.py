@@ -26,7 +26,7 @@ RFC 2045, RFC 2183 (Content-Disposition), RFC 3066 (Content-Language).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 from .address_list import GroupEnd, GroupStart, Mailbox, parse_addresses
 from .headers import HeaderField
@@ -54,8 +54,6 @@ class EnvelopeMeta:
     in_reply_to: str | None
     message_id: str | None
 
-    def __hash__(self) -> int:
-        return _cached_hash(self)
 
 
 @dataclass(frozen=True)
@@ -78,24 +76,10 @@ class PartMeta:
     message: PartMeta | None = None
     children: tuple[PartMeta, ...] = ()
 
-    def __hash__(self) -> int:
-        return _cached_hash(self)
-
     @property
     def is_multipart(self) -> bool:
         """True for a multipart (rendered as `body-type-mpart`)."""
         return bool(self.children)
-
-
-def _cached_hash(value: EnvelopeMeta | PartMeta) -> int:
-    """The hash of a frozen meta value over its fields, computed once per object: FETCH
-    looks renderings up by envelope and structure (`fetch_items`), and the dataclass
-    hash would walk the whole tree again at every lookup."""
-    known = value.__dict__.get("_hash")
-    if known is None:
-        known = hash(tuple(getattr(value, f.name) for f in fields(value)))
-        object.__setattr__(value, "_hash", known)
-    return int(known)
 
 
 @dataclass(frozen=True)

@@ -313,6 +313,10 @@ class MailboxStore:
             raise FolderError("nonexistent", "Mailbox does not exist")
         result, before, after = done
         self.notifier.committed(bal_id, [after.marker])
+        for seal, message in zip(sealed, messages, strict=True):
+            if seal.meta is not None and message.meta is not None:
+                self._meta.remember(bal_id, seal.content_id, seal.key_version, seal.meta,
+                                    message.meta)
         if own is not None and after.id == claim_for:
             rows = [MessageRow(uid, frozenset(m.flags), s.size,
                                (m.internaldate or stamp).astimezone(UTC), after.highestmodseq)

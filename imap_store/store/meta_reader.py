@@ -9,10 +9,11 @@ Invariants: the read unit checks that the folder belongs to `bal_id` and
 joins on that folder id, so only its entries are read; a meta blob is
 opened with AAD (BAL id, content id + ":meta", key version); nothing read
 here is logged. Decoded metas are kept in memory (never on disk) for the next
-FETCH, at most `META_CACHE_OCTETS` of sealed blobs, least recently used
-dropped first; an entry is used only for a row the read unit returned, of the
-same BAL, content id, key version and sealed octets, so it never outlives its
-row nor answers another BAL.
+FETCH (and those this process's APPEND sealed, `remember`), at most
+`META_CACHE_OCTETS` of sealed blobs, least recently used dropped first; an
+entry is used only for a row the read unit returned, of the same BAL,
+content id, key version and sealed octets, so it never outlives its row nor
+answers another BAL.
 
 Ref: docs/architecture.md "IMAP engine" (FETCH of ENVELOPE/BODYSTRUCTURE never
 decrypts the whole message); RFC 3501 7.4.2.
@@ -87,6 +88,13 @@ class MetaReader:
             return None
         self._keep((bal_id, cid, version), blob, meta)
         return meta
+
+    def remember(self, bal_id: int, cid: str, version: int, blob: bytes,
+                 meta: MessageMeta) -> None:
+        """The meta a writer of this process sealed as `blob` and stored (APPEND): the
+        first FETCH of that message then finds it decoded. Used, like every entry, only
+        for a row read back with the same BAL, content id, key version and octets."""
+        self._keep((bal_id, cid, version), blob, meta)
 
     def _keep(self, key: _Key, blob: bytes, meta: MessageMeta) -> None:
         old = self._cache.pop(key, None)

@@ -24,7 +24,9 @@ import pytest
 from sqlalchemy import event
 
 from imap_store.store.folder_ops import FolderError
+from imap_store.store.mailbox import NewMessage
 from imap_store.store.mailbox_sql import CHUNK, FOLDER_COLUMNS
+from message.meta import compute_meta
 from tests.protocol.imap_support import Raw, in_thread, numbered, seed
 from tests.support import Operator
 
@@ -434,3 +436,20 @@ async def test_own_write_after_another_sessions_change_reads_it(operator: Operat
     assert lines[-1] == b"T OK STORE completed"
     for session in (client, other):
         session.close()
+
+
+async def test_fetch_after_append_finds_the_meta_it_stored(operator: Operator) -> None:
+    """APPEND leaves the meta it sealed decoded in the process (`MetaReader.remember`):
+    the first FETCH of the message returns that very value, read back through the
+    folder's check like any other, and decrypts nothing."""
+    alice = await operator.add_bal("alice")
+    assert operator.running is not None
+    store = operator.running.services.mailbox
+    a_id = operator.bals[alice].bal_id
+    raw = numbered(1)
+    meta = compute_meta(raw)
+    result = await store.append(a_id, "INBOX", [NewMessage(raw, meta=meta)])
+    inbox = await store.get_folder(a_id, "INBOX")
+    assert inbox is not None
+    metas = await store.fetch_meta(a_id, inbox.id, list(result.uids))
+    assert metas == {result.uids[0]: meta} and metas[result.uids[0]] is meta

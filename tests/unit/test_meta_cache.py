@@ -35,7 +35,22 @@ def test_rendered_envelope_is_the_uncached_rendering_and_depends_on_the_value() 
     one = compute_meta(RAW)
     other = compute_meta(RAW.replace(b"Subject: s", b"Subject: t"))
     assert _envelope(one.envelope).data == render_value(envelope_value(one.envelope))
-    # an equal value (decoded again) is the same entry
-    assert _envelope(compute_meta(RAW).envelope) is _envelope(one.envelope)
+    # kept on the value: the same value gives the same rendering without redoing it
+    assert _envelope(one.envelope) is _envelope(one.envelope)
+    # an equal value decoded again renders the same octets, and stays equal to the first
+    again = compute_meta(RAW)
+    assert _envelope(again.envelope).data == _envelope(one.envelope).data
+    assert again == one and hash(again.envelope) == hash(one.envelope)
     assert _envelope(other.envelope).data == render_value(envelope_value(other.envelope))
     assert _envelope(other.envelope).data != _envelope(one.envelope).data
+
+
+def test_append_leaves_its_metas_decoded_for_the_first_fetch() -> None:
+    """`remember` (APPEND) files a meta under the same key and octets a read of its row
+    would bring, so the first FETCH finds it without decrypting; another BAL's key or
+    other octets never match."""
+    reader = MetaReader(db=None, keys=None)  # type: ignore[arg-type]
+    meta = compute_meta(RAW)
+    reader.remember(7, "c1", 2, b"sealed", meta)
+    assert reader._cache[(7, "c1", 2)] == (b"sealed", meta)
+    assert (8, "c1", 2) not in reader._cache and reader._cached_octets == len(b"sealed")

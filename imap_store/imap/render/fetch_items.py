@@ -6,11 +6,11 @@ once per command): FLAGS, UID, RFC822.SIZE,
 INTERNALDATE, MODSEQ from the index row; ENVELOPE, BODY, BODYSTRUCTURE,
 RFC822.HEADER and BODY[HEADER...] from the meta; RFC822[.TEXT],
 BODY[section]<partial> and BINARY[...] from the decrypted message; and the
-INTERNALDATE format. ENVELOPE, BODY, BODYSTRUCTURE and INTERNALDATE are rendered once per
-distinct value (`RENDERED_CACHE` entries, least recently used dropped): a
-client that lists a mailbox again gets the same octets without their layout
-being redone; the cache is keyed by the value itself, so what it returns
-depends on nothing else.
+INTERNALDATE format. ENVELOPE, BODY and BODYSTRUCTURE are rendered once per meta
+value and kept on it (`_kept`), INTERNALDATE once per distinct date
+(`RENDERED_CACHE` entries, least recently used dropped): a client that lists a
+mailbox again gets the same octets without their layout being redone; a
+rendering depends on the value alone.
 
 Invariants: bodies are always sent as literals and cut from the original
 bytes, byte-exact even when they hold NUL: RFC 3501 9 leaves NUL out of a
@@ -124,14 +124,30 @@ def _meta_value(attribute: FetchAttribute, meta: MessageMeta) -> Value:
     return _structure(meta.structure, name == "BODYSTRUCTURE")
 
 
-@lru_cache(maxsize=RENDERED_CACHE)
 def _envelope(envelope: EnvelopeMeta) -> Rendered:
-    return Rendered(render_value(envelope_value(envelope)))
+    return _kept(envelope, "_imap_envelope",
+                 lambda: Rendered(render_value(envelope_value(envelope))))
 
 
-@lru_cache(maxsize=RENDERED_CACHE)
 def _structure(structure: PartMeta, extensible: bool) -> Rendered:
-    return Rendered(render_value(body_structure(structure, extensible=extensible)))
+    return _kept(structure, "_imap_bodystructure" if extensible else "_imap_body",
+                 lambda: Rendered(render_value(body_structure(structure,
+                                                              extensible=extensible))))
+
+
+def _kept(value: EnvelopeMeta | PartMeta, name: str, render: Callable[[], Rendered]) -> Rendered:
+    """The rendering `name` of an immutable meta value, made on first use and kept on
+    the value itself (outside its fields: equality and hash ignore it). A value lives
+    as long as the meta that holds it (`meta_reader`'s cache), so a client that lists
+    a folder again gets the same octets without their layout being redone, and a
+    lookup costs no hash or comparison of the value's tree (imaptest's copies of one
+    message have equal but distinct metas, each compared field by field by a cache
+    keyed by value)."""
+    known = value.__dict__.get(name)
+    if known is None:
+        known = render()
+        object.__setattr__(value, name, known)
+    return known
 
 
 def _message_value(attribute: FetchAttribute, message: LoadedMessage) -> Value:
