@@ -203,10 +203,13 @@ async def prepare(directory: Path, bals: int, url: str | None) -> list[dict[str,
     return accounts
 
 
-def start_server(directory: Path) -> tuple[subprocess.Popen[str], dict[str, int]]:
+def start_server(directory: Path,
+                 tree: Path | None = None) -> tuple[subprocess.Popen[str], dict[str, int]]:
+    """`mss serve` for the operator in `directory`, of this checkout or of `tree` (another
+    checkout, `imaptest_duel.py`); its ports."""
     env = {**os.environ, "MSS_CONFIG": str(directory / "mss.toml"),
-           "PYTHONPATH": os.environ.get("PYTHONPATH", str(ROOT))}
-    proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve"], env=env,
+           "PYTHONPATH": str(tree) if tree else os.environ.get("PYTHONPATH", str(ROOT))}
+    proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve"], env=env, cwd=tree,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=raise_nofile)
     assert proc.stdout is not None

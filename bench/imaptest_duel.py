@@ -21,9 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import re
-import subprocess
 import sys
 import tempfile
 import threading
@@ -31,7 +28,7 @@ from pathlib import Path
 
 sys.path.append(str(Path(__file__).resolve().parent.parent))
 
-from idle_memory import raise_nofile  # noqa: E402
+from idle_memory import raise_nofile, start_server  # noqa: E402
 from imaptest_rounds import DOMAIN, imaptest, prepare, tree_of, write_mbox  # noqa: E402
 
 from tests.support import (  # noqa: E402
@@ -40,21 +37,6 @@ from tests.support import (  # noqa: E402
     drop_pg_database,
     is_postgres,
 )
-
-
-def start(directory: Path, tree: Path) -> tuple[subprocess.Popen[str], dict[str, int]]:
-    """`mss serve` of `tree` for the operator in `directory`; its ports."""
-    env = {**os.environ, "MSS_CONFIG": str(directory / "mss.toml"), "PYTHONPATH": str(tree)}
-    proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve"], env=env, cwd=tree,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            preexec_fn=raise_nofile)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    match = re.match(r"mss: serving (\{.*\})", line)
-    if not match:
-        proc.kill()
-        raise SystemExit(f"{tree}: server did not start: {line}")
-    return proc, json.loads(match.group(1).replace("'", '"'))
 
 
 async def main_async(args: argparse.Namespace,
@@ -71,7 +53,7 @@ async def main_async(args: argparse.Namespace,
                 databases.append(name)
                 directory = Path(tmp) / f"op{index}"
                 await prepare(directory, args.users, url, args.workers)
-                servers.append(start(directory, tree))
+                servers.append(start_server(directory, tree))
             load = argparse.Namespace(mix="logout0", users=args.users, clients=args.clients,
                                       secs=args.secs)
             for _ in range(args.rounds):
