@@ -226,12 +226,8 @@ class MailboxStore:
         entries, before, after = await self.db.writer.run(
             partial(mailbox_sql.set_flags, bal_id, folder_id, list(uids), flags, mode, audit))
         rows = [_row(e) for e in entries]
-        if after is not None:
-            self.notifier.committed(bal_id, [after.marker])
-        if own is not None:
-            changed = [] if after is None else [r for r in rows
-                                                if r.modseq == after.highestmodseq]
-            own.record(before.marker[1], after, changed, self.notifier.version(bal_id))
+        changed = [] if after is None else [r for r in rows if r.modseq == after.highestmodseq]
+        self._settled(bal_id, before.marker[1], after, changed, own)
         return rows
 
     async def expunge(self, bal_id: int, folder_id: int, uids: Sequence[int] | None = None,
@@ -245,17 +241,22 @@ class MailboxStore:
         unchanged = await self.db.reader.run(
             partial(mailbox_sql.nothing_doomed, bal_id, folder_id), single=True)
         if unchanged is not None:
-            if own is not None:
-                own.record(unchanged, None, [], self.notifier.version(bal_id))
+            self._settled(bal_id, unchanged, None, [], own)
             return []
         gone, before, after = await self.db.writer.run(partial(
             mailbox_sql.expunge, bal_id, folder_id, None if uids is None else list(uids),
             audit))
+        self._settled(bal_id, before.marker[1], after, [], own)
+        return gone
+
+    def _settled(self, bal_id: int, before: tuple[int, int], after: Folder | None,
+                 rows: Sequence[MessageRow], own: OwnWrite | None) -> None:
+        """After a write unit on one folder (`after` None: it changed nothing): the
+        notifier told of the change, and `own` filled in for the session that asked."""
         if after is not None:
             self.notifier.committed(bal_id, [after.marker])
         if own is not None:
-            own.record(before.marker[1], after, [], self.notifier.version(bal_id))
-        return gone
+            own.record(before, after, rows, self.notifier.version(bal_id))
 
     async def quota(self, bal_id: int) -> QuotaState:
         """The BAL's quota usage and limits (GETQUOTA, RFC 9208; R25)."""
@@ -312,16 +313,16 @@ class MailboxStore:
         if done is None:  # the unit found no such folder (nothing written)
             raise FolderError("nonexistent", "Mailbox does not exist")
         result, before, after = done
-        self.notifier.committed(bal_id, [after.marker])
         for seal, message in zip(sealed, messages, strict=True):
             if seal.meta is not None and message.meta is not None:
                 self._meta.remember(bal_id, seal.content_id, seal.key_version, seal.meta,
                                     message.meta)
-        if own is not None and after.id == claim_for:
-            rows = [MessageRow(uid, frozenset(m.flags), s.size,
-                               (m.internaldate or stamp).astimezone(UTC), after.highestmodseq)
-                    for uid, s, m in zip(result.uids, sealed, messages, strict=True)]
-            own.record(before.marker[1], after, rows, self.notifier.version(bal_id))
+        selected = own if after.id == claim_for else None  # the session's own folder only
+        rows = [] if selected is None else [
+            MessageRow(uid, frozenset(m.flags), s.size, (m.internaldate or stamp).astimezone(UTC),
+                       after.highestmodseq)
+            for uid, s, m in zip(result.uids, sealed, messages, strict=True)]
+        self._settled(bal_id, before.marker[1], after, rows, selected)
         return result
 
     async def copy(self, bal_id: int, folder_id: int, uids: Sequence[int],
