@@ -43,6 +43,11 @@ def _ephemeral_ports() -> range:
     return range(low, high + 1)
 
 
+_HANDED_OUT: set[int] = set()
+"""Ports `free_port` gave: never given twice in one test process (two operators of one
+test once drew the same port, and the second could not bind it)."""
+
+
 def free_port() -> int:
     """A loopback port free now, to be bound later (an MX named in a peer's transport).
 
@@ -52,11 +57,14 @@ def free_port() -> int:
     ephemeral = _ephemeral_ports()
     candidates = [p for p in range(20000, 32768) if p not in ephemeral] or list(range(1024, 20000))
     for port in random.sample(candidates, 200):
+        if port in _HANDED_OUT:  # free now, but promised to an earlier caller, which binds it later
+            continue
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
+            _HANDED_OUT.add(port)
             return port
     raise RuntimeError("no free loopback port outside the ephemeral range")
 

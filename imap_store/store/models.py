@@ -153,11 +153,13 @@ class MessageContent(Base):
     bal_id: Mapped[int] = mapped_column(ForeignKey("bal.id", ondelete="CASCADE"), index=True)
     key_version: Mapped[int] = mapped_column(Integer)
     size: Mapped[int] = mapped_column(BigInteger)
-    body: Mapped[bytes] = mapped_column(LargeBinary)
     mss_nil: Mapped[str | None] = mapped_column(String(64))
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     meta: Mapped[bytes | None] = mapped_column(LargeBinary)
     """Header, ENVELOPE, BODYSTRUCTURE (`message_meta`), sealed with AAD id + ":meta"."""
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    """Last: on SQLite the columns before it are read without its overflow pages
+    (migration 0014)."""
 
 
 class MailboxEntry(Base):

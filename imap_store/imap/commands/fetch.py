@@ -30,6 +30,7 @@ Ref: RFC 3501 6.4.5, 6.4.8, 7.4.1, 7.4.2; RFC 2180 4.1; RFC 3516 4.2, 4.3; RFC 5
 from __future__ import annotations
 
 import logging
+from collections.abc import Container
 
 from imap_store.imap.backend import DecryptionError
 from imap_store.imap.errors import CommandNo
@@ -37,7 +38,7 @@ from imap_store.imap.message_loader import MessageLoader, Need
 from imap_store.imap.parse.command import Command, FetchArgs
 from imap_store.imap.parse.fetch_spec import FetchAttribute
 from imap_store.imap.render.fetch_items import ItemValue, item_function
-from imap_store.imap.render.response import FetchData, Value, code
+from imap_store.imap.render.response import FetchData, code
 from imap_store.imap.session import Completion, Handler, ImapSession, args_of
 from imap_store.imap.view import MailboxView, flags_value
 
@@ -71,6 +72,8 @@ async def fetch(session: ImapSession, command: Command) -> Completion:
     seen = await _mark_seen(session, view, live, attributes)
     loader = MessageLoader(session.store, view, live, need,
                            details=any(a.needs_details for a in attributes))
+    # RFC 3501 6.4.5: the \Seen just set is reported with the fetched items.
+    flags_added = () if any(a.name == "FLAGS" for a in attributes) else seen
     sent: list[int] = []
     unreadable: list[int] = []
     gone = 0
@@ -78,7 +81,7 @@ async def fetch(session: ImapSession, command: Command) -> Completion:
         try:
             if need != "none" and uid in view.ghosts:
                 gone += 1  # its content went with it: nothing to send
-            elif await _fetch_one(session, loader, msn, uid, attributes, plan, seen):
+            elif await _fetch_one(session, view, loader, msn, uid, plan, flags_added):
                 sent.append(uid)
             else:
                 gone += 1
@@ -115,20 +118,16 @@ async def _mark_seen(
 
 
 async def _fetch_one(
-    session: ImapSession, loader: MessageLoader, msn: int, uid: int,
-    attributes: tuple[FetchAttribute, ...], plan: tuple[tuple[str, ItemValue], ...],
-    seen: set[int],
+    session: ImapSession, view: MailboxView, loader: MessageLoader, msn: int, uid: int,
+    plan: tuple[tuple[str, ItemValue], ...], flags_added: Container[int],
 ) -> bool:
     message = await loader.load(uid)
     if message is None:
         return False
-    view = session.require_view()
     row = view.rows[uid]
     flags = view.flags_of_row(row)
-    items: list[tuple[str, Value]] = [(name, value(row, flags, message))
-                                      for name, value in plan]
-    # RFC 3501 6.4.5: the \Seen just set is reported with the fetched items.
-    if uid in seen and not any(a.name == "FLAGS" for a in attributes):
+    items = [(name, value(row, flags, message)) for name, value in plan]
+    if uid in flags_added:
         items.append(("FLAGS", flags_value(flags)))
     await session.send(FetchData(msn, tuple(items)))
     return True

@@ -57,7 +57,8 @@ class Cursor:
     def maybe(self, text: bytes) -> bool:
         """Consume `text` (case-insensitive) if it comes next."""
         end = self._pos + len(text)
-        if self._line[self._pos : end].upper() != text.upper():
+        found = self._line[self._pos : end]
+        if found != text and found.upper() != text.upper():  # most often the exact octets
             return False
         self._pos = end
         return True

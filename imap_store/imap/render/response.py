@@ -20,10 +20,10 @@ RFC 9051 7.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any, Protocol, TypeAlias
 from typing import Literal as TypingLiteral
-from typing import Protocol, TypeAlias
 
 MAX_QUOTED = 1024
 _QUOTED_UNSAFE = frozenset(b"\r\n\x00") | frozenset(range(0x80, 0x100))
@@ -141,31 +141,50 @@ def _literal(data: bytes) -> bytes:
     return b"{%d}\r\n" % len(data) + data
 
 
+def _render_istring(value: IString) -> bytes:
+    # RFC 3501 4.3: a quoted string is 7-bit without CR, LF or NUL; the rest is a literal,
+    # which may not hold NUL either (RFC 3501 9: CHAR8).
+    if len(value.data) > MAX_QUOTED or not _QUOTED_UNSAFE.isdisjoint(value.data):
+        return _literal(value.data.replace(b"\x00", REPLACEMENT))
+    return _quote(value.data)
+
+
+def _render_literal(value: LiteralString) -> bytes:
+    return _literal(value.data) if value.data else b'""'
+
+
+def _render_list(value: ListOf) -> bytes:
+    return b"(" + b" ".join([render_value(item) for item in value.items]) + b")"
+
+
+_RENDER: dict[type, Callable[[Any], bytes]] = {
+    Rendered: lambda value: value.data,
+    int: lambda value: b"%d" % value,
+    Atom: lambda value: value.text.encode("ascii"),
+    IString: _render_istring,
+    LiteralString: _render_literal,
+    # RFC 3516 4.3: `literal8` for content holding NUL
+    Literal8: lambda value: b"~" + _literal(value.data),
+    ListOf: _render_list,
+    Joined: lambda value: b"".join([render_value(item) for item in value.items]),
+    Nil: lambda value: b"NIL",
+}
+"""How each kind of value renders, looked up by its exact type (one dictionary
+lookup per value, not a chain of isinstance tests). `bool`, a subclass of
+`int`, is not in it: `render_value` refuses it."""
+
+
 def render_value(value: Value) -> bytes:
     """Render one data value."""
-    if isinstance(value, bool):
-        raise TypeError("booleans are not IMAP values")
-    if isinstance(value, int):
-        return b"%d" % value
-    if isinstance(value, Atom):
-        return value.text.encode("ascii")
-    if isinstance(value, IString):
-        # RFC 3501 4.3: a quoted string is 7-bit without CR, LF or NUL; the rest is a literal,
-        # which may not hold NUL either (RFC 3501 9: CHAR8).
-        if len(value.data) > MAX_QUOTED or not _QUOTED_UNSAFE.isdisjoint(value.data):
-            return _literal(value.data.replace(b"\x00", REPLACEMENT))
-        return _quote(value.data)
-    if isinstance(value, Literal8):  # RFC 3516 4.3: `literal8` for content holding NUL
-        return b"~" + _literal(value.data)
-    if isinstance(value, LiteralString):
-        return _literal(value.data) if value.data else b'""'
-    if isinstance(value, ListOf):
-        return b"(" + b" ".join(render_value(item) for item in value.items) + b")"
-    if isinstance(value, Joined):
-        return b"".join(render_value(item) for item in value.items)
-    if isinstance(value, Rendered):
-        return value.data
-    return b"NIL"
+    render = _RENDER.get(type(value))
+    if render is None:
+        if isinstance(value, bool):
+            raise TypeError("booleans are not IMAP values")
+        for kind, known in _RENDER.items():  # a subclass of one of the kinds
+            if isinstance(value, kind):
+                return known(value)
+        return b"NIL"
+    return render(value)
 
 
 _TEXT_BREAKS = str.maketrans("\r\n\x00", "   ")
@@ -261,8 +280,23 @@ class FetchData:
     items: tuple[tuple[str, Value], ...]
 
     def render(self) -> bytes:
-        body = b" ".join(name.encode("ascii") + b" " + render_value(v) for name, v in self.items)
+        body = b" ".join([_item_name(name) + render_value(v) for name, v in self.items])
         return b"* %d FETCH (" % self.msn + body + b")\r\n"
+
+
+_ITEM_NAMES: dict[str, bytes] = {}
+_ITEM_NAMES_KEPT = 256
+
+
+def _item_name(name: str) -> bytes:
+    """A FETCH item's name and the space after it; the first `_ITEM_NAMES_KEPT` distinct
+    short names (those clients repeat: FLAGS, UID, ENVELOPE...) encoded once per process."""
+    known = _ITEM_NAMES.get(name)
+    if known is None:
+        known = name.encode("ascii") + b" "
+        if len(name) <= 64 and len(_ITEM_NAMES) < _ITEM_NAMES_KEPT:
+            _ITEM_NAMES[name] = known
+    return known
 
 
 @dataclass(frozen=True, slots=True)
