@@ -46,7 +46,10 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TypeVar
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.append(str(ROOT))
@@ -62,6 +65,8 @@ from tests.support import (  # noqa: E402
     is_postgres,
     set_ports_to_zero,
 )
+
+T = TypeVar("T")
 
 CLIENT = r"""
 import asyncio, json, ssl, sys, time
@@ -222,6 +227,29 @@ def start_server(directory: Path,
     return proc, json.loads(match.group(1).replace("'", '"'))
 
 
+@asynccontextmanager
+async def served_operator(
+    prepare: Callable[[Path, str | None], Awaitable[T]], *, prefix: str = "mss-bench-",
+) -> AsyncIterator[tuple[T, subprocess.Popen[str], dict[str, int], Path]]:
+    """A fresh operator served by `mss serve`: built by `prepare(directory, url)` in a
+    temporary folder (SQLite, or a fresh database on the PostgreSQL server of
+    `MSS_TEST_DATABASE_URL`: `url`); yields what `prepare` returned, the process, its
+    ports and the temporary folder; then stops the server and drops the database."""
+    url, pg_name = (await create_pg_database()) if is_postgres() else (None, None)
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        try:
+            prepared = await prepare(Path(tmp) / "op", url)
+            proc, ports = start_server(Path(tmp) / "op")
+            try:
+                yield prepared, proc, ports, Path(tmp)
+            finally:
+                proc.terminate()
+                proc.wait(timeout=60)
+        finally:
+            if pg_name:
+                await drop_pg_database(pg_name)
+
+
 def warm_up(port: int, cafile: Path, account: dict[str, str]) -> None:
     import imaplib
     import ssl
@@ -234,22 +262,10 @@ def warm_up(port: int, cafile: Path, account: dict[str, str]) -> None:
 
 async def run(args: argparse.Namespace) -> dict[str, object]:
     raise_nofile()
-    url, pg_name = (await create_pg_database()) if is_postgres() else (None, None)
-    with tempfile.TemporaryDirectory(prefix="mss-idle-") as tmp:
-        directory = Path(tmp) / "op"
-        try:
-            accounts = await prepare(directory, args.bals, url)
-            (Path(tmp) / "accounts.json").write_text(json.dumps(accounts))
-            proc, ports = start_server(directory)
-            try:
-                return await measure(args, proc, ports, directory, Path(tmp) / "accounts.json",
-                                     accounts)
-            finally:
-                proc.terminate()
-                proc.wait(timeout=60)
-        finally:
-            if pg_name:
-                await drop_pg_database(pg_name)
+    async with served_operator(lambda directory, url: prepare(directory, args.bals, url),
+                               prefix="mss-idle-") as (accounts, proc, ports, tmp):
+        (tmp / "accounts.json").write_text(json.dumps(accounts))
+        return await measure(args, proc, ports, tmp / "op", tmp / "accounts.json", accounts)
 
 
 async def measure(args: argparse.Namespace, proc: subprocess.Popen[str], ports: dict[str, int],

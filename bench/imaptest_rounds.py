@@ -43,16 +43,13 @@ if TYPE_CHECKING:
 
 sys.path.append(str(Path(__file__).resolve().parent.parent))
 
-from idle_memory import raise_nofile, start_server  # noqa: E402
+from idle_memory import raise_nofile, served_operator  # noqa: E402
 
 from server import config as config_mod  # noqa: E402
 from server.initdir import InitOptions, init_directory  # noqa: E402
 from server.storage import admin_store  # noqa: E402
 from tests.support import (  # noqa: E402
     PASSWORD,
-    create_pg_database,
-    drop_pg_database,
-    is_postgres,
     set_ports_to_zero,
 )
 
@@ -165,32 +162,25 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
     binary = args.imaptest or shutil.which("imaptest")
     if not binary:
         raise SystemExit("imaptest is not on PATH (see bench/README.md 'imaptest')")
-    url, pg_name = (await create_pg_database()) if is_postgres() else (None, None)
     load_before = os.getloadavg()
-    with tempfile.TemporaryDirectory(prefix="mss-imaptest-") as tmp:
-        mbox = Path(tmp) / "source.mbox"
+
+    async def build(directory: Path, url: str | None) -> str | None:
+        await prepare(directory, args.users, url, args.workers)
+        return url
+
+    async with served_operator(build, prefix="mss-imaptest-") as (url, proc, ports, tmp):
+        mbox = tmp / "source.mbox"
         write_mbox(mbox)
-        directory = Path(tmp) / "op"
-        try:
-            await prepare(directory, args.users, url, args.workers)
-            proc, ports = start_server(directory)
-            try:
-                rounds = []
-                for _ in range(args.rounds):
-                    ours = imaptest(binary, "127.0.0.1", ports["imaps"], f"user%d@{DOMAIN}",
-                                    PASSWORD, args, mbox, tree_of(proc.pid))
-                    ref = None
-                    if args.reference:
-                        host, _, port = args.reference.rpartition(":")
-                        ref = imaptest(binary, host, int(port), "user%d", args.reference_pass,
-                                       args, mbox, reference_processes)
-                    rounds.append({"mss": ours, "reference": ref})
-            finally:
-                proc.terminate()
-                proc.wait(timeout=60)
-        finally:
-            if pg_name:
-                await drop_pg_database(pg_name)
+        rounds = []
+        for _ in range(args.rounds):
+            ours = imaptest(binary, "127.0.0.1", ports["imaps"], f"user%d@{DOMAIN}",
+                            PASSWORD, args, mbox, tree_of(proc.pid))
+            ref = None
+            if args.reference:
+                host, _, port = args.reference.rpartition(":")
+                ref = imaptest(binary, host, int(port), "user%d", args.reference_pass,
+                               args, mbox, reference_processes)
+            rounds.append({"mss": ours, "reference": ref})
 
     def median(side: str) -> float | None:
         values = [float(r[side]["commands_per_s"]) for r in rounds  # type: ignore[index]

@@ -7,7 +7,8 @@ ENVELOPE / BODYSTRUCTURE / header items use (`mailbox_sql.sealed_parts("meta", .
 through the server's `ReadPool`, on the event loop as the server runs it); then
 upgrades to 0014 (`body` last: the rebuild is timed too) and times the same read.
 Prints one JSON object: median milliseconds per read of all the messages' metas
-(`--repeat` reads each, after one not counted), the database size and the
+(`--repeat` reads each, after one not counted), the disk space of the database (its
+write-ahead log included) before, at its peak during and after the migration, and the
 migration's seconds.
 
     .venv/bin/python bench/meta_read.py [--messages 50] [--size 1048576] [--repeat 30]
@@ -23,6 +24,7 @@ import sqlite3
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from functools import partial
 from pathlib import Path
@@ -37,8 +39,14 @@ from imap_store.store.read_pool import ReadPool  # noqa: E402
 from server.migrate import alembic_config  # noqa: E402
 
 
+def _disk_mb(path: Path) -> float:
+    """The database's files on disk: the database, its write-ahead log and shared memory."""
+    return sum(p.stat().st_size for p in path.parent.glob(path.name + "*") if p.exists()) / 1e6
+
+
 def fill(path: Path, messages: int, size: int, meta: int) -> None:
     conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode=WAL")  # as the server leaves every database
     with conn:
         conn.execute("INSERT INTO bal (id, address, bal_type, password_epoch, status, "
                      "liste_rouge, created_at, published) VALUES (1, 'a@op.mssante.fr', "
@@ -85,17 +93,31 @@ def main() -> None:
         command.upgrade(alembic_config(url, Path(tmp)), "0013")
         fill(path, args.messages, args.size, args.meta)
         before = asyncio.run(read_ms(path, args.messages, args.repeat))
+        stored_mb = _disk_mb(path)
+        peak = [stored_mb]
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.wait(0.01):
+                peak[0] = max(peak[0], _disk_mb(path))
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
         t0 = time.perf_counter()
         command.upgrade(alembic_config(url, Path(tmp)), "0014")
         migration_s = time.perf_counter() - t0
+        done.set()
+        sampler.join()
         after = asyncio.run(read_ms(path, args.messages, args.repeat))
-        size_mb = path.stat().st_size / 1e6
+        size_mb = _disk_mb(path)
     print(json.dumps({"messages": args.messages, "size": args.size, "meta": args.meta,
                       "meta_read_ms_body_before_meta": before,
                       "meta_read_ms_body_last": after,
-                      "database_mb": round(size_mb, 1),
+                      "disk_mb_before": round(stored_mb, 1),
+                      "disk_mb_peak_during_migration": round(peak[0], 1),
+                      "disk_mb_after": round(size_mb, 1),
                       "migration_s": round(migration_s, 2),
-                      "migration_mb_per_s": round(size_mb / migration_s, 1)}))
+                      "migration_mb_per_s": round(stored_mb / migration_s, 1)}))
 
 
 if __name__ == "__main__":
