@@ -36,11 +36,18 @@ from imap_store.imap.parse.fetch_spec import FetchAttribute, Partial
 from imap_store.imap.parse.search_keys import MONTHS
 from imap_store.imap.view import flags_value
 from message.meta import EnvelopeMeta, MessageMeta, PartMeta, compute_meta
+from message.mime_tree import split_header
 
 from .binary_section import binary_bytes, binary_value
 from .bodystructure import body_structure
 from .envelope import envelope_value
-from .mime_parts import MimePart, header_section, parse_message, section_bytes
+from .mime_parts import (
+    MimePart,
+    header_section,
+    parse_message,
+    section_bytes,
+    top_section_bytes,
+)
 from .response import NIL, IString, ListOf, LiteralString, Rendered, Value, render_value
 
 RENDERED_CACHE = 4096
@@ -77,8 +84,14 @@ class LoadedMessage:
 
     @cached_property
     def root(self) -> MimePart:
-        """The parsed top-level entity."""
+        """The parsed top-level entity (only what a part number or BINARY needs: the
+        whole message, its text and its header are cut without it)."""
         return parse_message(self.raw)
+
+    @property
+    def text(self) -> bytes:
+        """The body of the top level (RFC822.TEXT, BODY[TEXT])."""
+        return split_header(self.raw)[1]
 
     @property
     def meta(self) -> MessageMeta:
@@ -153,9 +166,11 @@ def _kept(value: EnvelopeMeta | PartMeta, name: str, render: Callable[[], Render
 def _message_value(attribute: FetchAttribute, message: LoadedMessage) -> Value:
     name, section = attribute.name, attribute.section
     if section is None:  # RFC 3501 6.4.5: RFC822 is BODY[], RFC822.TEXT is BODY[TEXT]
-        return LiteralString(message.root.body if name == "RFC822.TEXT" else message.raw)
+        return LiteralString(message.text if name == "RFC822.TEXT" else message.raw)
     if name == "BODY":
-        return _literal(_cut(section_bytes(message.root, section), attribute.partial))
+        data = (top_section_bytes(message.raw, section) if not section.part
+                else section_bytes(message.root, section))
+        return _literal(_cut(data, attribute.partial))
     data = binary_bytes(message.root, section.part)
     if name == "BINARY.SIZE":  # RFC 3516 4.2: the size once decoded
         return NIL if data is None else len(data)

@@ -81,6 +81,18 @@ def section_bytes(root: MimePart, section: Section) -> bytes | None:
     return None if inner is None else _message_text(inner, section)
 
 
+def top_section_bytes(raw: bytes, section: Section) -> bytes:
+    """`section_bytes` of a section without a part number (BODY[], BODY[TEXT],
+    BODY[HEADER...]) taken from the message's octets: the top level's header and body
+    are where its header ends, so no MIME tree is built for them."""
+    if section.part:
+        raise ValueError("a section with a part number needs the MIME tree")
+    if section.text is None:
+        return raw
+    header, body = split_header(raw)
+    return body if section.text == "TEXT" else header_section(header, section)
+
+
 def top_header(raw: bytes) -> bytes:
     """The top-level header block of a message."""
     return split_header(raw)[0]

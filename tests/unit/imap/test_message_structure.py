@@ -1,10 +1,12 @@
 """Sections from the byte-level MIME tree; ENVELOPE and BODYSTRUCTURE from the
 meta computed once (and through its stored byte format)."""
 
+import pytest
+
 from imap_store.imap.parse.fetch_spec import Section
 from imap_store.imap.render.bodystructure import body_structure
 from imap_store.imap.render.envelope import envelope_value
-from imap_store.imap.render.mime_parts import parse_message, section_bytes
+from imap_store.imap.render.mime_parts import parse_message, section_bytes, top_section_bytes
 from imap_store.imap.render.response import render_value
 from message.address_list import GroupEnd, GroupStart, Mailbox, parse_addresses
 from message.meta import MessageMeta, compute_meta, envelope_of
@@ -60,6 +62,24 @@ def test_simple_sections() -> None:
         b"Subject: =?utf-8?q?R=C3=A9sultats?=\r\n suite\r\n\r\n")
     not_fields = section_bytes(root, sec(text="HEADER.FIELDS.NOT", fields=("Subject",)))
     assert not_fields is not None and b"Subject" not in not_fields and b"Date:" in not_fields
+
+
+TOP_SECTIONS = (sec(), sec(text="TEXT"), sec(text="HEADER"),
+                sec(text="HEADER.FIELDS", fields=("subject", "FROM", "absent")),
+                sec(text="HEADER.FIELDS.NOT", fields=("Subject", "Content-Type")))
+ODD_MESSAGES = (b"", b"\r\nbody after an empty header", b"Subject: no body, no blank line",
+                b"Subject: bare LF\n\nbody\n", b"X: 1\r\n\r\n\r\nstarts with a blank line")
+
+
+@pytest.mark.parametrize("raw", [SIMPLE, MULTI, *ODD_MESSAGES])
+def test_top_sections_cut_without_the_tree_are_those_of_the_tree(raw: bytes) -> None:
+    """BODY[], BODY[TEXT] and BODY[HEADER...] are cut from the octets without a MIME
+    parse: the same octets as through the parsed tree, odd messages included."""
+    root = parse_message(raw)
+    for section in TOP_SECTIONS:
+        assert top_section_bytes(raw, section) == section_bytes(root, section), section
+    with pytest.raises(ValueError, match="part number"):
+        top_section_bytes(raw, sec((1,)))
 
 
 def test_multipart_sections() -> None:
