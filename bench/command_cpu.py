@@ -117,18 +117,14 @@ class Client:
         self.sock.close()
 
 
-def _cpu(match: CpuOf) -> float:
-    return rounds.cpu_seconds(match)
-
-
 def measure(client: Client, match: CpuOf, command: str, repeat: int) -> tuple[float, float]:
     """(CPU µs, wall µs) per command."""
     for _ in range(100):
         client.one(command)
-    cpu0, wall0 = _cpu(match), time.perf_counter()
+    cpu0, wall0 = rounds.cpu_seconds(match), time.perf_counter()
     for _ in range(repeat):
         client.one(command)
-    cpu1, wall1 = _cpu(match), time.perf_counter()
+    cpu1, wall1 = rounds.cpu_seconds(match), time.perf_counter()
     return (cpu1 - cpu0) * 1e6 / repeat, (wall1 - wall0) * 1e6 / repeat
 
 

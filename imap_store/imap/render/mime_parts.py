@@ -69,7 +69,7 @@ def _message_text(message: MimePart, section: Section) -> bytes:
 def section_bytes(root: MimePart, section: Section) -> bytes | None:
     """The octets of BODY[section], or None when the section does not exist."""
     if not section.part:
-        return root.raw if section.text is None else _message_text(root, section)
+        return top_section_bytes(root.raw, section)
     part = find_part(root, section.part)
     if part is None:
         return None
