@@ -17,7 +17,8 @@ lines, per-command totals; the medians; the ratio of the medians; the load avera
 before and after.
 
     .venv/bin/python bench/imaptest_rounds.py --reference 127.0.0.1:10993 \\
-        [--rounds 3] [--secs 30] [--clients 10] [--users 50] [--mix logout0|default]
+        [--rounds 3] [--secs 30] [--clients 10] [--users 50] [--mix logout0|default] \\
+        [--no-pin]
 """
 
 from __future__ import annotations
@@ -75,12 +76,14 @@ def write_mbox(path: Path, count: int = 200) -> None:
             out.write(b"From bench@example.test Thu Jan  1 00:00:00 2026\n" + data + b"\n")
 
 
-async def prepare(directory: Path, users: int, url: str | None, workers: int) -> None:
+async def prepare(directory: Path, users: int, url: str | None, workers: int,
+                  pin: bool = True) -> None:
     await asyncio.to_thread(init_directory, InitOptions(directory, DOMAIN, hostname="localhost",
                                                         database_url=url))
     cfg_path = directory / "mss.toml"
     set_ports_to_zero(cfg_path)
-    text = cfg_path.read_text().replace("[server]\n", f"[server]\nworkers = {workers}\n", 1)
+    text = cfg_path.read_text().replace(
+        "[server]\n", f"[server]\nworkers = {workers}\npin_workers = {str(pin).lower()}\n", 1)
     cfg_path.write_text(text + "\n[auth]\nlogin_wait_ms = 60000\n")
     cfg = config_mod.load(cfg_path)
     async with admin_store(cfg) as st:
@@ -165,7 +168,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
     load_before = os.getloadavg()
 
     async def build(directory: Path, url: str | None) -> str | None:
-        await prepare(directory, args.users, url, args.workers)
+        await prepare(directory, args.users, url, args.workers, not args.no_pin)
         return url
 
     async with served_operator(build, prefix="mss-imaptest-") as (url, proc, ports, tmp):
@@ -189,7 +192,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
 
     ours_m, ref_m = median("mss"), median("reference")
     return {"database": "postgresql" if url else "sqlite", "mix": args.mix,
-            "workers": args.workers, "clients": args.clients, "users": args.users,
+            "workers": args.workers, "pin": not args.no_pin, "clients": args.clients,
+            "users": args.users,
             "secs": args.secs, "rounds": rounds, "median_mss": ours_m, "median_reference": ref_m,
             "ratio": round(ours_m / ref_m, 3) if ours_m and ref_m else None,
             "load_before": load_before, "load_after": os.getloadavg()}
@@ -206,6 +210,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--workers", type=int, default=0, help="[server] workers (0: cores)")
     parser.add_argument("--mix", choices=["logout0", "default"], default="logout0")
+    parser.add_argument("--no-pin", action="store_true", help="server.pin_workers = false")
     print(json.dumps(asyncio.run(main_async(parser.parse_args())), indent=1))
 
 

@@ -133,7 +133,8 @@ async def serve_process(op: Operator, args: argparse.Namespace) -> float:
     """`mss serve` with `workers = args.workers`, as a child process."""
     path = op.directory / "mss.toml"
     path.write_text(path.read_text().replace(
-        "[server]\n", f"[server]\nworkers = {args.workers}\n", 1)
+        "[server]\n", f"[server]\nworkers = {args.workers}\n"
+        f"pin_workers = {str(not getattr(args, 'no_pin', False)).lower()}\n", 1)
         + "\n[limits]\nsmtp_max_preauth_per_address = 1000\n[auth]\nlogin_wait_ms = 60000\n")
     cfg = config_mod.load(path)
     sender, rcpt = f"alice@{DOMAIN}", f"bob@{DOMAIN}"

@@ -101,7 +101,7 @@ async def main(args: argparse.Namespace) -> None:
     pm, om = statistics.median(postfix), statistics.median(ours)
     print(json.dumps({"summary": True, "database": database, "rounds": args.rounds,
                       "messages": args.messages, "connections": args.connections,
-                      "size": args.size, "workers": args.workers,
+                      "size": args.size, "workers": args.workers, "pin": not args.no_pin,
                       "postfix_median_per_s": round(pm, 1),
                       "ours_median_per_s": round(om, 1), "ratio_of_medians": round(om / pm, 3),
                       "tree": os.path.dirname(os.path.dirname(server.__file__))}))
@@ -117,4 +117,6 @@ if __name__ == "__main__":
     parser.add_argument("--workers", type=int, default=None,
                         help="run `mss serve` as a process with this many workers (0: the "
                              "cores) instead of the operator in this process")
+    parser.add_argument("--no-pin", action="store_true",
+                        help="with --workers: server.pin_workers = false")
     asyncio.run(main(parser.parse_args()))

@@ -31,6 +31,8 @@ class ServerSection:
     domains: tuple[str, ...] = ()
     workers: int = 0
     """`mss serve` worker processes (`server.supervisor`); 0 means the number of cores."""
+    pin_workers: bool = True
+    """Each worker on a CPU of its own when there are enough (`server.cpu_affinity`)."""
 
 
 @dataclass(frozen=True)

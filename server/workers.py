@@ -26,6 +26,9 @@ Invariants:
 - SIGTERM and SIGINT stop the worker cleanly (`server.app.stop`); SIGHUP reloads
   the configuration (`server.app.reload`). It writes one line (its index) on the
   ready pipe once every listener serves, and logs with `[worker N]` in each line.
+- With `server.pin_workers` (the default), each worker runs on a CPU of its own
+  when there are enough for all of them, its default executor on all of them
+  (`server.cpu_affinity`).
 - SQLite with several processes: WAL, `busy_timeout` and `BEGIN IMMEDIATE` for
   every write transaction (`imap_store.store.db`) serialise the writers of all
   workers.
@@ -45,6 +48,7 @@ from dataclasses import replace
 
 from .app import reload, start, stop
 from .config import Config
+from .cpu_affinity import pin_worker, unpinned_executor
 from .worker_role import WorkerRole, assume
 
 log = logging.getLogger("mss.worker")
@@ -74,7 +78,9 @@ def _tag_logging(role: WorkerRole) -> None:
 
 
 async def _serve(cfg: Config, role: WorkerRole, sockets: Mapping[str, socket.socket],
-                 ready_fd: int) -> None:
+                 ready_fd: int, cpus: frozenset[int] | None) -> None:
+    if cpus is not None:  # pinned: work off the loop runs on every CPU (cpu_affinity)
+        asyncio.get_running_loop().set_default_executor(unpinned_executor(cpus))
     running = await start(worker_share(cfg, role.count), sockets=sockets,
                           primary=role.primary)
     done = asyncio.Event()
@@ -96,7 +102,8 @@ def run_worker(cfg: Config, role: WorkerRole, sockets: Mapping[str, socket.socke
     """Serve until told to stop; exceptions go up to the supervisor's child code."""
     assume(role)
     _tag_logging(role)
+    cpus = pin_worker(role.index, role.count) if cfg.server.pin_workers else None
     if not role.primary and "http" in sockets:  # only the primary serves HTTP
         sockets = dict(sockets)
         sockets.pop("http").close()
-    asyncio.run(_serve(cfg, role, sockets, ready_fd))
+    asyncio.run(_serve(cfg, role, sockets, ready_fd, cpus))

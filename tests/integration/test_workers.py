@@ -6,9 +6,11 @@ workers; an IDLE in either worker sees a delivery made through either within 1 s
 deliveries through both workers at once all commit (no `database is locked`); a
 suspension by `mss bal suspend` is in force in both workers 1 s after the verb returns
 and has ended the sessions open in both;
-a killed worker is replaced and SIGTERM stops every worker cleanly.
+a killed worker is replaced and SIGTERM stops every worker cleanly; each worker runs
+on a CPU of its own (`server.pin_workers`), or where the kernel puts it when that is off.
 
-Ref: server/supervisor.py, server/workers.py; RFC 2177 (IDLE); R28 (suspension).
+Ref: server/supervisor.py, server/workers.py, server/cpu_affinity.py; RFC 2177 (IDLE);
+R28 (suspension).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from sqlalchemy import text
 
 from server import config as config_mod
 from server.storage import admin_store, open_store
-from tests.support import DOMAIN, drop_pg_database, make_operator
+from tests.support import DOMAIN, drop_pg_database, is_postgres, make_operator
 
 MSS = [sys.executable, "-m", "server.cli"]
 PASSWORD = "a long enough password"
@@ -493,5 +495,79 @@ def test_a_port_in_use_is_refused_naming_the_listener(tmp_path: Path) -> None:
         assert done.stderr.startswith(f"mss: error: listeners.imaps: cannot listen on "
                                       f"127.0.0.1:{port}: ")
     finally:
+        if pg_name:
+            asyncio.run(drop_pg_database(pg_name))
+
+
+# --- each worker on a CPU of its own (server.pin_workers) ------------------------------
+
+
+def _cpus_of(pid: int) -> list[frozenset[int]]:
+    """The CPUs each thread of process `pid` may run on, its main thread first."""
+    tids = sorted(int(t) for t in os.listdir(f"/proc/{pid}/task"))
+    tids.remove(pid)
+    return [frozenset(os.sched_getaffinity(t)) for t in [pid, *tids]]
+
+
+def test_each_worker_runs_on_a_cpu_of_its_own(served) -> None:
+    """With 2 workers and at least 2 CPUs, worker i runs on the i-th CPU the supervisor
+    may use, and so do the threads it started (on SQLite the database writer's, once an
+    APPEND has run), but for the offload threads (the argon2id check of the login),
+    which may use every CPU; with fewer CPUs nothing is pinned."""
+    srv, logins = served, Logins(served.cfg)
+    allowed = frozenset(os.sched_getaffinity(srv.proc.pid))
+    served_by: set[int] = set()
+    for _ in range(TRIES):  # a login and an APPEND in each worker
+        with _imaps(srv) as imap:
+            assert imap.login(ALICE, PASSWORD)[0] == "OK"
+            served_by.add(logins.next()[1])
+            assert imap.append("INBOX", None, None, b"Subject: t\r\n\r\nbody\r\n")[0] == "OK"
+        if served_by == {0, 1}:
+            break
+    assert served_by == {0, 1}
+    workers = _children(srv.proc.pid)
+    assert len(workers) == 2
+    threads = [_cpus_of(pid) for pid in workers]
+    if len(allowed) < 2:
+        assert {cpus for each in threads for cpus in each} == {allowed}
+        return
+    cpus = sorted(allowed)
+    for index, pid in enumerate(workers):
+        own = frozenset({cpus[_index_of(srv, pid)]})
+        assert threads[index][0] == own
+        assert set(threads[index]) == {own, allowed}, threads[index]  # offload: every CPU
+        # the loop, and on SQLite the writer's thread (PostgreSQL's writer is on the loop)
+        assert threads[index].count(own) >= (1 if is_postgres() else 2)
+    assert {_index_of(srv, pid) for pid in workers} == {0, 1}
+    assert "pinned to CPU" in srv.stderr()
+
+
+def _index_of(srv: Served, pid: int) -> int:
+    """The worker index of process `pid`, from its start line in the log."""
+    found = re.search(rf"\[worker (\d+)\] mss.worker: worker \d+ of \d+ serving \(pid {pid}\)",
+                      srv.stderr())
+    assert found, srv.stderr()
+    return int(found.group(1))
+
+
+def test_pin_workers_false_leaves_the_workers_on_every_cpu(tmp_path: Path) -> None:
+    cfg, pg_name = asyncio.run(_prepare(tmp_path))
+    unpinned = cfg.path.read_text().replace("[server]\n", "[server]\npin_workers = false\n", 1)
+    cfg.path.write_text(unpinned)
+    proc = _run_serve(cfg, tmp_path / "serve.log")
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith("mss: serving {")
+        allowed = frozenset(os.sched_getaffinity(proc.pid))
+        workers = _children(proc.pid)
+        assert len(workers) == 2
+        for pid in workers:
+            assert set(_cpus_of(pid)) == {allowed}
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        assert "pinned to CPU" not in (tmp_path / "serve.log").read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
         if pg_name:
             asyncio.run(drop_pg_database(pg_name))

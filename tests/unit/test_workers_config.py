@@ -51,3 +51,11 @@ def test_each_worker_gets_its_part_of_the_caps(tmp_path: Path) -> None:
     assert share.limits.smtp_command_timeout == cfg.limits.smtp_command_timeout
     assert worker_share(load(tmp_path), 2).auth.max_verifications == max(
         1, (os.cpu_count() or 1) // 2)
+
+
+def test_pin_workers_defaults_to_true_and_takes_only_a_boolean(tmp_path: Path) -> None:
+    assert load(tmp_path).server.pin_workers is True
+    assert load(tmp_path, "pin_workers = false").server.pin_workers is False
+    for value in ('"no"', "0"):
+        with pytest.raises(config_mod.ConfigError, match=r"^server\.pin_workers: "):
+            load(tmp_path, f"pin_workers = {value}")
