@@ -134,7 +134,7 @@ async def serve_process(op: Operator, args: argparse.Namespace) -> float:
     path = op.directory / "mss.toml"
     path.write_text(path.read_text().replace(
         "[server]\n", f"[server]\nworkers = {args.workers}\n"
-        f"pin_workers = {str(not getattr(args, 'no_pin', False)).lower()}\n", 1)
+        f"pin_workers = {str(not args.no_pin).lower()}\n", 1)
         + "\n[limits]\nsmtp_max_preauth_per_address = 1000\n[auth]\nlogin_wait_ms = 60000\n")
     cfg = config_mod.load(path)
     sender, rcpt = f"alice@{DOMAIN}", f"bob@{DOMAIN}"
@@ -180,4 +180,6 @@ if __name__ == "__main__":
     parser.add_argument("--size", type=int, default=4096)
     parser.add_argument("--workers", type=int, default=0,
                         help="run `mss serve` with this many workers (default: in-process)")
+    parser.add_argument("--no-pin", action="store_true",
+                        help="with --workers: server.pin_workers = false")
     asyncio.run(main(parser.parse_args()))

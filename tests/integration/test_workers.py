@@ -29,6 +29,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
@@ -446,21 +447,30 @@ def _run_serve(cfg: config_mod.Config, log: Path) -> subprocess.Popen[str]:
                                 stdout=subprocess.PIPE, stderr=err, text=True)
 
 
-def test_one_worker_is_one_process(tmp_path: Path) -> None:
-    cfg, pg_name = asyncio.run(_prepare(tmp_path, workers=1))
-    proc = _run_serve(cfg, tmp_path / "serve.log")
+@contextmanager
+def _serving_until_sigterm(cfg: config_mod.Config, pg_name: str | None,
+                           log: Path) -> Iterator[subprocess.Popen[str]]:
+    """`mss serve` started and serving; at the end stopped by SIGTERM, which must exit
+    0; the test's PostgreSQL database dropped."""
+    proc = _run_serve(cfg, log)
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline().startswith("mss: serving {")
-        assert _children(proc.pid) == []
+        yield proc
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
-        assert "[worker" not in (tmp_path / "serve.log").read_text()
     finally:
         if proc.poll() is None:
             proc.kill()
         if pg_name:
             asyncio.run(drop_pg_database(pg_name))
+
+
+def test_one_worker_is_one_process(tmp_path: Path) -> None:
+    cfg, pg_name = asyncio.run(_prepare(tmp_path, workers=1))
+    with _serving_until_sigterm(cfg, pg_name, tmp_path / "serve.log") as proc:
+        assert _children(proc.pid) == []
+    assert "[worker" not in (tmp_path / "serve.log").read_text()
 
 
 def test_a_worker_failing_at_start_stops_the_start(tmp_path: Path) -> None:
@@ -554,20 +564,10 @@ def test_pin_workers_false_leaves_the_workers_on_every_cpu(tmp_path: Path) -> No
     cfg, pg_name = asyncio.run(_prepare(tmp_path))
     unpinned = cfg.path.read_text().replace("[server]\n", "[server]\npin_workers = false\n", 1)
     cfg.path.write_text(unpinned)
-    proc = _run_serve(cfg, tmp_path / "serve.log")
-    try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline().startswith("mss: serving {")
+    with _serving_until_sigterm(cfg, pg_name, tmp_path / "serve.log") as proc:
         allowed = frozenset(os.sched_getaffinity(proc.pid))
         workers = _children(proc.pid)
         assert len(workers) == 2
         for pid in workers:
             assert set(_cpus_of(pid)) == {allowed}
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
-        assert "pinned to CPU" not in (tmp_path / "serve.log").read_text()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        if pg_name:
-            asyncio.run(drop_pg_database(pg_name))
+    assert "pinned to CPU" not in (tmp_path / "serve.log").read_text()
